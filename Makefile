@@ -1,0 +1,38 @@
+# Two commands for a newcomer (see README.md):
+#   make book   set everything up, then build the book with every notebook executed into _build/html
+#   make test   set everything up, then run the library's tests and the strict executed book build
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book test test-lib bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (overparam)"
+	touch $(STAMP)
+
+# The strict build: clean _build, every notebook executed, any warning or cell error fails it.
+book: $(STAMP)
+	rm -rf _build
+	$(BIN)/jupyter-book build --all -W -n --keep-going .
+
+# Library tests plus the strict executed book build (tests/test_book.py).
+test: $(STAMP)
+	$(BIN)/python -m pytest -ra
+
+# Library tests only (seconds).
+test-lib: $(STAMP)
+	$(BIN)/python -m pytest -ra -m "not slow"
+
+# Wall time of the whole book build and of each chapter's execution.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_book.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,103 @@
+"""The ℓp regression loss, its gradient and its Hessian (Chapter 1).
+
+For a design ``X`` of shape (m, d), targets ``y`` of shape (m,) and an even
+integer ``p >= 2`` the paper's test bed is
+
+.. math::
+
+    L(w) = \\frac{1}{p} \\cdot \\frac{1}{m} \\sum_{i=1}^m (x_i^\\top w - y_i)^p .
+
+The functions accept ``w`` as a vector of shape (d,) or as the end-to-end
+matrix of a single-output network, shape (1, d), and return arrays of the same
+layout. Their arithmetic works unchanged on numpy arrays and torch tensors, so
+the training loops reuse exactly these formulas.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem"]
+
+
+def check_problem(X: Any, y: Any, p: int, w: Any | None = None) -> None:
+    """Validate an ℓp regression problem; raise ``ValueError`` naming the argument.
+
+    Parameters
+    ----------
+    X : array, shape (m, d)
+    y : array, shape (m,)
+    p : int
+        Even integer, at least 2.
+    w : array, shape (d,) or (1, d), optional
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+        raise ValueError(f"p must be an even integer >= 2, got {p!r}")
+    if p < 2 or p % 2:
+        raise ValueError(f"p must be an even integer >= 2, got {p}")
+    if len(X.shape) != 2:
+        raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")
+    m, d = X.shape
+    if tuple(y.shape) != (m,):
+        raise ValueError(f"y must have shape ({m},) to match X's {m} rows, got {tuple(y.shape)}")
+    if w is not None and tuple(w.shape) not in {(d,), (1, d)}:
+        raise ValueError(f"w must have shape ({d},) or (1, {d}) to match X's {d} columns, got {tuple(w.shape)}")
+    for name, a in (("X", X), ("y", y)) + ((("w", w),) if w is not None else ()):
+        if not bool(np.isfinite(np.asarray(a)).all()):
+            raise ValueError(f"{name} must contain only finite values")
+
+
+def _residual(w: Any, X: Any, y: Any) -> Any:
+    return X @ w.reshape(-1) - y
+
+
+def _loss_from_residual(r: Any, p: int) -> Any:
+    return (r**p).mean() / p
+
+
+def _gradient_from_residual(r: Any, X: Any, p: int) -> Any:
+    return X.T @ r ** (p - 1) / X.shape[0]
+
+
+def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
+    """ℓp loss :math:`L(w) = \\frac{1}{p}\\,\\mathrm{mean}_i (x_i^\\top w - y_i)^p`.
+
+    Defined in Chapter 1 (``paper.md`` §1, ℓp regression; the mean rather than
+    the sum only rescales the learning rate).
+
+    Parameters
+    ----------
+    w : ndarray, shape (d,) or (1, d)
+    X : ndarray, shape (m, d)
+    y : ndarray, shape (m,)
+    p : int
+        Even integer >= 2.
+
+    Returns
+    -------
+    float
+    """
+    check_problem(X, y, p, w)
+    return float(_loss_from_residual(_residual(w, X, y), p))
+
+
+def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.ndarray:
+    """Gradient :math:`\\nabla L(w) = \\frac{1}{m} X^\\top r^{\\odot(p-1)}`, ``r = Xw - y``.
+
+    Defined in Chapter 1. Returned in the layout of ``w``.
+    """
+    check_problem(X, y, p, w)
+    return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)
+
+
+def lp_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.ndarray:
+    """Hessian :math:`\\nabla^2 L(w) = \\frac{p-1}{m} X^\\top \\mathrm{diag}(r^{\\odot(p-2)}) X`.
+
+    Defined in Chapter 1: for p = 2 it is the constant ``X^T X / m``; for p = 4
+    it is ``3 X^T diag(r^2) X / m``, huge far from the optimum and vanishing
+    as the residuals shrink. Shape (d, d), whatever the layout of ``w``.
+    """
+    check_problem(X, y, p, w)
+    r = _residual(w, X, y)
+    return (p - 1) * (X.T * r ** (p - 2)) @ X / X.shape[0]
