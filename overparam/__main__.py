@@ -1,0 +1,38 @@
+"""Command line for the paper-scale runs: ``python -m overparam COMMAND ...``.
+
+Each experiment family registers its own sub-command from a ``cli_*`` module;
+``python -m overparam --help`` lists them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Modules that contribute sub-commands; each defines ``register(subparsers)``.
+_COMMAND_MODULES = ("overparam.cli_ethanol", "overparam.cli_mnist")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m overparam", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen sub-command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
