@@ -1,0 +1,84 @@
+"""The book build is a test: every notebook executed, any cell error or Sphinx warning fails it.
+
+These tests run ``jupyter-book build --all -W -n --keep-going`` on a clean ``_build``, exactly as
+``make book`` does, in whatever scale the environment asks for (CI sets ``OVERPARAM_FAST=1``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = str(Path(sys.executable).with_name("jupyter-book"))
+BUILD_ARGS = ["build", "--all", "-W", "-n", "--keep-going"]
+
+pytestmark = pytest.mark.slow
+
+
+def _build(source: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    shutil.rmtree(source / "_build", ignore_errors=True)
+    return subprocess.run(
+        [JUPYTER_BOOK, *BUILD_ARGS, str(source)],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=3600,
+    )
+
+
+def _chapters() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("chapters/")]
+
+
+def test_config_is_strict():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert config["execute"]["raise_on_error"] is True
+
+
+def test_notebooks_are_stored_without_outputs():
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, nb_path.name
+        first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assert "import overparam as op" in "".join(first_code["source"]), nb_path.name
+
+
+def test_strict_executed_build():
+    result = _build(ROOT)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    for chapter in _chapters():
+        page = ROOT / "_build" / "html" / f"{chapter}.html"
+        assert page.is_file(), f"{page} missing"
+        html = page.read_text()
+        assert "Traceback" not in html and 'class="output error' not in html, chapter
+        assert "<img" in html, f"{chapter}: no figure was rendered"
+
+
+def test_a_failing_cell_fails_the_build(tmp_path):
+    """Same configuration, one notebook whose cell raises: the build must exit non-zero."""
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "references.bib").write_text((ROOT / "references.bib").read_text())
+    (tmp_path / "intro.md").write_text("# Intro\n\nA deliberately broken book.\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: broken\n")
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# Broken\n"},
+            {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": [],
+             "source": "raise RuntimeError('this cell fails on purpose')"},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (tmp_path / "broken.ipynb").write_text(json.dumps(nb))
+    result = _build(tmp_path)
+    assert result.returncode != 0
+    assert "this cell fails on purpose" in result.stdout + result.stderr

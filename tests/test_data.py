@@ -1,0 +1,179 @@
+"""The Ethanol loader on both file layouts, on corrupt and missing data, and its download path (faked)."""
+import io
+import shutil
+import urllib.error
+import zipfile
+
+import numpy as np
+import pytest
+
+import overparam as op
+from overparam.data import ETHANOL_ROWS_PER_BATCH
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """No test may read the real cache or the environment's data dir unless it asks."""
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("OVERPARAM_DATA_DIR", raising=False)
+
+
+def _no_network(url):
+    raise urllib.error.URLError("offline (test)")
+
+
+def test_prepared_table(ethanol):
+    assert ethanol.shape == (2565, 128)
+    assert "prepared table" in ethanol.source
+    counts = {b: int((ethanol.batch == b).sum()) for b in range(11)}
+    for b in (1, 2, 3, 4, 5, 6, 8, 9):
+        assert counts[b] == ETHANOL_ROWS_PER_BATCH[b]
+    assert counts[0] == ETHANOL_ROWS_PER_BATCH[7] + ETHANOL_ROWS_PER_BATCH[10]
+    assert ethanol.y.min() == 2.5 and ethanol.y.max() == 600.0
+    assert np.isfinite(ethanol.X).all()
+
+
+def test_environment_variable_is_a_source(monkeypatch, data_dir):
+    monkeypatch.setenv("OVERPARAM_DATA_DIR", str(data_dir))
+    d = op.load_ethanol(download=False)
+    assert d.shape == (2565, 128)
+
+
+def _uci_lines(X, y, label=1):
+    return [f"{label};{float(c)!r} " + " ".join(f"{j + 1}:{float(v)!r}" for j, v in enumerate(row)) for row, c in zip(X, y)]
+
+
+def _write_uci_batches(ethanol, folder, drop_rows_of=None):
+    """UCI-format batch files rebuilt from the prepared table (rows of batches 7/10 split by count),
+    with non-ethanol rows mixed in that the loader must skip."""
+    folder.mkdir(parents=True, exist_ok=True)
+    unknown = np.flatnonzero(ethanol.batch == 0)
+    rows = {b: np.flatnonzero(ethanol.batch == b) for b in ETHANOL_ROWS_PER_BATCH}
+    rows[7], rows[10] = unknown[: ETHANOL_ROWS_PER_BATCH[7]], unknown[ETHANOL_ROWS_PER_BATCH[7]:]
+    for b, idx in rows.items():
+        if b == drop_rows_of:
+            idx = idx[:-3]
+        lines = _uci_lines(ethanol.X[idx], ethanol.y[idx])
+        lines[1:1] = _uci_lines(ethanol.X[idx[:2]] * 0.5, ethanol.y[idx[:2]], label=2)  # ethylene: skipped
+        (folder / f"batch{b}.dat").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def test_uci_batch_files(ethanol, tmp_path):
+    rows = _write_uci_batches(ethanol, tmp_path / "d" / "gas_sensor")
+    d = op.load_ethanol(tmp_path / "d")
+    assert d.source.startswith("UCI batch files")
+    order = np.concatenate([rows[b] for b in sorted(rows)])
+    np.testing.assert_array_equal(d.X, ethanol.X[order])
+    np.testing.assert_array_equal(d.y, ethanol.y[order])
+    assert (d.batch == np.concatenate([[b] * len(rows[b]) for b in sorted(rows)])).all()
+
+
+def test_truncated_batch_file_is_an_error(ethanol, tmp_path):
+    _write_uci_batches(ethanol, tmp_path / "d" / "gas_sensor", drop_rows_of=3)
+    with pytest.raises(op.DataIntegrityError, match="batch3.dat: found 362 ethanol rows, UCI's batch 3 has 365"):
+        op.load_ethanol(tmp_path / "d")
+
+
+def test_missing_batch_file_is_named(ethanol, tmp_path):
+    _write_uci_batches(ethanol, tmp_path / "d" / "gas_sensor")
+    (tmp_path / "d" / "gas_sensor" / "batch7.dat").unlink()
+    with pytest.raises(op.DataIntegrityError, match="not batch 7"):
+        op.load_ethanol(tmp_path / "d")
+
+
+def test_malformed_line_is_an_error():
+    with pytest.raises(op.DataIntegrityError, match="line 1: unreadable value"):
+        op.parse_uci_batch("1;10.0 1:abc 2:3\n", 1, name="b1")
+    with pytest.raises(op.DataIntegrityError, match="line 1: expected 'GAS;CONCENTRATION"):
+        op.parse_uci_batch("garbage\n", 1, name="b1")
+
+
+def test_corrupt_prepared_table_is_an_error(data_dir, tmp_path):
+    dest = tmp_path / "d" / "gas_sensor" / "derived"
+    dest.mkdir(parents=True)
+    raw = bytearray((data_dir / "gas_sensor" / "derived" / "ethanol_2565.csv.gz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (dest / "ethanol_2565.csv.gz").write_bytes(bytes(raw))
+    with pytest.raises(op.DataIntegrityError, match="SHA-256"):
+        op.load_ethanol(tmp_path / "d")
+    (dest / "ethanol_2565.csv.gz").write_bytes(bytes(raw[: len(raw) // 3]))  # truncated
+    with pytest.raises(op.DataIntegrityError, match="corrupt or truncated"):
+        op.load_ethanol(tmp_path / "d")
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.*does not exist"):
+        op.load_ethanol(tmp_path / "nowhere")
+
+
+def test_offline_without_a_copy_says_where_to_put_the_files(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="put UCI's batch1.dat") as err:
+        op.load_ethanol(tmp_path / "empty", _fetch=_no_network)
+    assert "OVERPARAM_DATA_DIR" in str(err.value) and op.data.UCI_GAS_ZIP_URL in str(err.value)
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        op.load_ethanol(tmp_path / "empty", download=False)
+
+
+def _zip_of(folder, nested):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        for f in sorted(folder.glob("batch*.dat")):
+            zf.write(f, f"Dataset/{f.name}")
+    if not nested:
+        return inner.getvalue()
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.writestr("Dataset.zip", inner.getvalue())
+    return outer.getvalue()
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_download_fills_and_then_uses_the_cache(ethanol, tmp_path, nested):
+    _write_uci_batches(ethanol, tmp_path / "src")
+    archive = _zip_of(tmp_path / "src", nested)
+    calls = []
+
+    def fake_fetch(url):
+        calls.append(url)
+        return archive
+
+    d = op.load_ethanol(_fetch=fake_fetch)
+    assert calls == [op.data.UCI_GAS_ZIP_URL] and "downloaded" in d.source
+    again = op.load_ethanol(_fetch=fake_fetch)
+    assert len(calls) == 1 and "downloaded" not in again.source
+    np.testing.assert_array_equal(again.X, d.X)
+
+
+def test_bad_download_never_reaches_the_cache(ethanol, tmp_path):
+    _write_uci_batches(ethanol, tmp_path / "src", drop_rows_of=6)
+    archive = _zip_of(tmp_path / "src", nested=False)
+    with pytest.raises(op.DataIntegrityError, match="batch 6"):
+        op.load_ethanol(_fetch=lambda url: archive)
+    with pytest.raises(op.DataIntegrityError, match="not a valid zip"):
+        op.load_ethanol(_fetch=lambda url: b"<html>not a zip</html>")
+    assert not list((op.cache_dir() / "gas_sensor").glob("batch*.dat"))
+
+
+def test_standardize(ethanol):
+    s = op.standardize(ethanol.X, ethanol.y)
+    np.testing.assert_allclose(s.X.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(s.X.std(axis=0), 1, rtol=1e-10)
+    assert abs(s.y.mean()) < 1e-12 and s.y.std() == pytest.approx(1.0)
+    np.testing.assert_allclose(s.X * s.x_std + s.x_mean, ethanol.X, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(s.y * s.y_std + s.y_mean, ethanol.y, rtol=1e-12)
+
+
+def test_standardize_bad_input():
+    with pytest.raises(ValueError, match="y must have shape"):
+        op.standardize(np.ones((3, 2)), np.ones(4))
+    with pytest.raises(ValueError, match="constant column"):
+        op.standardize(np.c_[np.ones(3), np.arange(3.0)], np.arange(3.0))
+    with pytest.raises(ValueError, match="X must be a 2-D"):
+        op.standardize(np.ones(3), np.ones(3))
+
+
+def test_deterministic(data_dir):
+    a, b = op.load_ethanol(data_dir), op.load_ethanol(data_dir)
+    np.testing.assert_array_equal(a.X, b.X)

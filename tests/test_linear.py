@@ -1,0 +1,89 @@
+"""Gradient descent on the linear model: against a plain numpy loop, divergence, determinism."""
+import numpy as np
+import pytest
+
+import overparam as op
+
+
+def _problem(seed=0, m=60, d=5):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, d))
+    return X, X @ rng.normal(size=d) + 0.1 * rng.normal(size=m)
+
+
+@pytest.mark.parametrize("p", [2, 4])
+def test_matches_a_plain_numpy_loop(p):
+    X, y = _problem(p)
+    lr, T = 0.05, 300
+    w = np.zeros(X.shape[1])
+    expected = []
+    for _ in range(T):
+        expected.append(op.lp_loss(w, X, y, p))
+        w = w - lr * op.lp_gradient(w, X, y, p)
+    expected.append(op.lp_loss(w, X, y, p))
+    h = op.gradient_descent(X, y, p, lr, T)
+    np.testing.assert_allclose(h.loss, expected, rtol=1e-12)
+    np.testing.assert_allclose(h.w, w, rtol=1e-12)
+    assert list(h.steps) == list(range(T + 1)) and not h.diverged
+
+
+def test_record_every_keeps_the_last_step():
+    X, y = _problem()
+    h = op.gradient_descent(X, y, 2, 0.05, 250, record_every=100)
+    assert list(h.steps) == [0, 100, 200, 250]
+    full = op.gradient_descent(X, y, 2, 0.05, 250)
+    np.testing.assert_allclose(h.loss, full.loss[[0, 100, 200, 250]])
+
+
+def test_ls_converges_to_least_squares_solution():
+    X, y = _problem(1)
+    lr = 0.9 * op.quadratic_lr_limit(X)
+    h = op.gradient_descent(X, y, 2, lr, 3000)
+    np.testing.assert_allclose(h.w, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-8)
+
+
+def test_divergence_is_reported_with_its_step():
+    X, y = _problem()
+    lr = 1.5 * op.quadratic_lr_limit(X)  # beyond the stability limit: must blow up
+    with pytest.raises(op.DivergenceError, match="diverged at step") as err:
+        op.gradient_descent(X, y, 2, lr, 5000)
+    h = op.gradient_descent(X, y, 2, lr, 5000, on_divergence="stop")
+    assert h.diverged and h.diverged_at == err.value.step
+    assert np.isfinite(h.loss).all() and np.isfinite(h.w).all()
+    assert h.steps[-1] == h.diverged_at - 1
+    assert h.loss[-1] <= op.linear.DIVERGENCE_FACTOR * h.loss[0]
+    assert h.final_loss == float("inf")
+
+
+def test_stable_just_below_the_limit():
+    X, y = _problem()
+    h = op.gradient_descent(X, y, 2, 0.99 * op.quadratic_lr_limit(X), 5000, on_divergence="stop")
+    assert not h.diverged
+
+
+def test_largest_stable_picks_the_largest_non_diverged():
+    X, y = _problem()
+    limit = op.quadratic_lr_limit(X)
+    runs = [op.gradient_descent(X, y, 2, f * limit, 2000, on_divergence="stop") for f in (0.2, 0.6, 0.95, 1.3)]
+    assert op.largest_stable(runs).lr == pytest.approx(0.95 * limit)
+    with pytest.raises(ValueError, match="every run diverged"):
+        op.largest_stable(runs[-1:])
+
+
+def test_deterministic():
+    X, y = _problem()
+    a = op.gradient_descent(X, y, 4, 0.01, 500)
+    b = op.gradient_descent(X, y, 4, 0.01, 500)
+    np.testing.assert_array_equal(a.loss, b.loss)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(lr=0.0), "lr must be > 0"), (dict(lr=-1.0), "lr must be > 0"), (dict(num_iters=-1), "num_iters"),
+     (dict(record_every=0), "record_every"), (dict(p=3), "p must be"), (dict(on_divergence="x"), "on_divergence")],
+)
+def test_bad_arguments(kwargs, match):
+    X, y = _problem()
+    args = dict(p=2, lr=0.01, num_iters=10) | kwargs
+    with pytest.raises(ValueError, match=match):
+        op.gradient_descent(X, y, **args)
