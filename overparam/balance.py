@@ -1,0 +1,231 @@
+"""Balancedness: measuring it, and initializations that have it (Chapter 3).
+
+Layers ``[W_1, …, W_N]`` are **balanced** when
+
+.. math::
+
+    D_j := W_{j+1}^\\top W_{j+1} - W_j W_j^\\top = 0, \\qquad j = 1, \\dots, N-1
+
+(``paper.md`` §2.2), and δ-balanced when every :math:`\\|D_j\\|_F \\le \\delta`
+(§2.8, Definition 1). Balancedness is what lets the end-to-end matrix follow a
+rule of its own (Theorem 1); gradient flow conserves it, gradient descent
+breaks it only at second order in the learning rate.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .deep import _as_factors, _check_depth
+
+__all__ = [
+    "balanced_factors",
+    "balanced_init",
+    "gaussian_init",
+    "imbalance",
+    "max_imbalance",
+    "random_orthogonal",
+    "rotate_hidden",
+]
+
+Seed = int | np.random.Generator
+
+
+def imbalance(factors: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Imbalance matrices :math:`D_j = W_{j+1}^\\top W_{j+1} - W_j W_j^\\top`, j = 1..N−1.
+
+    ``paper.md`` §2.2; defined in Chapter 3. ``D_j`` has shape (n_j, n_j); the
+    list is empty for N = 1.
+    """
+    Ws = _as_factors(factors)
+    return [Wn.T @ Wn - W @ W.T for W, Wn in zip(Ws[:-1], Ws[1:])]
+
+
+def max_imbalance(factors: Sequence[np.ndarray]) -> float:
+    """Smallest δ for which the layers are δ-balanced: :math:`\\max_j \\|D_j\\|_F`.
+
+    ``paper.md`` §2.8, Definition 1; 0.0 for N = 1. Defined in Chapter 3.
+    """
+    return max((float(np.linalg.norm(D)) for D in imbalance(factors)), default=0.0)
+
+
+def _rng(seed: Seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(seed)
+
+
+def random_orthogonal(n: int, seed: Seed) -> np.ndarray:
+    """A Haar-random orthogonal (n, n) matrix: QR of a Gaussian matrix, signs fixed by diag(R).
+
+    Defined in Chapter 3.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    Q, R = np.linalg.qr(_rng(seed).standard_normal((n, n)))
+    return Q * np.sign(np.diag(R))
+
+
+def rotate_hidden(factors: Sequence[np.ndarray], seed: Seed) -> list[np.ndarray]:
+    """Change the basis of every hidden layer by a random orthogonal matrix.
+
+    .. math::
+
+        W_j \\mapsto Q_j W_j Q_{j-1}^\\top, \\qquad Q_0 = I_d,\\; Q_N = I_k,
+
+    with Haar-random :math:`Q_1, …, Q_{N-1}`. The end-to-end matrix is
+    unchanged and :math:`D_j \\mapsto Q_j D_j Q_j^\\top`, so balancedness is kept;
+    gradient descent is equivariant under this change (``paper.md`` §2.8,
+    target T9(a)). Defined in Chapter 3.
+    """
+    Ws = _as_factors(factors)
+    rng = _rng(seed)
+    Qs = [np.eye(Ws[0].shape[1])] + [random_orthogonal(W.shape[0], rng) for W in Ws[:-1]] + [np.eye(Ws[-1].shape[0])]
+    return [Qs[j + 1] @ W @ Qs[j].T for j, W in enumerate(Ws)]
+
+
+def _check_widths(widths: Sequence[int] | None, depth: int, k: int, d: int) -> list[int]:
+    m = min(k, d)
+    if widths is None:
+        return [m] * (depth - 1)
+    widths = list(widths)
+    if len(widths) != depth - 1:
+        raise ValueError(f"widths must list depth - 1 = {depth - 1} hidden widths, got {len(widths)}")
+    for i, n in enumerate(widths):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < m:
+            raise ValueError(
+                f"widths[{i}] must be an integer >= min(k, d) = {m} (no rank bottleneck), got {n!r}"
+            )
+    return [int(n) for n in widths]
+
+
+def balanced_factors(
+    W_e: np.ndarray,
+    depth: int,
+    widths: Sequence[int] | None = None,
+    seed: Seed | None = None,
+) -> list[np.ndarray]:
+    """Exactly balanced layers whose product is ``W_e`` (Procedure 1, ``paper.md`` §2.8).
+
+    With the thin SVD :math:`W_e = U \\Sigma V^\\top` (r = min(k, d) singular values),
+
+    .. math::
+
+        W_N \\simeq U \\Sigma^{1/N}, \\qquad W_j \\simeq \\Sigma^{1/N}\\;(1 < j < N),
+        \\qquad W_1 \\simeq \\Sigma^{1/N} V^\\top,
+
+    where ≃ pads with zeros to the layer's shape. Every layer then carries the
+    singular values :math:`\\sigma_r^{1/N}` and :math:`D_j = 0` up to round-off
+    (target T3). Defined in Chapter 3.
+
+    Parameters
+    ----------
+    W_e : ndarray, shape (k, d)
+    depth : int
+        N >= 1 (N = 1 returns ``[W_e]``).
+    widths : sequence of int, optional
+        Hidden widths n_1..n_{N−1}, each >= min(k, d); default min(k, d).
+    seed : int or numpy Generator, optional
+        If given, mix the hidden spaces with :func:`rotate_hidden` so the
+        layers are no longer zero-padded (still exactly balanced).
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, …, W_N]``.
+    """
+    W_e = np.asarray(W_e, dtype=np.float64)
+    if W_e.ndim != 2:
+        raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
+    depth = _check_depth(depth)
+    k, d = W_e.shape
+    dims = [d] + _check_widths(widths, depth, k, d) + [k]
+    if depth == 1:
+        return [W_e.copy()]
+    U, s, Vt = np.linalg.svd(W_e, full_matrices=False)
+    root = s ** (1.0 / depth)
+    blocks = [root[:, None] * Vt] + [np.diag(root)] * (depth - 2) + [U * root]
+    factors = []
+    for j, block in enumerate(blocks):
+        W = np.zeros((dims[j + 1], dims[j]))
+        W[: block.shape[0], : block.shape[1]] = block
+        factors.append(W)
+    return factors if seed is None else rotate_hidden(factors, seed)
+
+
+def balanced_init(
+    d: int,
+    k: int,
+    depth: int,
+    scale: float,
+    seed: Seed,
+    widths: Sequence[int] | None = None,
+) -> list[np.ndarray]:
+    """Balanced near-zero initialization: Procedure 1 on a rescaled Gaussian matrix.
+
+    Draw :math:`A \\in \\mathbb{R}^{k\\times d}` with i.i.d. N(0, 1) entries,
+    rescale it to :math:`A \\cdot \\mathrm{scale}^N / \\sigma_{\\max}(A)` and
+    split it with :func:`balanced_factors` (``paper.md`` §2.8, Procedure 1).
+    **Rule:** every layer then has spectral norm ``scale``, and
+    :math:`\\|W_e\\|_2 = \\mathrm{scale}^N`. For a single output (k = 1) every
+    layer has Frobenius norm ``scale`` too: :math:`\\|w_1\\| = |\\omega_j| =`
+    ``scale``, the initialization of ``paper.md`` §5.6. Defined in Chapter 3.
+
+    Parameters
+    ----------
+    d, k : int
+        Inputs and outputs.
+    depth : int
+        N >= 1.
+    scale : float
+        Norm of every layer, > 0.
+    seed : int or numpy Generator
+    widths : sequence of int, optional
+        Hidden widths (default min(k, d), i.e. width 1 for a scalar output).
+
+    Returns
+    -------
+    list of ndarray
+    """
+    for name, n in (("d", d), ("k", k)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
+    depth = _check_depth(depth)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    A = _rng(seed).standard_normal((k, d))
+    A *= scale**depth / np.linalg.norm(A, 2)
+    return balanced_factors(A, depth, widths)
+
+
+def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarray]:
+    """Layer-wise i.i.d. Gaussian initialization :math:`(W_j)_{ab} \\sim \\mathcal{N}(0, \\mathrm{std}^2)`.
+
+    Only approximately balanced: :math:`D_j` has entries of order
+    :math:`\\mathrm{std}^2` (δ-balanced with δ ∝ std², ``paper.md`` §2.8).
+    Defined in Chapter 3.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        ``(n_0 = d, n_1, …, n_{N−1}, n_N = k)``: inputs first, outputs last;
+        N = ``len(dims) - 1`` >= 1.
+    std : float
+        Standard deviation, >= 0.
+    seed : int or numpy Generator
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, …, W_N]``, ``W_j`` of shape (dims[j], dims[j−1]).
+    """
+    dims = list(dims)
+    if len(dims) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in dims):
+        raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")
+    if not (np.isfinite(std) and std >= 0):
+        raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+    rng = _rng(seed)
+    return [std * rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(dims[:-1], dims[1:])]

@@ -1,0 +1,327 @@
+"""The end-to-end dynamics of balanced deep linear networks (Chapter 4).
+
+When the layers are balanced, gradient descent on a depth-N linear network
+moves its end-to-end matrix by a rule of its own (``paper.md`` §2.3, Theorem 1):
+
+.. math::
+
+    W_e \\leftarrow (1 - \\eta\\lambda N)\\, W_e
+    - \\eta \\sum_{j=1}^{N} [W_e W_e^\\top]^{\\frac{j-1}{N}}\\,
+      \\nabla L^1(W_e)\\, [W_e^\\top W_e]^{\\frac{N-j}{N}} ,
+
+a preconditioned gradient step (Claim 1) that depends on the depth N and not
+on the hidden widths. For a single output it has the closed form of
+Equation 12 (Claim 2).
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .deep import DeepHistory, _check_depth, _check_nonnegative, _check_run, _run, _tensors
+from .losses import _gradient_from_residual, _loss_from_residual, check_problem
+
+__all__ = [
+    "end_to_end_direction",
+    "end_to_end_step",
+    "preconditioner",
+    "psd_power",
+    "single_output_direction",
+    "single_output_step",
+    "train_end_to_end",
+]
+
+#: Eigenvalues at most this many machine epsilons × n × the largest are round-off, clamped to 0.
+CLAMP_EPS_FACTOR = 10.0
+
+
+def _psd_powers(A: Any, alphas: list[float], rtol: float | None, name: str = "A") -> list[np.ndarray]:
+    """``[A]^alpha`` for several exponents from one eigendecomposition (see :func:`psd_power`)."""
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"{name} must be a square 2-D matrix, got shape {A.shape}")
+    n = A.shape[0]
+    size = float(np.abs(A).max(initial=0.0))
+    if not np.isfinite(size):
+        raise ValueError(f"{name} must contain only finite values")
+    if np.abs(A - A.T).max(initial=0.0) > 1e-12 * size:
+        raise ValueError(f"{name} must be symmetric")
+    if rtol is None:
+        rtol = CLAMP_EPS_FACTOR * max(n, 1) * np.finfo(np.float64).eps
+    lam, V = np.linalg.eigh((A + A.T) / 2)
+    tol = rtol * float(np.abs(lam).max(initial=0.0))
+    if lam.size and lam[0] < -tol:
+        raise ValueError(f"{name} must be positive semidefinite, has eigenvalue {lam[0]:.3g}")
+    lam = np.where(lam <= tol, 0.0, lam)
+    out = []
+    for alpha in alphas:
+        if alpha == 0:
+            out.append(np.eye(n))
+            continue
+        M = (V * lam**alpha) @ V.T
+        out.append((M + M.T) / 2)
+    return out
+
+
+def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndarray:
+    """Fractional power :math:`[A]^\\alpha` of a symmetric positive semidefinite matrix.
+
+    .. math::
+
+        A = V \\operatorname{diag}(\\lambda) V^\\top
+        \\;\\Rightarrow\\; [A]^\\alpha = V \\operatorname{diag}(\\lambda^\\alpha) V^\\top,
+        \\qquad [A]^0 := I \\text{ even for singular } A
+
+    (``paper.md`` §1). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
+    are set to exactly 0 first: they are round-off, and a 1e−16 raised to the
+    power 1/5 would become 6e−4 (``paper.md`` §2.5). Defined in Chapter 4.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, n)
+        Symmetric (to 1e−12 relative) and positive semidefinite.
+    alpha : float
+        Exponent >= 0.
+    rtol : float, optional
+        Relative clamping tolerance; default ``CLAMP_EPS_FACTOR · n · eps``.
+
+    Returns
+    -------
+    ndarray, shape (n, n), symmetric
+    """
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    if rtol is not None and not (np.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    return _psd_powers(A, [float(alpha)], rtol)[0]
+
+
+def _check_pair(W_e: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
+    W_e = np.asarray(W_e, dtype=np.float64)
+    grad = np.asarray(grad, dtype=np.float64)
+    if W_e.ndim != 2:
+        raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
+    if grad.shape != W_e.shape:
+        raise ValueError(f"grad must have the shape of W_e {W_e.shape}, got {grad.shape}")
+    return W_e, grad
+
+
+def _gram_powers(W_e: np.ndarray, depth: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``[W_e W_eᵀ]^{i/N}`` and ``[W_eᵀ W_e]^{i/N}`` for i = 0..N−1."""
+    if depth == 1:
+        return [np.eye(W_e.shape[0])], [np.eye(W_e.shape[1])]
+    alphas = [i / depth for i in range(depth)]
+    return _psd_powers(W_e @ W_e.T, alphas, None, "W_e W_e^T"), _psd_powers(W_e.T @ W_e, alphas, None, "W_e^T W_e")
+
+
+def end_to_end_direction(W_e: np.ndarray, grad: np.ndarray, depth: int) -> np.ndarray:
+    """Preconditioned gradient of the end-to-end rule (Theorem 1, ``paper.md`` §2.3).
+
+    .. math::
+
+        \\sum_{j=1}^{N} [W_e W_e^\\top]^{\\frac{j-1}{N}}\\; G \\;[W_e^\\top W_e]^{\\frac{N-j}{N}}
+
+    Defined in Chapter 4. N = 1 returns ``grad``.
+
+    Parameters
+    ----------
+    W_e : ndarray, shape (k, d)
+    grad : ndarray, shape (k, d)
+        G, usually :math:`\\nabla L^1(W_e)`.
+    depth : int
+        N >= 1.
+    """
+    W_e, grad = _check_pair(W_e, grad)
+    depth = _check_depth(depth)
+    left, right = _gram_powers(W_e, depth)
+    return sum(left[j - 1] @ grad @ right[depth - j] for j in range(1, depth + 1))
+
+
+def end_to_end_step(
+    W_e: np.ndarray, grad: np.ndarray, depth: int, lr: float, weight_decay: float = 0.0
+) -> np.ndarray:
+    """One step of the end-to-end update rule (``paper.md`` §2.3).
+
+    .. math::
+
+        W_e^{+} = (1 - \\eta\\lambda N)\\, W_e - \\eta\\,
+        \\sum_{j=1}^{N} [W_e W_e^\\top]^{\\frac{j-1}{N}}\\, \\nabla L^1(W_e)\\,
+        [W_e^\\top W_e]^{\\frac{N-j}{N}}
+
+    Defined in Chapter 4.
+
+    Parameters
+    ----------
+    W_e, grad : ndarray, shape (k, d)
+    depth : int
+        N >= 1.
+    lr : float
+        η >= 0.
+    weight_decay : float
+        λ >= 0 (the weight decay applied to every layer of the network).
+    """
+    lr = _check_nonnegative("lr", lr)
+    weight_decay = _check_nonnegative("weight_decay", weight_decay)
+    direction = end_to_end_direction(W_e, grad, depth)
+    return (1.0 - lr * weight_decay * depth) * np.asarray(W_e, dtype=np.float64) - lr * direction
+
+
+def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
+    """The (kd × kd) preconditioner :math:`P_{W_e}` of Claim 1 (``paper.md`` §2.4).
+
+    .. math::
+
+        P_{W_e} = \\sum_{j=1}^{N} [W_e^\\top W_e]^{\\frac{N-j}{N}} \\otimes [W_e W_e^\\top]^{\\frac{j-1}{N}},
+        \\qquad \\operatorname{vec}(\\text{direction}) = P_{W_e} \\operatorname{vec}(G),
+
+    with the column-stacking ``vec(A) = A.flatten(order="F")``. Symmetric
+    positive semidefinite; eigenvectors :math:`\\operatorname{vec}(u_r v_{r'}^\\top)`,
+    eigenvalues :math:`\\sum_j \\sigma_r^{2(j-1)/N}\\sigma_{r'}^{2(N-j)/N}`.
+    Defined in Chapter 4.
+
+    Parameters
+    ----------
+    W_e : ndarray, shape (k, d)
+    depth : int
+        N >= 1 (N = 1 gives the identity).
+    """
+    W_e = np.asarray(W_e, dtype=np.float64)
+    if W_e.ndim != 2:
+        raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
+    depth = _check_depth(depth)
+    left, right = _gram_powers(W_e, depth)
+    return sum(np.kron(right[depth - j], left[j - 1]) for j in range(1, depth + 1))
+
+
+def _single_output_direction(w: Any, g: Any, depth: int) -> Any:
+    """Equation 12's direction; plain arithmetic, so numpy arrays and torch tensors both work."""
+    if depth == 1:
+        return g
+    sq = (w * w).sum()
+    coef = (g * w).sum() / sq if sq > 0 else 0.0
+    return sq ** (1.0 - 1.0 / depth) * (g + (depth - 1) * coef * w)
+
+
+def _check_vector_pair(w: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
+    w = np.asarray(w, dtype=np.float64)
+    grad = np.asarray(grad, dtype=np.float64)
+    if w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[0] != 1):
+        raise ValueError(f"w must be a vector of shape (d,) or (1, d), got shape {w.shape}")
+    if grad.shape != w.shape:
+        raise ValueError(f"grad must have the shape of w {w.shape}, got {grad.shape}")
+    return w, grad
+
+
+def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.ndarray:
+    """The end-to-end direction for one output, in closed form (Claim 2, ``paper.md`` §2.5).
+
+    .. math::
+
+        \\|w\\|^{2 - 2/N} \\bigl( g + (N-1)\\, \\mathrm{Pr}_w\\{g\\} \\bigr),
+        \\qquad \\mathrm{Pr}_w\\{g\\} = \\frac{\\langle g, w\\rangle}{\\|w\\|^2}\\, w
+        \\;(0 \\text{ if } w = 0).
+
+    Equals :func:`end_to_end_direction` for k = 1 (target T6). Defined in Chapter 4.
+
+    Parameters
+    ----------
+    w, grad : ndarray, shape (d,) or (1, d)
+    depth : int
+        N >= 1.
+    """
+    w, grad = _check_vector_pair(w, grad)
+    return np.asarray(_single_output_direction(w, grad, _check_depth(depth)), dtype=np.float64)
+
+
+def single_output_step(
+    w: np.ndarray, grad: np.ndarray, depth: int, lr: float, weight_decay: float = 0.0
+) -> np.ndarray:
+    """One step of the single-output rule, Equation 12 (``paper.md`` §2.5).
+
+    .. math::
+
+        w^{+} = (1 - \\eta\\lambda N)\\, w - \\eta\\, \\|w\\|^{2-2/N}
+        \\bigl(\\nabla L(w) + (N-1)\\,\\mathrm{Pr}_w\\{\\nabla L(w)\\}\\bigr)
+
+    Defined in Chapter 4.
+    """
+    lr = _check_nonnegative("lr", lr)
+    weight_decay = _check_nonnegative("weight_decay", weight_decay)
+    direction = single_output_direction(w, grad, depth)
+    return (1.0 - lr * weight_decay * depth) * np.asarray(w, dtype=np.float64) - lr * direction
+
+
+def train_end_to_end(
+    X: np.ndarray,
+    y: np.ndarray,
+    p: int,
+    W_e0: np.ndarray,
+    depth: int,
+    lr: float,
+    num_iters: int,
+    weight_decay: float = 0.0,
+    *,
+    record_every: int = 1,
+    dtype: torch.dtype = torch.float64,
+    on_divergence: Literal["raise", "stop"] = "raise",
+) -> DeepHistory:
+    """Iterate the end-to-end rule on the ℓp linear model (Chapter 4; paper Figure 2).
+
+    A single-layer model trained with Equation 12 (the closed form of
+    :func:`end_to_end_step` for one output, ``paper.md`` §2.5):
+
+    .. math::
+
+        w \\leftarrow (1 - \\eta\\lambda N)\\, w - \\eta\\, \\|w\\|^{2-2/N}
+        \\bigl(\\nabla L(w) + (N-1)\\,\\mathrm{Pr}_w\\{\\nabla L(w)\\}\\bigr).
+
+    Same arguments, history and divergence handling as
+    :func:`~overparam.deep.train_deep_linear`, so the two overlay; the
+    history's ``factors`` is empty. N = 1 is plain gradient descent.
+
+    Parameters
+    ----------
+    X, y, p
+        The ℓp problem: X of shape (m, d), y of shape (m,), even p >= 2.
+    W_e0 : ndarray, shape (d,) or (1, d)
+        Initial end-to-end vector (e.g. ``op.end_to_end(factors0)``).
+    depth : int
+        N >= 1.
+    lr, num_iters, weight_decay, record_every, dtype, on_divergence
+        As in :func:`~overparam.deep.train_deep_linear`.
+
+    Returns
+    -------
+    DeepHistory
+    """
+    W_e0 = np.asarray(W_e0, dtype=np.float64)
+    check_problem(X, y, p, W_e0)
+    depth = _check_depth(depth)
+    _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
+    Xt, yt = _tensors(X, y, dtype)
+    shrink = 1.0 - lr * weight_decay * depth
+
+    def advance(state: list[torch.Tensor], update: bool):
+        (w,) = state
+        r = Xt @ w - yt
+        loss = _loss_from_residual(r, p)
+        if not update:
+            return loss, w[None, :], state
+        g = _gradient_from_residual(r, Xt, p)
+        return loss, w[None, :], [shrink * w - lr * _single_output_direction(w, g, depth)]
+
+    return _run(
+        advance,
+        [torch.as_tensor(W_e0.reshape(-1), dtype=dtype)],
+        num_iters,
+        record_every=record_every,
+        on_divergence=on_divergence,
+        what=f"the depth-{depth} end-to-end rule",
+        lr=lr,
+        p=p,
+        depth=depth,
+        weight_decay=weight_decay,
+        keep_factors=False,
+    )

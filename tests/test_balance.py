@@ -1,0 +1,175 @@
+"""Balancedness: the imbalance identity under GD (T2), Procedure 1 (T3), the initializations."""
+import numpy as np
+import pytest
+import torch
+
+from overparam.balance import (
+    balanced_factors,
+    balanced_init,
+    gaussian_init,
+    imbalance,
+    max_imbalance,
+    random_orthogonal,
+    rotate_hidden,
+)
+from overparam.deep import end_to_end, train_deep_linear
+
+
+def _autograd_layer_gradients(factors, seed=0, m=25):
+    """∂L^N/∂W_j by torch autograd, for L¹(W) = mean ‖W x − y‖⁴ / 4 on random data."""
+    rng = np.random.default_rng(seed)
+    Xs = torch.tensor(rng.normal(size=(m, factors[0].shape[1])))
+    Ys = torch.tensor(rng.normal(size=(m, factors[-1].shape[0])))
+    Ws = [torch.tensor(W, requires_grad=True) for W in factors]
+    W_e = torch.linalg.multi_dot(Ws[::-1])
+    return [G.numpy() for G in torch.autograd.grad(((Xs @ W_e.T - Ys) ** 2).sum(1).pow(2).mean() / 4, Ws)]
+
+
+def test_imbalance_on_a_hand_example():
+    W1, W2 = np.array([[1.0, 2.0]]), np.array([[3.0]])  # W2ᵀW2 − W1W1ᵀ = 9 − 5
+    (D,) = imbalance([W1, W2])
+    np.testing.assert_array_equal(D, [[4.0]])
+    assert max_imbalance([W1, W2]) == 4.0
+    assert imbalance([W1]) == [] and max_imbalance([W1]) == 0.0
+
+
+def test_imbalance_shapes_are_hidden_widths():
+    fs = gaussian_init([5, 3, 7, 2], 1.0, seed=0)
+    assert [D.shape for D in imbalance(fs)] == [(3, 3), (7, 7)]
+
+
+def test_discrete_imbalance_identity_with_weight_decay():
+    """T2: D_j(t+1) = (1 − ηλ)² D_j(t) + η²(G_{j+1}ᵀG_{j+1} − G_jG_jᵀ), exactly."""
+    fs = gaussian_init([5, 4, 3, 2], 0.8, seed=1)
+    lr, lam = 0.05, 0.1
+    G = _autograd_layer_gradients(fs)
+    nxt = [(1 - lr * lam) * W - lr * g for W, g in zip(fs, G)]
+    D0, D1 = imbalance(fs), imbalance(nxt)
+    for j in range(len(D0)):
+        predicted = (1 - lr * lam) ** 2 * D0[j] + lr**2 * (G[j + 1].T @ G[j + 1] - G[j] @ G[j].T)
+        assert np.abs(D1[j] - predicted).max() <= 1e-14 * np.abs(D1[j]).max()
+
+
+def test_gd_breaks_balance_only_at_second_order():
+    """From exact balance, one GD step creates an imbalance ∝ η²: 100× smaller for η/10."""
+    fs = balanced_factors(np.random.default_rng(2).normal(size=(2, 5)), 3, widths=(4, 4), seed=3)
+    G = _autograd_layer_gradients(fs)
+    after = [max_imbalance([W - lr * g for W, g in zip(fs, G)]) for lr in (1e-2, 1e-3)]
+    assert after[0] / after[1] == pytest.approx(100, rel=1e-3)
+
+
+def test_weight_decay_contracts_imbalance():
+    """With λ > 0 an initial imbalance decays like (1 − ηλ)^{2t} ≈ e^{−2ηλt} along GD."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(30, 4)), rng.normal(size=30)
+    fs = gaussian_init([4, 3, 3, 1], 0.5, seed=2)
+    lr, lam, T = 1e-3, 0.5, 2000
+    h = train_deep_linear(X, y, 2, fs, lr, T, weight_decay=lam, record_every=T)
+    for D_T, D_0 in zip(imbalance(h.factors), imbalance(fs)):
+        ratio = np.linalg.norm(D_T) / np.linalg.norm(D_0)
+        assert ratio == pytest.approx((1 - lr * lam) ** (2 * T), rel=1e-3)
+        assert ratio == pytest.approx(np.exp(-2 * lr * lam * T), rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    "k, d, depth, widths",
+    [
+        (3, 5, 2, None),
+        (3, 5, 3, (3, 3)),
+        (3, 5, 4, (7, 4, 9)),
+        (5, 3, 3, (3, 6)),
+        (1, 6, 3, (1, 1)),
+        (1, 6, 3, (16, 16)),
+        (4, 4, 1, None),
+        (6, 1, 5, (1, 2, 3, 4)),
+    ],
+)
+def test_procedure_one_is_exactly_balanced_with_the_right_product(k, d, depth, widths):
+    """T3: product == W_e, D_j ≈ 0, shapes padded to the widths, layer singular values σ^{1/N}."""
+    W_e = np.random.default_rng(k * d + depth).normal(size=(k, d)) * 3.0
+    sigma = np.linalg.svd(W_e, compute_uv=False)
+    for seed in (None, 7):
+        fs = balanced_factors(W_e, depth, widths, seed=seed)
+        dims = [d] + list(widths or [min(k, d)] * (depth - 1)) + [k]
+        assert [W.shape for W in fs] == [(b, a) for a, b in zip(dims[:-1], dims[1:])]
+        assert np.abs(end_to_end(fs) - W_e).max() <= 1e-13 * sigma[0]
+        assert max_imbalance(fs) <= 1e-14 * sigma[0] ** (2 / depth) * max(dims)
+        for W in fs:
+            s = np.linalg.svd(W, compute_uv=False)[: sigma.size]
+            np.testing.assert_allclose(s, sigma ** (1 / depth), rtol=1e-12)
+
+
+def test_mixing_fills_the_padding():
+    W_e = np.random.default_rng(8).normal(size=(1, 6))
+    padded, mixed = balanced_factors(W_e, 3, (16, 16)), balanced_factors(W_e, 3, (16, 16), seed=1)
+    assert np.count_nonzero(padded[1]) == 1 and np.count_nonzero(np.abs(mixed[1]) > 1e-3) > 100
+
+
+def test_rank_deficient_end_to_end_matrix():
+    rng = np.random.default_rng(9)
+    W_e = np.outer(rng.normal(size=3), rng.normal(size=5))  # rank 1
+    fs = balanced_factors(W_e, 3, (4, 4), seed=2)
+    np.testing.assert_allclose(end_to_end(fs), W_e, atol=1e-13 * np.abs(W_e).max())
+    assert max_imbalance(fs) <= 1e-13
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.ones((2, 3)), 0), "depth"),
+        ((np.ones((2, 3)), 3, (2,)), "widths"),
+        ((np.ones((2, 3)), 3, (2, 1)), r"widths\[1\]"),
+        ((np.ones((2, 3)), 1, (2,)), "widths"),
+        ((np.ones(3), 2), "W_e"),
+    ],
+)
+def test_procedure_one_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        balanced_factors(*args)
+
+
+def test_rotation_keeps_product_and_imbalance_norms():
+    fs = gaussian_init([5, 4, 6, 3], 0.7, seed=3)
+    rot = rotate_hidden(fs, seed=4)
+    np.testing.assert_allclose(end_to_end(rot), end_to_end(fs), atol=1e-13)
+    for D_rot, D in zip(imbalance(rot), imbalance(fs)):
+        np.testing.assert_allclose(np.linalg.eigvalsh(D_rot), np.linalg.eigvalsh(D), atol=1e-13)
+    for a, b in zip(rotate_hidden(fs, seed=4), rot):
+        np.testing.assert_array_equal(a, b)
+    Q = random_orthogonal(6, seed=5)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(6), atol=1e-14)
+
+
+@pytest.mark.parametrize("k, widths", [(1, None), (1, (8, 8)), (3, (4, 5))])
+def test_balanced_init_gives_every_layer_the_stated_norm(k, widths):
+    scale, depth = 0.1, 3
+    fs = balanced_init(7, k, depth, scale, seed=6, widths=widths)
+    for W in fs:
+        assert np.linalg.norm(W, 2) == pytest.approx(scale, rel=1e-12)
+        if k == 1:
+            assert np.linalg.norm(W) == pytest.approx(scale, rel=1e-12)
+    assert np.linalg.norm(end_to_end(fs), 2) == pytest.approx(scale**depth, rel=1e-12)
+    assert max_imbalance(fs) <= 1e-15
+    np.testing.assert_array_equal(end_to_end(balanced_init(7, k, depth, scale, seed=6, widths=widths)), end_to_end(fs))
+    assert not np.allclose(end_to_end(balanced_init(7, k, depth, scale, seed=7, widths=widths)), end_to_end(fs))
+
+
+def test_balanced_init_rejects_bad_scale():
+    with pytest.raises(ValueError, match="scale"):
+        balanced_init(4, 1, 2, 0.0, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        balanced_init(4, 1, 2, 0.1, seed=None)
+
+
+def test_gaussian_init_shapes_std_and_imbalance_scaling():
+    dims = [128, 64, 64, 1]
+    base, small = gaussian_init(dims, 1.0, seed=8), gaussian_init(dims, 0.01, seed=8)
+    assert [W.shape for W in small] == [(64, 128), (64, 64), (1, 64)]
+    for W, B in zip(small, base):
+        np.testing.assert_allclose(W, 0.01 * B, rtol=1e-15)
+    assert np.std(small[0]) == pytest.approx(0.01, rel=0.05)
+    assert max_imbalance(small) == pytest.approx(1e-4 * max_imbalance(base), rel=1e-12)  # δ ∝ std²
+    with pytest.raises(ValueError, match="dims"):
+        gaussian_init([5], 0.1, seed=0)
+    with pytest.raises(ValueError, match="std"):
+        gaussian_init([5, 1], -0.1, seed=0)

@@ -1,0 +1,190 @@
+"""Deep linear networks: products, layer gradients (vs torch.autograd), the warm-up, training."""
+import numpy as np
+import pytest
+import torch
+
+from overparam.balance import balanced_init
+from overparam.deep import DeepHistory, end_to_end, layer_gradients, train_deep_linear, warmup_step
+from overparam.linear import DivergenceError, gradient_descent, largest_stable
+from overparam.losses import lp_gradient, lp_loss
+
+
+def _regression(seed=0, m=40, d=5):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, d))
+    return X, X @ rng.normal(size=d) / np.sqrt(d) + 0.1 * rng.normal(size=m)
+
+
+def _random_factors(dims, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n_out, n_in)) / np.sqrt(n_in) for n_in, n_out in zip(dims[:-1], dims[1:])]
+
+
+def test_end_to_end_multiplies_last_layer_on_the_left():
+    fs = _random_factors([5, 4, 2, 3], seed=1)
+    expected = torch.linalg.multi_dot([torch.tensor(W) for W in reversed(fs)]).numpy()
+    np.testing.assert_allclose(end_to_end(fs), expected, rtol=1e-13)
+    assert end_to_end(fs).shape == (3, 5)
+
+
+@pytest.mark.parametrize("dims", [[5, 3], [5, 4, 3], [6, 1, 1, 1], [4, 7, 2, 5, 3], [3, 8, 8, 1], [2, 6, 6, 6, 6, 2]])
+def test_layer_gradients_match_autograd(dims):
+    """T1: (W_N⋯W_{j+1})ᵀ ∇L¹(W_e) (W_{j−1}⋯W_1)ᵀ equals autodiff of L¹(W_N⋯W_1)."""
+    rng = np.random.default_rng(len(dims))
+    Xs, Ys = torch.tensor(rng.normal(size=(20, dims[0]))), torch.tensor(rng.normal(size=(20, dims[-1])))
+
+    def loss(W):  # a non-quadratic multi-output loss: mean of ‖W x − y‖⁴ / 4
+        return ((Xs @ W.T - Ys) ** 2).sum(1).pow(2).mean() / 4
+
+    Ws = [torch.tensor(W, requires_grad=True) for W in _random_factors(dims, seed=3)]
+    W_e = torch.linalg.multi_dot(Ws[::-1]) if len(Ws) > 1 else Ws[0]
+    expected = torch.autograd.grad(loss(W_e), Ws)
+    W_e_leaf = W_e.detach().requires_grad_()
+    grad_e = torch.autograd.grad(loss(W_e_leaf), W_e_leaf)[0].numpy()
+    got = layer_gradients([W.detach().numpy() for W in Ws], grad_e)
+    assert len(got) == len(Ws)
+    for G, E in zip(got, expected):
+        np.testing.assert_allclose(G, E.numpy(), rtol=1e-10, atol=1e-13 * np.abs(E.numpy()).max())
+
+
+@pytest.mark.parametrize(
+    "factors, match",
+    [
+        ([], "non-empty"),
+        ([np.ones(3)], r"factors\[0\]"),
+        ([np.ones((2, 3)), np.ones((4, 3))], r"factors\[1\]"),
+        ([np.ones((2, 3)), np.ones((4, 2)), np.ones((1, 5))], r"factors\[2\]"),
+    ],
+)
+def test_bad_factor_lists_raise(factors, match):
+    with pytest.raises(ValueError, match=match):
+        end_to_end(factors)
+
+
+def test_layer_gradients_check_grad_shape():
+    with pytest.raises(ValueError, match="grad_e"):
+        layer_gradients([np.ones((2, 3)), np.ones((1, 2))], np.ones((3, 1)))
+
+
+def _warmup_problem():
+    X, y = _regression(seed=4, m=30, d=5)
+    rng = np.random.default_rng(5)
+    return X, y, rng.normal(size=5) * 0.3, 0.7
+
+
+def test_warmup_step_is_gradient_descent_on_the_pair():
+    """The returned (w_1, ω_2) equal one autograd GD step on L(w_1 ω_2)."""
+    X, y, w1, omega2 = _warmup_problem()
+    lr = 0.01
+    t_w1, t_om = torch.tensor(w1, requires_grad=True), torch.tensor(omega2, dtype=torch.float64, requires_grad=True)
+    loss = ((torch.tensor(X) @ (t_w1 * t_om) - torch.tensor(y)) ** 4).mean() / 4
+    g_w1, g_om = torch.autograd.grad(loss, (t_w1, t_om))
+    step = warmup_step(w1, omega2, lp_gradient(w1 * omega2, X, y, 4), lr)
+    np.testing.assert_allclose(step.w1, w1 - lr * g_w1.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(step.omega2, omega2 - lr * float(g_om), rtol=1e-13)
+
+
+def test_warmup_identity_is_exact():
+    """T7: w⁺ = (1 − γ)(w − ρ∇L(w)) to round-off, with ρ = ηω₂², γ = η⟨∇L, w₁⟩/ω₂."""
+    X, y, w1, omega2 = _warmup_problem()
+    lr = 0.05
+    w, g = w1 * omega2, lp_gradient(w1 * omega2, X, y, 4)
+    step = warmup_step(w1, omega2, g, lr)
+    assert step.rho == pytest.approx(lr * omega2**2, rel=1e-15)
+    assert step.gamma == pytest.approx(lr * (g @ w1) / omega2, rel=1e-15)
+    predicted = (1 - step.gamma) * (w - step.rho * g)
+    assert np.abs(step.w - predicted).max() <= 2e-15 * np.abs(step.w).max()
+
+
+def test_warmup_first_order_form_is_off_by_order_eta_squared():
+    """Dropping γρ∇L costs O(η²) per step: the gap shrinks 100× when η shrinks 10×."""
+    X, y, w1, omega2 = _warmup_problem()
+    w, g = w1 * omega2, lp_gradient(w1 * omega2, X, y, 4)
+    gaps = []
+    for lr in (1e-2, 1e-3):
+        s = warmup_step(w1, omega2, g, lr)
+        gaps.append(np.linalg.norm(s.w - ((1 - s.gamma) * w - s.rho * g)))
+    assert gaps[0] / gaps[1] == pytest.approx(100, rel=1e-6)
+
+
+def test_warmup_rejects_zero_omega_and_bad_shapes():
+    with pytest.raises(ValueError, match="omega2"):
+        warmup_step(np.ones(3), 0.0, np.ones(3), 0.1)
+    with pytest.raises(ValueError, match="grad"):
+        warmup_step(np.ones(3), 1.0, np.ones(4), 0.1)
+    with pytest.raises(ValueError, match="lr"):
+        warmup_step(np.ones(3), 1.0, np.ones(3), -0.1)
+
+
+@pytest.mark.parametrize("p", [2, 4])
+def test_depth_one_network_is_plain_gradient_descent(p):
+    X, y = _regression(p)
+    w0 = np.random.default_rng(6).normal(size=X.shape[1]) * 0.1
+    h = train_deep_linear(X, y, p, [w0[None, :]], 0.02, 200)
+    ref = gradient_descent(X, y, p, 0.02, 200, w0=w0)
+    np.testing.assert_allclose(h.loss, ref.loss, rtol=1e-12)
+    np.testing.assert_allclose(h.w, ref.w, rtol=1e-12)
+    assert isinstance(h, DeepHistory) and h.depth == 1 and not h.diverged
+
+
+def test_training_matches_a_numpy_loop_with_weight_decay():
+    """W_j ← (1 − ηλ)W_j − η G_j with G_j from layer_gradients; records every 7 steps and the last."""
+    X, y = _regression(7)
+    fs = _random_factors([X.shape[1], 4, 2, 1], seed=8)
+    lr, lam, T = 0.01, 0.3, 50
+    h = train_deep_linear(X, y, 4, fs, lr, T, weight_decay=lam, record_every=7)
+    assert list(h.steps) == [0, 7, 14, 21, 28, 35, 42, 49, 50]
+    Ws, trail = [W.copy() for W in fs], [end_to_end(fs)]
+    for _ in range(T):
+        grads = layer_gradients(Ws, lp_gradient(end_to_end(Ws), X, y, 4))
+        Ws = [(1 - lr * lam) * W - lr * G for W, G in zip(Ws, grads)]
+        trail.append(end_to_end(Ws))
+    np.testing.assert_allclose(h.W_e, np.stack(trail)[h.steps], rtol=1e-11)
+    np.testing.assert_allclose(h.loss, [lp_loss(W, X, y, 4) for W in h.W_e], rtol=1e-12)
+    for got, W in zip(h.factors, Ws, strict=True):
+        np.testing.assert_allclose(got, W, rtol=1e-11)
+    np.testing.assert_allclose(h.w, trail[-1][0], rtol=1e-11)
+    assert h.weight_decay == lam and h.lr == lr and h.p == 4
+
+
+def test_float32_runs_close_to_float64():
+    X, y = _regression(9)
+    fs = balanced_init(X.shape[1], 1, 3, 0.6, seed=1)
+    h64 = train_deep_linear(X, y, 4, fs, 0.02, 300)
+    h32 = train_deep_linear(X, y, 4, fs, 0.02, 300, dtype=torch.float32)
+    assert h32.loss.dtype == np.float64 and h32.factors[0].dtype == np.float64
+    np.testing.assert_allclose(h32.loss, h64.loss, rtol=1e-4)
+
+
+def test_divergence_is_reported_with_its_step():
+    X, y = _regression(10)
+    fs = balanced_init(X.shape[1], 1, 2, 1.0, seed=2)
+    with pytest.raises(DivergenceError, match="diverged at step") as err:
+        train_deep_linear(X, y, 4, fs, 5.0, 500)
+    h = train_deep_linear(X, y, 4, fs, 5.0, 500, on_divergence="stop", record_every=100)
+    assert h.diverged and h.diverged_at == err.value.step > 0
+    assert h.steps[-1] == h.diverged_at - 1 and len(h.W_e) == len(h.steps)
+    assert all(np.isfinite(W).all() for W in h.factors)
+    np.testing.assert_allclose(end_to_end(h.factors), h.W_e[-1], rtol=1e-12)
+    stable = train_deep_linear(X, y, 4, fs, 0.01, 50)
+    assert largest_stable([h, stable]) is stable
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr": -0.1}, "lr"),
+        ({"factors0": [np.ones((2, 4)), np.ones((1, 2))]}, "factors0"),
+        ({"factors0": [np.ones((2, 5)), np.ones((3, 2))]}, "factors0"),
+        ({"factors0": [np.ones((2, 5)), np.ones((1, 3))]}, r"factors\[1\]"),
+        ({"num_iters": -1}, "num_iters"),
+        ({"record_every": 0}, "record_every"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"on_divergence": "ignore"}, "on_divergence"),
+    ],
+)
+def test_bad_training_input_raises(kwargs, match):
+    X, y = _regression()
+    args = {"factors0": [np.ones((2, 5)), np.ones((1, 2))], "lr": 0.01, "num_iters": 3} | kwargs
+    with pytest.raises(ValueError, match=match):
+        train_deep_linear(X, y, 4, **args)
