@@ -4,6 +4,15 @@ Arora, Cohen & Hazan (ICML 2018), *On the Optimization of Deep Networks:
 Implicit Acceleration by Overparameterization*. Every chapter starts with
 ``import overparam as op``; this module only re-exports the public API.
 """
+from .balance import (
+    balanced_factors,
+    balanced_init,
+    gaussian_init,
+    imbalance,
+    max_imbalance,
+    random_orthogonal,
+    rotate_hidden,
+)
 from .data import (
     DataIntegrityError,
     EthanolData,
@@ -12,6 +21,16 @@ from .data import (
     load_ethanol,
     parse_uci_batch,
     standardize,
+)
+from .deep import DeepHistory, WarmupStep, end_to_end, layer_gradients, train_deep_linear, warmup_step
+from .dynamics import (
+    end_to_end_direction,
+    end_to_end_step,
+    preconditioner,
+    psd_power,
+    single_output_direction,
+    single_output_step,
+    train_end_to_end,
 )
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
