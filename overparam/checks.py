@@ -1,0 +1,220 @@
+"""Self-checks for the exercises: ``op.checks.<name>(my_function)``.
+
+Each check runs a student's function on several seeded cases, compares it with
+the library's reference implementation, prints a one-line verdict (which case
+differed, and by how much, when it fails) and returns a :class:`CheckResult`
+that is truthy only on a pass. The reference implementations are the ones the
+chapters introduce; the cases are small and random but reproducible.
+
+Example
+-------
+>>> import overparam as op
+>>> def my_gradient(w, X, y, p):
+...     r = X @ w - y
+...     return X.T @ r ** (p - 1) / len(y)
+>>> op.checks.lp_gradient(my_gradient)            # doctest: +SKIP
+lp_gradient: passed 6 of 6 cases
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import balance, deep, dynamics, losses
+
+__all__ = [
+    "CheckResult",
+    "lp_loss",
+    "lp_gradient",
+    "end_to_end",
+    "layer_gradients",
+    "imbalance",
+    "end_to_end_direction",
+    "end_to_end_step",
+    "single_output_direction",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of a self-check: ``passed`` cases out of ``total``, and the first failure's description."""
+
+    name: str
+    passed: int
+    total: int
+    failure: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.failure is None
+
+    def __str__(self) -> str:
+        if self.failure is None:
+            return f"{self.name}: passed {self.passed} of {self.total} cases"
+        return f"{self.name}: FAILED — {self.failure} ({self.passed} of {self.total} cases passed before it)"
+
+
+Case = tuple[str, tuple[Any, ...]]
+
+
+def _as_list(value: Any) -> list[np.ndarray]:
+    if isinstance(value, (list, tuple)):
+        return [np.asarray(v, dtype=np.float64) for v in value]
+    return [np.asarray(value, dtype=np.float64)]
+
+
+def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
+    """``None`` when ``got`` matches ``expected``; otherwise what differs."""
+    try:
+        got_l = _as_list(got)
+    except (TypeError, ValueError) as exc:
+        return f"returned something that is not an array ({exc})"
+    exp_l = _as_list(expected)
+    if len(got_l) != len(exp_l):
+        return f"returned {len(got_l)} arrays, expected {len(exp_l)}"
+    for i, (g, e) in enumerate(zip(got_l, exp_l)):
+        where = f"item {i}: " if len(exp_l) > 1 else ""
+        if g.shape != e.shape:
+            return f"{where}shape {g.shape}, expected {e.shape}"
+        if not np.all(np.isfinite(g)):
+            return f"{where}contains nan or inf"
+        err = np.abs(g - e)
+        bound = atol + rtol * np.abs(e)
+        if np.any(err > bound):
+            k = int(np.argmax(err - bound))
+            idx = np.unravel_index(k, e.shape) if e.ndim else ()
+            return (f"{where}largest error {err.max():.3g} (at index {tuple(int(i) for i in idx)}: "
+                    f"got {g.flat[k]:.6g}, expected {e.flat[k]:.6g})")
+    return None
+
+
+def run_check(
+    name: str,
+    student: Callable[..., Any],
+    reference: Callable[..., Any],
+    cases: Iterable[Case],
+    *,
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+    verbose: bool = True,
+) -> CheckResult:
+    """Run ``student`` and ``reference`` on every case and compare (the engine behind every check).
+
+    Parameters
+    ----------
+    name : str
+        Shown in the verdict.
+    student, reference : callable
+        Called with the same positional arguments.
+    cases : iterable of (description, args)
+    rtol, atol : float
+        Tolerances of the element-wise comparison.
+    verbose : bool
+        Print the verdict.
+    """
+    if not callable(student):
+        raise ValueError(f"{name}: expected your function, got {type(student).__name__}")
+    cases = list(cases)
+    passed, failure = 0, None
+    for description, args in cases:
+        copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+        try:
+            got = student(*copies)
+        except Exception as exc:  # noqa: BLE001 - any error in student code is a failed case
+            failure = f"case '{description}': your function raised {type(exc).__name__}: {exc}"
+            break
+        problem = _compare(got, reference(*args), rtol, atol)
+        if problem is not None:
+            failure = f"case '{description}': {problem}"
+            break
+        passed += 1
+    result = CheckResult(name, passed, len(cases), failure)
+    if verbose:
+        print(result)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Seeded cases
+# ---------------------------------------------------------------------------
+def _regression_cases(seed: int) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for p in (2, 4, 6):
+        for m, d in ((7, 3), (20, 5)):
+            X, y, w = rng.normal(size=(m, d)), rng.normal(size=m), 0.5 * rng.normal(size=d)
+            cases.append((f"p={p}, m={m}, d={d}", (w, X, y, p)))
+    return cases
+
+
+def _factor_cases(seed: int, depths: Sequence[int] = (1, 2, 3, 4)) -> list[tuple[str, list[np.ndarray]]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for depth in depths:
+        dims = [4] + list(rng.integers(1, 5, size=depth - 1)) + [2]
+        out.append((f"depth {depth}, dims {dims}", [rng.normal(size=(dims[j + 1], dims[j])) for j in range(depth)]))
+    return out
+
+
+def _rule_cases(seed: int) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for depth in (1, 2, 3, 5):
+        for k, d in ((1, 4), (2, 3), (3, 3)):
+            cases.append((f"N={depth}, W_e {k}x{d}", (rng.normal(size=(k, d)), rng.normal(size=(k, d)), depth)))
+    low_rank = np.outer(rng.normal(size=2), rng.normal(size=4))
+    cases.append(("N=3, rank-1 W_e 2x4", (low_rank, rng.normal(size=(2, 4)), 3)))
+    return cases
+
+
+# ---------------------------------------------------------------------------
+# The checks
+# ---------------------------------------------------------------------------
+def lp_loss(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_loss` (Chapter 1)."""
+    return run_check("lp_loss", fn, losses.lp_loss, _regression_cases(1), verbose=verbose)
+
+
+def lp_gradient(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_gradient` (Chapter 1)."""
+    return run_check("lp_gradient", fn, losses.lp_gradient, _regression_cases(2), verbose=verbose)
+
+
+def end_to_end(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(factors)`` against :func:`overparam.end_to_end` (Chapter 2)."""
+    cases = [(desc, (fs,)) for desc, fs in _factor_cases(3)]
+    return run_check("end_to_end", fn, deep.end_to_end, cases, verbose=verbose)
+
+
+def layer_gradients(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(factors, grad_e)`` against :func:`overparam.layer_gradients` (Chapter 2)."""
+    rng = np.random.default_rng(4)
+    cases = [(desc, (fs, rng.normal(size=deep.end_to_end(fs).shape))) for desc, fs in _factor_cases(4)]
+    return run_check("layer_gradients", fn, deep.layer_gradients, cases, verbose=verbose)
+
+
+def imbalance(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(factors)`` against :func:`overparam.imbalance` (Chapter 3)."""
+    cases = [(desc, (fs,)) for desc, fs in _factor_cases(5, depths=(2, 3, 4))]
+    return run_check("imbalance", fn, balance.imbalance, cases, verbose=verbose)
+
+
+def end_to_end_direction(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(W_e, grad, depth)`` against :func:`overparam.end_to_end_direction` (Chapter 4)."""
+    return run_check("end_to_end_direction", fn, dynamics.end_to_end_direction, _rule_cases(6),
+                     rtol=1e-6, atol=1e-8, verbose=verbose)
+
+
+def end_to_end_step(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(W_e, grad, depth, lr, weight_decay)`` against :func:`overparam.end_to_end_step` (Chapter 4)."""
+    cases = [(f"{desc}, lr=0.01, λ=0.1", args + (0.01, 0.1)) for desc, args in _rule_cases(7)]
+    return run_check("end_to_end_step", fn, dynamics.end_to_end_step, cases, rtol=1e-6, atol=1e-8, verbose=verbose)
+
+
+def single_output_direction(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(w, grad, depth)`` against :func:`overparam.single_output_direction` (Chapter 4)."""
+    rng = np.random.default_rng(8)
+    cases = [(f"N={n}, d={d}", (rng.normal(size=d), rng.normal(size=d), n)) for n in (1, 2, 3, 6) for d in (2, 5)]
+    return run_check("single_output_direction", fn, dynamics.single_output_direction, cases,
+                     rtol=1e-7, atol=1e-10, verbose=verbose)
