@@ -1,0 +1,576 @@
+"""The TensorFlow-tutorial convnet on MNIST, plain and overparameterized (Chapter 6).
+
+``paper.md`` §3.6: the paper's non-linear experiment is TensorFlow's
+``tutorials/image/mnist/convolutional.py`` (a LeNet-5-like net; *not* "Deep
+MNIST for Experts"), with each dense layer's weight matrix replaced by a
+product of two matrices. This module rebuilds that net in PyTorch:
+
+* conv 5x5x32 (SAME) + bias + ReLU + 2x2 max-pool, conv 5x5x64 (SAME) + bias
+  + ReLU + 2x2 max-pool, flatten to 7*7*64 = 3136, fc 3136->512 + ReLU,
+  dropout (keep 0.5, training only), fc 512->10 logits;
+* weights truncated-normal with std 0.1, cut at 2 std as ``tf.truncated_normal``
+  (torch draws it by inverse CDF where TF redraws; the distribution is the
+  same), conv1 bias 0, the other biases 0.1;
+* loss = mean softmax cross-entropy + 5e-4 x (l2 of fc1 W, fc1 b, fc2 W,
+  fc2 b), with TF's ``l2_loss(v) = ||v||^2 / 2``;
+* SGD with momentum 0.9, lr = 0.01 * 0.95^epoch (staircase, epoch = step *
+  64 // 55,000), batch 64, 10 epochs = 8,593 steps, batches in the
+  tutorial's fixed order ``offset = step * 64 mod (n - 64)`` (no shuffling).
+
+Flatten order: TF is NHWC and flattens each 7x7x64 map in (row, column,
+channel) order; :func:`flatten_nhwc` does the same on PyTorch's NCHW tensors,
+so the dense weights have TF's layout (for a freshly initialized dense layer
+the order would not matter).
+
+Momentum: TF's ``MomentumOptimizer`` does ``accum = m * accum + grad; var -=
+lr * accum`` with ``accum`` starting at 0. ``torch.optim.SGD`` with
+``dampening=0, nesterov=False`` keeps ``buf = m * buf + grad`` (``buf = grad``
+at the first step, the same as 0 * m + grad) and does ``p -= lr * buf``, with
+the current lr: the two are the same update (checked in ``tests/test_convnet.py``).
+
+Variants (the overparameterized ones use fc1 = (3136x512)(512x512) and
+fc2 = (512x10)(10x10) with no non-linearity between the factors; the new
+factors are truncated-normal std 0.1 as well, a choice of ours because the
+paper's initialization is UNVERIFIED):
+
+``"baseline"``  the tutorial's net, penalty on ``W1, b1, W2, b2``;
+``"product"``   penalty on each dense layer's end-to-end matrix ``W_a W_b`` and the biases;
+``"factors"``   penalty on every factor and the biases;
+``"original"``  penalty only on the original-shaped factor ``W_a`` (none on the new ``W_b``) and the biases.
+
+Speed: on the 2-core CPU of the build machine a batch-64 training step took
+about 65 ms for the baseline, 70 ms for ``"factors"``/``"original"`` and
+100 ms for ``"product"`` (its penalty needs the 3136x512x512 product every
+step), best of several runs; several times more while other jobs shared the
+cores. A full 8,593-step run is therefore a job for ``python -m overparam
+mnist`` on a GPU (``scripts/mnist_device_run.sh``); chapters train a few
+hundred steps.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .mnist import MNISTData
+
+__all__ = [
+    "ConvNetConfig",
+    "ConvNetHistory",
+    "TutorialConvNet",
+    "VARIANTS",
+    "TUTORIAL_TRAIN_SIZE",
+    "accuracy",
+    "flatten_nhwc",
+    "load_histories",
+    "provenance",
+    "resolve_device",
+    "save_histories",
+    "train_convnet",
+]
+
+Variant = Literal["baseline", "product", "factors", "original"]
+#: The network variants: the tutorial's net and three penalty placements on the overparameterized net.
+VARIANTS: tuple[str, ...] = ("baseline", "product", "factors", "original")
+#: Training-set size of the tutorial (60,000 minus 5,000 held out): it defines an "epoch" of the schedule.
+TUTORIAL_TRAIN_SIZE = 55_000
+
+_FLAT = 7 * 7 * 64  # 3136
+_HIDDEN = 512
+_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ConvNetConfig:
+    """Hyper-parameters of one training run; defaults are ``convolutional.py``'s (``paper.md`` §3.6).
+
+    Attributes
+    ----------
+    variant : {"baseline", "product", "factors", "original"}
+    batch_size : int
+    num_epochs : int
+    epoch_size : int
+        Examples per epoch of the step budget and of the lr schedule: the
+        tutorial's 55,000 even when training on another set (steps and decays
+        then stay those of the tutorial).
+    lr, lr_decay : float
+        ``lr_at(step) = lr * lr_decay ** (step * batch_size // epoch_size)``.
+    momentum : float
+    weight_decay : float
+        Factor of the l2 penalty (5e-4).
+    keep_prob : float
+        Dropout keep probability on the fc1 output during training.
+    init_std : float
+        Std of the truncated-normal weights (cut at 2 std).
+    eval_every : int
+        Accuracy is measured every ``eval_every`` steps (and at 0 and the end).
+    """
+
+    variant: str = "baseline"
+    batch_size: int = 64
+    num_epochs: int = 10
+    epoch_size: int = TUTORIAL_TRAIN_SIZE
+    lr: float = 0.01
+    lr_decay: float = 0.95
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    keep_prob: float = 0.5
+    init_std: float = 0.1
+    eval_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        for name in ("batch_size", "num_epochs", "epoch_size", "eval_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 <= self.momentum < 1):
+            raise ValueError(
+                f"need lr > 0, 0 < lr_decay <= 1 and 0 <= momentum < 1, got {self.lr}, {self.lr_decay}, {self.momentum}"
+            )
+        if not (self.weight_decay >= 0 and 0 < self.keep_prob <= 1 and self.init_std > 0):
+            raise ValueError(
+                "need weight_decay >= 0, 0 < keep_prob <= 1 and init_std > 0, got "
+                f"{self.weight_decay}, {self.keep_prob}, {self.init_std}"
+            )
+
+    @property
+    def full_steps(self) -> int:
+        """The tutorial's step budget ``num_epochs * epoch_size // batch_size`` (8,593)."""
+        return self.num_epochs * self.epoch_size // self.batch_size
+
+    def lr_at(self, step: int) -> float:
+        """Staircase decay: ``lr * lr_decay ** (step * batch_size // epoch_size)`` (decays at steps 860, 1719, ...)."""
+        return self.lr * self.lr_decay ** (step * self.batch_size // self.epoch_size)
+
+
+# ---------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------
+def flatten_nhwc(h: torch.Tensor) -> torch.Tensor:
+    """Flatten NCHW feature maps in TensorFlow's NHWC order: index ``(i * W + j) * C + c``."""
+    return h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+
+
+def _truncated_normal(shape: tuple[int, ...], std: float, gen: torch.Generator) -> nn.Parameter:
+    t = torch.empty(shape)
+    nn.init.trunc_normal_(t, mean=0.0, std=std, a=-2 * std, b=2 * std, generator=gen)
+    return nn.Parameter(t)
+
+
+def _half_sq(*tensors: torch.Tensor) -> torch.Tensor:
+    """TF's ``l2_loss`` summed: ``sum_k ||t_k||^2 / 2``."""
+    return sum(0.5 * t.square().sum() for t in tensors)  # type: ignore[return-value]
+
+
+class TutorialConvNet(nn.Module):
+    """``convolutional.py``'s convnet, optionally with factorized dense layers (Chapter 6).
+
+    Parameters
+    ----------
+    variant : {"baseline", "product", "factors", "original"}
+        ``"baseline"`` has single dense matrices ``fc1_w`` (3136x512) and
+        ``fc2_w`` (512x10); the others add ``fc1_w2`` (512x512) and ``fc2_w2``
+        (10x10) so that the dense maps are ``x @ fc1_w @ fc1_w2`` and
+        ``h @ fc2_w @ fc2_w2``; they differ in :meth:`penalty`.
+    init_std : float
+        Std of every weight's truncated normal (cut at 2 std).
+    keep_prob : float
+        Dropout keep probability in training mode.
+    seed : int
+        Seeds the initialization. The original parameters are drawn first and
+        in the same order for every variant, so one seed gives all variants
+        the same conv and original-shaped dense weights.
+
+    Notes
+    -----
+    Parameters: 1,663,370 for ``"baseline"``, 262,244 more (+15.77 %) for the
+    others (``paper.md`` T16).
+    """
+
+    def __init__(self, variant: Variant = "baseline", *, init_std: float = 0.1, keep_prob: float = 0.5, seed: int = 0):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if not 0 < keep_prob <= 1:
+            raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+        self.variant = variant
+        self.keep_prob = keep_prob
+        gen = torch.Generator().manual_seed(int(seed))
+        self.conv1_w = _truncated_normal((32, 1, 5, 5), init_std, gen)
+        self.conv1_b = nn.Parameter(torch.zeros(32))
+        self.conv2_w = _truncated_normal((64, 32, 5, 5), init_std, gen)
+        self.conv2_b = nn.Parameter(torch.full((64,), 0.1))
+        self.fc1_w = _truncated_normal((_FLAT, _HIDDEN), init_std, gen)
+        self.fc1_b = nn.Parameter(torch.full((_HIDDEN,), 0.1))
+        self.fc2_w = _truncated_normal((_HIDDEN, _CLASSES), init_std, gen)
+        self.fc2_b = nn.Parameter(torch.full((_CLASSES,), 0.1))
+        if self.overparameterized:
+            self.fc1_w2 = _truncated_normal((_HIDDEN, _HIDDEN), init_std, gen)
+            self.fc2_w2 = _truncated_normal((_CLASSES, _CLASSES), init_std, gen)
+
+    @property
+    def overparameterized(self) -> bool:
+        """Whether the dense matrices are products of two factors."""
+        return self.variant != "baseline"
+
+    @property
+    def num_params(self) -> int:
+        """Number of trainable scalars."""
+        return sum(p.numel() for p in self.parameters())
+
+    def dense_factors(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Each dense layer's weight factors, applied left to right (``x @ W_a @ W_b``)."""
+        if not self.overparameterized:
+            return {"fc1": (self.fc1_w,), "fc2": (self.fc2_w,)}
+        return {"fc1": (self.fc1_w, self.fc1_w2), "fc2": (self.fc2_w, self.fc2_w2)}
+
+    def end_to_end(self) -> dict[str, torch.Tensor]:
+        """The end-to-end matrix of each dense layer: ``W_a W_b`` (or ``W``), shapes 3136x512 and 512x10."""
+        out = {}
+        for name, factors in self.dense_factors().items():
+            out[name] = factors[0] if len(factors) == 1 else factors[0] @ factors[1]
+        return out
+
+    def penalty(self) -> torch.Tensor:
+        """The l2 term before its 5e-4 factor, placed as the variant says.
+
+        .. math::
+
+            \\text{baseline: } \\tfrac12(\\|W_1\\|^2 + \\|b_1\\|^2 + \\|W_2\\|^2 + \\|b_2\\|^2), \\quad
+            \\text{product: } W_k \\to W_{k,a} W_{k,b}, \\quad
+            \\text{factors: } \\|W_k\\|^2 \\to \\|W_{k,a}\\|^2 + \\|W_{k,b}\\|^2, \\quad
+            \\text{original: } W_k \\to W_{k,a} .
+        """
+        if self.variant in ("baseline", "original"):
+            weights = [f[0] for f in self.dense_factors().values()]
+        elif self.variant == "product":
+            weights = list(self.end_to_end().values())
+        else:
+            weights = [w for f in self.dense_factors().values() for w in f]
+        return _half_sq(*weights, self.fc1_b, self.fc2_b)
+
+    def _dense(self, h: torch.Tensor, layer: str) -> torch.Tensor:
+        for w in self.dense_factors()[layer]:
+            h = h @ w
+        return h
+
+    def trace(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Every stage's output for a batch ``x`` of shape (n, 1, 28, 28).
+
+        Keys, in order: ``conv1`` (n, 32, 28, 28), ``pool1`` (n, 32, 14, 14),
+        ``conv2`` (n, 64, 14, 14), ``pool2`` (n, 64, 7, 7), ``flat`` (n, 3136),
+        ``fc1`` (n, 512; after ReLU and, in training mode, dropout),
+        ``logits`` (n, 10). ``generator`` draws the dropout mask (on ``x``'s device).
+        """
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"x must have shape (n, 1, 28, 28), got {tuple(x.shape)}")
+        out: dict[str, torch.Tensor] = {}
+        out["conv1"] = F.relu(F.conv2d(x, self.conv1_w, self.conv1_b, padding=2))
+        out["pool1"] = F.max_pool2d(out["conv1"], 2)
+        out["conv2"] = F.relu(F.conv2d(out["pool1"], self.conv2_w, self.conv2_b, padding=2))
+        out["pool2"] = F.max_pool2d(out["conv2"], 2)
+        out["flat"] = flatten_nhwc(out["pool2"])
+        hidden = F.relu(self._dense(out["flat"], "fc1") + self.fc1_b)
+        if self.training and self.keep_prob < 1:
+            keep = torch.rand(hidden.shape, generator=generator, device=hidden.device) < self.keep_prob
+            hidden = hidden * keep / self.keep_prob
+        out["fc1"] = hidden
+        out["logits"] = self._dense(hidden, "fc2") + self.fc2_b
+        return out
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Logits, shape (n, 10)."""
+        return self.trace(x, generator)["logits"]
+
+
+@torch.no_grad()
+def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` classified correctly, in evaluation mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=labels.device)
+    for start in range(0, len(labels), batch_size):
+        logits = model(images[start : start + batch_size])
+        correct += (logits.argmax(dim=1) == labels[start : start + batch_size]).sum()
+    model.train(was_training)
+    return float(correct) / len(labels)
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvNetHistory:
+    """One training run of :func:`train_convnet` (Chapter 6).
+
+    Attributes
+    ----------
+    config : ConvNetConfig
+    cross_entropy, penalty, lr : ndarray, shape (num_steps,)
+        At every step, on that step's batch and before its update: the mean
+        softmax cross-entropy, the *weighted* penalty ``weight_decay *
+        model.penalty()``, and the learning rate used.
+    eval_steps : ndarray of int
+        Numbers of updates done when accuracy was measured (0 = at init).
+    accuracy : dict of str to ndarray
+        Accuracy on each evaluation set at ``eval_steps``.
+    num_params : int
+    seconds : float
+        Wall time of the training loop, evaluations included.
+    eval_seconds : float
+        The part of ``seconds`` spent measuring accuracy.
+    seed : int
+    device : str
+        Where it ran, e.g. ``"cuda (NVIDIA H100 80GB HBM3)"``.
+    data : str
+        Description of the training data (:attr:`MNISTData.description`).
+    """
+
+    config: ConvNetConfig
+    cross_entropy: np.ndarray
+    penalty: np.ndarray
+    lr: np.ndarray
+    eval_steps: np.ndarray
+    accuracy: Mapping[str, np.ndarray]
+    num_params: int
+    seconds: float
+    seed: int
+    device: str
+    data: str = ""
+    eval_seconds: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        """The config's variant."""
+        return self.config.variant
+
+    @property
+    def num_steps(self) -> int:
+        """Number of updates done."""
+        return int(self.cross_entropy.shape[0])
+
+    @property
+    def batch_loss(self) -> np.ndarray:
+        """The tutorial's logged loss: cross-entropy + weighted penalty, per step."""
+        return self.cross_entropy + self.penalty
+
+    @property
+    def ms_per_step(self) -> float:
+        """Mean wall time per training step in milliseconds, evaluations excluded."""
+        return 1e3 * (self.seconds - self.eval_seconds) / max(self.num_steps, 1)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; ``"cuda"`` without a GPU raises ``ValueError``."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch.cuda.is_available() is False; use 'cpu' or 'auto'")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:k]', got {device!r} ({exc})") from None
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+ProgressFn = Callable[[int, int, Mapping[str, float]], None]
+
+
+def train_convnet(
+    config: ConvNetConfig,
+    data: MNISTData,
+    num_steps: int | None = None,
+    *,
+    eval_data: Mapping[str, MNISTData] | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> ConvNetHistory:
+    """Train the tutorial convnet as ``convolutional.py`` does (Chapter 6; ``paper.md`` §3.6).
+
+    At step ``s`` (0-based) the batch is ``data[o : o + B]`` with ``o = s B
+    mod (n - B)``, the loss is
+
+    .. math::
+
+        \\mathcal L_s = \\frac1B \\sum_{i \\in \\text{batch}} \\mathrm{CE}(f(x_i), y_i)
+        + \\lambda \\cdot \\text{penalty}(\\theta_s), \\qquad \\lambda = 5\\cdot 10^{-4},
+
+    and SGD with momentum takes ``accum = m accum + grad``, ``theta -=
+    lr_at(s) accum``.
+
+    Parameters
+    ----------
+    config : ConvNetConfig
+    data : MNISTData
+        Training images, more than ``batch_size`` of them.
+    num_steps : int, optional
+        Updates to run; ``None`` means ``config.full_steps`` (8,593).
+    eval_data : mapping of str to MNISTData, optional
+        Sets whose accuracy is measured every ``config.eval_every`` steps.
+    device : {"auto", "cpu", "cuda"}
+    seed : int
+        Seeds the initialization (:class:`TutorialConvNet`) and, via
+        ``seed + 1``, the dropout masks.
+    progress : callable, optional
+        Called as ``progress(steps_done, num_steps, stats)`` about 200 times
+        per run, ``stats`` holding the last step's ``cross_entropy``,
+        ``penalty`` and ``lr``.
+
+    Returns
+    -------
+    ConvNetHistory
+    """
+    steps = config.full_steps if num_steps is None else int(num_steps)
+    if steps < 0:
+        raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+    n, B = len(data), config.batch_size
+    if n <= B:
+        raise ValueError(f"data must hold more than batch_size={B} images, got {n}")
+    dev = resolve_device(device)
+    model = TutorialConvNet(config.variant, init_std=config.init_std, keep_prob=config.keep_prob, seed=seed).to(dev)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    dropout_gen = torch.Generator(device=dev).manual_seed(int(seed) + 1)
+    X = torch.as_tensor(data.images, device=dev)
+    y = torch.as_tensor(data.labels, device=dev)
+    evals = {k: (torch.as_tensor(v.images, device=dev), torch.as_tensor(v.labels, device=dev))
+             for k, v in (eval_data or {}).items()}
+    logs = torch.zeros((2, steps), dtype=torch.float64, device=dev)  # cross-entropy, weighted penalty
+    lrs = np.array([config.lr_at(s) for s in range(steps)])
+    eval_steps = sorted({0, steps, *range(0, steps, config.eval_every)})
+    acc: dict[str, list[float]] = {k: [] for k in evals}
+    report_every = max(1, steps // 200)
+
+    eval_seconds = 0.0
+
+    def evaluate() -> None:
+        nonlocal eval_seconds
+        t0 = time.perf_counter()
+        for k, (xe, ye) in evals.items():
+            acc[k].append(accuracy(model, xe, ye))  # float() inside: synchronizes a GPU
+        eval_seconds += time.perf_counter() - t0
+
+    start = time.perf_counter()
+    evaluate()
+    for s in range(steps):
+        offset = (s * B) % (n - B)
+        for group in optimizer.param_groups:
+            group["lr"] = float(lrs[s])
+        ce = F.cross_entropy(model(X[offset : offset + B], dropout_gen), y[offset : offset + B])
+        pen = config.weight_decay * model.penalty()
+        optimizer.zero_grad(set_to_none=True)
+        (ce + pen).backward()
+        optimizer.step()
+        logs[0, s], logs[1, s] = ce.detach(), pen.detach()
+        done = s + 1
+        if done % config.eval_every == 0 or done == steps:
+            evaluate()
+        if progress is not None and (done % report_every == 0 or done == steps):
+            progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]), "lr": float(lrs[s])})
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - start
+    logs_np = logs.cpu().numpy()
+    return ConvNetHistory(
+        config=config,
+        cross_entropy=logs_np[0],
+        penalty=logs_np[1],
+        lr=lrs,
+        eval_steps=np.asarray(eval_steps, dtype=np.int64),
+        accuracy={k: np.asarray(v) for k, v in acc.items()},
+        num_params=model.num_params,
+        seconds=seconds,
+        eval_seconds=eval_seconds,
+        seed=int(seed),
+        device=_device_name(dev),
+        data=data.description,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Results files: .npz arrays + JSON metadata (no pickle)
+# ---------------------------------------------------------------------------
+_ARRAYS = ("cross_entropy", "penalty", "lr", "eval_steps")
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+    """Who/what/when of a results file: command line, versions, UTC date, plus ``extra`` entries."""
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    program = "python -m overparam" if program == "__main__.py" else program
+    return {
+        "command": " ".join([program, *sys.argv[1:]]),
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "host": platform.node(),
+        **extra,
+    }
+
+
+def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write runs to ``path`` (``.npz``, arrays + a ``metadata_json`` string) and a readable ``.json`` beside it.
+
+    Arrays are stored under ``"<variant>/<name>"``; the JSON holds
+    ``metadata`` (e.g. :func:`provenance`) and each run's config, seed,
+    device, timing and data description. Nothing is pickled.
+    """
+    path = Path(path)
+    variants = [h.variant for h in histories]
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"histories must have distinct variants, got {variants}")
+    arrays: dict[str, np.ndarray] = {}
+    runs = []
+    for h in histories:
+        for name in _ARRAYS:
+            arrays[f"{h.variant}/{name}"] = np.asarray(getattr(h, name))
+        for name, values in h.accuracy.items():
+            arrays[f"{h.variant}/accuracy/{name}"] = np.asarray(values)
+        runs.append({
+            "config": asdict(h.config), "num_params": h.num_params, "seconds": h.seconds,
+            "eval_seconds": h.eval_seconds, "ms_per_step": h.ms_per_step, "seed": h.seed,
+            "device": h.device, "data": h.data, "accuracy_sets": list(h.accuracy), "extra": dict(h.extra),
+        })
+    meta = {"metadata": dict(metadata or {}), "runs": runs}
+    text = json.dumps(meta, indent=2, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, metadata_json=np.array(text), **arrays)
+    path.with_suffix(".json").write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, Any]]:
+    """Read a file written by :func:`save_histories`: the runs and the file's ``metadata``."""
+    with np.load(Path(path), allow_pickle=False) as npz:
+        meta = json.loads(str(npz["metadata_json"]))
+        histories = []
+        for run in meta["runs"]:
+            config = ConvNetConfig(**run["config"])
+            v = config.variant
+            histories.append(ConvNetHistory(
+                config=config,
+                **{name: npz[f"{v}/{name}"] for name in _ARRAYS},
+                accuracy={k: npz[f"{v}/accuracy/{k}"] for k in run["accuracy_sets"]},
+                num_params=int(run["num_params"]), seconds=float(run["seconds"]), seed=int(run["seed"]),
+                eval_seconds=float(run.get("eval_seconds", 0.0)),
+                device=run["device"], data=run["data"], extra=run.get("extra", {}),
+            ))
+    return histories, meta["metadata"]

@@ -1,0 +1,398 @@
+"""The MNIST digits, split and scaled as TensorFlow's ``convolutional.py`` tutorial (Chapter 6).
+
+The paper's non-linear experiment (``paper.md`` §3.6) trains the tutorial's
+convnet on MNIST: the first 5,000 of the 60,000 training images are held out
+for validation, the remaining 55,000 are the training split, and the 10,000
+``t10k`` images are the test set. Pixels are scaled as the tutorial does,
+``(pixel - 127.5) / 255``, to [-0.5, 0.5].
+
+Where the four official IDX files come from, file by file, in order:
+
+1. the *data directory*'s ``mnist/`` folder: the ``data_dir`` argument, else
+   the environment variable ``OVERPARAM_DATA_DIR``;
+2. the user cache ``cache_dir()/mnist/`` (see :func:`overparam.data.cache_dir`),
+   filled on first use by downloading from a public mirror (the files that
+   torchvision's MNIST downloader uses).
+
+Everything read is verified: the gzip stream must decompress completely, the
+IDX header must carry the right magic number and shape, and the decompressed
+content must match its SHA-256. A download is also checked against the
+published MD5 of the official ``.gz`` file before it lands in the cache. The
+one file whose content checksum is not on record here, the 60,000 training
+images, is accepted when its ``.gz`` bytes match the official MD5; a
+recompressed copy with a valid header and shape is accepted with a warning and
+labelled "not checksum-verified" in ``source``.
+
+Offline build machines have only the test images and the labels, so
+:func:`mnist_training_set` returns the 55,000-image training split when it is
+available and otherwise the 10,000-image test set, saying so in the result.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from .data import DataIntegrityError, _data_dir, _urlopen_bytes, cache_dir
+
+__all__ = [
+    "MNISTData",
+    "MNIST_MIRRORS",
+    "PIXEL_DEPTH",
+    "VALIDATION_SIZE",
+    "load_mnist",
+    "mnist_training_set",
+    "parse_idx",
+    "scale_pixels",
+]
+
+#: Mirrors tried in order; each serves the four official ``.gz`` files.
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+#: The tutorial's pixel depth: pixels are mapped to ``(p - PIXEL_DEPTH / 2) / PIXEL_DEPTH``.
+PIXEL_DEPTH = 255
+#: The tutorial holds out the *first* 5,000 training images for validation.
+VALIDATION_SIZE = 5_000
+IMAGE_SIZE = 28
+N_CLASSES = 10
+
+_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+
+
+@dataclass(frozen=True)
+class _FileSpec:
+    name: str
+    kind: Literal["images", "labels"]
+    count: int
+    content_sha256: str | None  # of the decompressed IDX content (None: not on record)
+    official_gz_md5: str  # of the official download
+    label_counts: tuple[int, ...] | None = None
+
+
+_FILES: dict[str, _FileSpec] = {
+    "train-images": _FileSpec(
+        "train-images-idx3-ubyte.gz", "images", 60_000, None, "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    ),
+    "train-labels": _FileSpec(
+        "train-labels-idx1-ubyte.gz", "labels", 60_000,
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", "d53e105ee54ea40749a09fcbcd1e9432",
+        (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    ),
+    "test-images": _FileSpec(
+        "t10k-images-idx3-ubyte.gz", "images", 10_000,
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", "9fb629c4189551a2d022fa330f9573f3",
+    ),
+    "test-labels": _FileSpec(
+        "t10k-labels-idx1-ubyte.gz", "labels", 10_000,
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "ec29112dd5afa0611ce80d1b7f02629c",
+        (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+    ),
+}
+
+Split = Literal["train", "validation", "test"]
+_SPLITS: dict[str, tuple[str, slice]] = {
+    "train": ("train", slice(VALIDATION_SIZE, None)),
+    "validation": ("train", slice(0, VALIDATION_SIZE)),
+    "test": ("test", slice(None)),
+}
+
+
+@dataclass(frozen=True)
+class MNISTData:
+    """One MNIST split, scaled like the tutorial (Chapter 6).
+
+    Attributes
+    ----------
+    images : ndarray of float32, shape (n, 1, 28, 28)
+        ``(pixel - 127.5) / 255``, in [-0.5, 0.5].
+    labels : ndarray of int64, shape (n,)
+        Digits 0-9.
+    split : {"train", "validation", "test"}
+        Which split the images *are*.
+    source : str
+        The files read, where from, and how they were verified.
+    stands_in_for : str or None
+        Set (to ``"train"``) when :func:`mnist_training_set` returns the test
+        set because the training images are not available.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: str
+    source: str
+    stands_in_for: str | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def description(self) -> str:
+        """One line for captions and results files, e.g. ``"MNIST test set (10,000 images) ..."``."""
+        text = f"MNIST {self.split} split ({len(self):,} images)"
+        if self.stands_in_for:
+            text += (
+                f", standing in for the tutorial's {self.stands_in_for} split "
+                "(the 60,000 MNIST training images were not available)"
+            )
+        return text
+
+
+# ---------------------------------------------------------------------------
+# Parsing and verification
+# ---------------------------------------------------------------------------
+def scale_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Scale raw uint8 pixels as the tutorial does (Chapter 6).
+
+    .. math::
+
+        x = \\frac{p - 255/2}{255} \\in [-0.5, 0.5] .
+
+    Returns float32 of the same shape.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"pixels must be uint8 (raw MNIST values 0-255), got dtype {pixels.dtype}")
+    return ((pixels.astype(np.float32) - PIXEL_DEPTH / 2.0) / PIXEL_DEPTH).astype(np.float32)
+
+
+def parse_idx(content: bytes, kind: Literal["images", "labels"], name: str = "IDX file") -> np.ndarray:
+    """Parse the decompressed content of an MNIST IDX file.
+
+    Layout (big-endian 32-bit integers, then unsigned bytes): images are
+    ``magic=2051, n, 28, 28`` followed by ``n * 784`` pixels; labels are
+    ``magic=2049, n`` followed by ``n`` digits.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n, 28, 28) for images or (n,) for labels
+
+    Raises
+    ------
+    DataIntegrityError
+        On a wrong magic number, wrong image size, a length that does not
+        match the header, or a label outside 0-9.
+    """
+    if kind not in ("images", "labels"):
+        raise ValueError(f"kind must be 'images' or 'labels', got {kind!r}")
+    magic, n_dims = (_IMAGES_MAGIC, 3) if kind == "images" else (_LABELS_MAGIC, 1)
+    header_len = 4 * (1 + n_dims)
+    if len(content) < header_len:
+        raise DataIntegrityError(f"{name}: only {len(content)} bytes, shorter than an IDX {kind} header")
+    header = np.frombuffer(content[:header_len], dtype=">u4").astype(np.int64)
+    if header[0] != magic:
+        raise DataIntegrityError(
+            f"{name}: bad magic number {int(header[0])}, expected {magic} for MNIST {kind} (wrong or damaged file)"
+        )
+    shape = tuple(int(d) for d in header[1:])
+    if kind == "images" and shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataIntegrityError(f"{name}: images are {shape[1]}x{shape[2]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
+    expected = header_len + int(np.prod(shape))
+    if len(content) != expected:
+        raise DataIntegrityError(
+            f"{name}: {len(content)} bytes, but its header {shape} needs {expected} (truncated or padded)"
+        )
+    array = np.frombuffer(content, dtype=np.uint8, offset=header_len).reshape(shape)
+    if kind == "labels" and array.size and array.max() >= N_CLASSES:
+        raise DataIntegrityError(f"{name}: label {int(array.max())} outside 0-9")
+    return array
+
+
+def _decompress(raw: bytes, path: Path) -> bytes:
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataIntegrityError(
+            f"{path}: not a complete gzip file ({exc}); the download was probably truncated or damaged, "
+            "delete it and fetch it again"
+        ) from None
+
+
+def _read_verified(spec: _FileSpec, path: Path) -> tuple[np.ndarray, str]:
+    """Decompress, parse and verify one file; return the array and how it was verified."""
+    raw = path.read_bytes()
+    content = _decompress(raw, path)
+    array = parse_idx(content, spec.kind, name=str(path))
+    if array.shape[0] != spec.count:
+        raise DataIntegrityError(f"{path}: holds {array.shape[0]} {spec.kind}, the official file has {spec.count}")
+    if spec.label_counts is not None:
+        counts = tuple(int(c) for c in np.bincount(array, minlength=N_CLASSES))
+        if counts != spec.label_counts:
+            raise DataIntegrityError(f"{path}: label counts {counts} differ from the official {spec.label_counts}")
+    if spec.content_sha256 is not None:
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != spec.content_sha256:
+            raise DataIntegrityError(
+                f"{path}: SHA-256 of the decompressed content is {digest}, expected {spec.content_sha256} "
+                "(corrupt or modified copy; replace it with the official file)"
+            )
+        return array, "content SHA-256 verified"
+    if hashlib.md5(raw, usedforsecurity=False).hexdigest() == spec.official_gz_md5:
+        return array, "official .gz MD5 verified"
+    warnings.warn(
+        f"{path}: not the official .gz (MD5 differs) and no content checksum is on record; "
+        "only its IDX header, shape and size were checked",
+        stacklevel=3,
+    )
+    return array, "header and shape checked, content not checksum-verified"
+
+
+# ---------------------------------------------------------------------------
+# Locations and download
+# ---------------------------------------------------------------------------
+def _download(spec: _FileSpec, folder: Path, fetch: Callable[[str], bytes]) -> Path:
+    """Fetch one official file into ``folder`` (atomically), checking its published MD5 first."""
+    failures = []
+    for mirror in MNIST_MIRRORS:
+        url = mirror + spec.name
+        try:
+            raw = fetch(url)
+        except OSError as exc:  # URLError is an OSError: offline, DNS, HTTP errors
+            failures.append(f"{url}: {exc}")
+            continue
+        digest = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+        if digest != spec.official_gz_md5:
+            raise DataIntegrityError(
+                f"{url}: downloaded {len(raw)} bytes with MD5 {digest}, the official file's is {spec.official_gz_md5}"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as tmp:
+            tmp.write(raw)
+        os.replace(tmp.name, folder / spec.name)
+        return folder / spec.name
+    raise FileNotFoundError("; ".join(failures))
+
+
+def _missing_message(spec: _FileSpec, looked: list[Path], reason: str) -> str:
+    places = "\n".join(f"  {p}/" for p in looked)
+    return (
+        f"The MNIST file {spec.name} was not found and could not be downloaded ({reason}).\n"
+        f"Looked in:\n{places}\n"
+        "Put the official file into <data dir>/mnist/ (pass data_dir=... or set OVERPARAM_DATA_DIR) or into the "
+        f"cache folder {cache_dir() / 'mnist'}/, or connect to the internet so that it is fetched from\n"
+        f"  {MNIST_MIRRORS[0]}{spec.name}"
+    )
+
+
+def _find_or_fetch(spec: _FileSpec, root: Path | None, download: bool, fetch: Callable[[str], bytes] | None) -> Path:
+    cache = cache_dir() / "mnist"
+    looked = ([root / "mnist"] if root is not None else []) + [cache]
+    for folder in looked:
+        if (folder / spec.name).is_file():
+            return folder / spec.name
+    if not download:
+        raise FileNotFoundError(_missing_message(spec, looked, "download=False"))
+    try:
+        return _download(spec, cache, fetch or _urlopen_bytes)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(_missing_message(spec, looked, f"download failed: {exc}")) from None
+
+
+def _resolve_root(data_dir: str | os.PathLike | None) -> Path | None:
+    root = _data_dir(data_dir)
+    if root is not None and not root.is_dir():
+        origin = "the data_dir argument" if data_dir is not None else "OVERPARAM_DATA_DIR"
+        raise FileNotFoundError(f"data_dir {root} does not exist (from {origin})")
+    return root
+
+
+def load_mnist(
+    split: Split,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    _fetch: Callable[[str], bytes] | None = None,
+) -> MNISTData:
+    """Load one MNIST split as the TensorFlow tutorial uses it (Chapter 6; ``paper.md`` §3.6).
+
+    ``"validation"`` is the *first* 5,000 of the 60,000 training images,
+    ``"train"`` the remaining 55,000 and ``"test"`` the 10,000 ``t10k`` images.
+    Pixels are scaled by :func:`scale_pixels` to [-0.5, 0.5].
+
+    Parameters
+    ----------
+    split : {"train", "validation", "test"}
+    data_dir : path, optional
+        Folder whose ``mnist/`` subfolder holds the official ``*-ubyte.gz``
+        files. Defaults to the environment variable ``OVERPARAM_DATA_DIR``;
+        files not found there are looked up in ``cache_dir()/mnist/``.
+    download : bool
+        Fetch missing files from :data:`MNIST_MIRRORS` into the cache.
+
+    Returns
+    -------
+    MNISTData
+        ``images`` float32 (n, 1, 28, 28), ``labels`` int64 (n,), ``source``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is nowhere and cannot be downloaded; the message says where to
+        put it.
+    DataIntegrityError
+        A file is truncated, not gzip, has a bad IDX header, or its content
+        fails its checksum.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
+    group, rows = _SPLITS[split]
+    root = _resolve_root(data_dir)
+    arrays, notes = [], []
+    for kind in ("images", "labels"):
+        spec = _FILES[f"{group}-{kind}"]
+        path = _find_or_fetch(spec, root, download, _fetch)
+        array, how = _read_verified(spec, path)
+        arrays.append(array[rows])
+        notes.append(f"{path} ({how})")
+    images, labels = arrays
+    return MNISTData(
+        images=scale_pixels(images)[:, None, :, :],
+        labels=labels.astype(np.int64),
+        split=split,
+        source="; ".join(notes),
+    )
+
+
+def mnist_training_set(
+    data_dir: str | os.PathLike | None = None,
+    prefer: Literal["train", "test"] = "train",
+    download: bool = True,
+    *,
+    _fetch: Callable[[str], bytes] | None = None,
+) -> MNISTData:
+    """The data a chapter trains the convnet on: the tutorial's split when possible (Chapter 6).
+
+    With ``prefer="train"`` this is :func:`load_mnist` ``("train")``, the
+    55,000 tutorial training images; when their file is missing and cannot be
+    downloaded (the offline build), it is the 10,000-image test set instead,
+    with ``stands_in_for="train"`` and a :attr:`MNISTData.description` that
+    says so. Chapters print that description beside their results.
+    ``prefer="test"`` always returns the test set (labelled the same way), so
+    that results can be compared across machines.
+
+    Raises
+    ------
+    DataIntegrityError
+        A file exists but is damaged: a corrupt copy never falls back silently.
+    FileNotFoundError
+        Not even the test set is available.
+    """
+    if prefer not in ("train", "test"):
+        raise ValueError(f"prefer must be 'train' or 'test', got {prefer!r}")
+    if prefer == "train":
+        try:
+            return load_mnist("train", data_dir, download, _fetch=_fetch)
+        except FileNotFoundError:
+            pass
+    test = load_mnist("test", data_dir, download, _fetch=_fetch)
+    return MNISTData(test.images, test.labels, test.split, test.source, stands_in_for="train")

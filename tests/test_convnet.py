@@ -1,0 +1,296 @@
+"""Tests of the tutorial convnet, its variants, its trainer and its command line (overparam.convnet, cli_mnist)."""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from overparam.cli_mnist import ProgressBar, _parse_steps, _parse_variants
+from overparam.convnet import (
+    VARIANTS,
+    ConvNetConfig,
+    TutorialConvNet,
+    flatten_nhwc,
+    load_histories,
+    resolve_device,
+    save_histories,
+    train_convnet,
+)
+from overparam.mnist import MNISTData, load_mnist
+
+SHARED = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+needs_data = pytest.mark.skipif(
+    not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file(), reason=f"offline MNIST copy not found in {SHARED}"
+)
+WD = 5e-4
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The first 512 test images: a tiny training set."""
+    data = load_mnist("test", SHARED, download=False)
+    return MNISTData(data.images[:512], data.labels[:512], "test", data.source)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().astype(np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Architecture
+# ---------------------------------------------------------------------------
+def test_parameter_counts_match_the_paper():
+    base = TutorialConvNet("baseline").num_params
+    assert base == 1_663_370
+    for variant in ("product", "factors", "original"):
+        extra = TutorialConvNet(variant).num_params - base
+        assert extra == 262_244
+    assert round(100 * 262_244 / base, 2) == 15.77
+
+
+@pytest.mark.parametrize("variant", ["baseline", "product"])
+def test_every_layer_shape(variant):
+    out = TutorialConvNet(variant).trace(torch.zeros(3, 1, 28, 28))
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    assert shapes == {
+        "conv1": (3, 32, 28, 28), "pool1": (3, 32, 14, 14), "conv2": (3, 64, 14, 14), "pool2": (3, 64, 7, 7),
+        "flat": (3, 3136), "fc1": (3, 512), "logits": (3, 10),
+    }
+    with pytest.raises(ValueError, match=r"\(n, 1, 28, 28\)"):
+        TutorialConvNet(variant)(torch.zeros(3, 28, 28))
+
+
+def test_flatten_uses_tensorflow_nhwc_order():
+    n, c, h, w = 2, 64, 7, 7
+    x = torch.arange(n * c * h * w, dtype=torch.float32).reshape(n, c, h, w)
+    flat = flatten_nhwc(x)
+    for (b, ch, i, j) in [(0, 0, 0, 1), (1, 5, 3, 2), (0, 63, 6, 6)]:
+        assert flat[b, (i * w + j) * c + ch] == x[b, ch, i, j]
+
+
+def test_initialization_like_tensorflow():
+    nets = {v: TutorialConvNet(v, seed=3) for v in VARIANTS}
+    base = nets["baseline"]
+    w = _np(base.fc1_w)
+    assert np.abs(w).max() <= 0.2  # truncated at 2 std
+    # std of N(0, 0.1^2) truncated at +-2 std: 0.1 * sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)) = 0.08796
+    assert abs(w.std() - 0.08796) < 5e-4 and abs(w.mean()) < 5e-4
+    assert torch.all(base.conv1_b == 0) and torch.all(base.conv2_b == 0.1)
+    assert torch.all(base.fc1_b == 0.1) and torch.all(base.fc2_b == 0.1)
+    for v in ("product", "factors", "original"):  # the same seed gives every variant the same original weights
+        for name in ("conv1_w", "conv2_w", "fc1_w", "fc2_w"):
+            assert torch.equal(getattr(nets[v], name), getattr(base, name))
+        assert nets[v].fc1_w2.shape == (512, 512) and nets[v].fc2_w2.shape == (10, 10)
+        assert np.abs(_np(nets[v].fc1_w2)).max() <= 0.2
+    assert not torch.equal(TutorialConvNet("baseline", seed=4).fc1_w, base.fc1_w)
+
+
+def test_factorized_net_computes_the_end_to_end_net():
+    """No non-linearity between the factors: the factored net is the plain net with W = W_a W_b."""
+    over = TutorialConvNet("product", seed=1).double().eval()
+    plain = TutorialConvNet("baseline", seed=1).double().eval()
+    with torch.no_grad():
+        for name, matrix in over.end_to_end().items():
+            getattr(plain, f"{name}_w").copy_(matrix)
+        x = torch.randn(5, 1, 28, 28, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(over(x), plain(x), rtol=1e-12, atol=1e-12)
+
+
+def test_dropout_zeroes_or_doubles_in_training_only():
+    net = TutorialConvNet("baseline").double()
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
+    net.eval()
+    kept = net.trace(x)["fc1"]
+    assert torch.equal(net.trace(x)["fc1"], kept)
+    net.train()
+    dropped = net.trace(x, torch.Generator().manual_seed(0))["fc1"]
+    is_zero, is_double = dropped == 0, torch.isclose(dropped, 2 * kept)
+    assert torch.all(is_zero | is_double)
+    assert 0.3 < float((is_zero & (kept > 0)).sum()) / float((kept > 0).sum()) < 0.7
+
+
+# ---------------------------------------------------------------------------
+# The l2 penalty and its placements (independent float64 numpy oracles)
+# ---------------------------------------------------------------------------
+def _half(*arrays: np.ndarray) -> float:
+    return sum(0.5 * float(np.sum(a**2)) for a in arrays)
+
+
+def test_penalty_placements_against_numpy():
+    for variant in VARIANTS:
+        net = TutorialConvNet(variant, seed=2).double()
+        b1, b2 = _np(net.fc1_b), _np(net.fc2_b)
+        w1a, w2a = _np(net.fc1_w), _np(net.fc2_w)
+        if variant == "baseline":
+            expected = _half(w1a, b1, w2a, b2)
+        else:
+            w1b, w2b = _np(net.fc1_w2), _np(net.fc2_w2)
+            expected = {
+                "product": _half(w1a @ w1b, b1, w2a @ w2b, b2),
+                "factors": _half(w1a, w1b, b1, w2a, w2b, b2),
+                "original": _half(w1a, b1, w2a, b2),
+            }[variant]
+        np.testing.assert_allclose(float(net.penalty().detach()), expected, rtol=1e-12)
+
+
+def test_initial_penalty_sizes_from_the_paper_digest():
+    """paper.md §3.6: initial weighted penalty ~3.1 (tutorial) and ~12 (penalty on the product)."""
+    assert abs(WD * float(TutorialConvNet("baseline").penalty().detach()) - 3.1) < 0.1
+    assert 11 < WD * float(TutorialConvNet("product").penalty().detach()) < 13.5
+
+
+@needs_data
+@pytest.mark.parametrize("variant", ["product", "factors"])
+def test_logged_step_zero_equals_independent_computation(small, variant):
+    """Step 0 of the trainer logs CE on batch 0 (with the seeded dropout mask) and 5e-4 * penalty."""
+    h = train_convnet(ConvNetConfig(variant=variant), small, num_steps=1, device="cpu", seed=5)
+    net = TutorialConvNet(variant, seed=5).train()
+    logits = net(torch.as_tensor(small.images[:64]), torch.Generator().manual_seed(6))
+    ce = F.cross_entropy(logits, torch.as_tensor(small.labels[:64]))
+    np.testing.assert_allclose(h.cross_entropy[0], float(ce.detach()), rtol=1e-6)
+    w1 = [_np(net.fc1_w), _np(net.fc1_w2)]
+    w2 = [_np(net.fc2_w), _np(net.fc2_w2)]
+    weights = [w1[0] @ w1[1], w2[0] @ w2[1]] if variant == "product" else w1 + w2
+    np.testing.assert_allclose(h.penalty[0], WD * _half(*weights, _np(net.fc1_b), _np(net.fc2_b)), rtol=1e-6)
+    np.testing.assert_allclose(h.batch_loss, h.cross_entropy + h.penalty)
+
+
+# ---------------------------------------------------------------------------
+# Optimizer and schedule
+# ---------------------------------------------------------------------------
+def test_torch_sgd_momentum_is_tensorflow_momentum():
+    """TF MomentumOptimizer: accum = m * accum + grad; var -= lr * accum (accum starts at 0), with changing lr."""
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(6, 4, dtype=torch.float64, generator=gen)
+    target = torch.randn(6, dtype=torch.float64, generator=gen)
+    w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+    var, accum = np.zeros(4), np.zeros(4)
+    An, tn = A.numpy(), target.numpy()
+    for lr in (0.1, 0.1, 0.05, 0.05, 0.025):
+        opt.param_groups[0]["lr"] = lr
+        opt.zero_grad()
+        (0.5 * ((A @ w - target) ** 2).sum()).backward()
+        opt.step()
+        grad = An.T @ (An @ var - tn)
+        accum = 0.9 * accum + grad
+        var = var - lr * accum
+        np.testing.assert_allclose(w.detach().numpy(), var, rtol=1e-13, atol=1e-15)
+
+
+def test_tutorial_schedule_and_budget():
+    c = ConvNetConfig()
+    assert c.full_steps == 8593
+    assert c.lr_at(0) == 0.01 and c.lr_at(859) == 0.01
+    assert c.lr_at(860) == pytest.approx(0.0095) and c.lr_at(1718) == pytest.approx(0.0095)
+    assert c.lr_at(1719) == pytest.approx(0.01 * 0.95**2) and c.lr_at(8592) == pytest.approx(0.01 * 0.95**9)
+
+
+@needs_data
+def test_config_and_trainer_reject_bad_input(small):
+    with pytest.raises(ValueError, match="variant"):
+        ConvNetConfig(variant="deep")
+    with pytest.raises(ValueError, match="batch_size"):
+        ConvNetConfig(batch_size=0)
+    with pytest.raises(ValueError, match="keep_prob"):
+        ConvNetConfig(keep_prob=0.0)
+    tiny = MNISTData(small.images[:64], small.labels[:64], "test", "")
+    with pytest.raises(ValueError, match="more than batch_size"):
+        train_convnet(ConvNetConfig(), tiny, 1, device="cpu")
+    with pytest.raises(ValueError, match="num_steps"):
+        train_convnet(ConvNetConfig(), small, -1, device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            resolve_device("cuda")
+    assert resolve_device("cpu").type == "cpu"
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+@needs_data
+@pytest.mark.parametrize("variant", ["baseline", "product"])
+def test_twenty_steps_decrease_the_loss(small, variant):
+    config = ConvNetConfig(variant=variant, eval_every=10)
+    h = train_convnet(config, small, num_steps=21, eval_data={"train": small}, device="cpu", seed=0)
+    # offsets cycle through 7 batches (512 - 64 = 448 = 7 * 64): steps 0-6 and 14-20 see the same batches
+    first, last = h.cross_entropy[:7].mean(), h.cross_entropy[14:].mean()
+    assert last < 0.7 * first, (first, last)
+    assert h.eval_steps.tolist() == [0, 10, 20, 21]
+    assert h.accuracy["train"][-1] > h.accuracy["train"][0] + 0.2
+    assert np.all(np.diff(h.penalty) < 0)  # weight decay shrinks the penalised weights while CE is still large
+    assert h.lr.tolist() == [0.01] * 21 and h.num_params == TutorialConvNet(variant).num_params
+
+
+@needs_data
+def test_fixed_seed_is_deterministic(small):
+    config = ConvNetConfig(variant="original")
+    a, b = (train_convnet(config, small, 3, device="cpu", seed=7) for _ in range(2))
+    np.testing.assert_array_equal(a.cross_entropy, b.cross_entropy)
+    np.testing.assert_array_equal(a.penalty, b.penalty)
+    c = train_convnet(config, small, 3, device="cpu", seed=8)
+    assert not np.array_equal(a.cross_entropy, c.cross_entropy)
+
+
+@needs_data
+def test_results_file_round_trip_without_pickle(small, tmp_path):
+    runs = [train_convnet(ConvNetConfig(variant=v, eval_every=1), small, 2, eval_data={"train": small},
+                          device="cpu", seed=1) for v in ("baseline", "factors")]
+    path = save_histories(tmp_path / "r.npz", runs, {"data_source": small.source, "note": "test"})
+    loaded, meta = load_histories(path)  # np.load(..., allow_pickle=False) inside
+    assert meta == {"data_source": small.source, "note": "test"}
+    for before, after in zip(runs, loaded):
+        assert after.config == before.config and after.num_params == before.num_params
+        assert (after.seconds, after.eval_seconds) == (before.seconds, before.eval_seconds) and after.eval_seconds > 0
+        np.testing.assert_array_equal(after.batch_loss, before.batch_loss)
+        np.testing.assert_array_equal(after.accuracy["train"], before.accuracy["train"])
+        np.testing.assert_array_equal(after.eval_steps, before.eval_steps)
+    assert json.loads(path.with_suffix(".json").read_text())["runs"][1]["config"]["variant"] == "factors"
+    with pytest.raises(ValueError, match="distinct variants"):
+        save_histories(tmp_path / "s.npz", [runs[0], runs[0]])
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+def test_cli_argument_parsing():
+    assert _parse_steps("full") is None and _parse_steps("250") == 250
+    assert _parse_variants("baseline, product") == ["baseline", "product"]
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--steps"):
+            _parse_steps(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="--variants"):
+        _parse_variants("baseline,deep")
+
+
+def test_progress_bar_writes_plain_lines_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar("product", stream=stream)
+    for done in range(1, 101):
+        bar(done, 100, {"cross_entropy": 1.0, "penalty": 2.0, "lr": 0.01})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 21 and lines[-1].startswith("  product [" + "#" * 30 + "] 100/100")
+    assert "\r" not in stream.getvalue() and "ms/step" in lines[0]
+
+
+@needs_data
+@pytest.mark.slow
+def test_cli_end_to_end_records_the_deviation(tmp_path, monkeypatch, capsys):
+    from overparam.__main__ import main
+
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "mnist_2.npz"
+    assert main(["mnist", "--variants", "baseline,original", "--steps", "2", "--device", "cpu",
+                 "--data-dir", str(SHARED), "--no-download", "--out", str(out)]) == 0
+    runs, meta = load_histories(out)
+    assert [h.variant for h in runs] == ["baseline", "original"] and runs[0].num_steps == 2
+    assert "10,000-image MNIST test set" in meta["deviation"] and meta["torch"] == torch.__version__
+    assert list(runs[0].accuracy) == ["train"] and runs[0].eval_steps.tolist() == [0, 2]
+    assert "baseline" in capsys.readouterr().err

@@ -1,0 +1,229 @@
+"""Tests of the MNIST loader (overparam.mnist) against the offline official files."""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from overparam import mnist as mn
+from overparam.data import DataIntegrityError
+from overparam.mnist import load_mnist, mnist_training_set, parse_idx, scale_pixels
+
+SHARED = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+MNIST_DIR = SHARED / "mnist"
+TEST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+TRAIN_LABELS = MNIST_DIR / "train-labels-idx1-ubyte.gz"
+
+pytestmark = pytest.mark.skipif(not TEST_IMAGES.is_file(), reason=f"offline MNIST copy not found in {MNIST_DIR}")
+
+
+def _offline(url: str) -> bytes:
+    raise OSError(f"offline test: no network for {url}")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Every test gets an empty cache, no OVERPARAM_DATA_DIR and no network."""
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("OVERPARAM_DATA_DIR", raising=False)
+    monkeypatch.setattr(mn, "_urlopen_bytes", _offline)
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    return load_mnist("test", SHARED, download=False)
+
+
+def _data_dir_with(tmp_path: Path, files: dict[str, bytes | Path]) -> Path:
+    """A data dir whose mnist/ holds the given files (bytes written, paths copied)."""
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if isinstance(content, Path):
+            shutil.copy(content, folder / name)
+        else:
+            (folder / name).write_bytes(content)
+    return folder.parent
+
+
+def _idx_images(pixels: np.ndarray, magic: int = 2051) -> bytes:
+    header = np.array([magic, *pixels.shape], dtype=">u4").tobytes()
+    return header + pixels.astype(np.uint8).tobytes()
+
+
+# ---------------------------------------------------------------------------
+# Good files
+# ---------------------------------------------------------------------------
+def test_test_split_shapes_scaling_and_labels(test_set):
+    assert test_set.images.shape == (10_000, 1, 28, 28) and test_set.images.dtype == np.float32
+    assert test_set.labels.shape == (10_000,) and test_set.labels.dtype == np.int64
+    assert test_set.images.min() == -0.5 and test_set.images.max() == 0.5
+    # every value is (p - 127.5) / 255 for an integer pixel p
+    pixels = test_set.images * 255 + 127.5
+    np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-3)
+    # README: test label counts
+    assert np.bincount(test_set.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert test_set.split == "test" and test_set.stands_in_for is None
+    assert str(TEST_IMAGES) in test_set.source and "SHA-256 verified" in test_set.source
+
+
+def test_images_match_independent_idx_reading(test_set):
+    with gzip.open(TEST_IMAGES, "rb") as fh:
+        raw = fh.read()
+    first = np.frombuffer(raw[16 : 16 + 784], dtype=np.uint8).reshape(28, 28)
+    np.testing.assert_array_equal(test_set.images[0, 0], (first.astype(np.float32) - 127.5) / 255)
+
+
+def test_scale_pixels_endpoints_and_dtype():
+    np.testing.assert_array_equal(scale_pixels(np.array([0, 255], dtype=np.uint8)), [-0.5, 0.5])
+    with pytest.raises(ValueError, match="uint8"):
+        scale_pixels(np.array([0.0, 1.0]))
+
+
+def test_recompressed_copy_passes_content_check(tmp_path, test_set):
+    """Verification is on decompressed content: a copy with other gz bytes is accepted."""
+    content = gzip.decompress(TEST_LABELS.read_bytes())
+    recompressed = gzip.compress(content, compresslevel=1, mtime=0)
+    assert recompressed != TEST_LABELS.read_bytes()
+    root = _data_dir_with(tmp_path, {TEST_IMAGES.name: TEST_IMAGES, TEST_LABELS.name: recompressed})
+    np.testing.assert_array_equal(load_mnist("test", root, download=False).labels, test_set.labels)
+
+
+# ---------------------------------------------------------------------------
+# Bad and missing files
+# ---------------------------------------------------------------------------
+def test_corrupted_content_fails_checksum(tmp_path):
+    content = bytearray(gzip.decompress(TEST_IMAGES.read_bytes()))
+    content[5000] ^= 0xFF  # one pixel changed; header, size and gzip CRC all stay valid
+    root = _data_dir_with(tmp_path, {TEST_IMAGES.name: gzip.compress(bytes(content), 1), TEST_LABELS.name: TEST_LABELS})
+    with pytest.raises(DataIntegrityError, match="SHA-256 of the decompressed content"):
+        load_mnist("test", root, download=False)
+
+
+def test_changed_label_fails(tmp_path):
+    content = bytearray(gzip.decompress(TEST_LABELS.read_bytes()))
+    content[8] = (content[8] + 1) % 10
+    root = _data_dir_with(tmp_path, {TEST_IMAGES.name: TEST_IMAGES, TEST_LABELS.name: gzip.compress(bytes(content))})
+    with pytest.raises(DataIntegrityError, match="label counts|SHA-256"):
+        load_mnist("test", root, download=False)
+
+
+def test_truncated_gz_is_reported(tmp_path):
+    raw = TEST_IMAGES.read_bytes()
+    root = _data_dir_with(tmp_path, {TEST_IMAGES.name: raw[: len(raw) // 2], TEST_LABELS.name: TEST_LABELS})
+    with pytest.raises(DataIntegrityError, match="not a complete gzip file"):
+        load_mnist("test", root, download=False)
+
+
+def test_not_gzip_is_reported(tmp_path):
+    root = _data_dir_with(tmp_path, {TEST_IMAGES.name: b"<html>404</html>", TEST_LABELS.name: TEST_LABELS})
+    with pytest.raises(DataIntegrityError, match="gzip"):
+        load_mnist("test", root, download=False)
+
+
+def test_bad_magic_number(tmp_path):
+    fake = _idx_images(np.zeros((60_000, 28, 28), np.uint8), magic=2049)
+    root = _data_dir_with(tmp_path, {"train-images-idx3-ubyte.gz": gzip.compress(fake, 1), TRAIN_LABELS.name: TRAIN_LABELS})
+    with pytest.raises(DataIntegrityError, match="bad magic number 2049"):
+        load_mnist("train", root, download=False)
+
+
+def test_parse_idx_rejects_wrong_length_and_size():
+    good = _idx_images(np.zeros((3, 28, 28), np.uint8))
+    assert parse_idx(good, "images").shape == (3, 28, 28)
+    with pytest.raises(DataIntegrityError, match="truncated or padded"):
+        parse_idx(good[:-1], "images")
+    with pytest.raises(DataIntegrityError, match="expected 28x28"):
+        parse_idx(_idx_images(np.zeros((3, 27, 28), np.uint8)), "images")
+    with pytest.raises(DataIntegrityError, match="outside 0-9"):
+        parse_idx(np.array([2049, 2], ">u4").tobytes() + bytes([3, 10]), "labels")
+    with pytest.raises(ValueError, match="kind"):
+        parse_idx(good, "pixels")  # type: ignore[arg-type]
+
+
+def test_missing_data_dir_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_mnist("test", tmp_path / "nowhere", download=False)
+
+
+def test_missing_training_images_say_where_to_put_them(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist("train", SHARED)  # download=True, but offline
+    message = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in message
+    assert str(MNIST_DIR) in message and str(tmp_path / "cache" / "mnist") in message
+    assert "download failed" in message and mn.MNIST_MIRRORS[0] in message
+
+
+def test_bad_split_name():
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_mnist("training", SHARED)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# The tutorial's splits, the offline fallback, the download path
+# ---------------------------------------------------------------------------
+def test_offline_training_set_is_the_labelled_test_set(test_set):
+    data = mnist_training_set(SHARED)
+    assert data.split == "test" and data.stands_in_for == "train" and len(data) == 10_000
+    assert "standing in for the tutorial's train split" in data.description
+    np.testing.assert_array_equal(data.labels, test_set.labels)
+    assert mnist_training_set(SHARED, prefer="test").stands_in_for == "train"
+    with pytest.raises(ValueError, match="prefer"):
+        mnist_training_set(SHARED, prefer="validation")  # type: ignore[arg-type]
+
+
+def test_train_and_validation_splits_from_a_stand_in_file(tmp_path):
+    """A structurally valid, non-official training-images file: warned about, and split as the tutorial."""
+    index = np.arange(60_000) % 251
+    pixels = np.broadcast_to(index[:, None, None], (60_000, 28, 28)).astype(np.uint8)
+    root = _data_dir_with(tmp_path, {
+        "train-images-idx3-ubyte.gz": gzip.compress(_idx_images(pixels), 1), TRAIN_LABELS.name: TRAIN_LABELS,
+    })
+    with pytest.warns(UserWarning, match="no content checksum"):
+        train = load_mnist("train", root, download=False)
+    with pytest.warns(UserWarning):
+        val = load_mnist("validation", root, download=False)
+    all_labels = np.frombuffer(gzip.decompress(TRAIN_LABELS.read_bytes())[8:], np.uint8)
+    assert len(val) == 5_000 and len(train) == 55_000
+    np.testing.assert_array_equal(val.labels, all_labels[:5000])
+    np.testing.assert_array_equal(train.labels, all_labels[5000:])
+    np.testing.assert_array_equal(val.images[:, 0, 0, 0], scale_pixels(index[:5000].astype(np.uint8)))
+    np.testing.assert_array_equal(train.images[:, 0, 0, 0], scale_pixels(index[5000:].astype(np.uint8)))
+    assert "not checksum-verified" in train.source
+    with pytest.warns(UserWarning):
+        assert mnist_training_set(root).stands_in_for is None
+
+
+def test_download_lands_verified_in_cache(tmp_path, monkeypatch):
+    raw = TEST_LABELS.read_bytes()
+    spec = dataclasses.replace(mn._FILES["test-labels"], official_gz_md5=hashlib.md5(raw).hexdigest())
+    monkeypatch.setitem(mn._FILES, "test-labels", spec)
+    cache = tmp_path / "cache" / "mnist"
+    cache.mkdir(parents=True)
+    shutil.copy(TEST_IMAGES, cache / TEST_IMAGES.name)
+    asked = []
+
+    def fetch(url: str) -> bytes:
+        asked.append(url)
+        if url.startswith(mn.MNIST_MIRRORS[0]):
+            raise OSError("first mirror down")
+        return raw
+
+    data = load_mnist("test", _fetch=fetch)
+    assert asked == [m + TEST_LABELS.name for m in mn.MNIST_MIRRORS]
+    assert (cache / TEST_LABELS.name).read_bytes() == raw
+    assert str(cache / TEST_LABELS.name) in data.source and len(data) == 10_000
+
+
+def test_download_with_wrong_md5_is_rejected_and_not_cached(tmp_path):
+    with pytest.raises(DataIntegrityError, match="MD5"):
+        load_mnist("test", _fetch=lambda url: b"not the official file")
+    assert not (tmp_path / "cache" / "mnist" / TEST_IMAGES.name).exists()
