@@ -13,6 +13,18 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
+from . import checks
+from .convnet import (
+    VARIANTS,
+    ConvNetConfig,
+    ConvNetHistory,
+    TutorialConvNet,
+    accuracy,
+    load_histories,
+    provenance,
+    save_histories,
+    train_convnet,
+)
 from .data import (
     DataIntegrityError,
     EthanolData,
@@ -34,6 +46,7 @@ from .dynamics import (
 )
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
+from .mnist import MNIST_MIRRORS, MNISTData, load_mnist, mnist_training_set, parse_idx, scale_pixels
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss, use_book_style
 from .scale import is_fast, pick, scale_name
 
