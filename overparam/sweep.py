@@ -243,67 +243,56 @@ def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------
 # Optimizers: elementwise updates of a parameter matrix, one run per row
 # ---------------------------------------------------------------------------
-def _hyper_column(configs: Sequence[RunConfig], name: str, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor([[getattr(c, name)] for c in configs], dtype=like.dtype, device=like.device)
+class _Optimizer:
+    """Plain GD, θ ← θ − η g, and the base of the others.
 
+    Each hyper-parameter of the method becomes a (B, 1) column of per-run
+    values; each name in ``slots`` a zero-initialized state like θ.
+    """
 
-class _GD:
-    """θ ← θ − η g."""
+    method, slots = "gd", ()
 
     def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
-        pass
+        for name in _HYPER_DEFAULTS[self.method]:
+            column = [[getattr(c, name)] for c in configs]
+            setattr(self, name, torch.tensor(column, dtype=theta.dtype, device=theta.device))
+        for name in self.slots:
+            setattr(self, name, torch.zeros_like(theta))
 
     def state(self) -> list[torch.Tensor]:
-        return []
+        return [getattr(self, name) for name in self.slots]
 
     def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
         theta.addcmul_(lr, g, value=-1)
 
 
-class _Momentum:
+class _Momentum(_Optimizer):
     """Heavy ball as in ``torch.optim.SGD``: v ← μ v + g, θ ← θ − η v (v starts at 0)."""
 
-    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
-        self.mu = _hyper_column(configs, "momentum", theta)
-        self.v = torch.zeros_like(theta)
-
-    def state(self) -> list[torch.Tensor]:
-        return [self.v]
+    method, slots = "momentum", ("v",)
 
     def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
-        self.v.mul_(self.mu).add_(g)
+        self.v.mul_(self.momentum).add_(g)
         theta.addcmul_(lr, self.v, value=-1)
 
 
-class _AdaGrad:
+class _AdaGrad(_Optimizer):
     """AdaGrad as in ``torch.optim.Adagrad`` (Duchi, Hazan, Singer 2011): s ← s + g², θ ← θ − η g / (√s + ε)."""
 
-    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
-        self.eps = _hyper_column(configs, "eps", theta)
-        self.sum = torch.zeros_like(theta)
-
-    def state(self) -> list[torch.Tensor]:
-        return [self.sum]
+    method, slots = "adagrad", ("sum",)
 
     def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
         self.sum.addcmul_(g, g)
         theta.addcmul_(lr, g / (self.sum.sqrt() + self.eps), value=-1)
 
 
-class _AdaDelta:
+class _AdaDelta(_Optimizer):
     """AdaDelta as in ``torch.optim.Adadelta`` (Zeiler 2012).
 
     a ← ρ a + (1−ρ) g², δ = √(b + ε)/√(a + ε) · g, b ← ρ b + (1−ρ) δ², θ ← θ − η δ.
     """
 
-    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
-        self.rho = _hyper_column(configs, "rho", theta)
-        self.eps = _hyper_column(configs, "eps", theta)
-        self.sq = torch.zeros_like(theta)
-        self.acc = torch.zeros_like(theta)
-
-    def state(self) -> list[torch.Tensor]:
-        return [self.sq, self.acc]
+    method, slots = "adadelta", ("sq", "acc")
 
     def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
         self.sq.mul_(self.rho).addcmul_(g * g, 1 - self.rho)
@@ -312,22 +301,14 @@ class _AdaDelta:
         theta.addcmul_(lr, delta, value=-1)
 
 
-class _Adam:
+class _Adam(_Optimizer):
     """Adam as in ``torch.optim.Adam`` (Kingma & Ba 2015), step t = 1, 2, ...
 
     m ← β₁ m + (1−β₁) g, v ← β₂ v + (1−β₂) g²,
     θ ← θ − η/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε).
     """
 
-    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
-        self.beta1 = _hyper_column(configs, "beta1", theta)
-        self.beta2 = _hyper_column(configs, "beta2", theta)
-        self.eps = _hyper_column(configs, "eps", theta)
-        self.m = torch.zeros_like(theta)
-        self.v = torch.zeros_like(theta)
-
-    def state(self) -> list[torch.Tensor]:
-        return [self.m, self.v]
+    method, slots = "adam", ("m", "v")
 
     def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
         self.m.lerp_(g, 1 - self.beta1)
@@ -338,7 +319,7 @@ class _Adam:
         theta.addcmul_(lr / bias1, self.m / denom, value=-1)
 
 
-_OPTIMIZERS = {"gd": _GD, "momentum": _Momentum, "adagrad": _AdaGrad, "adadelta": _AdaDelta, "adam": _Adam}
+_OPTIMIZERS = {c.method: c for c in (_Optimizer, _Momentum, _AdaGrad, _AdaDelta, _Adam)}
 
 
 # ---------------------------------------------------------------------------
@@ -370,6 +351,7 @@ class _ScalarNets:
         self.theta.copy_(torch.as_tensor(init))
         self.lr = torch.as_tensor(lr, dtype=we.dtype, device=we.device)
         self.grad = torch.empty_like(self.theta)
+        self.diagonal = torch.eye(self.k, dtype=torch.bool, device=we.device)
         self.opt = _OPTIMIZERS[configs[0].method](configs, self.theta)
         self.write_we()
 
@@ -382,7 +364,8 @@ class _ScalarNets:
             w1, omega = self.theta[:, : self.d], self.theta[:, self.d :]
             prod = omega.prod(1, keepdim=True)
             torch.mul(g, prod, out=self.grad[:, : self.d])
-            torch.mul(prod / omega, torch.linalg.vecdot(g, w1).unsqueeze(1), out=self.grad[:, self.d :])
+            others = torch.where(self.diagonal, 1.0, omega.unsqueeze(1)).prod(2)  # Π_{i≠j} ω_i, zeros allowed
+            torch.mul(others, torch.linalg.vecdot(g, w1).unsqueeze(1), out=self.grad[:, self.d :])
             g = self.grad
         self.opt.step(self.theta, g, self.lr, t)
         self.write_we()
@@ -724,8 +707,10 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 
     Groups are runs that agree on the fields ``by`` (default: every field
     except ``lr`` and the optimizer hyper-parameters, i.e. per method, depth,
-    p, width, init scale and seed). Within a group, among the runs that did
-    not diverge:
+    p, width, init scale and seed). Within a group, among the runs that
+    *trained* (did not diverge, and ended below their initial loss: a deep
+    net thrown back onto the saddle at 0 by a huge step is not stable in any
+    useful sense):
 
     * ``"largest_stable"`` (:data:`LARGEST_STABLE`): the largest η stable for
       the *whole* run (``paper.md`` §5.6, §5.7 item 4); ties between other
@@ -736,7 +721,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
     -------
     dict
         Group key (the values of ``by``, in order) -> run index; groups in
-        which every run diverged are left out.
+        which no run trained are left out.
     """
     if rule not in (LARGEST_STABLE, BEST_FINAL):
         raise ValueError(f"rule must be {LARGEST_STABLE!r} or {BEST_FINAL!r}, got {rule!r}")
@@ -751,7 +736,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
         return (lr, final[i]) if rule == LARGEST_STABLE else (final[i], lr)
 
     chosen: dict[tuple, int] = {}
-    for i in np.flatnonzero(~result.diverged):
+    for i in np.flatnonzero(~result.diverged & (final < result.loss[:, 0])):
         key = tuple(getattr(result.configs[i], n) for n in by)
         if key not in chosen or rank(i) < rank(chosen[key]):
             chosen[key] = int(i)
@@ -930,8 +915,10 @@ def run_sweep(
             lo, hi = np.searchsorted(steps, [t, t + n])
             loss[:, lo:hi] = chunk_loss[steps[lo:hi] - t].T
             t += n
-            if progress is not None:
-                progress(min(t, num_iters), num_iters)
+            if progress is not None and t <= num_iters:
+                progress(t, num_iters)
+        if progress is not None:
+            progress(num_iters, num_iters)
         factors = prog.factors()
         w_e = prog.We[:, : prog.d].double().cpu().numpy()
     wall = time.perf_counter() - start_time

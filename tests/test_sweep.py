@@ -273,13 +273,21 @@ def test_select_runs_rules(lr_grid):
         picked = select_runs(res, rule)
         for key, i in picked.items():
             group = [j for j, c in enumerate(res.configs) if (c.method, c.depth) == (key[0], key[1])]
-            stable = [j for j in group if not res.diverged[j]]
+            stable = [j for j in group if not res.diverged[j] and res.final_loss[j] < res.loss[j, 0]]
             assert i in stable
             if rule == LARGEST_STABLE:
                 assert res.configs[i].lr == max(res.configs[j].lr for j in stable)
             else:
                 assert res.final_loss[i] == min(res.final_loss[j] for j in stable)
     assert len(select_runs(res, BEST_FINAL, by=["method"])) == 2
+
+
+def test_largest_stable_skips_runs_stuck_at_the_saddle(problem):
+    X, y = problem
+    runs = (RunConfig("gd", 0.05, depth=2, p=4, init_scale=0.5), RunConfig("gd", 0.1, depth=2, p=4, init_scale=0.0))
+    res = run_sweep((X, y), runs, 100)
+    assert not res.diverged.any() and res.final_loss[1] == res.loss[1, 0]  # w = 0 is a critical point
+    assert select_runs(res, LARGEST_STABLE, by=["method", "depth"]) == {("gd", 2): 0}
     with pytest.raises(ValueError, match="rule"):
         select_runs(res, "fastest")
 
@@ -358,3 +366,39 @@ def test_defaults_and_helpers():
     assert len(product_runs(method="gd", depth=range(1, 4), lr=[1e-3, 1e-2])) == 6
     steps = log_steps(10**6, per_decade=5)
     assert steps[0] == 0 and steps[-1] == 10**6 and np.all(np.diff(steps) > 0) and len(steps) <= 32
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+def test_presets_cover_the_paper_sweeps():
+    from overparam.cli_ethanol import PRESETS
+
+    paper = PRESETS["paper"]
+    runs = paper.runs()
+    assert paper.num_iters == 10**6
+    for p in (2, 4):
+        assert {c.depth for c in runs if c.method == "gd" and c.p == p} == set(range(1, 9))
+    assert {c.method for c in runs if c.p == 4} == {"gd", "adagrad", "adadelta", "momentum", "adam"}
+    # one common w_e(0): ||w_1|| = |omega_j| = s_N with s_N^N the same for every depth
+    assert len({round(c.init_scale**c.depth, 12) for c in runs}) == 1
+
+
+def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
+    import dataclasses
+
+    from overparam import cli_ethanol
+    from overparam.__main__ import main
+
+    data_dir = os.environ.get("OVERPARAM_DATA_DIR")
+    if not data_dir:
+        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
+    tiny = dataclasses.replace(cli_ethanol.PRESETS["fast"], num_iters=30, depths=(1, 2))
+    monkeypatch.setitem(cli_ethanol.PRESETS, "fast", tiny)
+    out = tmp_path / "eth.npz"
+    assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--dtype", "float64"]) == 0
+    res = SweepResult.load(out)
+    assert res.num_iters == 30 and res.configs == tiny.runs() and res.dtype == "float64"
+    assert res.provenance["command"].startswith("python -m overparam")
+    for suffix in ("_depth_l2.png", "_depth_l4.png", "_teaser.png"):
+        assert (tmp_path / f"eth{suffix}").stat().st_size > 10_000
