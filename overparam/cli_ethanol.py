@@ -1,0 +1,277 @@
+"""``python -m overparam ethanol``: the paper's Ethanol sweeps, at three scales (Chapters 2 and 4).
+
+One lockstep sweep (:func:`overparam.sweep.run_sweep`) on the standardized Ethanol problem
+(2565 x 128, no bias) holds
+
+* the depth sweeps of ``paper.md`` §3.4 / T11, T12, T15: full-batch GD on depth-N linear
+  networks with scalar hidden layers, for the ℓ2 and the ℓ4 loss, a learning-rate grid per
+  depth;
+* the teaser of §3.2 / T13: on ℓ4, GD on the linear model (depth 1) and with one extra scalar
+  (depth 2) — both from the depth sweep — against AdaGrad, AdaDelta, heavy-ball momentum and
+  Adam on the linear model, each over a grid of its hyper-parameters.
+
+Every run starts from the same end-to-end vector :math:`w_e(0) = 0.01\\,u` (u a seeded unit
+vector): a depth-N network from the balanced factors :math:`\\|w_1\\| = |\\omega_j| = 0.01^{1/N}`
+(``paper.md`` §5.6 used 0.1 per factor, i.e. :math:`w_e(0) = 0.1^N u`; at depth 8 that start is
+so close to the saddle at 0 that no η in our grids leaves it within 10⁶ iterations, so the
+book compares depths from one common :math:`w_e(0)`).
+
+Learning-rate grids lie on the quarter-decade lattice :math:`10^{k/4}`. For ℓ4 the grid of
+depth N is the two (default) or three (paper) lattice points just below the first η that
+diverged within 10⁵ iterations in our calibration (float32, all 2565 rows, η from 1e-5 to 0.1):
+5.6e-3 (N = 1, diverged at once), 3.2e-3 (N = 2, after 21k iterations), 1e-3 (N = 3, 4; after
+98k and 43k), 5.6e-4 (N = 5-8; after 94k-48k). Deep networks diverge *late* (their effective
+step grows with ‖w‖, ``paper.md`` §5.6), so a longer budget can move the boundary down a notch.
+The ℓ2 grid is the same for every depth (ℓ2 runs are cheap).
+The paper's own grids and hyper-parameters are not known (``paper.md`` §3, UNVERIFIED); these
+are ours, chosen by the rules stated here.
+
+The figures show, per depth and per method, the run with the lowest final loss among those
+that trained (:data:`overparam.sweep.BEST_FINAL`); the printed summary also names the
+largest stable η (:data:`overparam.sweep.LARGEST_STABLE`). The results file holds every run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import load_ethanol, standardize
+from .plotting import DEPTH_COLORS, loss_axes, plot_loss, use_book_style
+from .sweep import BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, run_sweep, select_runs
+
+#: ‖w_e(0)‖, shared by every run.
+W_E0_NORM = 0.01
+#: Top of the ℓ4 learning-rate grid per depth (first η that diverged within 1e5 iterations).
+L4_GRID_TOP = {1: 10**-2.25, 2: 10**-2.5, 3: 10**-3, 4: 10**-3, 5: 10**-3.25, 6: 10**-3.25, 7: 10**-3.25, 8: 10**-3.25}
+#: ℓ4 loss that the summary's "iterations to target" uses (``paper.md`` T12), and the ℓ2 one (T11).
+TARGETS = {4: 0.1, 2: 0.07}
+#: Legend names of the teaser's methods.
+TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
+
+
+def quarter_decades(low_exp4: int, high_exp4: int) -> list[float]:
+    """The lattice points :math:`10^{k/4}` for ``low_exp4 <= k <= high_exp4``, rounded to 3 digits."""
+    return [float(f"{10 ** (k / 4):.3g}") for k in range(low_exp4, high_exp4 + 1)]
+
+
+def _init_scale(depth: int) -> float:
+    return W_E0_NORM ** (1 / depth)
+
+
+@dataclass(frozen=True)
+class EthanolPreset:
+    """One scale of the Ethanol sweeps.
+
+    Attributes
+    ----------
+    name : str
+    num_iters : int
+    depths : tuple of int
+        Depths of the GD sweeps (both losses).
+    l4_points : int
+        ℓ4 grid per depth: this many quarter-decade points below :data:`L4_GRID_TOP`.
+    l2_grid : tuple of float
+        ℓ2 grid, the same for every depth.
+    baselines : dict
+        Per baseline method, the grid axes handed to :func:`overparam.sweep.product_runs`
+        (ℓ4, linear model).
+    """
+
+    name: str
+    num_iters: int
+    depths: tuple[int, ...]
+    l4_points: int
+    l2_grid: tuple[float, ...]
+    baselines: dict[str, dict[str, Any]]
+
+    def runs(self) -> tuple[RunConfig, ...]:
+        """Every run of the preset: ℓ2 depth sweep, ℓ4 depth sweep, ℓ4 baselines."""
+        runs: list[RunConfig] = []
+        for depth in self.depths:
+            runs += product_runs(method="gd", depth=depth, p=2, lr=list(self.l2_grid), init_scale=_init_scale(depth))
+        for depth in self.depths:
+            top = round(4 * np.log10(L4_GRID_TOP[depth]))
+            runs += product_runs(method="gd", depth=depth, p=4, lr=quarter_decades(top - self.l4_points, top - 1),
+                                 init_scale=_init_scale(depth))
+        for method, axes in self.baselines.items():
+            runs += product_runs(method=method, p=4, init_scale=W_E0_NORM, **axes)
+        return tuple(runs)
+
+    def record(self) -> np.ndarray:
+        """Recorded steps: 20 per decade (log plots) and every 1/200 of the run (linear plots)."""
+        return np.union1d(log_steps(self.num_iters, 20), np.arange(0, self.num_iters + 1, max(1, self.num_iters // 200)))
+
+
+#: The three scales. ``fast``: CI, seconds. ``default``: a reader's laptop, about a minute on
+#: two cores. ``paper``: the paper's budget of 10⁶ iterations, all eight depths (about ten
+#: minutes on two quiet cores; the ℓ4 runs cost one pair of 2565 x 128 products per iteration
+#: each, the ℓ2 runs almost nothing).
+#:
+#: Baseline grids (ℓ4, linear model), from a 10⁵-iteration calibration in which AdaGrad was best
+#: at η = 0.01, AdaDelta trained only with ε = 1e-8 and η <= 0.1 (ε = 1e-6 or 1e-4 diverged for
+#: η in 0.1-3, as in ``paper.md`` §5.6), heavy ball was best at μ = 0.99 and the largest stable
+#: η = 1.8e-3, and Adam at η = 1e-3 - 1.8e-3.
+PRESETS: dict[str, EthanolPreset] = {
+    "fast": EthanolPreset(
+        "fast", 2_000, (1, 2, 3), 2, (0.01, 0.0178),
+        {
+            "adagrad": {"lr": [0.01]},
+            "adadelta": {"lr": [0.1], "rho": [0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3], "momentum": [0.99]},
+            "adam": {"lr": [1e-3]},
+        },
+    ),
+    "default": EthanolPreset(
+        "default", 100_000, (1, 2, 3, 4), 2, tuple(quarter_decades(-10, -6)),
+        {
+            "adagrad": {"lr": [0.01]},
+            "adadelta": {"lr": [0.1], "rho": [0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3, 1.78e-3], "momentum": [0.99]},
+            "adam": {"lr": [3.16e-4, 1e-3]},
+        },
+    ),
+    "paper": EthanolPreset(
+        "paper", 1_000_000, tuple(range(1, 9)), 3, tuple(quarter_decades(-12, -4)),
+        {
+            "adagrad": {"lr": quarter_decades(-9, -7)},
+            "adadelta": {"lr": [0.0316, 0.1], "rho": [0.9, 0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3, 1.78e-3], "momentum": [0.9, 0.99]},
+            "adam": {"lr": quarter_decades(-14, -12)},
+        },
+    ),
+}
+
+
+class _Progress:
+    """Plain-text progress on stderr, at most one line every ``every`` seconds."""
+
+    def __init__(self, label: str, every: float = 10.0):
+        self.label, self.every, self.done = label, every, -1
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done == self.done or (now - self.last < self.every and done < total):
+            return
+        self.last, self.done = now, done
+        elapsed = now - self.start
+        left = elapsed * (total - done) / done if done else float("nan")
+        print(f"[{self.label}] {done:,}/{total:,} iterations ({100 * done / max(total, 1):.0f}%), "
+              f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
+
+
+def _stamp(fig: Any, result: SweepResult, preset: str) -> None:
+    fig.text(0.99, 0.005, f"preset: {preset}, {result.num_iters:,} iterations, {result.dtype}",
+             ha="right", va="bottom", fontsize=7, color="0.35")
+
+
+def _plot_depths(result: SweepResult, p: int, preset: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    ax = loss_axes(title=f"ℓ{p} loss: GD on depth-N linear networks (scalar hidden layers)", logx=True)
+    after0 = result.steps > 0  # log axis
+    for (method, depth, pp), i in sorted(chosen.items()):
+        if method == "gd" and pp == p:
+            plot_loss(ax, result.steps[after0], result.loss[i, after0], f"N={depth}, η={result.configs[i].lr:g}",
+                      color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
+    ax.legend()
+    _stamp(ax.figure, result, preset)
+    ax.figure.savefig(path, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+def _teaser_runs(result: SweepResult) -> dict[str, int]:
+    chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    picks = {f"GD, depth {n}" + (" (one extra scalar)" if n == 2 else ""): chosen.get(("gd", n, 4)) for n in (1, 2)}
+    picks.update({name: chosen.get((m, 1, 4)) for m, name in TEASER_NAMES.items()})
+    return {k: v for k, v in picks.items() if v is not None}
+
+
+def _plot_teaser(result: SweepResult, preset: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax = loss_axes(title="ℓ4 loss: overparameterization vs. adaptive methods (paper.md §3.2)")
+    for name, i in _teaser_runs(result).items():
+        cfg = result.configs[i]
+        tuned = {k: v for k, v in cfg.hyper.items()
+                 if len({result.configs[j].hyper[k] for j in result.select(method=cfg.method)}) > 1}
+        plot_loss(ax, result.steps, result.loss[i], f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})")
+    ax.legend()
+    _stamp(ax.figure, result, preset)
+    ax.figure.savefig(path, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+def summary(result: SweepResult) -> str:
+    """A plain-text table: per loss and depth the chosen η by both rules, final loss, iterations to target."""
+    lines = []
+    best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
+    for p in sorted({c.p for c in result.configs}):
+        target = TARGETS.get(p, 0.1)
+        hits = result.iterations_to(target)
+        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss  iterations to {target:g}")
+        for key in sorted(k for k in best if k[2] == p):
+            i, j = best[key], stable.get(key)
+            largest = f"{result.configs[j].lr:.3g}" if j is not None else "-"
+            its = f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"
+            lines.append(f"{'':9s} {key[0]:>9s} {key[1]:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
+                         f"{result.final_loss[i]:11.4g}  {its:>18s}")
+    lines.append(f"{int(result.diverged.sum())} of {len(result)} runs diverged; wall time {result.wall_time:.0f} s")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one preset, write the results file and the figures, print the summary."""
+    preset = PRESETS[args.preset]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out or f"results/ethanol_{preset.name}.npz")
+    raw = load_ethanol(args.data_dir)
+    data = standardize(raw.X, raw.y)
+    runs = preset.runs()
+    print(f"ethanol {preset.name}: {len(runs)} runs x {preset.num_iters:,} iterations, {args.dtype} on {args.device}, "
+          f"{torch.get_num_threads()} threads", file=sys.stderr)
+    result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
+                       progress=_Progress(f"ethanol {preset.name}"),
+                       command="python -m overparam " + " ".join(sys.argv[1:]))
+    result.save(out)
+    written = [out]
+    if not args.no_figures:
+        use_book_style()
+        stem = out.with_suffix("")
+        for p in (2, 4):
+            written.append(Path(f"{stem}_depth_l{p}.png"))
+            _plot_depths(result, p, preset.name, written[-1])
+        written.append(Path(f"{stem}_teaser.png"))
+        _plot_teaser(result, preset.name, written[-1])
+    print(summary(result))
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``ethanol`` sub-command to ``python -m overparam``."""
+    parser = subparsers.add_parser(
+        "ethanol",
+        help="the paper's Ethanol sweeps: depths 1-8 on ℓ2/ℓ4, and the ℓ4 teaser against adaptive methods",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
+    parser.add_argument("--out", default=None, help="results file (default results/ethanol_<preset>.npz); "
+                        "figures are written next to it")
+    parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-figures", action="store_true", help="write the results file only")
+    parser.set_defaults(func=run)

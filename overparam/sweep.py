@@ -1,0 +1,933 @@
+"""Many training runs in lockstep on one ℓp regression problem (Chapters 2 and 4).
+
+The paper's linear experiments (``paper.md`` §3.2-§3.5, targets T11-T15) train
+the same scalar-output problem many times: several depths, the ℓ2 and ℓ4
+losses, a learning-rate grid per depth, and the baselines AdaGrad, AdaDelta,
+momentum and Adam, each for up to 10⁶ full-batch iterations. One run at a time
+in a naive PyTorch loop costs about half a millisecond per iteration; here the
+``B`` runs of a sweep are rows of one batched tensor program. Per iteration,
+with the end-to-end vectors of all runs stacked as the rows of ``W_e`` (B, d),
+
+.. math::
+
+    R = W_e X^\\top - \\mathbf{1} y^\\top \\in \\mathbb{R}^{B\\times m}, \\qquad
+    G = \\tfrac{1}{m}\\, R^{\\odot(p-1)} X \\in \\mathbb{R}^{B\\times d},
+
+(two matrix products for all runs; for p = 2 the precomputed moments
+``XᵀX/m`` and ``Xᵀy/m`` replace them), then each run's parameters take one
+step from its row of ``G`` by elementwise tensor operations: there is no
+Python loop over runs inside the iteration loop.
+
+What a run is: :class:`RunConfig` (method, depth, lr, p, seed, ...). What a
+sweep returns: :class:`SweepResult` (loss records, divergence steps, final
+weights, provenance; ``save``/``load`` to ``.npz`` without pickle). How to
+read it: :func:`select_runs` (the two learning-rate rules) and
+:meth:`SweepResult.iterations_to`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from itertools import product
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .linear import DIVERGENCE_FACTOR, GDHistory
+from .losses import check_problem
+
+__all__ = [
+    "METHODS",
+    "RunConfig",
+    "SweepResult",
+    "run_sweep",
+    "product_runs",
+    "log_steps",
+    "select_runs",
+    "LARGEST_STABLE",
+    "BEST_FINAL",
+]
+
+#: Hyper-parameters of each method and their defaults (torch.optim's defaults).
+_HYPER_DEFAULTS: dict[str, dict[str, float]] = {
+    "gd": {},
+    "e2e": {},
+    "momentum": {"momentum": 0.9},
+    "adagrad": {"eps": 1e-10},
+    "adadelta": {"rho": 0.9, "eps": 1e-6},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+}
+#: The methods a run may use.
+METHODS: tuple[str, ...] = tuple(_HYPER_DEFAULTS)
+_HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
+
+#: Learning-rate rules of :func:`select_runs`.
+LARGEST_STABLE = "largest_stable"
+BEST_FINAL = "best_final"
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+# ---------------------------------------------------------------------------
+# Run configurations
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run of a sweep (Chapters 2 and 4).
+
+    Parameters
+    ----------
+    method : str
+        ``"gd"``: gradient descent on a depth-``depth`` linear network
+        :math:`W_e = W_N \\cdots W_1` (``paper.md`` §1), hidden width
+        ``width``; depth 1 is plain GD on the linear model. ``"e2e"``: the
+        single-output end-to-end update rule (``paper.md`` §2.5, Eq. 12) for
+        depth ``depth``, run on one layer. ``"momentum"`` (heavy ball),
+        ``"adagrad"``, ``"adadelta"``, ``"adam"``: the baselines of
+        ``paper.md`` §3.2/§3.5, with torch.optim's update formulas, applied to
+        the parameters of the same network (depth 1: the linear model).
+    lr : float
+        Learning rate η > 0 (AdaDelta: the step multiplier, 1.0 in Zeiler 2012).
+    depth : int
+        N >= 1.
+    p : int
+        Loss exponent (even, >= 2) of :math:`L = \\frac1p \\mathrm{mean}(Xw - y)^p`.
+    seed : int
+        Seeds the direction :math:`u` of the initial end-to-end vector (the
+        same ``u`` for every depth) and, for wide layers, their rotations.
+    init_scale : float
+        s >= 0 of the balanced near-zero initialization (``paper.md`` §5.6):
+        :math:`\\|w_1\\| = |\\omega_j| = s`, so :math:`w_e(0) = s^N u`. The
+        e2e rule starts from the same :math:`s^N u`.
+    width : int
+        Hidden width; 1 (scalar hidden layers, closed-form gradients) unless
+        ``method == "gd"`` and ``depth >= 2``.
+    momentum, beta1, beta2, rho, eps : float, optional
+        Hyper-parameters, allowed only for the methods that use them
+        (momentum: ``momentum``; adagrad: ``eps``; adadelta: ``rho``, ``eps``;
+        adam: ``beta1``, ``beta2``, ``eps``). ``None`` takes torch.optim's
+        default (0.9; 1e-10; 0.9, 1e-6; 0.9, 0.999, 1e-8), which is then
+        stored in the config.
+    """
+
+    method: str
+    lr: float
+    depth: int = 1
+    p: int = 2
+    seed: int = 0
+    init_scale: float = 0.1
+    width: int = 1
+    momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    rho: float | None = None
+    eps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in _HYPER_DEFAULTS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not _is_int(self.depth) or self.depth < 1:
+            raise ValueError(f"depth must be an integer >= 1, got {self.depth!r}")
+        if not _is_int(self.p) or self.p < 2 or self.p % 2:
+            raise ValueError(f"p must be an even integer >= 2, got {self.p!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not (isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale) and self.init_scale >= 0):
+            raise ValueError(f"init_scale must be a finite number >= 0, got {self.init_scale!r}")
+        if not _is_int(self.width) or self.width < 1:
+            raise ValueError(f"width must be an integer >= 1, got {self.width!r}")
+        if self.width > 1 and (self.method != "gd" or self.depth < 2):
+            raise ValueError(f"width > 1 needs method 'gd' and depth >= 2, got method {self.method!r}, depth {self.depth}")
+        if self.method == "e2e" and self.width != 1:
+            raise ValueError("width must be 1 for method 'e2e' (the rule acts on the end-to-end vector)")
+        defaults = _HYPER_DEFAULTS[self.method]
+        for name in _HYPER_NAMES:
+            value = getattr(self, name)
+            if name not in defaults:
+                if value is not None:
+                    raise ValueError(f"{name} is not a hyper-parameter of method {self.method!r}")
+                continue
+            value = float(defaults[name] if value is None else value)
+            ok = value > 0 if name == "eps" else 0 <= value < 1
+            if not (math.isfinite(value) and ok):
+                raise ValueError(f"{name} must be {'> 0' if name == 'eps' else 'in [0, 1)'}, got {value!r}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "init_scale", float(self.init_scale))
+        for name in ("depth", "p", "seed", "width"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+
+    @property
+    def hyper(self) -> dict[str, float]:
+        """The method's hyper-parameters other than ``lr``."""
+        return {name: getattr(self, name) for name in _HYPER_DEFAULTS[self.method]}
+
+    @property
+    def label(self) -> str:
+        """A short legend entry, e.g. ``"gd N=3 lr=0.0006"``."""
+        extra = "".join(f" {k}={v:g}" for k, v in self.hyper.items())
+        width = f" width={self.width}" if self.width > 1 else ""
+        return f"{self.method} N={self.depth}{width} lr={self.lr:g}{extra}"
+
+
+def product_runs(**axes: Any) -> tuple[RunConfig, ...]:
+    """All combinations of the given :class:`RunConfig` fields (Chapters 2 and 4).
+
+    Each keyword is a field of :class:`RunConfig`; a list, tuple or range is
+    an axis of the grid, anything else a constant.
+
+    Examples
+    --------
+    >>> runs = product_runs(method="gd", depth=[1, 2, 3], lr=[1e-3, 3e-3], p=4)
+    >>> len(runs)
+    6
+    """
+    names = list(axes)
+    values = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in axes.values()]
+    return tuple(RunConfig(**dict(zip(names, combo))) for combo in product(*values))
+
+
+def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
+    """Roughly log-spaced integer steps in ``[0, num_iters]``, both ends included.
+
+    For loss-versus-iteration plots on a log axis (Chapter 2): pass the result
+    as ``record`` to :func:`run_sweep`, or merge it with a linear grid.
+    """
+    if not _is_int(num_iters) or num_iters < 0:
+        raise ValueError(f"num_iters must be an integer >= 0, got {num_iters!r}")
+    if not _is_int(per_decade) or per_decade < 1:
+        raise ValueError(f"per_decade must be an integer >= 1, got {per_decade!r}")
+    if num_iters == 0:
+        return np.zeros(1, dtype=np.int64)
+    count = int(math.ceil(math.log10(num_iters) * per_decade)) + 1
+    grid = np.round(np.logspace(0, math.log10(num_iters), count)).astype(np.int64)
+    return np.unique(np.r_[0, grid, num_iters])
+
+
+# ---------------------------------------------------------------------------
+# Initialization
+# ---------------------------------------------------------------------------
+def _init_direction(seed: int, d: int) -> tuple[np.ndarray, np.random.Generator]:
+    """The unit vector u of w_e(0) = s^N u; the generator then seeds the rotations."""
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(d)
+    return u / np.linalg.norm(u), rng
+
+
+def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
+    """Procedure 1 (``paper.md`` §2.8) for A = s^N uᵀ, zero padding, then random rotations.
+
+    W_1 = s Q_1 e_1 uᵀ, W_j = s Q_j e_1 e_1ᵀ Q_{j-1}ᵀ, W_N = s e_1ᵀ Q_{N-1}ᵀ:
+    exactly balanced, product s^N uᵀ, hidden bases rotated by orthogonal Q_j.
+    """
+    u, rng = _init_direction(cfg.seed, d)
+    s, n = cfg.init_scale, cfg.width
+    qs = [np.linalg.qr(rng.standard_normal((n, n)))[0][:, :1] for _ in range(cfg.depth - 1)]
+    layers = [s * qs[0] @ u[None, :]]
+    layers += [s * qs[j] @ qs[j - 1].T for j in range(1, cfg.depth - 1)]
+    layers.append(s * qs[-1].T)
+    return layers
+
+
+# ---------------------------------------------------------------------------
+# Optimizers: elementwise updates of a parameter matrix, one run per row
+# ---------------------------------------------------------------------------
+class _Optimizer:
+    """Plain GD, θ ← θ − η g, and the base of the others.
+
+    Each hyper-parameter of the method becomes a (B, 1) column of per-run
+    values; each name in ``slots`` a zero-initialized state like θ.
+    """
+
+    method, slots = "gd", ()
+
+    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
+        for name in _HYPER_DEFAULTS[self.method]:
+            column = [[getattr(c, name)] for c in configs]
+            setattr(self, name, torch.tensor(column, dtype=theta.dtype, device=theta.device))
+        for name in self.slots:
+            setattr(self, name, torch.zeros_like(theta))
+
+    def state(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self.slots]
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+        theta.addcmul_(lr, g, value=-1)
+
+
+class _Momentum(_Optimizer):
+    """Heavy ball as in ``torch.optim.SGD``: v ← μ v + g, θ ← θ − η v (v starts at 0)."""
+
+    method, slots = "momentum", ("v",)
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+        self.v.mul_(self.momentum).add_(g)
+        theta.addcmul_(lr, self.v, value=-1)
+
+
+class _AdaGrad(_Optimizer):
+    """AdaGrad as in ``torch.optim.Adagrad`` (Duchi, Hazan, Singer 2011): s ← s + g², θ ← θ − η g / (√s + ε)."""
+
+    method, slots = "adagrad", ("sum",)
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+        self.sum.addcmul_(g, g)
+        theta.addcmul_(lr, g / (self.sum.sqrt() + self.eps), value=-1)
+
+
+class _AdaDelta(_Optimizer):
+    """AdaDelta as in ``torch.optim.Adadelta`` (Zeiler 2012).
+
+    a ← ρ a + (1−ρ) g², δ = √(b + ε)/√(a + ε) · g, b ← ρ b + (1−ρ) δ², θ ← θ − η δ.
+    """
+
+    method, slots = "adadelta", ("sq", "acc")
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+        self.sq.mul_(self.rho).addcmul_(g * g, 1 - self.rho)
+        delta = (self.acc + self.eps).sqrt_().div_((self.sq + self.eps).sqrt_()).mul_(g)
+        self.acc.mul_(self.rho).addcmul_(delta * delta, 1 - self.rho)
+        theta.addcmul_(lr, delta, value=-1)
+
+
+class _Adam(_Optimizer):
+    """Adam as in ``torch.optim.Adam`` (Kingma & Ba 2015), step t = 1, 2, ...
+
+    m ← β₁ m + (1−β₁) g, v ← β₂ v + (1−β₂) g²,
+    θ ← θ − η/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε).
+    """
+
+    method, slots = "adam", ("m", "v")
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+        self.m.lerp_(g, 1 - self.beta1)
+        self.v.mul_(self.beta2).addcmul_(g * g, 1 - self.beta2)
+        bias1 = 1 - self.beta1.pow(t + 1)
+        bias2_sqrt = (1 - self.beta2.pow(t + 1)).sqrt_()
+        denom = (self.v.sqrt() / bias2_sqrt).add_(self.eps)
+        theta.addcmul_(lr / bias1, self.m / denom, value=-1)
+
+
+_OPTIMIZERS = {c.method: c for c in (_Optimizer, _Momentum, _AdaGrad, _AdaDelta, _Adam)}
+
+
+# ---------------------------------------------------------------------------
+# Blocks: the runs of one kind, owning contiguous rows of W_e and G
+# ---------------------------------------------------------------------------
+class _ScalarNets:
+    """Depth-N networks with scalar hidden layers, one optimizer, mixed depths.
+
+    Row b holds θ_b = (w_1, ω_2, ..., ω_K+1) with K = max depth − 1; a run of
+    depth N < K+1 has its surplus ω fixed at 1 (learning rate 0 there). With
+    g = ∇L^1(w_e) and w_e = (Π_j ω_j) w_1 (``paper.md`` §2.1),
+
+        ∇_{w_1} = (Π_j ω_j) g,    ∇_{ω_j} = ⟨g, w_1⟩ Π_{i≠j} ω_i.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], we: torch.Tensor):
+        self.configs, self.we = configs, we
+        B, d = we.shape
+        self.d, self.k = d, max(c.depth for c in configs) - 1
+        init = np.ones((B, d + self.k))
+        lr = np.zeros((B, d + self.k))
+        for b, c in enumerate(configs):
+            u, _ = _init_direction(c.seed, d)
+            init[b, :d] = c.init_scale * u
+            init[b, d : d + c.depth - 1] = c.init_scale
+            lr[b, : d + c.depth - 1] = c.lr
+        # With no hidden scalars the parameters *are* the end-to-end vectors.
+        self.theta = we if self.k == 0 else torch.empty(B, d + self.k, dtype=we.dtype, device=we.device)
+        self.theta.copy_(torch.as_tensor(init))
+        self.lr = torch.as_tensor(lr, dtype=we.dtype, device=we.device)
+        self.grad = torch.empty_like(self.theta)
+        self.diagonal = torch.eye(self.k, dtype=torch.bool, device=we.device)
+        self.opt = _OPTIMIZERS[configs[0].method](configs, self.theta)
+        self.write_we()
+
+    def write_we(self) -> None:
+        if self.k:
+            torch.mul(self.theta[:, : self.d], self.theta[:, self.d :].prod(1, keepdim=True), out=self.we)
+
+    def step(self, g: torch.Tensor, t: int) -> None:
+        if self.k:
+            w1, omega = self.theta[:, : self.d], self.theta[:, self.d :]
+            prod = omega.prod(1, keepdim=True)
+            torch.mul(g, prod, out=self.grad[:, : self.d])
+            others = torch.where(self.diagonal, 1.0, omega.unsqueeze(1)).prod(2)  # Π_{i≠j} ω_i, zeros allowed
+            torch.mul(others, torch.linalg.vecdot(g, w1).unsqueeze(1), out=self.grad[:, self.d :])
+            g = self.grad
+        self.opt.step(self.theta, g, self.lr, t)
+        self.write_we()
+
+    def state(self) -> list[torch.Tensor]:
+        return [self.theta, *self.opt.state()]
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        self.lr[rows] = 0
+
+    def factors(self) -> list[list[np.ndarray]]:
+        theta = self.theta.detach().cpu().double().numpy()
+        return [
+            [theta[b, None, : self.d]] + [theta[b, self.d + j, None, None] for j in range(c.depth - 1)]
+            for b, c in enumerate(self.configs)
+        ]
+
+
+class _EndToEnd:
+    """The single-output end-to-end rule (``paper.md`` §2.5, Eq. 12, λ = 0), one layer, mixed N.
+
+    w ← w − η ‖w‖^{2−2/N} (g + (N−1) ⟨g, w⟩/‖w‖² · w), with Pr_w{g} = 0 at w = 0.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], we: torch.Tensor):
+        self.configs, self.we = configs, we
+        like = dict(dtype=we.dtype, device=we.device)
+        for b, c in enumerate(configs):
+            u, _ = _init_direction(c.seed, we.shape[1])
+            we[b] = torch.as_tensor(c.init_scale**c.depth * u)
+        depth = torch.tensor([[c.depth] for c in configs], **like)
+        self.power = 1 - 1 / depth
+        self.along = depth - 1
+        self.lr = torch.tensor([[c.lr] for c in configs], **like)
+        self.tiny = torch.finfo(we.dtype).tiny
+
+    def write_we(self) -> None:
+        pass
+
+    def step(self, g: torch.Tensor, t: int) -> None:
+        w = self.we
+        norm2 = torch.linalg.vecdot(w, w).unsqueeze(1)
+        coef = self.along * torch.linalg.vecdot(g, w).unsqueeze(1) / norm2.clamp_min(self.tiny)
+        w.addcmul_(torch.addcmul(g, w, coef), self.lr * norm2.pow(self.power), value=-1)
+
+    def state(self) -> list[torch.Tensor]:
+        return [self.we]
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        self.lr[rows] = 0
+
+    def factors(self) -> list[list[np.ndarray]]:
+        we = self.we.detach().cpu().double().numpy()
+        return [[we[b, None, :]] for b in range(len(self.configs))]
+
+
+class _WideNets:
+    """Depth-N networks with hidden width n > 1 (one N and n per block), GD by batched matmuls.
+
+    Layers W_1 (n, d), W_2..W_{N-1} (n, n), W_N (1, n) per run. With
+    A_j = W_N···W_{j+1} and B_j = W_{j−1}···W_1 (``paper.md`` §1, layer gradients)
+
+        ∂L^N/∂W_j = A_jᵀ g B_jᵀ.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], we: torch.Tensor):
+        self.configs, self.we = configs, we
+        like = dict(dtype=we.dtype, device=we.device)
+        per_run = [_balanced_wide_layers(c, we.shape[1]) for c in configs]
+        self.layers = [torch.as_tensor(np.stack(ws), **like) for ws in zip(*per_run)]
+        self.lr = torch.tensor([[[c.lr]] for c in configs], **like)
+        self.write_we()
+
+    def write_we(self) -> None:
+        W = self.layers
+        self.above = [torch.ones(len(self.configs), 1, 1, dtype=W[0].dtype, device=W[0].device)]
+        for layer in W[:0:-1]:
+            self.above.insert(0, self.above[0] @ layer)
+        self.below = [W[0]]
+        for layer in W[1:-1]:
+            self.below.append(layer @ self.below[-1])
+        self.we.copy_((self.above[0] @ W[0]).squeeze(1))
+
+    def step(self, g: torch.Tensor, t: int) -> None:
+        g = g.unsqueeze(1)
+        grads = [self.above[0].transpose(1, 2) @ g]
+        grads += [a.transpose(1, 2) @ (g @ b.transpose(1, 2)) for a, b in zip(self.above[1:], self.below)]
+        for layer, grad in zip(self.layers, grads):
+            layer.addcmul_(self.lr, grad, value=-1)
+        self.write_we()
+
+    def state(self) -> list[torch.Tensor]:
+        return list(self.layers)
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        self.lr[rows] = 0
+
+    def factors(self) -> list[list[np.ndarray]]:
+        layers = [w.detach().cpu().double().numpy() for w in self.layers]
+        return [[w[b] for w in layers] for b in range(len(self.configs))]
+
+
+def _block_key(c: RunConfig) -> tuple:
+    if c.width > 1:
+        return ("wide", c.depth, c.width)
+    return ("e2e",) if c.method == "e2e" else ("scalar", c.method)
+
+
+def _make_block(key: tuple, configs: Sequence[RunConfig], we: torch.Tensor) -> Any:
+    kind = {"wide": _WideNets, "e2e": _EndToEnd, "scalar": _ScalarNets}[key[0]]
+    return kind(configs, we)
+
+
+# ---------------------------------------------------------------------------
+# The lockstep program
+# ---------------------------------------------------------------------------
+class _Lockstep:
+    """All runs of a sweep as row blocks of one tensor program.
+
+    Rows are grouped by p (one pair of matrix products per p) and within a p
+    by block; each p-group is padded with inert zero rows to a multiple of
+    ``pad_rows``. ``We`` is (rows, d+1) with a last column of ones, so that
+
+    * direct form: R = We [Xᵀ; −yᵀ] = Xw − y, G = R^{p−1} [X, −y] / m and
+      ⟨We_b, G_b⟩ = mean(r^p) = p L;
+    * moment form (p = 2): G = We [[H, −b], [−bᵀ, 2c]] with H = XᵀX/m,
+      b = Xᵀy/m, c = mean(y²)/2, and ⟨We_b, G_b⟩ = 2 L.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, runs: Sequence[RunConfig], dtype: torch.dtype,
+                 device: torch.device, gram: bool, pad_rows: int):
+        m, d = X.shape
+        self.d = d
+        like = dict(dtype=dtype, device=device)
+        order = sorted(range(len(runs)), key=lambda i: (runs[i].p, _block_key(runs[i])))
+        ps = sorted({c.p for c in runs})
+        rows_of = {}  # run index -> row
+        self.groups = []  # (row slice, p, moment_form)
+        row = 0
+        plan = []
+        for p in ps:
+            members = [i for i in order if runs[i].p == p]
+            start = row
+            keys: dict[tuple, list[int]] = {}
+            for i in members:
+                keys.setdefault(_block_key(runs[i]), []).append(i)
+            for key, idx in keys.items():
+                plan.append((key, idx, slice(row, row + len(idx))))
+                rows_of.update({i: row + k for k, i in enumerate(idx)})
+                row += len(idx)
+            row = start + -(-(row - start) // pad_rows) * pad_rows
+            self.groups.append((slice(start, row), p, gram and p == 2))
+        self.rows = row
+        self.row_of = np.array([rows_of[i] for i in range(len(runs))])
+        self.We = torch.zeros(row, d + 1, **like)
+        self.We[:, d] = 1
+        self.G = torch.zeros(row, d + 1, **like)
+        self.scale = torch.zeros(row, dtype=torch.float64)
+        Xa = np.c_[X, -y]
+        self.XaT = torch.as_tensor(Xa.T, **like).contiguous()
+        self.Xa_m = torch.as_tensor(Xa / m, **like)
+        self.moments = torch.as_tensor(Xa.T @ Xa / m, **like)
+        self.buffers = {}
+        for sl, p, moment in self.groups:
+            self.scale[sl] = 0.5 if moment else 1.0 / p
+            if not moment:
+                self.buffers[sl.start] = (torch.empty(sl.stop - sl.start, m, **like),
+                                          torch.empty(sl.stop - sl.start, m, **like) if p > 2 else None)
+        self.blocks = [(sl, _make_block(key, [runs[i] for i in idx], self.We[sl, :d])) for key, idx, sl in plan]
+
+    def gradient(self, raw_loss: torch.Tensor) -> None:
+        """G for every row and ⟨We, G⟩ (p·L, or 2·L in moment form) into ``raw_loss``."""
+        for sl, p, moment in self.groups:
+            if moment:
+                torch.mm(self.We[sl], self.moments, out=self.G[sl])
+                continue
+            r, power = self.buffers[sl.start]
+            torch.mm(self.We[sl], self.XaT, out=r)
+            if power is not None:
+                torch.pow(r, p - 1, out=power)
+                r = power
+            torch.mm(r, self.Xa_m, out=self.G[sl])
+        torch.linalg.vecdot(self.We, self.G, out=raw_loss)
+
+    def update(self, t: int) -> None:
+        for sl, block in self.blocks:
+            block.step(self.G[sl, : self.d], t)
+
+    def snapshot(self) -> list[list[torch.Tensor]]:
+        return [[x.clone() for x in block.state()] for _, block in self.blocks]
+
+    def restore_and_freeze(self, rows: np.ndarray, snap: list[list[torch.Tensor]]) -> None:
+        for (sl, block), saved in zip(self.blocks, snap):
+            local = rows[(rows >= sl.start) & (rows < sl.stop)] - sl.start
+            if local.size == 0:
+                continue
+            idx = torch.as_tensor(local, device=self.We.device)
+            for x, s in zip(block.state(), saved):
+                x[idx] = s[idx]
+            block.freeze(idx)
+            block.write_we()
+
+    def factors(self) -> list[list[np.ndarray]]:
+        out: list[list[np.ndarray]] = [[] for _ in range(self.rows)]
+        for sl, block in self.blocks:
+            out[sl] = block.factors()
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """The outcome of :func:`run_sweep`: one row per run, in the order given.
+
+    Attributes
+    ----------
+    configs : tuple of RunConfig
+    steps : ndarray of int, shape (S,)
+        Recorded iterations (0 and ``num_iters`` always included).
+    loss : ndarray, shape (B, S)
+        Training loss of each run at ``steps``; NaN from a run's divergence
+        step on.
+    diverged_at : ndarray of int, shape (B,)
+        First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
+        (1e6) times the run's initial loss (the rule of
+        :func:`overparam.gradient_descent`); −1 for a stable run.
+    w_e : ndarray, shape (B, d)
+        Final end-to-end vectors (for a diverged run: see ``weights_step``).
+    factors : tuple of tuple of ndarray
+        Per run its layers W_1 (n_1, d), ..., W_N (1, n_{N−1}) in the paper's
+        convention (a scalar hidden layer is a (1, 1) array; depth 1, e2e and
+        baselines: the single layer (1, d)).
+    weights_step : ndarray of int, shape (B,)
+        The iteration ``w_e``/``factors`` belong to: ``num_iters`` for a
+        stable run, a finite, non-diverged earlier iterate for a diverged one.
+    num_iters : int
+    wall_time : float
+        Seconds spent in the training loop.
+    dtype, device : str
+    provenance : dict
+        ``command``, ``date`` (UTC, ISO 8601), library versions, problem shape.
+    """
+
+    configs: tuple[RunConfig, ...]
+    steps: np.ndarray
+    loss: np.ndarray
+    diverged_at: np.ndarray
+    w_e: np.ndarray
+    factors: tuple[tuple[np.ndarray, ...], ...]
+    weights_step: np.ndarray
+    num_iters: int
+    wall_time: float
+    dtype: str
+    device: str
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Boolean mask of the runs that diverged."""
+        return self.diverged_at >= 0
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        """Loss at ``num_iters`` (``inf`` for a diverged run)."""
+        return np.where(self.diverged, np.inf, self.loss[:, -1])
+
+    def select(self, **criteria: Any) -> list[int]:
+        """Indices of the runs whose config fields equal ``criteria``, e.g. ``select(method="gd", p=4)``."""
+        names = {f.name for f in fields(RunConfig)}
+        unknown = set(criteria) - names
+        if unknown:
+            raise ValueError(f"criteria must be RunConfig fields, got {sorted(unknown)}")
+        return [i for i, c in enumerate(self.configs) if all(getattr(c, k) == v for k, v in criteria.items())]
+
+    def iterations_to(self, target: float) -> np.ndarray:
+        """First recorded iteration at which each run's loss is <= ``target``; ``inf`` if never.
+
+        The "iterations to reach a target loss" of ``paper.md`` §5.6 / T12
+        (resolution: the recording grid ``steps``).
+        """
+        hit = np.nan_to_num(self.loss, nan=np.inf) <= target
+        first = np.argmax(hit, axis=1)
+        return np.where(hit.any(axis=1), self.steps[first].astype(float), np.inf)
+
+    def history(self, i: int) -> GDHistory:
+        """Run ``i`` as a :class:`overparam.GDHistory` (records up to its divergence)."""
+        c = self.configs[i]
+        keep = ~np.isnan(self.loss[i])
+        div = int(self.diverged_at[i])
+        return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,
+                         diverged_at=None if div < 0 else div)
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (arrays, plus the JSON metadata as a string entry); no pickle.
+
+        ``SweepResult.load(path)`` returns equal arrays and configs, bit for bit.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "configs": [asdict(c) for c in self.configs],
+            "num_iters": self.num_iters,
+            "wall_time": self.wall_time,
+            "dtype": self.dtype,
+            "device": self.device,
+            "provenance": dict(self.provenance),
+            "factor_counts": [len(f) for f in self.factors],
+        }
+        arrays = {"steps": self.steps, "loss": self.loss, "diverged_at": self.diverged_at, "w_e": self.w_e,
+                  "weights_step": self.weights_step, "meta": np.array(json.dumps(meta))}
+        for i, layers in enumerate(self.factors):
+            arrays.update({f"factor_{i}_{j}": w for j, w in enumerate(layers)})
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SweepResult":
+        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``)."""
+        with np.load(Path(path), allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n)) for i, n in enumerate(meta["factor_counts"]))
+            return cls(
+                configs=tuple(RunConfig(**c) for c in meta["configs"]),
+                steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
+                weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
+                dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
+            )
+
+
+def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
+                by: Sequence[str] | None = None) -> dict[tuple, int]:
+    """Pick one run per group of a learning-rate grid (Chapters 2 and 4).
+
+    Groups are runs that agree on the fields ``by`` (default: every field
+    except ``lr`` and the optimizer hyper-parameters, i.e. per method, depth,
+    p, width, init scale and seed). Within a group, among the runs that
+    *trained* (did not diverge, and ended below their initial loss: a deep
+    net thrown back onto the saddle at 0 by a huge step is not stable in any
+    useful sense):
+
+    * ``"largest_stable"`` (:data:`LARGEST_STABLE`): the largest η stable for
+      the *whole* run (``paper.md`` §5.6, §5.7 item 4); ties between other
+      hyper-parameters go to the lowest final loss;
+    * ``"best_final"`` (:data:`BEST_FINAL`): the lowest loss at ``num_iters``.
+
+    Returns
+    -------
+    dict
+        Group key (the values of ``by``, in order) -> run index; groups in
+        which no run trained are left out.
+    """
+    if rule not in (LARGEST_STABLE, BEST_FINAL):
+        raise ValueError(f"rule must be {LARGEST_STABLE!r} or {BEST_FINAL!r}, got {rule!r}")
+    names = [f.name for f in fields(RunConfig)]
+    by = [n for n in names if n not in ("lr", *_HYPER_NAMES)] if by is None else list(by)
+    if set(by) - set(names):
+        raise ValueError(f"by must name RunConfig fields, got {sorted(set(by) - set(names))}")
+    final = result.final_loss
+
+    def rank(i: int) -> tuple[float, float]:
+        lr = -result.configs[i].lr
+        return (lr, final[i]) if rule == LARGEST_STABLE else (final[i], lr)
+
+    chosen: dict[tuple, int] = {}
+    for i in np.flatnonzero(~result.diverged & (final < result.loss[:, 0])):
+        key = tuple(getattr(result.configs[i], n) for n in by)
+        if key not in chosen or rank(i) < rank(chosen[key]):
+            chosen[key] = int(i)
+    return chosen
+
+
+# ---------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------
+def _problem_arrays(problem: Any) -> tuple[np.ndarray, np.ndarray]:
+    X, y = (problem.X, problem.y) if hasattr(problem, "X") else problem
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    check_problem(X, y, 2)
+    return X, y
+
+
+def _record_steps(record: int | Iterable[int], num_iters: int) -> np.ndarray:
+    if _is_int(record):
+        if record < 1:
+            raise ValueError(f"record must be an integer >= 1 or a list of steps, got {record}")
+        return np.unique(np.r_[np.arange(0, num_iters + 1, record), num_iters]).astype(np.int64)
+    steps = np.asarray(list(record))
+    if steps.size == 0 or steps.dtype.kind not in "iu" or steps.min() < 0 or steps.max() > num_iters:
+        raise ValueError(f"record steps must be integers in [0, num_iters={num_iters}]")
+    return np.unique(np.r_[0, steps, num_iters]).astype(np.int64)
+
+
+def _as_dtype(dtype: Any) -> torch.dtype:
+    table = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
+             torch.float64: torch.float64, np.float32: torch.float32, np.float64: torch.float64}
+    try:
+        return table[dtype]
+    except (KeyError, TypeError):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
+
+
+def _provenance(command: str | None, X: np.ndarray) -> dict[str, Any]:
+    return {
+        "command": " ".join(sys.argv) if command is None else command,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "problem_shape": list(X.shape),
+    }
+
+
+def run_sweep(
+    problem: Any,
+    runs: Sequence[RunConfig],
+    num_iters: int,
+    *,
+    record: int | Iterable[int] = 1,
+    dtype: Any = torch.float64,
+    device: str | torch.device = "cpu",
+    gram: bool = True,
+    pad_rows: int = 4,
+    chunk: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+    command: str | None = None,
+) -> SweepResult:
+    """Train every run of ``runs`` for ``num_iters`` full-batch iterations, in lockstep.
+
+    Defined in Chapter 2 (used again in Chapter 4). Each run minimizes the ℓp
+    loss :math:`L^1(w) = \\frac1p \\mathrm{mean}_i (x_i^\\top w - y_i)^p`
+    through its own parameterization and optimizer (see :class:`RunConfig`);
+    per iteration all runs share two matrix products
+
+    .. math::
+
+        R = W_e X^\\top - \\mathbf 1 y^\\top, \\qquad G = \\tfrac1m R^{\\odot(p-1)} X
+
+    (rows = runs; for p = 2 and ``gram=True`` the moment form
+    :math:`G = W_e X^\\top X/m - y^\\top X/m`), then update elementwise.
+
+    The loss of every run is computed at every iteration (from ⟨w_e, G⟩, no
+    extra pass over the data). A run whose loss is non-finite or exceeds
+    ``DIVERGENCE_FACTOR`` times its initial loss is *frozen*: its learning
+    rate becomes 0 and its parameters are reset to a finite iterate from at
+    most ``2 * chunk`` steps earlier, so NaN or inf never reaches the other
+    runs; the sweep goes on without it and stops early once every run is
+    frozen. Runs never mix: each run's arithmetic only involves its own row.
+
+    Parameters
+    ----------
+    problem : object with ``X``, ``y`` attributes (e.g. :class:`overparam.Standardized`) or a tuple ``(X, y)``
+        X of shape (m, d), y of shape (m,).
+    runs : sequence of RunConfig
+        Any mix of methods, depths and p.
+    num_iters : int
+        Iterations per run (>= 0).
+    record : int or sequence of int
+        Record the loss every ``record`` steps, or at the given steps (see
+        :func:`log_steps`); 0 and ``num_iters`` are always recorded.
+    dtype : {"float64", "float32"} or torch dtype
+        Precision of all arithmetic.
+    device : str or torch.device
+        E.g. ``"cpu"`` or ``"cuda"``.
+    gram : bool
+        Use the moment form for p = 2 (d×d instead of m×d work per run).
+    pad_rows : int
+        Round each p-group up to a multiple of this many rows with inert rows.
+        BLAS picks kernels by matrix shape, so a run's bits can depend on the
+        batch size; with the default 4 (Intel MKL's row tile on AVX2
+        machines) a run gives bit-identical results in any batch in which it
+        holds the same row. 1 disables padding.
+    chunk : int
+        Iterations between divergence checks and records (>= 1).
+    progress : callable, optional
+        Called as ``progress(iterations_done, num_iters)`` after each chunk.
+    command : str, optional
+        Recorded in the provenance (default: ``sys.argv``).
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError
+        Empty ``runs`` or entries that are not :class:`RunConfig`, bad
+        ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``, or a
+        problem that fails :func:`overparam.check_problem`.
+    """
+    X, y = _problem_arrays(problem)
+    runs = tuple(runs)
+    if not runs or not all(isinstance(c, RunConfig) for c in runs):
+        raise ValueError("runs must be a non-empty sequence of RunConfig")
+    if not _is_int(num_iters) or num_iters < 0:
+        raise ValueError(f"num_iters must be an integer >= 0, got {num_iters!r}")
+    for name, value in (("pad_rows", pad_rows), ("chunk", chunk)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    steps = _record_steps(record, num_iters)
+    dt = _as_dtype(dtype)
+    device = torch.device(device)
+    provenance = _provenance(command, X)
+
+    start_time = time.perf_counter()
+    with torch.no_grad():
+        prog = _Lockstep(X, y, runs, dt, device, gram, pad_rows)
+        rows = prog.row_of
+        loss = np.full((prog.rows, steps.size), np.nan)
+        diverged_at = np.full(prog.rows, -1, dtype=np.int64)
+        weights_step = np.full(prog.rows, num_iters, dtype=np.int64)
+        active = np.zeros(prog.rows, dtype=bool)
+        active[rows] = True
+        raw = torch.empty(min(chunk, num_iters + 1), prog.rows, dtype=dt, device=device)
+        limit = None
+        previous = current = None
+        t = 0
+        while t <= num_iters and active.any():
+            n = min(chunk, num_iters + 1 - t)
+            previous, current = current, prog.snapshot()
+            for i in range(n):
+                prog.gradient(raw[i])
+                if t + i < num_iters:
+                    prog.update(t + i)
+            chunk_loss = raw[:n].double().cpu().numpy() * prog.scale.numpy()
+            if limit is None:
+                limit = np.where(chunk_loss[0] > 0, chunk_loss[0] * DIVERGENCE_FACTOR, DIVERGENCE_FACTOR)
+            bad = (~np.isfinite(chunk_loss) | (chunk_loss > limit)) & active
+            new = np.flatnonzero(bad.any(axis=0))
+            if new.size:
+                first = np.argmax(bad[:, new], axis=0)
+                diverged_at[new] = t + first
+                active[new] = False
+                late = first > 0
+                prog.restore_and_freeze(new[late], current)
+                weights_step[new[late]] = t
+                early, back = new[~late], (previous if previous is not None else current)
+                prog.restore_and_freeze(early, back)
+                weights_step[early] = max(t - chunk, 0) if previous is not None else t
+            lo, hi = np.searchsorted(steps, [t, t + n])
+            loss[:, lo:hi] = chunk_loss[steps[lo:hi] - t].T
+            t += n
+            if progress is not None and t <= num_iters:
+                progress(t, num_iters)
+        if progress is not None:
+            progress(num_iters, num_iters)
+        factors = prog.factors()
+        w_e = prog.We[:, : prog.d].double().cpu().numpy()
+    wall = time.perf_counter() - start_time
+
+    loss, diverged_at, weights_step = loss[rows], diverged_at[rows], weights_step[rows]
+    for i in np.flatnonzero(diverged_at >= 0):
+        loss[i, steps >= diverged_at[i]] = np.nan
+    return SweepResult(
+        configs=runs, steps=steps, loss=loss, diverged_at=diverged_at, w_e=w_e[rows],
+        factors=tuple(tuple(factors[r]) for r in rows), weights_step=weights_step, num_iters=int(num_iters),
+        wall_time=wall, dtype=str(dt).removeprefix("torch."), device=str(device), provenance=provenance,
+    )

@@ -1,0 +1,152 @@
+"""Benchmark the sweep engine: microseconds per run-iteration on the Ethanol ℓ4 problem.
+
+Usage (from the repository root)::
+
+    .venv/bin/python scripts/bench_sweep.py [--iters 2000] [--threads 2] [--dtype float32] [--json out.json]
+
+Rows of the table, all on the standardized Ethanol problem (2565 x 128), ℓ4 loss, depth-2
+networks with a scalar hidden layer, full-batch gradient descent:
+
+(a) the naive PyTorch loop: ``nn.Linear(128, 1)`` then ``nn.Linear(1, 1)`` (no biases),
+    ``loss.backward()``, ``torch.optim.SGD.step()``, one run;
+(b) :func:`overparam.sweep.run_sweep` with B = 1 (default padding to 4 rows), and (b') with
+    ``pad_rows=1``;
+(c) ``run_sweep`` with B = 32 runs;
+(d) the bare matrix products alone, ``R = X @ W`` and ``G = X.T @ R`` with W of shape (d, 32);
+    (d') the same products in the engine's layout, ``R = W_e @ [X, -y].T`` and ``G = R @ [X, -y]``.
+
+The targets: (c) at least 30x cheaper per run-iteration than (a), and within 2x of (d).
+This is a measurement, not a test: it asserts nothing. Each row is the best of ``--repeats``
+timings. Other processes on the machine inflate all rows; compare rows of one invocation only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import overparam as op  # noqa: E402
+from overparam.sweep import product_runs, run_sweep  # noqa: E402
+
+
+def best_time(fn: Callable[[], None], repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls of ``fn`` (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def naive_loop(X: torch.Tensor, y: torch.Tensor, iters: int, lr: float) -> Callable[[], None]:
+    net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 1, bias=False), torch.nn.Linear(1, 1, bias=False))
+    net.to(device=X.device, dtype=X.dtype)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+
+    def run() -> None:
+        for _ in range(iters):
+            opt.zero_grad()
+            loss = ((net(X).squeeze(1) - y) ** 4).mean() / 4
+            loss.backward()
+            opt.step()
+        float(loss)  # wait for the device
+
+    return run
+
+
+def engine(problem: op.Standardized, batch: int, iters: int, dtype: str, device: str, **kw) -> Callable[[], None]:
+    runs = product_runs(method="gd", depth=2, p=4, lr=list(np.geomspace(2e-4, 1e-3, batch)))
+    return lambda: run_sweep(problem, runs, iters, record=100, dtype=dtype, device=device, **kw)
+
+
+def bare_pair(A: torch.Tensor, B: torch.Tensor, iters: int) -> Callable[[], None]:
+    """``iters`` times: R = A @ W, G = B @ R (column layout) ."""
+    W = torch.randn(A.shape[1], 32, dtype=A.dtype, device=A.device) * 0.01
+
+    def run() -> None:
+        for _ in range(iters):
+            G = B @ (A @ W)
+        float(G[0, 0])
+
+    return run
+
+
+def bare_pair_rows(Xa: torch.Tensor, iters: int) -> Callable[[], None]:
+    """``iters`` times: R = W_e @ Xaᵀ, G = R @ Xa (the engine's row layout)."""
+    XaT = Xa.T.contiguous()
+    W = torch.randn(32, Xa.shape[1], dtype=Xa.dtype, device=Xa.device) * 0.01
+
+    def run() -> None:
+        for _ in range(iters):
+            G = (W @ XaT) @ Xa
+        float(G[0, 0])
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=2000, help="iterations per timing (default 2000)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per row; the best is kept")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data-dir", default=None, help="folder with gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = op.load_ethanol(args.data_dir)
+    problem = op.standardize(data.X, data.y)
+    tdtype = getattr(torch, args.dtype)
+    X = torch.tensor(problem.X, dtype=tdtype, device=args.device)
+    y = torch.tensor(problem.y, dtype=tdtype, device=args.device)
+    Xa = torch.cat([X, -y[:, None]], dim=1)
+    n, reps = args.iters, args.repeats
+
+    rows = [
+        ("(a) naive loop: nn.Linear x2, backward, SGD.step", 1, naive_loop(X, y, n, 1e-3)),
+        ("(b) engine, B = 1", 1, engine(problem, 1, n, args.dtype, args.device)),
+        ("(b') engine, B = 1, pad_rows=1", 1, engine(problem, 1, n, args.dtype, args.device, pad_rows=1)),
+        ("(c) engine, B = 32", 32, engine(problem, 32, n, args.dtype, args.device)),
+        ("(d) bare X @ W, X.T @ R (W: d x 32)", 32, bare_pair(X, X.T.contiguous(), n)),
+        ("(d') bare pair, engine layout (32 rows)", 32, bare_pair_rows(Xa, n)),
+    ]
+    results = {}
+    for name, batch, fn in rows:
+        per_iter = best_time(fn, reps) / n * 1e6
+        results[name] = {"batch": batch, "us_per_iter": per_iter, "us_per_run_iter": per_iter / batch}
+
+    naive = results[rows[0][0]]["us_per_run_iter"]
+    print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
+          f"{n} iterations per timing, best of {reps}")
+    print(f"{'':44s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
+    for name, r in results.items():
+        print(f"{name:44s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
+              f"{naive / r['us_per_run_iter']:7.1f}x")
+    c = results[rows[3][0]]["us_per_run_iter"]
+    d = min(results[rows[4][0]]["us_per_run_iter"], results[rows[5][0]]["us_per_run_iter"])
+    print(f"(c) vs (a): {naive / c:.1f}x cheaper (target >= 30x); (c) / best of (d), (d'): {c / d:.2f} (target <= 2)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
+                "repeats": reps, "torch": torch.__version__, "machine": platform.machine(),
+                "processor": platform.processor()}
+        args.json.write_text(json.dumps({"meta": meta, "rows": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""Tests for overparam.sweep: the lockstep engine against independent single-run loops."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import overparam as op
+from overparam.sweep import (
+    BEST_FINAL,
+    LARGEST_STABLE,
+    RunConfig,
+    SweepResult,
+    log_steps,
+    product_runs,
+    run_sweep,
+    select_runs,
+)
+
+RTOL = 1e-12
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matrices: one BLAS thread is fastest and immune to a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _random_problem(m: int = 64, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, d)) * np.geomspace(1, 0.05, d)
+    y = X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(m)
+    s = op.standardize(X, y)
+    return s.X, s.y
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _random_problem()
+
+
+@pytest.fixture(scope="module")
+def ethanol_slice():
+    try:
+        data = op.load_ethanol(os.environ.get("OVERPARAM_DATA_DIR"), download=False)
+    except FileNotFoundError:
+        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
+    s = op.standardize(data.X, data.y)
+    rows = np.random.default_rng(1).choice(len(s.y), 300, replace=False)
+    return s.X[rows], s.y[rows]
+
+
+def _torch_oracle(layers0, X, y, p, T, make_opt):
+    """Plain float64 autograd loop over one network: W_e = W_N ... W_1, loss (1/p) mean (X w_e - y)^p."""
+    layers = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in layers0]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    opt = make_opt(layers)
+    losses = []
+    for t in range(T + 1):
+        we = layers[0]
+        for w in layers[1:]:
+            we = w @ we
+        loss = ((Xt @ we.reshape(-1) - yt) ** p).mean() / p
+        losses.append(loss.item())
+        if t < T:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return np.array(losses), [w.detach().numpy() for w in layers]
+
+
+def _initial_layers(X, y, cfg):
+    return run_sweep((X, y), [cfg], 0).factors[0]
+
+
+# ---------------------------------------------------------------------------
+# Against single-run oracles
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("p,gram", [(2, True), (2, False), (4, False)])
+def test_depth1_gd_matches_gradient_descent(ethanol_slice, p, gram):
+    X, y = ethanol_slice
+    lr = 0.02 if p == 2 else 2e-3
+    cfg = RunConfig("gd", lr, depth=1, p=p, seed=3)
+    res = run_sweep((X, y), [cfg], 150, gram=gram)
+    w0 = _initial_layers(X, y, cfg)[0].ravel()
+    ref = op.gradient_descent(X, y, p, lr, 150, w0=w0)
+    np.testing.assert_array_equal(res.steps, ref.steps)
+    np.testing.assert_allclose(res.loss[0], ref.loss, rtol=RTOL)
+    np.testing.assert_allclose(res.w_e[0], ref.w, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("p", [2, 4])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_scalar_deep_nets_match_autograd(problem, p, depth):
+    X, y = problem
+    cfg = RunConfig("gd", 0.05, depth=depth, p=p, seed=1, init_scale=0.5)
+    res = run_sweep((X, y), [cfg], 200)
+    ref_loss, ref_layers = _torch_oracle(_initial_layers(X, y, cfg), X, y, p, 200,
+                                         lambda ps: torch.optim.SGD(ps, lr=cfg.lr))
+    assert ref_loss[-1] < 0.5 * ref_loss[0]  # it trained
+    np.testing.assert_allclose(res.loss[0], ref_loss, rtol=RTOL)
+    for got, want in zip(res.factors[0], ref_layers):
+        np.testing.assert_allclose(got, want, rtol=1e-11)
+
+
+def test_wide_hidden_layers_match_autograd_and_scalar_net(problem):
+    X, y = problem
+    wide = RunConfig("gd", 0.05, depth=3, p=4, seed=2, init_scale=0.5, width=5)
+    narrow = RunConfig("gd", 0.05, depth=3, p=4, seed=2, init_scale=0.5)
+    res = run_sweep((X, y), [wide, narrow], 150)
+    layers0 = _initial_layers(X, y, wide)
+    assert [w.shape for w in layers0] == [(5, 6), (5, 5), (1, 5)]
+    # Procedure 1: balanced, with the same end-to-end vector as the scalar net.
+    np.testing.assert_allclose(layers0[1].T @ layers0[1], layers0[0] @ layers0[0].T, atol=1e-15)
+    np.testing.assert_allclose(layers0[2].T @ layers0[2], layers0[1] @ layers0[1].T, atol=1e-15)
+    np.testing.assert_allclose(layers0[2] @ layers0[1] @ layers0[0], _initial_layers(X, y, narrow)[0] * 0.25)
+    ref_loss, ref_layers = _torch_oracle(layers0, X, y, 4, 150, lambda ps: torch.optim.SGD(ps, lr=wide.lr))
+    np.testing.assert_allclose(res.loss[0], ref_loss, rtol=RTOL)
+    for got, want in zip(res.factors[0], ref_layers):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+    # Width does not matter from a balanced start (paper.md T9a): same trajectory up to round-off.
+    np.testing.assert_allclose(res.loss[0], res.loss[1], rtol=1e-10)
+
+
+OPTIMIZERS = {
+    "momentum": (dict(momentum=0.8), lambda ps, c: torch.optim.SGD(ps, lr=c.lr, momentum=c.momentum)),
+    "adagrad": (dict(eps=1e-9), lambda ps, c: torch.optim.Adagrad(ps, lr=c.lr, eps=c.eps)),
+    "adadelta": (dict(rho=0.95), lambda ps, c: torch.optim.Adadelta(ps, lr=c.lr, rho=c.rho, eps=c.eps)),
+    "adam": (dict(beta2=0.99), lambda ps, c: torch.optim.Adam(ps, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)),
+}
+
+
+@pytest.mark.parametrize("method", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("depth", [1, 2])
+def test_baselines_match_torch_optim(problem, method, depth):
+    X, y = problem
+    hyper, make = OPTIMIZERS[method]
+    lr = {"momentum": 0.01, "adagrad": 0.05, "adadelta": 1.0, "adam": 0.01}[method]
+    cfg = RunConfig(method, lr, depth=depth, p=4, seed=4, init_scale=0.5, **hyper)
+    res = run_sweep((X, y), [cfg], 200)
+    ref_loss, ref_layers = _torch_oracle(_initial_layers(X, y, cfg), X, y, 4, 200, lambda ps: make(ps, cfg))
+    assert ref_loss[-1] < 0.9 * ref_loss[0]
+    np.testing.assert_allclose(res.loss[0], ref_loss, rtol=RTOL)
+    for got, want in zip(res.factors[0], ref_layers):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+def _theorem1_step(w, g, lr, N):
+    """One step of the general end-to-end rule (paper.md §2.3) via eigendecompositions, k = 1."""
+    def frac_power(A, alpha):
+        if alpha == 0:
+            return np.eye(len(A))
+        vals, vecs = np.linalg.eigh(A)
+        vals = np.where(vals <= 1e-12 * vals.max(), 0.0, vals)
+        return (vecs * vals**alpha) @ vecs.T
+
+    W, G = w[None, :], g[None, :]
+    step = sum(frac_power(W @ W.T, (j - 1) / N) @ G @ frac_power(W.T @ W, (N - j) / N) for j in range(1, N + 1))
+    return (W - lr * step).ravel()
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 5])
+def test_e2e_step_matches_theorem1_general_form(problem, N):
+    X, y = problem
+    cfg = RunConfig("e2e", 0.1, depth=N, p=4, seed=5, init_scale=0.8)
+    res = run_sweep((X, y), [cfg], 1)
+    w0 = _initial_layers(X, y, cfg)[0].ravel()
+    np.testing.assert_allclose(np.linalg.norm(w0), 0.8**N)
+    expected = _theorem1_step(w0, op.lp_gradient(w0, X, y, 4), cfg.lr, N)
+    np.testing.assert_allclose(res.w_e[0], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_e2e_tracks_deep_net_for_small_lr(problem):
+    """paper.md T10: the rule describes GD on the deep net, with a gap that shrinks with η."""
+    X, y = problem
+    gaps = []
+    for lr, T in ((0.02, 300), (0.002, 3000)):
+        res = run_sweep((X, y), product_runs(method=["gd", "e2e"], lr=lr, depth=3, p=4, init_scale=0.6), T, record=T // 30)
+        gaps.append(np.max(np.abs(res.loss[1] / res.loss[0] - 1)))
+        assert res.loss[0, -1] < 0.5 * res.loss[0, 0]
+    assert gaps[1] < 0.3 * gaps[0]
+    assert gaps[1] < 1e-3
+
+
+# ---------------------------------------------------------------------------
+# Batching
+# ---------------------------------------------------------------------------
+def test_mixed_batch_equals_separate_runs(problem):
+    X, y = problem
+    runs = (
+        product_runs(method="gd", depth=[1, 2, 3], lr=0.03, p=[2, 4], init_scale=0.5)
+        + product_runs(method="e2e", depth=[2, 3], lr=0.03, p=4, init_scale=0.5)
+        + (RunConfig("adam", 0.01, p=4), RunConfig("momentum", 0.005, p=2), RunConfig("gd", 0.03, depth=3, width=3, p=2))
+    )
+    together = run_sweep((X, y), runs, 120, record=10)
+    for i, cfg in enumerate(runs):
+        alone = run_sweep((X, y), [cfg], 120, record=10)
+        np.testing.assert_allclose(together.loss[i], alone.loss[0], rtol=1e-11)
+        np.testing.assert_allclose(together.w_e[i], alone.w_e[0], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("where", ["mid-chunk", "chunk-start", "single-chunk"])
+def test_divergent_run_is_frozen_and_isolated(problem, where):
+    X, y = problem
+    good = [RunConfig("gd", 0.05, depth=2, p=2, init_scale=0.5), RunConfig("gd", 0.5, p=2)]
+    bad = RunConfig("gd", 1.3 * op.quadratic_lr_limit(X) / 1.2, p=2)  # just above 2/λ_max: slow blow-up
+    ref = op.gradient_descent(X, y, 2, bad.lr, 300, w0=_initial_layers(X, y, bad)[0].ravel(), on_divergence="stop")
+    assert ref.diverged and ref.diverged_at > 20  # it runs a while, then blows up
+    chunk = {"mid-chunk": 7 if ref.diverged_at % 7 else 8, "chunk-start": ref.diverged_at, "single-chunk": 1000}[where]
+    both = run_sweep((X, y), good + [bad], 300, chunk=chunk)
+    alone = run_sweep((X, y), good, 300, chunk=chunk)
+    assert both.diverged_at.tolist() == [-1, -1, ref.diverged_at]
+    # The good runs are bit-identical to running them without the bad one.
+    np.testing.assert_array_equal(both.loss[:2], alone.loss)
+    np.testing.assert_array_equal(both.w_e[:2], alone.w_e)
+    # The bad run: history up to its divergence, then NaN; finite earlier weights.
+    np.testing.assert_allclose(both.loss[2, : ref.diverged_at], ref.loss, rtol=RTOL)
+    assert np.isnan(both.loss[2, ref.diverged_at :]).all()
+    assert np.isfinite(both.w_e[2]).all() and both.weights_step[2] < ref.diverged_at
+    assert both.weights_step[2] >= ref.diverged_at - 2 * chunk
+    replay = run_sweep((X, y), [bad], int(both.weights_step[2]))
+    np.testing.assert_allclose(both.w_e[2], replay.w_e[0], rtol=1e-12)
+    assert both.history(2).diverged_at == ref.diverged_at
+
+
+def test_all_runs_diverge_stops_early(problem):
+    X, y = problem
+    res = run_sweep((X, y), [RunConfig("gd", 5.0, p=4), RunConfig("adam", 50.0, p=4)], 10**6, chunk=50, record=1000)
+    assert res.diverged.all() and res.wall_time < 5
+    assert np.isinf(res.final_loss).all()
+
+
+def test_float32_close_to_float64(problem):
+    X, y = problem
+    runs = product_runs(method="gd", depth=[1, 3], lr=0.03, p=4, init_scale=0.5)
+    lo = run_sweep((X, y), runs, 300, dtype="float32", record=10)
+    hi = run_sweep((X, y), runs, 300, dtype=torch.float64, record=10)
+    assert lo.dtype == "float32" and hi.dtype == "float64"
+    np.testing.assert_allclose(lo.loss, hi.loss, rtol=1e-4)
+
+
+def test_initialization_is_balanced_with_shared_direction(problem):
+    X, y = problem
+    res = run_sweep((X, y), product_runs(method="gd", depth=[1, 2, 4], lr=0.01, init_scale=0.3, seed=7), 0)
+    u = res.w_e[0] / np.linalg.norm(res.w_e[0])
+    for i, N in enumerate([1, 2, 4]):
+        layers = res.factors[i]
+        assert len(layers) == N
+        np.testing.assert_allclose([np.linalg.norm(w) for w in layers], 0.3)
+        np.testing.assert_allclose(res.w_e[i], 0.3**N * u)
+
+
+# ---------------------------------------------------------------------------
+# Results, selection, files
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lr_grid(problem):
+    X, y = problem
+    runs = product_runs(method="gd", depth=[1, 2], lr=[0.01, 0.05, 0.2, 0.5], p=4, init_scale=0.5)
+    runs += product_runs(method="momentum", lr=[0.005, 0.01], momentum=[0.5, 0.9], p=4)
+    return run_sweep((X, y), runs, 400, record=20, command="pytest")
+
+
+def test_select_runs_rules(lr_grid):
+    res = lr_grid
+    assert res.diverged.any() and not res.diverged.all()
+    for rule in (LARGEST_STABLE, BEST_FINAL):
+        picked = select_runs(res, rule)
+        for key, i in picked.items():
+            group = [j for j, c in enumerate(res.configs) if (c.method, c.depth) == (key[0], key[1])]
+            stable = [j for j in group if not res.diverged[j] and res.final_loss[j] < res.loss[j, 0]]
+            assert i in stable
+            if rule == LARGEST_STABLE:
+                assert res.configs[i].lr == max(res.configs[j].lr for j in stable)
+            else:
+                assert res.final_loss[i] == min(res.final_loss[j] for j in stable)
+    assert len(select_runs(res, BEST_FINAL, by=["method"])) == 2
+
+
+def test_largest_stable_skips_runs_stuck_at_the_saddle(problem):
+    X, y = problem
+    runs = (RunConfig("gd", 0.05, depth=2, p=4, init_scale=0.5), RunConfig("gd", 0.1, depth=2, p=4, init_scale=0.0))
+    res = run_sweep((X, y), runs, 100)
+    assert not res.diverged.any() and res.final_loss[1] == res.loss[1, 0]  # w = 0 is a critical point
+    assert select_runs(res, LARGEST_STABLE, by=["method", "depth"]) == {("gd", 2): 0}
+    with pytest.raises(ValueError, match="rule"):
+        select_runs(res, "fastest")
+
+
+def test_iterations_to_target(lr_grid):
+    res = lr_grid
+    target = float(np.nanmedian(res.loss[:, -1]))
+    its = res.iterations_to(target)
+    for i in range(len(res)):
+        hits = [s for s, v in zip(res.steps, res.loss[i]) if v <= target]
+        assert its[i] == (hits[0] if hits else np.inf)
+        h = res.history(i)
+        assert (h.iterations_to(target) or np.inf) == its[i]
+
+
+def test_save_load_roundtrip_is_exact(lr_grid, tmp_path):
+    res = lr_grid
+    path = res.save(tmp_path / "sub" / "sweep.npz")
+    back = SweepResult.load(path)
+    assert back.configs == res.configs
+    for name in ("steps", "loss", "diverged_at", "w_e", "weights_step"):
+        a, b = getattr(res, name), getattr(back, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    for fa, fb in zip(res.factors, back.factors):
+        assert len(fa) == len(fb) and all(np.array_equal(a, b) for a, b in zip(fa, fb))
+    assert (back.num_iters, back.wall_time, back.dtype, back.device) == (res.num_iters, res.wall_time, res.dtype, res.device)
+    assert back.provenance == res.provenance and back.provenance["command"] == "pytest"
+    with np.load(path, allow_pickle=False) as f:
+        assert "meta" in f.files
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(method="gd", lr=0.0), "lr"),
+        (dict(method="gd", lr=-1e-3), "lr"),
+        (dict(method="gd", lr=float("nan")), "lr"),
+        (dict(method="sgd", lr=1e-3), "method"),
+        (dict(method="gd", lr=1e-3, depth=0), "depth"),
+        (dict(method="gd", lr=1e-3, p=3), "p"),
+        (dict(method="gd", lr=1e-3, p=0), "p"),
+        (dict(method="gd", lr=1e-3, init_scale=-0.1), "init_scale"),
+        (dict(method="adam", lr=1e-3, width=4, depth=2), "width"),
+        (dict(method="gd", lr=1e-3, momentum=0.9), "momentum"),
+        (dict(method="momentum", lr=1e-3, momentum=1.0), "momentum"),
+        (dict(method="adam", lr=1e-3, eps=0.0), "eps"),
+    ],
+)
+def test_bad_run_config_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig(**kwargs)
+
+
+def test_bad_sweep_arguments_raise(problem):
+    X, y = problem
+    cfg = RunConfig("gd", 1e-3)
+    with pytest.raises(ValueError, match="runs"):
+        run_sweep((X, y), [], 10)
+    with pytest.raises(ValueError, match="num_iters"):
+        run_sweep((X, y), [cfg], -1)
+    with pytest.raises(ValueError, match="record"):
+        run_sweep((X, y), [cfg], 10, record=0)
+    with pytest.raises(ValueError, match="dtype"):
+        run_sweep((X, y), [cfg], 10, dtype="float16")
+    with pytest.raises(ValueError, match="y"):
+        run_sweep((X, y[:-1]), [cfg], 10)
+
+
+def test_defaults_and_helpers():
+    assert RunConfig("adam", 1e-3).hyper == {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    assert RunConfig("adadelta", 1.0).hyper == {"rho": 0.9, "eps": 1e-6}
+    assert len(product_runs(method="gd", depth=range(1, 4), lr=[1e-3, 1e-2])) == 6
+    steps = log_steps(10**6, per_decade=5)
+    assert steps[0] == 0 and steps[-1] == 10**6 and np.all(np.diff(steps) > 0) and len(steps) <= 32
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+def test_presets_cover_the_paper_sweeps():
+    from overparam.cli_ethanol import PRESETS
+
+    paper = PRESETS["paper"]
+    runs = paper.runs()
+    assert paper.num_iters == 10**6
+    for p in (2, 4):
+        assert {c.depth for c in runs if c.method == "gd" and c.p == p} == set(range(1, 9))
+    assert {c.method for c in runs if c.p == 4} == {"gd", "adagrad", "adadelta", "momentum", "adam"}
+    # one common w_e(0): ||w_1|| = |omega_j| = s_N with s_N^N the same for every depth
+    assert len({round(c.init_scale**c.depth, 12) for c in runs}) == 1
+
+
+def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
+    import dataclasses
+
+    from overparam import cli_ethanol
+    from overparam.__main__ import main
+
+    data_dir = os.environ.get("OVERPARAM_DATA_DIR")
+    if not data_dir:
+        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
+    tiny = dataclasses.replace(cli_ethanol.PRESETS["fast"], num_iters=30, depths=(1, 2))
+    monkeypatch.setitem(cli_ethanol.PRESETS, "fast", tiny)
+    out = tmp_path / "eth.npz"
+    assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--dtype", "float64"]) == 0
+    res = SweepResult.load(out)
+    assert res.num_iters == 30 and res.configs == tiny.runs() and res.dtype == "float64"
+    assert res.provenance["command"].startswith("python -m overparam")
+    for suffix in ("_depth_l2.png", "_depth_l4.png", "_teaser.png"):
+        assert (tmp_path / f"eth{suffix}").stat().st_size > 10_000
