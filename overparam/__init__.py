@@ -14,6 +14,10 @@ from .balance import (
     rotate_hidden,
 )
 from . import checks
+from .cli_ethanol import PRESETS as ETHANOL_PRESETS
+from .cli_ethanol import TARGETS as ETHANOL_TARGETS
+from .cli_ethanol import plot_depth_sweep, plot_teaser, teaser_runs
+from .cli_ethanol import summary as ethanol_summary
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -48,6 +52,17 @@ from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .mnist import MNIST_MIRRORS, MNISTData, load_mnist, mnist_training_set, parse_idx, scale_pixels
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss, use_book_style
+from .sweep import (
+    BEST_FINAL,
+    LARGEST_STABLE,
+    METHODS,
+    RunConfig,
+    SweepResult,
+    log_steps,
+    product_runs,
+    run_sweep,
+    select_runs,
+)
 from .scale import is_fast, pick, scale_name
 
 __version__ = "0.1.0"

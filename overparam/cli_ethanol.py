@@ -172,39 +172,48 @@ def _stamp(fig: Any, result: SweepResult, preset: str) -> None:
              ha="right", va="bottom", fontsize=7, color="0.35")
 
 
-def _plot_depths(result: SweepResult, p: int, preset: str, path: Path) -> None:
-    import matplotlib.pyplot as plt
+def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None) -> Any:
+    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; paper.md §3.4).
 
+    The run per depth is the best final loss among those that trained
+    (:data:`~overparam.sweep.BEST_FINAL`). Log-log axes; returns the axes.
+    """
     chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
-    ax = loss_axes(title=f"ℓ{p} loss: GD on depth-N linear networks (scalar hidden layers)", logx=True)
+    ax = loss_axes(ax, title=f"ℓ{p} loss, GD on depth-N linear networks", logx=True)
     after0 = result.steps > 0  # log axis
     for (method, depth, pp), i in sorted(chosen.items()):
         if method == "gd" and pp == p:
             plot_loss(ax, result.steps[after0], result.loss[i, after0], f"N={depth}, η={result.configs[i].lr:g}",
                       color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
     ax.legend()
-    _stamp(ax.figure, result, preset)
-    ax.figure.savefig(path, bbox_inches="tight")
-    plt.close(ax.figure)
+    return ax
 
 
-def _teaser_runs(result: SweepResult) -> dict[str, int]:
+def teaser_runs(result: SweepResult) -> dict[str, int]:
+    """The teaser's runs (ℓ4, best final loss per method): GD at depths 1 and 2, and each baseline."""
     chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
     picks = {f"GD, depth {n}" + (" (one extra scalar)" if n == 2 else ""): chosen.get(("gd", n, 4)) for n in (1, 2)}
     picks.update({name: chosen.get((m, 1, 4)) for m, name in TEASER_NAMES.items()})
     return {k: v for k, v in picks.items() if v is not None}
 
 
-def _plot_teaser(result: SweepResult, preset: str, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    ax = loss_axes(title="ℓ4 loss: overparameterization vs. adaptive methods (paper.md §3.2)")
-    for name, i in _teaser_runs(result).items():
+def plot_teaser(result: SweepResult, ax: Any = None) -> Any:
+    """Plot the teaser (Chapter 2; paper.md §3.2): overparameterized GD against adaptive methods on ℓ4."""
+    ax = loss_axes(ax, title="ℓ4 loss: one extra scalar vs. adaptive methods", logx=True)
+    after0 = result.steps > 0
+    for name, i in teaser_runs(result).items():
         cfg = result.configs[i]
         tuned = {k: v for k, v in cfg.hyper.items()
                  if len({result.configs[j].hyper[k] for j in result.select(method=cfg.method)}) > 1}
-        plot_loss(ax, result.steps, result.loss[i], f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})")
-    ax.legend()
+        label = f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})"
+        plot_loss(ax, result.steps[after0], result.loss[i, after0], label)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     _stamp(ax.figure, result, preset)
     ax.figure.savefig(path, bbox_inches="tight")
     plt.close(ax.figure)
@@ -250,9 +259,9 @@ def run(args: argparse.Namespace) -> int:
         stem = out.with_suffix("")
         for p in (2, 4):
             written.append(Path(f"{stem}_depth_l{p}.png"))
-            _plot_depths(result, p, preset.name, written[-1])
+            _save(plot_depth_sweep(result, p), result, preset.name, written[-1])
         written.append(Path(f"{stem}_teaser.png"))
-        _plot_teaser(result, preset.name, written[-1])
+        _save(plot_teaser(result), result, preset.name, written[-1])
     print(summary(result))
     print("wrote " + ", ".join(str(w) for w in written))
     return 0
