@@ -63,6 +63,23 @@ from .sweep import (
     run_sweep,
     select_runs,
 )
+from .regularizer import (
+    Arc,
+    Loop,
+    NormPowerPenalty,
+    Plane,
+    Segment,
+    circle,
+    constant_gradient_curl,
+    depth_two_potential,
+    end_to_end_field,
+    gradient_plane,
+    half_disk,
+    half_disk_integral,
+    loop_integral,
+    penalized_gradient_descent,
+    plane_curl,
+)
 from .scale import is_fast, pick, scale_name
 
 __version__ = "0.1.0"
