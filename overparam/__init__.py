@@ -63,6 +63,16 @@ from .sweep import (
     run_sweep,
     select_runs,
 )
+from .preconditioning import (
+    RuleComparison,
+    RunGap,
+    compare_network_and_rule,
+    plot_comparison,
+    preconditioned_sharpness,
+    relative_imbalance,
+    rule_demo,
+    run_gap,
+)
 from .regularizer import (
     Arc,
     Loop,
