@@ -61,7 +61,7 @@ def naive_loop(X: torch.Tensor, y: torch.Tensor, iters: int, lr: float) -> Calla
             loss = ((net(X).squeeze(1) - y) ** 4).mean() / 4
             loss.backward()
             opt.step()
-        float(loss)  # wait for the device
+        float(loss.detach())  # wait for the device
 
     return run
 
@@ -132,9 +132,9 @@ def main() -> int:
     naive = results[rows[0][0]]["us_per_run_iter"]
     print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
           f"{n} iterations per timing, best of {reps}")
-    print(f"{'':44s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
+    print(f"{'':50s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
     for name, r in results.items():
-        print(f"{name:44s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
+        print(f"{name:50s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
               f"{naive / r['us_per_run_iter']:7.1f}x")
     c = results[rows[3][0]]["us_per_run_iter"]
     d = min(results[rows[4][0]]["us_per_run_iter"], results[rows[5][0]]["us_per_run_iter"])
