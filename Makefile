@@ -1,12 +1,13 @@
 # Two commands for a newcomer (see README.md):
 #   make book   set everything up, then build the book with every notebook executed into _build/html
 #   make test   set everything up, then run the library's tests and the strict executed book build
+#   make student   the student edition (solutions removed) into _student/, its HTML in _student/_build/html
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test test-lib bench clean
+.PHONY: setup book test test-lib bench student clean
 
 setup: $(STAMP)
 
@@ -33,5 +34,10 @@ test-lib: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_book.py
 
+# The student edition: a copy of the book with solution code replaced by NotImplementedError stubs,
+# solutions hidden, notebooks not executed (see instructors.md).
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py
+
 clean:
-	rm -rf _build
+	rm -rf _build _student

@@ -1,0 +1,186 @@
+"""Links in and out of the book.
+
+- Internal links of the built HTML (``_build/html``, made by ``tests/test_book.py``, which runs first): every
+  relative ``href``/``src`` of every page resolves to a file, and every ``#anchor`` to an id in its target page.
+  Skipped, with the reason, when there is no build.
+- Links out: the Binder configuration (``binder/``: the root pins, CPU-only torch, ``-e .``, Python 3.11), the
+  Binder and Colab launch buttons (``_config.yml`` and, when built, the chapter pages), and the workflow that
+  builds and publishes the book (``.github/workflows/book.yml``).
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+from scripts.student_edition import book_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+REPOSITORY = "overparam-book/overparam-book"
+
+
+@pytest.fixture
+def built() -> Path:
+    """The built HTML; checked when the test runs (not at collection: tests/test_book.py builds it earlier)."""
+    if not (HTML / "index.html").is_file():
+        pytest.skip(f"no built book in {HTML} (tests/test_book.py::test_strict_executed_build makes it)")
+    return HTML
+
+
+class _Page(HTMLParser):
+    """The ids defined in a page and the links (href/src) it contains."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "id" or (name == "name" and tag == "a"):
+                self.ids.add(value)
+            elif name in ("href", "src"):
+                self.links.append(value)
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return page
+
+
+def _book_pages() -> list[Path]:
+    """The book's own pages (not the HTML that ships inside theme or MathJax assets)."""
+    return sorted(p for p in HTML.rglob("*.html") if p.relative_to(HTML).parts[0] not in ("_static", "_sources"))
+
+
+def _internal(link: str) -> bool:
+    parts = urlsplit(link)
+    return not parts.scheme and not parts.netloc and not link.startswith(("//", "data:", "javascript:"))
+
+
+def broken_links(page_path: Path, page: _Page, parsed: dict[Path, _Page]) -> list[str]:
+    """The internal links of one page that do not resolve (a missing file, or an anchor missing in its target)."""
+    broken = []
+    for link in page.links:
+        if not _internal(link):
+            continue
+        parts = urlsplit(link)
+        target = page_path if not parts.path else (
+            HTML / unquote(parts.path).lstrip("/") if parts.path.startswith("/") else page_path.parent / unquote(parts.path))
+        target = target.resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{link} (no file {target})")
+            continue
+        if parts.fragment and target.suffix == ".html":
+            if target not in parsed:
+                parsed[target] = _parse(target)
+            if unquote(parts.fragment) not in parsed[target].ids:
+                broken.append(f"{link} (no id '{unquote(parts.fragment)}' in {target.name})")
+    return broken
+
+
+def test_link_checker_finds_a_broken_link(tmp_path):
+    """The checker itself: a missing file and a missing anchor are reported, good links are not."""
+    (tmp_path / "a.html").write_text('<p id="top">x</p><a href="b.html#here">ok</a><a href="#top">ok</a>'
+                                     '<a href="b.html#nowhere">bad anchor</a><img src="missing.png">'
+                                     '<a href="https://example.org/x.html">outside</a>')
+    (tmp_path / "b.html").write_text('<h1 id="here">b</h1>')
+    page_path = (tmp_path / "a.html").resolve()
+    broken = broken_links(page_path, _parse(page_path), {})
+    assert len(broken) == 2 and "nowhere" in broken[0] and "missing.png" in broken[1], broken
+
+
+def test_internal_links_resolve(built):
+    pages = _book_pages()
+    assert pages, f"no HTML page in {HTML}"
+    parsed = {p.resolve(): _parse(p) for p in pages}
+    broken = {str(p.relative_to(HTML)): broken_links(p.resolve(), parsed[p.resolve()], parsed) for p in pages}
+    broken = {name: links for name, links in broken.items() if links}
+    assert not broken, "broken internal links:\n" + "\n".join(f"{n}: {links}" for n, links in broken.items())
+
+
+def test_chapter_pages_have_binder_and_colab_buttons(built):
+    for notebook in book_notebooks(ROOT):
+        source = notebook.relative_to(ROOT).as_posix()
+        html = (HTML / source).with_suffix(".html").read_text()
+        assert f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=" in html, f"{source}: no Binder button"
+        assert f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{source}" in html, \
+            f"{source}: no Colab button opening the .ipynb"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Binder and Colab configuration
+# ---------------------------------------------------------------------------------------------------------------
+def _requirements(path: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    return {m[1].lower(): m[2] for m in (re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==(\S+)", line) for line in lines) if m}
+
+
+def test_binder_requirements_match_the_root_pins_with_cpu_torch():
+    root, binder = _requirements(ROOT / "requirements.txt"), _requirements(ROOT / "binder" / "requirements.txt")
+    root_pins, binder_pins = _pins(root), _pins(binder)
+    assert "torch" in root_pins, "the root requirements must pin torch"
+    for name, version in root_pins.items():
+        want = f"{version}+cpu" if name == "torch" else version
+        assert binder_pins.get(name) == want, f"binder/requirements.txt: {name}=={binder_pins.get(name)}, want {want}"
+    assert set(binder_pins) == set(root_pins), f"pins only in binder/: {set(binder_pins) - set(root_pins)}"
+    index = "--extra-index-url https://download.pytorch.org/whl/cpu"
+    assert index in binder and binder.index(index) < binder.index(f"torch=={root_pins['torch']}+cpu")
+    assert not any("download.pytorch.org" in line for line in root), "the root requirements must use PyPI only"
+    assert "-e ." in binder and "-e ." in root
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+
+
+def test_launch_buttons_configured():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == f"https://github.com/{REPOSITORY}"
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The publishing workflow
+# ---------------------------------------------------------------------------------------------------------------
+def _steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def _uses(job: dict, action: str) -> list[dict]:
+    return [s for s in _steps(job) if s.get("uses", "").split("@")[0] == action]
+
+
+def test_workflow_tests_every_push_and_publishes_main():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "push" in triggers and "pull_request" in triggers
+    jobs = workflow["jobs"]
+    for job in jobs.values():
+        setup = _uses(job, "actions/setup-python")
+        assert setup and str(setup[0]["with"]["python-version"]) == "3.11"
+    test_jobs = [j for j in jobs.values() if any(s.get("run", "").strip() == "make test" for s in _steps(j))]
+    assert len(test_jobs) == 1 and "if" not in test_jobs[0], "one unconditional job runs `make test`"
+    assert test_jobs[0].get("env", {}).get("OVERPARAM_FAST") == "1"
+    assert "OVERPARAM_DATA_DIR" not in str(workflow), "on GitHub the loaders download the data"
+    publish = [j for j in jobs.values() if _uses(j, "actions/deploy-pages")]
+    assert len(publish) == 1
+    job = publish[0]
+    assert "refs/heads/main" in job["if"] and "push" in job["if"]
+    assert job["needs"] in [name for name, j in jobs.items() if j is test_jobs[0]], "publish only after the tests"
+    assert any(s.get("run", "").strip() == "make book" for s in _steps(job))
+    assert "OVERPARAM_FAST" not in str(job.get("env", {})), "the published book is the reader-scale build"
+    assert _uses(job, "actions/upload-pages-artifact")[0]["with"]["path"] == "_build/html"
+    assert job["permissions"]["pages"] == "write" and job["permissions"]["id-token"] == "write"

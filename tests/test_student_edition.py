@@ -1,0 +1,194 @@
+"""The student edition (``make student``, ``scripts/student_edition.py``).
+
+Fast tests check the notebook transformation on a synthetic notebook and on the real chapters against an
+independent reading of the rule (a code cell between a markdown cell containing ``{solution-start}`` and the
+one containing ``{solution-end}`` is a solution cell). The slow test generates the edition, executes every
+student notebook with errors allowed, and checks that the only errors are the stubs' ``NotImplementedError``;
+then it builds the student HTML and checks that no solution is left in it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.student_edition import (
+    book_notebooks,
+    build_html,
+    make_student_edition,
+    student_config,
+    studentize,
+    stub_source,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _md(cell_id: str, text: str) -> dict:
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text}
+
+
+def _code(cell_id: str, text: str) -> dict:
+    return {"cell_type": "code", "id": cell_id, "metadata": {"tags": ["hide-input"]}, "execution_count": 3,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "answer\n"}], "source": text}
+
+
+def _notebook(cells: list[dict]) -> dict:
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _solution_cells_by_rule(nb: dict) -> dict[str, str]:
+    """Independent oracle: code cells between the markdown cells containing {solution-start} and {solution-end}."""
+    found, label = {}, None
+    for cell in nb["cells"]:
+        text = _text(cell)
+        if cell["cell_type"] == "markdown":
+            if "{solution-start}" in text:
+                label = re.search(r"\{solution-start\}\s*(\S+)", text).group(1)
+            if "{solution-end}" in text:
+                label = None
+        elif label is not None:
+            found[cell["id"]] = label
+    return found
+
+
+SYNTHETIC = _notebook([
+    _md("intro", "# Title\n\nSome prose that stays.\n"),
+    _code("setup", "x = 1"),
+    _md("ex-md", ":::{exercise}\n:label: ex-a\nDerive it.\n:::\n\n"
+                 "::::{solution} ex-a\n:class: dropdown\nSECRET-A with a nested block\n"
+                 ":::{math}\na = b\n:::\nstill SECRET-A\n::::\n\nProse after the solution stays."),
+    _md("ex-bt", "```{solution} ex-b\n---\nclass: dropdown\n---\nSECRET-B\n```"),
+    _md("ex-start", ":::{exercise-start}\n:label: ex-c\n:::\n\nCode it.\n\n:::{exercise-end}\n:::\n\n"
+                    ":::{solution-start} ex-c\n:class: dropdown\n:::\nSECRET-C intro"),
+    _code("sol-1", "answer = x + 1\nprint(answer)"),
+    _md("inside", "SECRET-C explanation between two solution cells"),
+    _code("sol-2", "assert answer == 2"),
+    _md("ex-end", "SECRET-C closing words\n\n:::{solution-end}\n:::\n\n## Next section stays"),
+    _md("only-md", ":::{solution-start} ex-d\n:::\nSECRET-D\n:::{solution-end}\n:::\nAfter D stays."),
+    _code("after", "y = x * 2"),
+])
+
+
+def test_stub_source_names_the_exercise():
+    with pytest.raises(NotImplementedError, match="Exercise ex-q: your code here"):
+        exec(stub_source("ex-q"))
+
+
+def test_studentize_synthetic_notebook():
+    student, report = studentize(SYNTHETIC)
+    assert SYNTHETIC["cells"][5]["source"] == "answer = x + 1\nprint(answer)", "the input was modified"
+    by_id = {c["id"]: c for c in student["cells"]}
+    # exactly the solution code cells are stubbed, keep their ids, and lose outputs and hiding tags
+    assert report.stubbed == {"sol-1": "ex-c", "sol-2": "ex-c"} == _solution_cells_by_rule(SYNTHETIC)
+    for cid in ("sol-1", "sol-2"):
+        assert by_id[cid]["source"] == stub_source("ex-c")
+        assert by_id[cid]["outputs"] == [] and by_id[cid]["execution_count"] is None
+        assert by_id[cid]["metadata"] == {}
+    # every other code cell is untouched
+    for cid in ("setup", "after"):
+        assert by_id[cid] == next(c for c in SYNTHETIC["cells"] if c["id"] == cid)
+    # no solution text or directive survives; everything outside the solutions does
+    text = "\n".join(_text(c) for c in student["cells"])
+    assert "SECRET" not in text and "{solution" not in text
+    for kept in ("Some prose that stays.", "Derive it.", "Prose after the solution stays.", "Code it.",
+                 "{exercise-start}", "{exercise-end}", "## Next section stays", "After D stays."):
+        assert kept in text, kept
+    assert "inside" not in by_id, "a markdown cell left empty should be dropped"
+    assert report.solutions_removed == 4
+
+
+def test_unclosed_gated_solution_is_an_error():
+    nb = _notebook([_md("a", ":::{solution-start} ex-z\n:::\n"), _code("b", "pass")])
+    with pytest.raises(ValueError, match="ex-z"):
+        studentize(nb)
+    with pytest.raises(ValueError, match="unclosed"):
+        studentize(_notebook([_md("a", ":::{solution} ex-z\nno end")]))
+
+
+def test_student_config_hides_solutions_and_does_not_execute():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    student = student_config(config)
+    assert student["sphinx"]["config"]["hide_solutions"] is True
+    assert student["execute"]["execute_notebooks"] == "off"
+    assert config["execute"]["execute_notebooks"] == "force", "the book's own config was modified"
+    assert student["sphinx"]["extra_extensions"] == config["sphinx"]["extra_extensions"]
+
+
+def test_book_notebooks_follow_the_toc():
+    toc_text = (ROOT / "_toc.yml").read_text()
+    found = book_notebooks(ROOT)
+    assert found, "no notebook found through _toc.yml"
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        listed = f"file: chapters/{path.stem}" in toc_text
+        assert (path in found) == listed, path.name
+
+
+def test_real_chapters_stub_exactly_their_solution_cells():
+    for path in book_notebooks(ROOT):
+        nb = json.loads(path.read_text())
+        student, report = studentize(nb)
+        expected = _solution_cells_by_rule(nb)
+        assert report.stubbed == expected, path.name
+        originals = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code"}
+        codes = [c for c in student["cells"] if c["cell_type"] == "code"]
+        assert [c["id"] for c in codes] == list(originals), f"{path.name}: code cells lost or reordered"
+        for cell in codes:
+            want = stub_source(expected[cell["id"]]) if cell["id"] in expected else _text(originals[cell["id"]])
+            assert _text(cell) == want, f"{path.name}: cell {cell['id']}"
+        assert not any("{solution" in _text(c) for c in student["cells"]), path.name
+
+
+def _execute(path: Path) -> dict:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=900, allow_errors=True, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+@pytest.mark.slow
+def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, monkeypatch):
+    """Generate the edition, run every student notebook (fast mode), then build its HTML without solutions."""
+    # The kernels inherit this environment: fast mode and this checkout's overparam (the data as for the book
+    # build: OVERPARAM_DATA_DIR when set, else the loader's cache or download).
+    monkeypatch.setenv("OVERPARAM_FAST", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    book = tmp_path / "student"
+    reports = make_student_edition(ROOT, book)
+    assert (book / "_toc.yml").is_file() and not (book / "tests").exists() and not (book / ".git").exists()
+    assert sum(len(r.stubbed) for r in reports.values()) > 0, "no solution code cell was stubbed"
+    for name, report in reports.items():
+        nb = _execute(book / name)
+        stubs = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code" and c["id"] in report.stubbed}
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                if out["output_type"] != "error":
+                    continue
+                assert cell["id"] in stubs, (f"{name}: cell {cell['id']} raised {out['ename']}: {out['evalue']} "
+                                             f"(only the exercise stubs may raise)\n{_text(cell)}")
+                assert out["ename"] == "NotImplementedError", name
+                assert out["evalue"] == f"Exercise {report.stubbed[cell['id']]}: your code here", name
+        for cid, cell in stubs.items():
+            assert any(o["output_type"] == "error" for o in cell["outputs"]), f"{name}: stub {cid} did not raise"
+
+    assert build_html(book) == 0, "the student book's strict build failed (see the output above)"
+    html = book / "_build" / "html"
+    for name, report in reports.items():
+        page = (html / name).with_suffix(".html").read_text()
+        assert 'class="solution' not in page, f"{name}: a solution is left in the student HTML"
+        for label in set(report.stubbed.values()):
+            assert f"Exercise {label}: your code here" in page, f"{name}: stub for {label} not shown"
+    shutil.rmtree(book, ignore_errors=True)
