@@ -7,6 +7,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The book's matrices are small (at most 2565 x 128): extra BLAS/OpenMP threads cost more than they save,
+# and on a busy machine they thrash. One thread each, unless the caller says otherwise.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+
 .PHONY: setup book test test-lib bench student clean
 
 setup: $(STAMP)
