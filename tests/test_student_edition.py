@@ -52,10 +52,9 @@ def _solution_cells_by_rule(nb: dict) -> dict[str, str]:
     for cell in nb["cells"]:
         text = _text(cell)
         if cell["cell_type"] == "markdown":
-            if "{solution-start}" in text:
-                label = re.search(r"\{solution-start\}\s*(\S+)", text).group(1)
-            if "{solution-end}" in text:
-                label = None
+            # one markdown cell may close a solution and open the next: take the markers in textual order
+            for marker in re.finditer(r"\{solution-(start|end)\}\s*(\S*)", text):
+                label = marker.group(2) if marker.group(1) == "start" else None
         elif label is not None:
             found[cell["id"]] = label
     return found
