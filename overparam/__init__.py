@@ -18,6 +18,7 @@ from .cli_ethanol import PRESETS as ETHANOL_PRESETS
 from .cli_ethanol import TARGETS as ETHANOL_TARGETS
 from .cli_ethanol import plot_depth_sweep, plot_teaser, teaser_runs
 from .cli_ethanol import summary as ethanol_summary
+from .cli_toy import format_toy_table, load_toy_results, plot_iterations_vs_lr, toy_results_paths
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -54,12 +55,14 @@ from .mnist import MNIST_MIRRORS, MNISTData, load_mnist, mnist_training_set, par
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
+    FASTEST_TO_TARGET,
     LARGEST_STABLE,
     METHODS,
     RunConfig,
     SweepResult,
     log_steps,
     product_runs,
+    quarter_decades,
     run_sweep,
     select_runs,
 )
@@ -91,5 +94,20 @@ from .regularizer import (
     plane_curl,
 )
 from .scale import is_fast, pick, scale_name
+from .toy import (
+    TOY_DIRECTION,
+    TOY_INIT_SCALE,
+    TOY_LR_GRID,
+    TOY_PRESETS,
+    TOY_TARGET,
+    ToyPreset,
+    ToyRow,
+    depth1_stability_limit,
+    run_toy,
+    toy_initial_factors,
+    toy_runs,
+    toy_table,
+    two_example_problem,
+)
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
-_COMMAND_MODULES = ("overparam.cli_ethanol", "overparam.cli_mnist")
+_COMMAND_MODULES = ("overparam.cli_ethanol", "overparam.cli_toy", "overparam.cli_mnist")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen sub-command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "python -m overparam " + " ".join(argv)  # recorded in the results' provenance
     return int(args.func(args) or 0)
 
 

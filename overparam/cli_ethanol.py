@@ -48,7 +48,8 @@ import torch
 
 from .data import load_ethanol, standardize
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss, use_book_style
-from .sweep import BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, run_sweep, select_runs
+from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
+                    run_sweep, select_runs)
 
 #: ‖w_e(0)‖, shared by every run.
 W_E0_NORM = 0.01
@@ -58,11 +59,6 @@ L4_GRID_TOP = {1: 10**-2.25, 2: 10**-2.5, 3: 10**-3, 4: 10**-3, 5: 10**-3.25, 6:
 TARGETS = {4: 0.1, 2: 0.07}
 #: Legend names of the teaser's methods.
 TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
-
-
-def quarter_decades(low_exp4: int, high_exp4: int) -> list[float]:
-    """The lattice points :math:`10^{k/4}` for ``low_exp4 <= k <= high_exp4``, rounded to 3 digits."""
-    return [float(f"{10 ** (k / 4):.3g}") for k in range(low_exp4, high_exp4 + 1)]
 
 
 def _init_scale(depth: int) -> float:
@@ -255,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
           f"{torch.get_num_threads()} threads", file=sys.stderr)
     result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
                        progress=_Progress(f"ethanol {preset.name}"),
-                       command="python -m overparam " + " ".join(sys.argv[1:]))
+                       command=args.command_line)
     result.save(out)
     written = [out]
     if not args.no_figures:

@@ -65,9 +65,11 @@ __all__ = [
     "run_sweep",
     "product_runs",
     "log_steps",
+    "quarter_decades",
     "select_runs",
     "LARGEST_STABLE",
     "BEST_FINAL",
+    "FASTEST_TO_TARGET",
 ]
 
 #: Hyper-parameters of each method and their defaults (torch.optim's defaults).
@@ -86,6 +88,7 @@ _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 #: Learning-rate rules of :func:`select_runs`.
 LARGEST_STABLE = "largest_stable"
 BEST_FINAL = "best_final"
+FASTEST_TO_TARGET = "fastest_to_target"
 
 
 def _is_int(x: Any) -> bool:
@@ -118,11 +121,17 @@ class RunConfig:
         Loss exponent (even, >= 2) of :math:`L = \\frac1p \\mathrm{mean}(Xw - y)^p`.
     seed : int
         Seeds the direction :math:`u` of the initial end-to-end vector (the
-        same ``u`` for every depth) and, for wide layers, their rotations.
+        same ``u`` for every depth, unless ``init_direction`` fixes it) and,
+        for wide layers, their rotations.
     init_scale : float
         s >= 0 of the balanced near-zero initialization (``paper.md`` §5.6):
         :math:`\\|w_1\\| = |\\omega_j| = s`, so :math:`w_e(0) = s^N u`. The
         e2e rule starts from the same :math:`s^N u`.
+    init_direction : tuple of float, optional
+        A fixed direction for :math:`u` (normalized here; length d of the
+        problem, checked by :func:`run_sweep`), e.g. ``(1.0, 1.0)`` for the
+        aligned start of the two-example toy (``paper.md`` §2.7, Chapter 4).
+        ``None``: a random direction drawn from ``seed``.
     width : int
         Hidden width; 1 (scalar hidden layers, closed-form gradients) unless
         ``method == "gd"`` and ``depth >= 2``.
@@ -146,6 +155,7 @@ class RunConfig:
     beta2: float | None = None
     rho: float | None = None
     eps: float | None = None
+    init_direction: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.method not in _HYPER_DEFAULTS:
@@ -166,6 +176,14 @@ class RunConfig:
             raise ValueError(f"width > 1 needs method 'gd' and depth >= 2, got method {self.method!r}, depth {self.depth}")
         if self.method == "e2e" and self.width != 1:
             raise ValueError("width must be 1 for method 'e2e' (the rule acts on the end-to-end vector)")
+        if self.init_direction is not None:
+            try:
+                direction = np.asarray(self.init_direction, dtype=np.float64)
+            except (TypeError, ValueError):
+                direction = np.empty(0)
+            if direction.ndim != 1 or direction.size == 0 or not np.isfinite(direction).all() or not direction.any():
+                raise ValueError(f"init_direction must be a non-zero, finite vector, got {self.init_direction!r}")
+            object.__setattr__(self, "init_direction", tuple(float(v) for v in direction))
         defaults = _HYPER_DEFAULTS[self.method]
         for name in _HYPER_NAMES:
             value = getattr(self, name)
@@ -200,7 +218,8 @@ def product_runs(**axes: Any) -> tuple[RunConfig, ...]:
     """All combinations of the given :class:`RunConfig` fields (Chapters 2 and 4).
 
     Each keyword is a field of :class:`RunConfig`; a list, tuple or range is
-    an axis of the grid, anything else a constant.
+    an axis of the grid, anything else a constant. For ``init_direction`` a
+    vector (tuple or array) is a constant and a list of vectors an axis.
 
     Examples
     --------
@@ -209,8 +228,30 @@ def product_runs(**axes: Any) -> tuple[RunConfig, ...]:
     6
     """
     names = list(axes)
-    values = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in axes.values()]
+
+    def is_axis(name: str, v: Any) -> bool:
+        if name == "init_direction":  # a vector is one value; an axis is a list of vectors
+            return isinstance(v, list) and all(isinstance(e, (list, tuple, np.ndarray)) for e in v)
+        return isinstance(v, (list, tuple, range, np.ndarray))
+
+    values = [list(v) if is_axis(k, v) else [v] for k, v in axes.items()]
     return tuple(RunConfig(**dict(zip(names, combo))) for combo in product(*values))
+
+
+def quarter_decades(low_exp4: int, high_exp4: int, digits: int | None = 3) -> list[float]:
+    """The learning-rate lattice :math:`10^{k/4}` for ``low_exp4 <= k <= high_exp4`` (Chapters 2 and 4).
+
+    The grids of ``paper.md`` §5.7 (quarter decades), rounded to ``digits``
+    significant digits (``None``: the exact powers of ten, as the toy of
+    Chapter 4 uses; its outcomes can change in the fourth digit of η).
+    """
+    if not (_is_int(low_exp4) and _is_int(high_exp4)) or low_exp4 > high_exp4:
+        raise ValueError(f"low_exp4 and high_exp4 must be integers with low_exp4 <= high_exp4, "
+                         f"got {low_exp4!r}, {high_exp4!r}")
+    if digits is not None and (not _is_int(digits) or digits < 1):
+        raise ValueError(f"digits must be an integer >= 1 or None, got {digits!r}")
+    exact = [10 ** (k / 4) for k in range(low_exp4, high_exp4 + 1)]
+    return exact if digits is None else [float(f"{v:.{digits}g}") for v in exact]
 
 
 def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
@@ -233,10 +274,12 @@ def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Initialization
 # ---------------------------------------------------------------------------
-def _init_direction(seed: int, d: int) -> tuple[np.ndarray, np.random.Generator]:
+def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Generator]:
     """The unit vector u of w_e(0) = s^N u; the generator then seeds the rotations."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(cfg.seed)
     u = rng.standard_normal(d)
+    if cfg.init_direction is not None:
+        u = np.asarray(cfg.init_direction)
     return u / np.linalg.norm(u), rng
 
 
@@ -246,7 +289,7 @@ def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
     W_1 = s Q_1 e_1 uᵀ, W_j = s Q_j e_1 e_1ᵀ Q_{j-1}ᵀ, W_N = s e_1ᵀ Q_{N-1}ᵀ:
     exactly balanced, product s^N uᵀ, hidden bases rotated by orthogonal Q_j.
     """
-    u, rng = _init_direction(cfg.seed, d)
+    u, rng = _init_direction(cfg, d)
     s, n = cfg.init_scale, cfg.width
     qs = [np.linalg.qr(rng.standard_normal((n, n)))[0][:, :1] for _ in range(cfg.depth - 1)]
     layers = [s * qs[0] @ u[None, :]]
@@ -369,7 +412,7 @@ class _ScalarNets(_Block):
         init = np.ones((B, d + self.k))
         lr = np.zeros((B, d + self.k))
         for b, c in enumerate(configs):
-            u, _ = _init_direction(c.seed, d)
+            u, _ = _init_direction(c, d)
             init[b, :d] = c.init_scale * u
             init[b, d : d + c.depth - 1] = c.init_scale
             lr[b, : d + c.depth - 1] = c.lr
@@ -421,7 +464,7 @@ class _EndToEnd(_Block):
         self.configs, self.we = configs, we
         like = dict(dtype=we.dtype, device=we.device)
         for b, c in enumerate(configs):
-            u, _ = _init_direction(c.seed, we.shape[1])
+            u, _ = _init_direction(c, we.shape[1])
             we[b] = torch.as_tensor(c.init_scale**c.depth * u)
         depth = torch.tensor([[c.depth] for c in configs], **like)
         self.power = 1 - 1 / depth
@@ -624,6 +667,12 @@ class SweepResult:
     dtype, device : str
     provenance : dict
         ``command``, ``date`` (UTC, ISO 8601), library versions, problem shape.
+    target : float or None
+        The ``target`` loss passed to :func:`run_sweep`.
+    reached_at : ndarray of int, shape (B,), or None
+        With a ``target``: the first iteration at which each run's loss was
+        <= ``target`` (exact, at every step, not only the recorded ones),
+        −1 if it never was before ``num_iters`` or its divergence.
     """
 
     configs: tuple[RunConfig, ...]
@@ -638,6 +687,8 @@ class SweepResult:
     dtype: str
     device: str
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    target: float | None = None
+    reached_at: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -693,9 +744,12 @@ class SweepResult:
             "device": self.device,
             "provenance": dict(self.provenance),
             "factor_counts": [len(f) for f in self.factors],
+            "target": self.target,
         }
         arrays = {"steps": self.steps, "loss": self.loss, "diverged_at": self.diverged_at, "w_e": self.w_e,
                   "weights_step": self.weights_step, "meta": np.array(json.dumps(meta))}
+        if self.reached_at is not None:
+            arrays["reached_at"] = self.reached_at
         for i, layers in enumerate(self.factors):
             arrays.update({f"factor_{i}_{j}": w for j, w in enumerate(layers)})
         with open(path, "wb") as fh:
@@ -713,6 +767,7 @@ class SweepResult:
                 steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
                 weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
                 dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
+                target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
             )
 
 
@@ -730,7 +785,10 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
     * ``"largest_stable"`` (:data:`LARGEST_STABLE`): the largest η stable for
       the *whole* run (``paper.md`` §5.6, §5.7 item 4); ties between other
       hyper-parameters go to the lowest final loss;
-    * ``"best_final"`` (:data:`BEST_FINAL`): the lowest loss at ``num_iters``.
+    * ``"best_final"`` (:data:`BEST_FINAL`): the lowest loss at ``num_iters``;
+    * ``"fastest_to_target"`` (:data:`FASTEST_TO_TARGET`, for a sweep run with
+      a ``target``): among those that reached it, the fewest iterations to the
+      target (``reached_at``; ``paper.md`` §2.7), ties to the larger η.
 
     Returns
     -------
@@ -738,8 +796,10 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
         Group key (the values of ``by``, in order) -> run index; groups in
         which no run trained are left out.
     """
-    if rule not in (LARGEST_STABLE, BEST_FINAL):
-        raise ValueError(f"rule must be {LARGEST_STABLE!r} or {BEST_FINAL!r}, got {rule!r}")
+    if rule not in (LARGEST_STABLE, BEST_FINAL, FASTEST_TO_TARGET):
+        raise ValueError(f"rule must be {LARGEST_STABLE!r}, {BEST_FINAL!r} or {FASTEST_TO_TARGET!r}, got {rule!r}")
+    if rule == FASTEST_TO_TARGET and result.reached_at is None:
+        raise ValueError(f"rule {FASTEST_TO_TARGET!r} needs a result of run_sweep(..., target=...)")
     names = [f.name for f in fields(RunConfig)]
     by = [n for n in names if n not in ("lr", *_HYPER_NAMES)] if by is None else list(by)
     if set(by) - set(names):
@@ -748,10 +808,15 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 
     def rank(i: int) -> tuple[float, float]:
         lr = -result.configs[i].lr
+        if rule == FASTEST_TO_TARGET:
+            return (float(result.reached_at[i]), lr)
         return (lr, final[i]) if rule == LARGEST_STABLE else (final[i], lr)
 
+    trained = ~result.diverged & (final < result.loss[:, 0])
+    if rule == FASTEST_TO_TARGET:
+        trained &= result.reached_at >= 0
     chosen: dict[tuple, int] = {}
-    for i in np.flatnonzero(~result.diverged & (final < result.loss[:, 0])):
+    for i in np.flatnonzero(trained):
         key = tuple(getattr(result.configs[i], n) for n in by)
         if key not in chosen or rank(i) < rank(chosen[key]):
             chosen[key] = int(i)
@@ -814,6 +879,7 @@ def run_sweep(
     chunk: int = 1000,
     progress: Callable[[int, int], None] | None = None,
     command: str | None = None,
+    target: float | None = None,
 ) -> SweepResult:
     """Train every run of ``runs`` for ``num_iters`` full-batch iterations, in lockstep.
 
@@ -866,6 +932,11 @@ def run_sweep(
         Called as ``progress(iterations_done, num_iters)`` after each chunk.
     command : str, optional
         Recorded in the provenance (default: ``sys.argv``).
+    target : float, optional
+        A loss level (> 0): the result's ``reached_at`` then holds, for every
+        run, the first iteration whose loss is <= ``target``, checked at every
+        step whatever ``record`` is ("iterations to reach L < ε" of
+        ``paper.md`` §2.7, Chapter 4). Runs go on after reaching it.
 
     Returns
     -------
@@ -875,8 +946,9 @@ def run_sweep(
     ------
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
-        ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``, or a
-        problem that fails :func:`overparam.check_problem`.
+        ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
+        ``target``, an ``init_direction`` whose length is not d, or a problem
+        that fails :func:`overparam.check_problem`.
     """
     X, y = _problem_arrays(problem)
     runs = tuple(runs)
@@ -887,6 +959,12 @@ def run_sweep(
     for name, value in (("pad_rows", pad_rows), ("chunk", chunk)):
         if not _is_int(value) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    for c in runs:
+        if c.init_direction is not None and len(c.init_direction) != X.shape[1]:
+            raise ValueError(f"init_direction must have length d = {X.shape[1]} (the problem's features), "
+                             f"got {len(c.init_direction)} in {c.label}")
+    if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        raise ValueError(f"target must be a finite number > 0 or None, got {target!r}")
     steps = _record_steps(record, num_iters)
     dt = _as_dtype(dtype)
     device = torch.device(device)
@@ -898,6 +976,7 @@ def run_sweep(
         rows = prog.row_of
         loss = np.full((prog.rows, steps.size), np.nan)
         diverged_at = np.full(prog.rows, -1, dtype=np.int64)
+        reached_at = np.full(prog.rows, -1, dtype=np.int64)
         weights_step = np.full(prog.rows, num_iters, dtype=np.int64)
         active = np.zeros(prog.rows, dtype=bool)
         active[rows] = True
@@ -916,6 +995,12 @@ def run_sweep(
             if limit is None:
                 limit = np.where(chunk_loss[0] > 0, chunk_loss[0] * DIVERGENCE_FACTOR, DIVERGENCE_FACTOR)
             bad = (~np.isfinite(chunk_loss) | (chunk_loss > limit)) & active
+            if target is not None:
+                # Only steps before a run's divergence count (after it the row is reset and frozen).
+                sound = np.arange(n)[:, None] < np.where(bad.any(axis=0), np.argmax(bad, axis=0), n)
+                hit = (chunk_loss <= target) & sound & active & (reached_at < 0)
+                now = np.flatnonzero(hit.any(axis=0))
+                reached_at[now] = t + np.argmax(hit[:, now], axis=0)
             new = np.flatnonzero(bad.any(axis=0))
             if new.size:
                 first = np.argmax(bad[:, new], axis=0)
@@ -945,4 +1030,5 @@ def run_sweep(
         configs=runs, steps=steps, loss=loss, diverged_at=diverged_at, w_e=w_e[rows],
         factors=tuple(tuple(factors[r]) for r in rows), weights_step=weights_step, num_iters=int(num_iters),
         wall_time=wall, dtype=str(dt).removeprefix("torch."), device=str(device), provenance=provenance,
+        target=None if target is None else float(target), reached_at=None if target is None else reached_at[rows],
     )

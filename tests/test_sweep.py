@@ -402,3 +402,92 @@ def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
     assert res.provenance["command"].startswith("python -m overparam")
     for suffix in ("_depth_l2.png", "_depth_l4.png", "_teaser.png"):
         assert (tmp_path / f"eth{suffix}").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------
+# Fixed initial direction, exact iterations to a target, quarter decades
+# ---------------------------------------------------------------------------
+def test_init_direction_fixes_the_start_of_every_kind_of_run(problem):
+    X, y = problem
+    direction = tuple(float(v) for v in np.arange(1, X.shape[1] + 1))
+    u = np.asarray(direction) / np.linalg.norm(direction)
+    runs = (product_runs(method="gd", depth=[1, 2, 3], lr=0.01, init_scale=0.4, init_direction=direction)
+            + product_runs(method="e2e", depth=[2, 3], lr=0.01, init_scale=0.4, init_direction=direction)
+            + (RunConfig("gd", 0.01, depth=3, width=4, init_scale=0.4, init_direction=direction, seed=3),
+               RunConfig("adam", 0.01, init_scale=0.4, init_direction=direction)))
+    res = run_sweep((X, y), runs, 0)
+    for i, cfg in enumerate(runs):
+        np.testing.assert_allclose(res.w_e[i], 0.4**cfg.depth * u, rtol=1e-13)
+        if cfg.method == "gd":
+            np.testing.assert_allclose([np.linalg.norm(w) for w in res.factors[i]], 0.4, rtol=1e-13)
+    # Without it the direction is the seeded random one, different from this one.
+    plain = run_sweep((X, y), [RunConfig("gd", 0.01, init_scale=0.4)], 0)
+    assert abs(plain.w_e[0] @ u / 0.4) < 0.99
+
+
+def test_init_direction_axis_validation_and_file_roundtrip(problem, tmp_path):
+    X, y = problem
+    d = X.shape[1]
+    one = product_runs(method="gd", depth=[1, 2], lr=0.01, init_direction=(1.0,) * d)
+    assert len(one) == 2 and all(c.init_direction == (1.0,) * d for c in one)
+    two = product_runs(method="gd", lr=0.01, init_direction=[(1.0,) * d, (2.0,) + (0.0,) * (d - 1)])
+    assert [c.init_direction for c in two] == [(1.0,) * d, (2.0,) + (0.0,) * (d - 1)]
+    assert RunConfig("gd", 0.01, init_direction=np.ones(3)).init_direction == (1.0, 1.0, 1.0)
+    for bad in ((0.0, 0.0), (1.0, float("nan")), (), "ab", ((1.0, 2.0),)):
+        with pytest.raises(ValueError, match="init_direction"):
+            RunConfig("gd", 0.01, init_direction=bad)
+    with pytest.raises(ValueError, match=f"init_direction must have length d = {d}"):
+        run_sweep((X, y), [RunConfig("gd", 0.01, init_direction=(1.0, 1.0))], 1)
+    res = run_sweep((X, y), one + two, 5)
+    back = SweepResult.load(res.save(tmp_path / "dir.npz"))
+    assert back.configs == res.configs
+    assert select_runs(back, BEST_FINAL) == select_runs(res, BEST_FINAL)
+
+
+@pytest.mark.parametrize("chunk", [7, 1000])
+def test_reached_at_is_the_exact_first_step_below_target(problem, chunk):
+    X, y = problem
+    runs = product_runs(method="gd", depth=[1, 2], lr=[0.01, 0.05, 0.2], p=4, init_scale=0.5)
+    runs += (RunConfig("gd", 5.0, p=4),)  # diverges at once: never counts as reaching anything
+    every = run_sweep((X, y), runs, 300, record=1)
+    target = float(np.nanmedian(every.loss[:, -1]))
+    res = run_sweep((X, y), runs, 300, record=50, chunk=chunk, target=target)
+    assert res.diverged[-1] and res.reached_at[-1] == -1
+    for i in range(len(runs)):
+        hit = np.flatnonzero(np.nan_to_num(every.loss[i], nan=np.inf) <= target)
+        assert res.reached_at[i] == (hit[0] if hit.size else -1)
+    assert (res.reached_at >= 0).sum() >= 2 and (res.reached_at[:-1] < 0).any()
+    np.testing.assert_array_equal(res.loss, every.loss[:, res.steps])  # records unchanged by the target
+    assert res.target == target and run_sweep((X, y), runs, 5).reached_at is None
+
+
+def test_fastest_to_target_rule_and_file_roundtrip(problem, tmp_path):
+    X, y = problem
+    runs = product_runs(method="gd", depth=[1, 2], lr=[0.01, 0.05, 0.2, 5.0], p=4, init_scale=0.5)
+    every = run_sweep((X, y), runs, 200)
+    target = float(np.nanmedian(every.loss[:, -1]))
+    res = run_sweep((X, y), runs, 200, record=40, target=target)
+    picked = select_runs(res, op.FASTEST_TO_TARGET, by=["depth"])
+    for (depth,), i in picked.items():
+        ok = [j for j, c in enumerate(runs) if c.depth == depth and res.reached_at[j] >= 0 and not res.diverged[j]]
+        assert res.reached_at[i] == min(res.reached_at[j] for j in ok)
+    assert picked
+    with pytest.raises(ValueError, match="target"):
+        select_runs(every, op.FASTEST_TO_TARGET)
+    back = SweepResult.load(res.save(tmp_path / "t.npz"))
+    assert back.target == res.target
+    np.testing.assert_array_equal(back.reached_at, res.reached_at)
+    old = SweepResult.load(every.save(tmp_path / "old.npz"))
+    assert old.target is None and old.reached_at is None
+    for bad in (0.0, -1.0, float("inf"), "x"):
+        with pytest.raises(ValueError, match="target"):
+            run_sweep((X, y), runs, 5, target=bad)
+
+
+def test_quarter_decades():
+    assert op.quarter_decades(-4, 0) == [0.1, 0.178, 0.316, 0.562, 1.0]
+    exact = op.quarter_decades(-13, -13, digits=None)[0]
+    assert exact == 10 ** (-13 / 4) and exact != op.quarter_decades(-13, -13)[0]
+    for args in ((2, 1), (0.5, 1), (0, 1, 0)):
+        with pytest.raises(ValueError):
+            op.quarter_decades(*args)

@@ -1,0 +1,213 @@
+"""The two-example ℓ4 toy: why depth accelerates ℓ4 regression (Chapter 4).
+
+Two training examples :math:`x = e_1` and :math:`x = e_2` with labels
+:math:`y_1 \\gg y_2` and the ℓ4 loss
+
+.. math::
+
+    L(w) = \\tfrac14 \\left[ (w_1 - y_1)^4 + (w_2 - y_2)^4 \\right]
+
+(``paper.md`` §2.7; the paper's own worked example is recalled only in
+secondary sources, so its details are UNVERIFIED there, and the runnable
+version with its settings is the course's: targets :math:`(y_1, 1)`, depths
+1-3 with scalar hidden layers, balanced near-zero initialization
+:math:`\\|w_1\\| = |\\omega_j| = 0.01` with :math:`w_1 \\propto (1, 1)`, a
+quarter-decade learning-rate grid, iterations to reach :math:`L < 10^{-5}`).
+
+Plain gradient descent decouples, :math:`w_i \\leftarrow w_i - \\eta (w_i -
+y_i)^3`; stability of the large coordinate from :math:`w \\approx 0` forces
+:math:`\\eta < 2 / y_1^2`, and with that step the small coordinate crawls.
+Under the end-to-end rule the step is multiplied by
+:math:`\\|w\\|^{2-2/N}` (Equation 12): once the large coordinate has settled
+near :math:`y_1`, it lends its norm to the small one.
+
+Everything runs through :func:`overparam.sweep.run_sweep`: the problem is an
+ordinary ℓ4 regression problem whose features are scaled so that the book's
+mean-loss convention reproduces the sum above exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
+                    select_runs)
+
+__all__ = [
+    "TOY_LR_GRID",
+    "TOY_TARGET",
+    "TOY_INIT_SCALE",
+    "TOY_DIRECTION",
+    "ToyPreset",
+    "TOY_PRESETS",
+    "ToyRow",
+    "two_example_problem",
+    "toy_runs",
+    "toy_initial_factors",
+    "run_toy",
+    "toy_table",
+    "depth1_stability_limit",
+]
+
+#: Learning rates: the quarter-decade lattice 10^{k/4} from 1e-6 to 10^{0.5} (27 points), exact powers of
+#: ten (not rounded: at y₁ = 20 depth 3, η = 5.62e-4 and η = 10^{-3.25} = 5.6234e-4 end differently).
+TOY_LR_GRID: tuple[float, ...] = tuple(quarter_decades(-24, 2, digits=None))
+#: "Iterations to reach L < ε" uses ε = 1e-5 (``paper.md`` §2.7).
+TOY_TARGET = 1e-5
+#: ‖w_1‖ = |ω_j| = 0.01 at initialization.
+TOY_INIT_SCALE = 0.01
+#: w_1(0) points along (1, 1).
+TOY_DIRECTION = (1.0, 1.0)
+
+
+def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The toy's design and targets, ``(X, y)``, for :func:`overparam.run_sweep` (Chapter 4).
+
+    The book's loss is the *mean* :math:`\\frac1p\\,\\frac1m\\sum_i r_i^p`
+    (:func:`overparam.lp_loss`), the toy's (``paper.md`` §2.7) the sum
+    :math:`\\frac1p\\sum_i (w_i - y_i)^p`. Scaling both examples by
+    :math:`c = m^{1/p} = 2^{1/p}`, i.e. :math:`X = cI_2` and
+    :math:`y = c\\,(y_1, y_2)`, makes the two equal for every :math:`w`, and
+    the gradients too (:math:`\\nabla L = (w - y)^{p-1}` elementwise), so the
+    learning rates mean what they mean in ``paper.md``.
+
+    Parameters
+    ----------
+    y1, y2 : float
+        The two labels (finite).
+    p : int
+        Even loss exponent >= 2 (the toy uses 4).
+
+    Returns
+    -------
+    X : ndarray, shape (2, 2)
+    y : ndarray, shape (2,)
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 2 or p % 2:
+        raise ValueError(f"p must be an even integer >= 2, got {p!r}")
+    for name, value in (("y1", y1), ("y2", y2)):
+        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    c = 2.0 ** (1.0 / p)
+    return c * np.eye(2), c * np.array([float(y1), float(y2)])
+
+
+def toy_runs(depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GRID,
+             init_scale: float = TOY_INIT_SCALE, method: str = "gd") -> tuple[RunConfig, ...]:
+    """The toy's grid: GD on depth-N nets with scalar hidden layers, aligned balanced start (Chapter 4).
+
+    Every run starts from :math:`w_1 = s\\,(1, 1)/\\sqrt2`, :math:`\\omega_j = s`
+    (``s = init_scale``), i.e. :math:`w_e(0) = s^N (1, 1)/\\sqrt2`; ``p = 4``.
+    """
+    return product_runs(method=method, depth=list(depths), p=4, lr=list(lrs), init_scale=init_scale,
+                        init_direction=TOY_DIRECTION)
+
+
+def toy_initial_factors(depth: int, init_scale: float = TOY_INIT_SCALE) -> list[np.ndarray]:
+    """The same start as :func:`toy_runs`, as layers for :func:`overparam.train_deep_linear` (Chapter 4).
+
+    Returns ``[W_1, ω_2, …, ω_N]`` with :math:`W_1 = s\\,(1, 1)/\\sqrt2` of
+    shape (1, 2) and each :math:`\\omega_j = s` of shape (1, 1): exactly
+    balanced (:math:`\\|W_1\\|^2 = \\omega_j^2 = s^2`).
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
+    u = np.asarray(TOY_DIRECTION) / np.linalg.norm(TOY_DIRECTION)
+    return [init_scale * u[None, :]] + [np.full((1, 1), float(init_scale)) for _ in range(depth - 1)]
+
+
+def depth1_stability_limit(y1: float) -> float:
+    """:math:`2 / y_1^2`: above it, plain GD on the toy diverges from :math:`w \\approx 0` (Chapter 4).
+
+    The large coordinate's error :math:`e = w_1 - y_1` follows
+    :math:`e \\leftarrow e - \\eta e^3 = e (1 - \\eta e^2)`; starting from
+    :math:`|e| \\approx |y_1|`, it shrinks only if :math:`\\eta y_1^2 < 2`.
+    """
+    if not (isinstance(y1, (int, float, np.floating, np.integer)) and math.isfinite(y1) and y1 != 0):
+        raise ValueError(f"y1 must be a finite non-zero number, got {y1!r}")
+    return 2.0 / float(y1) ** 2
+
+
+@dataclass(frozen=True)
+class ToyPreset:
+    """One scale of the toy (Chapter 4; ``python -m overparam toy``).
+
+    Attributes
+    ----------
+    name : str
+    num_iters : int
+        Budget per run. The fastest run per depth does not depend on it as
+        long as it exceeds that run's count (the slowest chosen count in the
+        full-scale table is about 35,000).
+    y1_values : tuple of float
+    depths : tuple of int
+    """
+
+    name: str
+    num_iters: int
+    y1_values: tuple[float, ...] = (5.0, 10.0, 20.0)
+    depths: tuple[int, ...] = (1, 2, 3)
+
+
+#: ``paper``: the budget of ``paper.md`` §5.7 (4·10⁵ iterations; about a minute per y₁ on one
+#: core). ``default`` (a reader's run) and ``fast`` (CI) only cap the budget.
+TOY_PRESETS: dict[str, ToyPreset] = {
+    "fast": ToyPreset("fast", 40_000),
+    "default": ToyPreset("default", 100_000),
+    "paper": ToyPreset("paper", 400_000),
+}
+
+
+def run_toy(y1: float, num_iters: int, *, depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GRID,
+            init_scale: float = TOY_INIT_SCALE, target: float = TOY_TARGET, dtype: Any = torch.float64,
+            progress: Callable[[int, int], None] | None = None, command: str | None = None) -> SweepResult:
+    """Run the toy's grid for one ``y1`` (targets ``(y1, 1)``) in one lockstep sweep (Chapter 4).
+
+    Records the loss on a log grid (20 per decade) and, exactly, the first
+    iteration with :math:`L \\le` ``target`` (``result.reached_at``).
+    """
+    return run_sweep(two_example_problem(y1), toy_runs(depths, lrs, init_scale), num_iters,
+                     record=log_steps(num_iters, 20), dtype=dtype, target=target, chunk=2000,
+                     progress=progress, command=command)
+
+
+@dataclass(frozen=True)
+class ToyRow:
+    """One cell of the toy's table: the fastest run of one depth for one ``y1``."""
+
+    y1: float
+    depth: int
+    iterations: int | None
+    lr: float | None
+    index: int | None
+
+    @property
+    def reached(self) -> bool:
+        """Whether any learning rate of the grid reached the target."""
+        return self.iterations is not None
+
+
+def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = None) -> list[ToyRow]:
+    """Per ``y1`` and depth, the fewest iterations to the target over the grid (Chapter 4).
+
+    The rule is :data:`overparam.sweep.FASTEST_TO_TARGET`: among the runs that
+    reached the target and did not diverge within the budget, the one that
+    reached it first. A depth whose runs all failed gets a row with
+    ``iterations = None``.
+    """
+    rows = []
+    for y1, result in results.items():
+        if result.reached_at is None:
+            raise ValueError(f"results[{y1!r}] has no reached_at: run it with run_toy (or run_sweep(target=...))")
+        chosen = select_runs(result, FASTEST_TO_TARGET, by=["depth"])
+        for depth in (sorted({c.depth for c in result.configs}) if depths is None else depths):
+            i = chosen.get((depth,))
+            rows.append(ToyRow(float(y1), int(depth), None if i is None else int(result.reached_at[i]),
+                               None if i is None else result.configs[i].lr, i))
+    return rows

@@ -1,0 +1,131 @@
+"""Tests for overparam.toy and overparam.cli_toy: the two-example ℓ4 toy of Chapter 4."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import overparam as op
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_problem_reproduces_the_sum_loss_and_its_gradient():
+    rng = np.random.default_rng(0)
+    for y1 in (5.0, -20.0):
+        X, y = op.two_example_problem(y1, 0.7)
+        for w in rng.standard_normal((5, 2)) * 3:
+            e = w - np.array([y1, 0.7])
+            assert op.lp_loss(w, X, y, 4) == pytest.approx(0.25 * (e**4).sum(), rel=1e-13)
+            np.testing.assert_allclose(op.lp_gradient(w, X, y, 4), e**3, rtol=1e-12)
+    X, y = op.two_example_problem(3.0, p=2)
+    assert op.lp_loss(np.zeros(2), X, y, 2) == pytest.approx(0.5 * (9 + 1), rel=1e-13)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(y1=float("nan")), "y1"), (dict(y1="5"), "y1"), (dict(y1=5.0, y2=float("inf")), "y2"),
+    (dict(y1=5.0, p=3), "p"), (dict(y1=5.0, p=0), "p"),
+])
+def test_problem_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        op.two_example_problem(**kwargs)
+
+
+def test_depth1_sweep_matches_the_scalar_recursion():
+    """Independent oracle: plain GD decouples into e_i <- e_i - lr e_i^3 (float64 numpy loop)."""
+    y1, lrs, T = 5.0, [0.01, 0.0562, 0.09], 3000
+    res = op.run_toy(y1, T, depths=(1,), lrs=lrs)
+    for i, lr in enumerate(lrs):
+        e = 0.01 * np.array([1.0, 1.0]) / np.sqrt(2) - np.array([y1, 1.0])
+        losses, reached = [], -1
+        for t in range(T + 1):
+            loss = 0.25 * (e**4).sum()
+            if not np.isfinite(loss) or (losses and loss > 1e6 * losses[0]):
+                break
+            losses.append(loss)
+            if reached < 0 and loss <= op.TOY_TARGET:
+                reached = t
+            e = e - lr * e**3
+        if lr > op.depth1_stability_limit(y1):
+            assert res.diverged[i] and res.diverged_at[i] == len(losses) and reached == -1
+        else:
+            assert not res.diverged[i]
+            np.testing.assert_allclose(res.loss[i], np.array(losses)[res.steps], rtol=1e-10)
+        assert res.reached_at[i] == reached
+    assert res.reached_at[1] > 0  # the largest stable η of the quarter-decade grid reaches 1e-5 within 3000
+
+
+def test_initial_factors_are_the_sweeps_and_the_network_agrees():
+    for depth in (1, 2, 3):
+        layers = op.toy_initial_factors(depth)
+        res = op.run_sweep(op.two_example_problem(10.0), op.toy_runs((depth,), [0.01]), 0)
+        assert len(layers) == len(res.factors[0]) == depth
+        for a, b in zip(layers, res.factors[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-15)
+        assert op.max_imbalance(layers) < 1e-18
+    # GD on the network by autograd reaches the target at the same step as the lockstep engine.
+    lr = 10**-1.75
+    res = op.run_toy(10.0, 600, depths=(2,), lrs=[lr])
+    X, y = op.two_example_problem(10.0)
+    hist = op.train_deep_linear(X, y, 4, op.toy_initial_factors(2), lr, 600)
+    assert res.reached_at[0] == hist.iterations_to(op.TOY_TARGET) > 0
+    with pytest.raises(ValueError, match="depth"):
+        op.toy_initial_factors(0)
+    with pytest.raises(ValueError, match="init_scale"):
+        op.toy_initial_factors(2, 0.0)
+
+
+def test_stability_limit_separates_convergence_from_divergence():
+    limit = op.depth1_stability_limit(8.0)
+    assert limit == 2 / 64
+    res = op.run_toy(8.0, 200, depths=(1,), lrs=[0.97 * limit, 1.03 * limit])
+    assert res.diverged.tolist() == [False, True]
+    with pytest.raises(ValueError, match="y1"):
+        op.depth1_stability_limit(0.0)
+
+
+def test_grid_and_table():
+    grid = np.array(op.TOY_LR_GRID)
+    assert len(grid) == 27 and grid[0] == pytest.approx(1e-6) and grid[-1] == pytest.approx(10**0.5)
+    np.testing.assert_allclose(np.diff(np.log10(grid)), 0.25)
+    results = {5.0: op.run_toy(5.0, 2500, lrs=op.TOY_LR_GRID[12:22])}
+    rows = op.toy_table(results)
+    assert [(r.y1, r.depth) for r in rows] == [(5.0, 1), (5.0, 2), (5.0, 3)]
+    res = results[5.0]
+    for r in rows:
+        if r.reached:
+            ok = [i for i, c in enumerate(res.configs)
+                  if c.depth == r.depth and res.reached_at[i] >= 0 and not res.diverged[i]]
+            assert r.iterations == min(res.reached_at[i] for i in ok) and r.lr == res.configs[r.index].lr
+    assert rows[0].reached and rows[1].reached
+    short = op.toy_table({5.0: op.run_toy(5.0, 10, lrs=[1e-6])})
+    assert not any(r.reached for r in short) and short[0].iterations is None
+    with pytest.raises(ValueError, match="reached_at"):
+        op.toy_table({5.0: op.run_sweep(op.two_example_problem(5.0), op.toy_runs((1,), [1e-3]), 5)})
+    assert "depth 1" in op.format_toy_table(results)
+
+
+def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
+    from overparam import cli_toy
+    from overparam.__main__ import main
+
+    tiny = dataclasses.replace(op.TOY_PRESETS["fast"], num_iters=1500, y1_values=(5.0, 10.0))
+    monkeypatch.setitem(cli_toy.TOY_PRESETS, "fast", tiny)
+    stem = tmp_path / "toy"
+    assert main(["toy", "--preset", "fast", "--out", str(stem), "--threads", "1"]) == 0
+    results = op.load_toy_results(stem, (5.0, 10.0))
+    assert set(results) == {5.0, 10.0}
+    for y1, res in results.items():
+        assert res.num_iters == 1500 and res.target == op.TOY_TARGET and res.reached_at is not None
+        assert res.configs == op.toy_runs() and res.provenance["command"].startswith("python -m overparam toy")
+        np.testing.assert_allclose(op.two_example_problem(y1)[1][0] / 2**0.25, y1)
+    assert (tmp_path / "toy.png").stat().st_size > 10_000
+    assert op.load_toy_results(stem) is None  # y1 = 20 missing
