@@ -103,6 +103,7 @@ from .toy import (
     ToyPreset,
     ToyRow,
     depth1_stability_limit,
+    predicted_iterations,
     run_toy,
     toy_initial_factors,
     toy_runs,

@@ -79,6 +79,8 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
             bad = (depth == n) & result.diverged
             ax.plot(lrs[bad], np.full(bad.sum(), top * 1.6 ** (n - 1)), "x", ms=4, color=color)
         ax.axvline(depth1_stability_limit(y1), color="k", ls=":", lw=1)
+        if ax is axes[0]:
+            ax.plot([], [], "x", color="0.3", label="diverged")
         ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
     axes[0].set_ylabel(f"iterations to L ≤ {result.target:g}")
     axes[0].legend(fontsize=8, loc="lower left")

@@ -129,3 +129,17 @@ def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
         np.testing.assert_allclose(op.two_example_problem(y1)[1][0] / 2**0.25, y1)
     assert (tmp_path / "toy.png").stat().st_size > 10_000
     assert op.load_toy_results(stem) is None  # y1 = 20 missing
+
+
+def test_predicted_iterations_match_the_measured_tail():
+    """The late-phase formula against real runs, away from the stability edge (Chapter 4's collapse)."""
+    assert op.predicted_iterations(0.01, 1, 5.0) == pytest.approx(1 / (0.01 * np.sqrt(8e-5)))
+    res = op.run_toy(5.0, 40_000, lrs=[3e-3, 1e-2])
+    for i, c in enumerate(res.configs):
+        assert res.reached_at[i] > 0
+        assert res.reached_at[i] == pytest.approx(op.predicted_iterations(c.lr, c.depth, 5.0), rel=0.12)
+    for kwargs, match in ((dict(lr=0.0, depth=1, y1=5.0), "lr"), (dict(lr=1e-3, depth=0, y1=5.0), "depth"),
+                          (dict(lr=1e-3, depth=1, y1=0.0, y2=0.0), "y1"), (dict(lr=1e-3, depth=1, y1=5.0, target=-1.0),
+                                                                           "target")):
+        with pytest.raises(ValueError, match=match):
+            op.predicted_iterations(**kwargs)
