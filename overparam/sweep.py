@@ -277,7 +277,7 @@ def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
 def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Generator]:
     """The unit vector u of w_e(0) = s^N u; the generator then seeds the rotations."""
     rng = np.random.default_rng(cfg.seed)
-    u = rng.standard_normal(d)
+    u = rng.standard_normal(d)  # drawn even when replaced, so the rotations see the same stream either way
     if cfg.init_direction is not None:
         u = np.asarray(cfg.init_direction)
     return u / np.linalg.norm(u), rng
