@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from .files import OutputPathError
+
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
 _COMMAND_MODULES = ("overparam.cli_ethanol", "overparam.cli_toy", "overparam.cli_mnist")
 
@@ -31,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen sub-command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.command_line = "python -m overparam " + " ".join(argv)  # recorded in the results' provenance
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except OutputPathError as exc:  # a user error found before any work: one line, exit status 2
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

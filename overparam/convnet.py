@@ -62,6 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .files import atomic_write
+from .linear import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
 
 __all__ = [
@@ -321,10 +323,17 @@ class ConvNetHistory:
         At every step, on that step's batch and before its update: the mean
         softmax cross-entropy, the *weighted* penalty ``weight_decay *
         model.penalty()``, and the learning rate used.
+    batch_error : ndarray, shape (num_steps,)
+        Fraction of that step's batch misclassified (with dropout, as the
+        tutorial's "Minibatch error"); empty for files written before it was logged.
     eval_steps : ndarray of int
         Numbers of updates done when accuracy was measured (0 = at init).
     accuracy : dict of str to ndarray
-        Accuracy on each evaluation set at ``eval_steps``.
+        Accuracy on each periodically evaluated set (the tutorial's
+        validation images) at ``eval_steps``.
+    final_accuracy : dict of str to float
+        Accuracy on each set measured once, after the last step (the
+        tutorial's test images).
     num_params : int
     seconds : float
         Wall time of the training loop, evaluations included.
@@ -349,6 +358,8 @@ class ConvNetHistory:
     device: str
     data: str = ""
     eval_seconds: float = 0.0
+    final_accuracy: Mapping[str, float] = field(default_factory=dict)
+    batch_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -366,10 +377,28 @@ class ConvNetHistory:
         """The tutorial's logged loss: cross-entropy + weighted penalty, per step."""
         return self.cross_entropy + self.penalty
 
+    def error(self, name: str) -> float:
+        """Final error rate (1 - accuracy) on evaluation set ``name``, the tutorial's reported number."""
+        if name in self.final_accuracy:
+            return 1.0 - float(self.final_accuracy[name])
+        if name in self.accuracy:
+            return 1.0 - float(np.asarray(self.accuracy[name])[-1])
+        raise KeyError(f"no evaluation set {name!r}; this run has {sorted({*self.accuracy, *self.final_accuracy})}")
+
     @property
     def ms_per_step(self) -> float:
         """Mean wall time per training step in milliseconds, evaluations excluded."""
         return 1e3 * (self.seconds - self.eval_seconds) / max(self.num_steps, 1)
+
+
+def _check_finite(logs: torch.Tensor, since: int) -> None:
+    """Raise :class:`DivergenceError` at the first step from ``since`` on whose batch loss ran away."""
+    batch_loss = logs[0] + logs[1]
+    bad = ~torch.isfinite(batch_loss[max(since, 0):]) | (batch_loss[max(since, 0):] > DIVERGENCE_FACTOR * batch_loss[0])
+    if bool(bad.any()):
+        step = max(since, 0) + int(torch.nonzero(bad)[0, 0])
+        raise DivergenceError(step, float(batch_loss[step]), "convnet training",
+                              hint="use a smaller learning rate (ConvNetConfig.lr)")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -399,6 +428,7 @@ def train_convnet(
     num_steps: int | None = None,
     *,
     eval_data: Mapping[str, MNISTData] | None = None,
+    final_eval_data: Mapping[str, MNISTData] | None = None,
     device: str = "auto",
     seed: int = 0,
     progress: ProgressFn | None = None,
@@ -424,7 +454,11 @@ def train_convnet(
     num_steps : int, optional
         Updates to run; ``None`` means ``config.full_steps`` (8,593).
     eval_data : mapping of str to MNISTData, optional
-        Sets whose accuracy is measured every ``config.eval_every`` steps.
+        Sets whose accuracy is measured every ``config.eval_every`` steps
+        (``convolutional.py`` does this with its 5,000 validation images).
+    final_eval_data : mapping of str to MNISTData, optional
+        Sets whose accuracy is measured once, after the last step (the
+        tutorial's 10,000 test images).
     device : {"auto", "cpu", "cuda"}
     seed : int
         Seeds the initialization (:class:`TutorialConvNet`) and, via
@@ -437,6 +471,14 @@ def train_convnet(
     Returns
     -------
     ConvNetHistory
+
+    Raises
+    ------
+    DivergenceError
+        The batch loss became non-finite or grew above ``DIVERGENCE_FACTOR``
+        times its first value; checked at every progress interval (about 200
+        times a run, so a GPU is not synchronized every step), the error names
+        the first such step.
     """
     steps = config.full_steps if num_steps is None else int(num_steps)
     if steps < 0:
@@ -453,7 +495,9 @@ def train_convnet(
     y = torch.as_tensor(data.labels, device=dev)
     evals = {k: (torch.as_tensor(v.images, device=dev), torch.as_tensor(v.labels, device=dev))
              for k, v in (eval_data or {}).items()}
-    logs = torch.zeros((2, steps), dtype=torch.float64, device=dev)  # cross-entropy, weighted penalty
+    finals = {k: (torch.as_tensor(v.images, device=dev), torch.as_tensor(v.labels, device=dev))
+              for k, v in (final_eval_data or {}).items()}
+    logs = torch.zeros((3, steps), dtype=torch.float64, device=dev)  # cross-entropy, weighted penalty, batch error
     lrs = np.array([config.lr_at(s) for s in range(steps)])
     eval_steps = sorted({0, steps, *range(0, steps, config.eval_every)})
     acc: dict[str, list[float]] = {k: [] for k in evals}
@@ -474,17 +518,25 @@ def train_convnet(
         offset = (s * B) % (n - B)
         for group in optimizer.param_groups:
             group["lr"] = float(lrs[s])
-        ce = F.cross_entropy(model(X[offset : offset + B], dropout_gen), y[offset : offset + B])
+        logits = model(X[offset : offset + B], dropout_gen)
+        ce = F.cross_entropy(logits, y[offset : offset + B])
         pen = config.weight_decay * model.penalty()
         optimizer.zero_grad(set_to_none=True)
         (ce + pen).backward()
         optimizer.step()
         logs[0, s], logs[1, s] = ce.detach(), pen.detach()
+        logs[2, s] = (logits.detach().argmax(dim=1) != y[offset : offset + B]).sum() / B
         done = s + 1
+        if done % report_every == 0 or done == steps:
+            _check_finite(logs[:2, :done], done - report_every)
+            if progress is not None:
+                progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]),
+                                       "lr": float(lrs[s])})
         if done % config.eval_every == 0 or done == steps:
             evaluate()
-        if progress is not None and (done % report_every == 0 or done == steps):
-            progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]), "lr": float(lrs[s])})
+    t0 = time.perf_counter()
+    final_acc = {k: accuracy(model, xe, ye) for k, (xe, ye) in finals.items()}
+    eval_seconds += time.perf_counter() - t0
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - start
@@ -493,12 +545,14 @@ def train_convnet(
         config=config,
         cross_entropy=logs_np[0],
         penalty=logs_np[1],
+        batch_error=logs_np[2],
         lr=lrs,
         eval_steps=np.asarray(eval_steps, dtype=np.int64),
         accuracy={k: np.asarray(v) for k, v in acc.items()},
         num_params=model.num_params,
         seconds=seconds,
         eval_seconds=eval_seconds,
+        final_accuracy=final_acc,
         seed=int(seed),
         device=_device_name(dev),
         data=data.description,
@@ -531,7 +585,8 @@ def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metada
 
     Arrays are stored under ``"<variant>/<name>"``; the JSON holds
     ``metadata`` (e.g. :func:`provenance`) and each run's config, seed,
-    device, timing and data description. Nothing is pickled.
+    device, timing, data description and final (test) accuracies. Nothing is
+    pickled. Both files are written atomically (:func:`overparam.files.atomic_write`).
     """
     path = Path(path)
     variants = [h.variant for h in histories]
@@ -540,20 +595,20 @@ def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metada
     arrays: dict[str, np.ndarray] = {}
     runs = []
     for h in histories:
-        for name in _ARRAYS:
+        for name in (*_ARRAYS, "batch_error"):
             arrays[f"{h.variant}/{name}"] = np.asarray(getattr(h, name))
         for name, values in h.accuracy.items():
             arrays[f"{h.variant}/accuracy/{name}"] = np.asarray(values)
         runs.append({
             "config": asdict(h.config), "num_params": h.num_params, "seconds": h.seconds,
             "eval_seconds": h.eval_seconds, "ms_per_step": h.ms_per_step, "seed": h.seed,
-            "device": h.device, "data": h.data, "accuracy_sets": list(h.accuracy), "extra": dict(h.extra),
+            "device": h.device, "data": h.data, "accuracy_sets": list(h.accuracy),
+            "final_accuracy": {k: float(v) for k, v in h.final_accuracy.items()}, "extra": dict(h.extra),
         })
     meta = {"metadata": dict(metadata or {}), "runs": runs}
     text = json.dumps(meta, indent=2, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, metadata_json=np.array(text), **arrays)
-    path.with_suffix(".json").write_text(text + "\n", encoding="utf-8")
+    atomic_write(path, lambda fh: np.savez_compressed(fh, metadata_json=np.array(text), **arrays))
+    atomic_write(path.with_suffix(".json"), lambda fh: fh.write((text + "\n").encode("utf-8")))
     return path
 
 
@@ -568,9 +623,11 @@ def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, An
             histories.append(ConvNetHistory(
                 config=config,
                 **{name: npz[f"{v}/{name}"] for name in _ARRAYS},
+                batch_error=npz[f"{v}/batch_error"] if f"{v}/batch_error" in npz.files else np.zeros(0),
                 accuracy={k: npz[f"{v}/accuracy/{k}"] for k in run["accuracy_sets"]},
                 num_params=int(run["num_params"]), seconds=float(run["seconds"]), seed=int(run["seed"]),
                 eval_seconds=float(run.get("eval_seconds", 0.0)),
+                final_accuracy={k: float(v) for k, v in run.get("final_accuracy", {}).items()},
                 device=run["device"], data=run["data"], extra=run.get("extra", {}),
             ))
     return histories, meta["metadata"]

@@ -25,12 +25,10 @@ DIVERGENCE_FACTOR = 1e6
 class DivergenceError(RuntimeError):
     """A training run diverged; ``step`` and ``loss`` say where."""
 
-    def __init__(self, step: int, loss: float, what: str = "gradient descent"):
+    def __init__(self, step: int, loss: float, what: str = "gradient descent", hint: str | None = None):
         self.step, self.loss = step, loss
-        super().__init__(
-            f"{what} diverged at step {step} (loss {loss:.3g}); use a smaller learning rate, "
-            "or pass on_divergence='stop' to keep the history up to that step"
-        )
+        hint = hint or ("use a smaller learning rate, or pass on_divergence='stop' to keep the history up to that step")
+        super().__init__(f"{what} diverged at step {step} (loss {loss:.3g}); {hint}")
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,16 @@ Where the four official IDX files come from, file by file, in order:
 
 Everything read is verified: the gzip stream must decompress completely, the
 IDX header must carry the right magic number and shape, and the decompressed
-content must match its SHA-256. A download is also checked against the
-published MD5 of the official ``.gz`` file before it lands in the cache. The
-one file whose content checksum is not on record here, the 60,000 training
-images, is accepted when its ``.gz`` bytes match the official MD5; a
-recompressed copy with a valid header and shape is accepted with a warning and
-labelled "not checksum-verified" in ``source``.
+content must match its SHA-256 (pinned for all four files). A download is
+also checked against the published MD5 of the official ``.gz`` file before it
+lands in the cache. A copy that was recompressed (other ``.gz`` bytes, the same
+content) is accepted; any other content is refused with
+:class:`~overparam.data.DataIntegrityError`.
 
-Offline build machines have only the test images and the labels, so
-:func:`mnist_training_set` returns the 55,000-image training split when it is
-available and otherwise the 10,000-image test set, saying so in the result.
+:func:`mnist_training_set` returns the 55,000-image training split. Only when
+the training-images file is truly absent (not in the data directory nor the
+cache, and no download possible) does it fall back to the 10,000-image test
+set, saying so in the result; a damaged file is never replaced silently.
 """
 from __future__ import annotations
 
@@ -75,14 +75,15 @@ class _FileSpec:
     name: str
     kind: Literal["images", "labels"]
     count: int
-    content_sha256: str | None  # of the decompressed IDX content (None: not on record)
+    content_sha256: str  # of the decompressed IDX content
     official_gz_md5: str  # of the official download
     label_counts: tuple[int, ...] | None = None
 
 
 _FILES: dict[str, _FileSpec] = {
     "train-images": _FileSpec(
-        "train-images-idx3-ubyte.gz", "images", 60_000, None, "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+        "train-images-idx3-ubyte.gz", "images", 60_000,
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     ),
     "train-labels": _FileSpec(
         "train-labels-idx1-ubyte.gz", "labels", 60_000,
@@ -229,22 +230,13 @@ def _read_verified(spec: _FileSpec, path: Path) -> tuple[np.ndarray, str]:
         counts = tuple(int(c) for c in np.bincount(array, minlength=N_CLASSES))
         if counts != spec.label_counts:
             raise DataIntegrityError(f"{path}: label counts {counts} differ from the official {spec.label_counts}")
-    if spec.content_sha256 is not None:
-        digest = hashlib.sha256(content).hexdigest()
-        if digest != spec.content_sha256:
-            raise DataIntegrityError(
-                f"{path}: SHA-256 of the decompressed content is {digest}, expected {spec.content_sha256} "
-                "(corrupt or modified copy; replace it with the official file)"
-            )
-        return array, "content SHA-256 verified"
-    if hashlib.md5(raw, usedforsecurity=False).hexdigest() == spec.official_gz_md5:
-        return array, "official .gz MD5 verified"
-    warnings.warn(
-        f"{path}: not the official .gz (MD5 differs) and no content checksum is on record; "
-        "only its IDX header, shape and size were checked",
-        stacklevel=3,
-    )
-    return array, "header and shape checked, content not checksum-verified"
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != spec.content_sha256:
+        raise DataIntegrityError(
+            f"{path}: SHA-256 of the decompressed content is {digest}, expected {spec.content_sha256} "
+            "(corrupt or modified copy; replace it with the official file)"
+        )
+    return array, "content SHA-256 verified"
 
 
 # ---------------------------------------------------------------------------
@@ -373,26 +365,28 @@ def mnist_training_set(
     """The data a chapter trains the convnet on: the tutorial's split when possible (Chapter 6).
 
     With ``prefer="train"`` this is :func:`load_mnist` ``("train")``, the
-    55,000 tutorial training images; when their file is missing and cannot be
-    downloaded (the offline build), it is the 10,000-image test set instead,
-    with ``stands_in_for="train"`` and a :attr:`MNISTData.description` that
-    says so. Chapters print that description beside their results.
-    ``prefer="test"`` always returns the test set (labelled the same way), so
-    that results can be compared across machines.
+    55,000 tutorial training images. Only when one of the two training files
+    is absent everywhere and cannot be downloaded does it return the
+    10,000-image test set instead, with ``stands_in_for="train"``, a
+    :attr:`MNISTData.description` that says so, and a ``UserWarning``.
+    ``prefer="test"`` always returns the test set (labelled the same way).
 
     Raises
     ------
     DataIntegrityError
-        A file exists but is damaged: a corrupt copy never falls back silently.
+        A file exists but is damaged or altered: a bad copy never falls back.
     FileNotFoundError
-        Not even the test set is available.
+        ``data_dir`` does not exist, or not even the test set is available.
     """
     if prefer not in ("train", "test"):
         raise ValueError(f"prefer must be 'train' or 'test', got {prefer!r}")
+    _resolve_root(data_dir)  # a mistyped data_dir is an error, not a reason to fall back
     if prefer == "train":
         try:
             return load_mnist("train", data_dir, download, _fetch=_fetch)
-        except FileNotFoundError:
-            pass
+        except FileNotFoundError as exc:
+            reason = str(exc).splitlines()[0]
+            warnings.warn(f"training on the 10,000 MNIST test images instead of the 55,000 training images: {reason}",
+                          stacklevel=2)
     test = load_mnist("test", data_dir, download, _fetch=_fetch)
     return MNISTData(test.images, test.labels, test.split, test.source, stands_in_for="train")

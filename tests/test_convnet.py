@@ -280,17 +280,108 @@ def test_progress_bar_writes_plain_lines_when_not_a_terminal():
     assert "\r" not in stream.getvalue() and "ms/step" in lines[0]
 
 
-@needs_data
-@pytest.mark.slow
-def test_cli_end_to_end_records_the_deviation(tmp_path, monkeypatch, capsys):
+def _run_cli(args: list[str]) -> int:
     from overparam.__main__ import main
 
+    return main(["mnist", "--steps", "2", "--device", "cpu", "--no-download", *args])
+
+
+@needs_data
+@pytest.mark.slow
+def test_cli_end_to_end_on_the_tutorial_split(tmp_path, monkeypatch, capsys):
+    """Validation error every N steps, test error at the end, provenance naming the 55,000 training images."""
+    if not (SHARED / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("MNIST training images not in the offline copy")
     monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "mnist_2.npz"
-    assert main(["mnist", "--variants", "baseline,original", "--steps", "2", "--device", "cpu",
-                 "--data-dir", str(SHARED), "--no-download", "--out", str(out)]) == 0
+    assert _run_cli(["--variants", "baseline,original", "--data-dir", str(SHARED), "--out", str(out),
+                     "--eval-every", "1"]) == 0
     runs, meta = load_histories(out)
     assert [h.variant for h in runs] == ["baseline", "original"] and runs[0].num_steps == 2
-    assert "10,000-image MNIST test set" in meta["deviation"] and meta["torch"] == torch.__version__
-    assert list(runs[0].accuracy) == ["train"] and runs[0].eval_steps.tolist() == [0, 2]
-    assert "baseline" in capsys.readouterr().err
+    assert meta["train_images"] == 55_000 and "deviation" not in meta and meta["torch"] == torch.__version__
+    assert "SHA-256 verified" in meta["data_source"] and meta["command"].endswith("--eval-every 1")
+    for h in runs:
+        assert list(h.accuracy) == ["validation"] and h.eval_steps.tolist() == [0, 1, 2]
+        assert list(h.final_accuracy) == ["test"] and 0 < h.error("test") < 1
+        assert h.batch_error.shape == (2,) and set(np.round(h.batch_error * 64, 6)) <= set(range(65))
+    err = capsys.readouterr().err
+    assert "validation error" in err and "test error" in err and "ETA" in err
+
+
+@needs_data
+@pytest.mark.slow
+def test_cli_stand_in_when_training_images_are_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data" / "mnist"
+    data.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (data / name).symlink_to((SHARED / "mnist" / name).resolve())
+    out = tmp_path / "stand_in.npz"
+    with pytest.warns(UserWarning, match="instead of the 55,000"):
+        assert _run_cli(["--variants", "baseline", "--data-dir", str(data.parent), "--out", str(out)]) == 0
+    runs, meta = load_histories(out)
+    assert "10,000-image MNIST test set" in meta["deviation"] and meta["train_images"] == 10_000
+    assert list(runs[0].accuracy) == ["train"] and runs[0].final_accuracy == {}
+
+
+def test_cli_never_overwrites_an_existing_default_file(tmp_path, monkeypatch):
+    """Bug: the default output replaced the committed results file. Now a fresh name is chosen."""
+    from overparam.files import choose_output
+
+    monkeypatch.chdir(tmp_path)
+    default = tmp_path / "results" / "mnist_full.npz"
+    path, why = choose_output(None, default)
+    assert path == default and why == "the default"
+    default.parent.mkdir()
+    default.write_bytes(b"committed")
+    path, why = choose_output(None, default)
+    assert path != default and path.parent == default.parent and path.name.startswith("mnist_full-")
+    assert "is kept" in why and default.read_bytes() == b"committed"
+    assert choose_output(None, default, force=True)[0] == default
+    assert choose_output(str(default), "elsewhere.npz")[0] == default  # naming it is asking for it
+    assert choose_output("run.out", default)[0] == Path("run.out.npz")  # the file written is the file reported
+
+
+def test_cli_checks_the_output_before_training(tmp_path, capsys):
+    """Bug: an impossible --out failed only after the whole run. Now it fails before any data is read."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit):
+        _run_cli(["--data-dir", str(tmp_path / "nowhere"), "--out", str(blocker / "sub" / "r.npz")])
+    err = capsys.readouterr().err
+    assert "--out" in err and "cannot write" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        _run_cli(["--out", str(tmp_path)])
+    assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--eval-every", "0"], ["--threads", "-1"], ["--device", "tpu"]])
+def test_cli_rejects_bad_options_with_one_line(bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        _run_cli(bad)
+    assert info.value.code == 2 and "Traceback" not in capsys.readouterr().err
+
+
+def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    """Bug: saves wrote in place. Now a failure during the write leaves the previous file intact."""
+    from overparam.files import atomic_write
+
+    target = tmp_path / "r.npz"
+    target.write_bytes(b"good old results")
+
+    def broken(fh):
+        fh.write(b"half a fi")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"good old results" and list(tmp_path.iterdir()) == [target]
+
+
+@needs_data
+def test_diverging_convnet_stops_and_names_the_step(small):
+    from overparam.linear import DivergenceError
+
+    with pytest.raises(DivergenceError, match="convnet training diverged at step") as info:
+        train_convnet(ConvNetConfig(lr=50.0, eval_every=1000), small, 40, device="cpu")
+    assert 0 < info.value.step < 40

@@ -20,6 +20,8 @@ MNIST_DIR = SHARED / "mnist"
 TEST_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
 TRAIN_LABELS = MNIST_DIR / "train-labels-idx1-ubyte.gz"
+TRAIN_IMAGES = MNIST_DIR / "train-images-idx3-ubyte.gz"
+needs_train = pytest.mark.skipif(not TRAIN_IMAGES.is_file(), reason=f"{TRAIN_IMAGES} not found")
 
 pytestmark = pytest.mark.skipif(not TEST_IMAGES.is_file(), reason=f"offline MNIST copy not found in {MNIST_DIR}")
 
@@ -154,11 +156,13 @@ def test_missing_data_dir_is_named(tmp_path):
 
 
 def test_missing_training_images_say_where_to_put_them(tmp_path):
+    """A data dir with everything but the training images, offline: the message says where to put the file."""
+    root = _data_dir_with(tmp_path, {p.name: p for p in (TEST_IMAGES, TEST_LABELS, TRAIN_LABELS)})
     with pytest.raises(FileNotFoundError) as info:
-        load_mnist("train", SHARED)  # download=True, but offline
+        load_mnist("train", root)  # download=True, but offline
     message = str(info.value)
     assert "train-images-idx3-ubyte.gz" in message
-    assert str(MNIST_DIR) in message and str(tmp_path / "cache" / "mnist") in message
+    assert str(root / "mnist") in message and str(tmp_path / "cache" / "mnist") in message
     assert "download failed" in message and mn.MNIST_MIRRORS[0] in message
 
 
@@ -170,36 +174,66 @@ def test_bad_split_name():
 # ---------------------------------------------------------------------------
 # The tutorial's splits, the offline fallback, the download path
 # ---------------------------------------------------------------------------
-def test_offline_training_set_is_the_labelled_test_set(test_set):
-    data = mnist_training_set(SHARED)
+def test_absent_training_images_fall_back_to_the_labelled_test_set(tmp_path, test_set):
+    root = _data_dir_with(tmp_path, {p.name: p for p in (TEST_IMAGES, TEST_LABELS, TRAIN_LABELS)})
+    with pytest.warns(UserWarning, match="instead of the 55,000 training images"):
+        data = mnist_training_set(root)
     assert data.split == "test" and data.stands_in_for == "train" and len(data) == 10_000
     assert "standing in for the tutorial's train split" in data.description
     np.testing.assert_array_equal(data.labels, test_set.labels)
     assert mnist_training_set(SHARED, prefer="test").stands_in_for == "train"
     with pytest.raises(ValueError, match="prefer"):
         mnist_training_set(SHARED, prefer="validation")  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # a wrong folder is no reason to fall back
+        mnist_training_set(tmp_path / "nowhere")
 
 
-def test_train_and_validation_splits_from_a_stand_in_file(tmp_path):
-    """A structurally valid, non-official training-images file: warned about, and split as the tutorial."""
-    index = np.arange(60_000) % 251
-    pixels = np.broadcast_to(index[:, None, None], (60_000, 28, 28)).astype(np.uint8)
-    root = _data_dir_with(tmp_path, {
-        "train-images-idx3-ubyte.gz": gzip.compress(_idx_images(pixels), 1), TRAIN_LABELS.name: TRAIN_LABELS,
-    })
-    with pytest.warns(UserWarning, match="no content checksum"):
-        train = load_mnist("train", root, download=False)
-    with pytest.warns(UserWarning):
-        val = load_mnist("validation", root, download=False)
+@needs_train
+def test_official_training_split_loads_verified_without_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train = load_mnist("train", SHARED, download=False)
+        val = load_mnist("validation", SHARED, download=False)
+        chosen = mnist_training_set(SHARED, download=False)
+    assert len(train) == 55_000 and len(val) == 5_000 and chosen.stands_in_for is None and len(chosen) == 55_000
+    assert "content SHA-256 verified" in train.source and str(TRAIN_IMAGES) in train.source
+    # the tutorial's split: validation = first 5,000 of the 60,000, train = the rest (README: label counts)
     all_labels = np.frombuffer(gzip.decompress(TRAIN_LABELS.read_bytes())[8:], np.uint8)
-    assert len(val) == 5_000 and len(train) == 55_000
     np.testing.assert_array_equal(val.labels, all_labels[:5000])
     np.testing.assert_array_equal(train.labels, all_labels[5000:])
-    np.testing.assert_array_equal(val.images[:, 0, 0, 0], scale_pixels(index[:5000].astype(np.uint8)))
-    np.testing.assert_array_equal(train.images[:, 0, 0, 0], scale_pixels(index[5000:].astype(np.uint8)))
-    assert "not checksum-verified" in train.source
-    with pytest.warns(UserWarning):
-        assert mnist_training_set(root).stands_in_for is None
+    with gzip.open(TRAIN_IMAGES, "rb") as fh:
+        raw = fh.read()
+    first_train = np.frombuffer(raw[16 + 5000 * 784 : 16 + 5001 * 784], dtype=np.uint8).reshape(28, 28)
+    np.testing.assert_array_equal(train.images[0, 0], scale_pixels(first_train))
+    # README: pixel mean of all 60,000 images
+    pixels = np.frombuffer(raw[16:], dtype=np.uint8)
+    assert abs(pixels.mean() - 33.3184) < 1e-4
+    np.testing.assert_array_equal(chosen.images, train.images)
+
+
+def test_fake_training_images_with_a_valid_header_are_rejected(tmp_path):
+    """Blank images with a correct IDX header, shape and size: refused by the content checksum."""
+    pixels = np.zeros((60_000, 28, 28), dtype=np.uint8)
+    root = _data_dir_with(tmp_path, {
+        "train-images-idx3-ubyte.gz": gzip.compress(_idx_images(pixels), 1), TRAIN_LABELS.name: TRAIN_LABELS,
+        TEST_IMAGES.name: TEST_IMAGES, TEST_LABELS.name: TEST_LABELS,
+    })
+    for split in ("train", "validation"):
+        with pytest.raises(DataIntegrityError, match="SHA-256 of the decompressed content"):
+            load_mnist(split, root, download=False)
+    with pytest.raises(DataIntegrityError):  # a damaged file never falls back to the test set
+        mnist_training_set(root, download=False)
+
+
+@needs_train
+def test_one_changed_training_pixel_is_rejected(tmp_path):
+    content = bytearray(gzip.decompress(TRAIN_IMAGES.read_bytes()))
+    content[16 + 30_000 * 784 + 400] ^= 0x01
+    root = _data_dir_with(tmp_path, {TRAIN_IMAGES.name: gzip.compress(bytes(content), 1), TRAIN_LABELS.name: TRAIN_LABELS})
+    with pytest.raises(DataIntegrityError, match="SHA-256"):
+        load_mnist("train", root, download=False)
 
 
 def test_download_lands_verified_in_cache(tmp_path, monkeypatch):

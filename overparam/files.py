@@ -1,0 +1,104 @@
+"""Writing results files safely: atomic saves, output checks before long runs, no silent overwrites.
+
+Every results file the library writes (sweeps, convnet histories, their JSON
+metadata) goes through :func:`atomic_write`: the bytes go to a temporary file
+in the destination folder, which then replaces the destination in one
+``os.replace``. An interrupt or a full disk during the write leaves the old
+file intact. The command-line tools call :func:`check_writable` before they
+start computing and :func:`choose_output` to pick a path that never replaces
+an existing file unless the user named it or passed ``--force``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+__all__ = ["OutputPathError", "atomic_write", "check_writable", "choose_output"]
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written; the command line turns it into a one-line usage error."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then move it onto ``path`` atomically.
+
+    Parameters
+    ----------
+    path : path
+        Destination; its folder is created if needed.
+    write : callable
+        Writes the whole content to the binary file handle it is given.
+
+    Returns
+    -------
+    Path
+        ``path``. On any exception the temporary file is removed and ``path``
+        is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Make sure ``path`` can be written *before* a long computation (creates its folder).
+
+    Raises
+    ------
+    OutputPathError
+        ``path`` is a folder, or its folder cannot be created or written to;
+        the message names ``what`` (the option or argument it came from).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what}: {path} is a folder; give a file name such as {path / 'results.npz'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{what}: cannot write into {path.parent} ({exc.strerror or exc})") from None
+    return path
+
+
+def choose_output(requested: str | os.PathLike | None, default: str | os.PathLike, *, force: bool = False,
+                  suffix: str = ".npz") -> tuple[Path, str]:
+    """Where a command writes its results, and a sentence saying why.
+
+    * ``requested`` (the user's ``--out``) is used as given, with ``suffix``
+      added when it has another one (so the file written is the file named
+      in the report). Naming a file is asking for it to be replaced; naming
+      a folder raises :class:`OutputPathError`.
+    * Otherwise ``default`` is used if it does not exist yet, or if
+      ``force``; else a fresh name with a UTC time stamp beside it, so that a
+      committed results file is never overwritten by accident.
+    """
+    if requested is not None:
+        path = Path(requested)
+        if path.is_dir():
+            raise OutputPathError(f"--out: {path} is a folder; give a file name such as {path / Path(default).name}")
+        if path.suffix != suffix:
+            path = path.with_name(path.name + suffix)
+        return path, "as asked by --out"
+    path = Path(default)
+    if not path.exists():
+        return path, "the default"
+    if force:
+        return path, "replacing the existing file, as asked by --force"
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    fresh = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    return fresh, f"{path} exists and is kept (pass --out {path} or --force to replace it)"
