@@ -30,6 +30,22 @@ from .convnet import (
     save_histories,
     train_convnet,
 )
+from .convnet_analysis import (
+    LOSS_PARTS,
+    PAPER_READOFFS,
+    VARIANT_COLORS,
+    VARIANT_LABELS,
+    accumulated_step,
+    crossing_step,
+    first_step_below,
+    penalty_speedup,
+    plot_loss_parts,
+    plot_paper_figure,
+    plot_validation_error,
+    product_penalty_gradients,
+    running_median,
+    summary_table,
+)
 from .data import (
     DataIntegrityError,
     EthanolData,
@@ -49,6 +65,7 @@ from .dynamics import (
     single_output_step,
     train_end_to_end,
 )
+from .files import atomic_write, find_results
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .mnist import MNIST_MIRRORS, MNISTData, load_mnist, mnist_training_set, parse_idx, scale_pixels

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import balance, deep, dynamics, losses
+from . import balance, convnet_analysis, deep, dynamics, losses
 
 __all__ = [
     "CheckResult",
@@ -34,6 +34,7 @@ __all__ = [
     "end_to_end_direction",
     "end_to_end_step",
     "single_output_direction",
+    "product_penalty_gradients",
 ]
 
 
@@ -218,3 +219,12 @@ def single_output_direction(fn: Callable[..., Any], *, verbose: bool = True) -> 
     cases = [(f"N={n}, d={d}", (rng.normal(size=d), rng.normal(size=d), n)) for n in (1, 2, 3, 6) for d in (2, 5)]
     return run_check("single_output_direction", fn, dynamics.single_output_direction, cases,
                      rtol=1e-7, atol=1e-10, verbose=verbose)
+
+
+def product_penalty_gradients(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(W_a, W_b)`` against :func:`overparam.product_penalty_gradients` (Chapter 6)."""
+    rng = np.random.default_rng(9)
+    shapes = ((3, 3, 3), (6, 4, 2), (2, 5, 5), (9, 3, 1))
+    cases = [(f"W_a {m}x{k}, W_b {k}x{n}", (rng.normal(size=(m, k)), rng.normal(size=(k, n)))) for m, k, n in shapes]
+    return run_check("product_penalty_gradients", fn, convnet_analysis.product_penalty_gradients, cases,
+                     verbose=verbose)

@@ -16,7 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["OutputPathError", "atomic_write", "check_writable", "choose_output"]
+__all__ = ["OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output", "find_results"]
+
+#: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
+RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
 
 
 class OutputPathError(ValueError):
@@ -102,3 +105,37 @@ def choose_output(requested: str | os.PathLike | None, default: str | os.PathLik
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     fresh = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
     return fresh, f"{path} exists and is kept (pass --out {path} or --force to replace it)"
+
+
+def find_results(name: str, *, download: bool = True, fetch: Callable[[str], bytes] | None = None) -> Path | None:
+    """The committed results file ``results/<name>``, wherever the reader runs the book (Chapters 2, 4, 6).
+
+    Looked for, in order: the ``results/`` folder of the repository this
+    package was installed from, ``results/`` and ``../results/`` relative to
+    the working directory (a chapter runs in ``chapters/``), the user cache
+    ``cache_dir()/results/``; then, with ``download``, fetched from
+    :data:`RESULTS_URL` into that cache (as on Colab, where the package is
+    installed but the repository is not there).
+
+    Returns
+    -------
+    Path or None
+        ``None`` when the file is nowhere and cannot be downloaded; the
+        caller then skips what needs it, saying so.
+    """
+    from .data import _urlopen_bytes, cache_dir
+
+    if not name or Path(name).name != name:
+        raise ValueError(f"name must be a plain file name such as 'mnist_full.npz', got {name!r}")
+    package_repo = Path(__file__).resolve().parents[1]
+    candidates = [package_repo / "results", Path("results"), Path("..") / "results", cache_dir() / "results"]
+    for folder in candidates:
+        if (folder / name).is_file():
+            return folder / name
+    if not download:
+        return None
+    try:
+        raw = (fetch or _urlopen_bytes)(RESULTS_URL + name)
+    except OSError:
+        return None
+    return atomic_write(cache_dir() / "results" / name, lambda fh: fh.write(raw))

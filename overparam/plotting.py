@@ -76,10 +76,12 @@ def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str, **kwargs
     return ax.plot(steps, loss, label=label, **kwargs)[0]
 
 
-def note_scale(fig: Any, detail: str = "") -> None:
+def note_scale(fig: Any, detail: str = "", scale: str | None = None) -> None:
     """Write the scale that produced a figure in its bottom-right corner.
 
-    ``detail`` adds the budget, e.g. ``"20,000 iterations"``.
+    ``detail`` adds the budget, e.g. ``"20,000 iterations"``; ``scale``
+    overrides the build's own scale, e.g. ``"paper (results file)"`` for a
+    figure drawn from a committed paper-scale run.
     """
-    text = f"scale: {scale_name()}" + (f", {detail}" if detail else "")
+    text = f"scale: {scale or scale_name()}" + (f", {detail}" if detail else "")
     fig.text(0.99, 0.005, text, ha="right", va="bottom", fontsize=7, color="0.35")

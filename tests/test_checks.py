@@ -43,6 +43,11 @@ def _wrong_single_output(w, grad, depth):  # uses ||w||^(2 - 1/N)
     return n ** (2 - 1 / depth) * (grad + (depth - 1) * proj)
 
 
+def _wrong_product_penalty(W_a, W_b):  # differentiates ||W_a W_b||^2 without the 1/2
+    ga, gb = op.product_penalty_gradients(W_a, W_b)
+    return 2 * ga, 2 * gb
+
+
 CASES = [
     ("lp_loss", op.lp_loss, _wrong_loss),
     ("lp_gradient", op.lp_gradient, _wrong_gradient),
@@ -52,6 +57,7 @@ CASES = [
     ("end_to_end_direction", op.end_to_end_direction, _wrong_direction),
     ("end_to_end_step", op.end_to_end_step, _wrong_step),
     ("single_output_direction", op.single_output_direction, _wrong_single_output),
+    ("product_penalty_gradients", op.product_penalty_gradients, _wrong_product_penalty),
 ]
 
 

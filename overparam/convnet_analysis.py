@@ -1,0 +1,266 @@
+"""Reading convnet training runs: smoothing, crossings, the penalty's clock and speed-up, figures (Chapter 6).
+
+The per-step values of :class:`~overparam.convnet.ConvNetHistory` are measured
+on one batch of 64 with dropout, so they are noisy; everything here that
+compares runs does so on running medians. The penalty analysis follows the
+chapter's section "Why: weight decay, preconditioned": with momentum ``m``
+and a schedule ``lr_s``, a slowly varying gradient moves the weights by the
+*accumulated step* :func:`accumulated_step`, so plain weight decay shrinks
+the penalty like ``exp(-2 λ S_t)``; a penalty on a product of factors decays
+``κ`` times faster, ``κ`` from :func:`penalty_speedup`.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .convnet import ConvNetHistory, TutorialConvNet
+
+__all__ = [
+    "PAPER_READOFFS",
+    "VARIANT_COLORS",
+    "VARIANT_LABELS",
+    "LOSS_PARTS",
+    "accumulated_step",
+    "crossing_step",
+    "first_step_below",
+    "penalty_speedup",
+    "plot_loss_parts",
+    "product_penalty_gradients",
+    "running_median",
+    "summary_table",
+    "plot_paper_figure",
+    "plot_validation_error",
+]
+
+#: One colour per variant, used by every figure of Chapter 6.
+VARIANT_COLORS: dict[str, str] = {"baseline": "k", "product": "C3", "factors": "C0", "original": "C2"}
+#: Legend labels: where the L2 penalty sits.
+VARIANT_LABELS: dict[str, str] = {
+    "baseline": "baseline (tutorial net)",
+    "product": "penalty on W₂W₁",
+    "factors": "penalty on W₁ and W₂",
+    "original": "penalty on W₁ only",
+}
+#: Batch loss read by eye off the paper's MNIST figure (arXiv:1802.06509, last figure; also in the authors'
+#: blog post), step -> value, for the tutorial's net and the overparameterized one. Approximate: for comparison only.
+PAPER_READOFFS: dict[str, dict[int, float]] = {
+    "baseline": {0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6},
+    "product": {0: 14.0, 2000: 0.5, 3500: 0.25, 5000: 0.1, 8593: 0.05},
+}
+#: The logged parts of the batch loss: attribute of :class:`ConvNetHistory` -> axis title.
+LOSS_PARTS: dict[str, str] = {"batch_loss": "batch loss", "cross_entropy": "cross-entropy", "penalty": "λ · penalty"}
+
+
+def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred running median of a per-step series (Chapter 6).
+
+    Parameters
+    ----------
+    values : ndarray, shape (T,)
+    window : int
+        Odd number of steps, at most ``T``.
+
+    Returns
+    -------
+    steps, medians : ndarray, shape (T - window + 1,)
+        ``medians[i]`` is the median of ``values[i : i + window]``, placed at
+        its centre ``steps[i] = i + window // 2``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {values.shape}")
+    if not (isinstance(window, (int, np.integer)) and window >= 1 and window % 2 == 1):
+        raise ValueError(f"window must be an odd positive integer, got {window!r}")
+    if window > values.size:
+        raise ValueError(f"window={window} is longer than the series ({values.size} steps)")
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
+    return np.arange(window // 2, window // 2 + medians.size), medians
+
+
+def first_step_below(values: np.ndarray, level: float, window: int) -> int | None:
+    """First step at which the running median of ``values`` is below ``level``; ``None`` if never (Chapter 6)."""
+    steps, medians = running_median(values, window)
+    below = np.flatnonzero(medians < level)
+    return int(steps[below[0]]) if below.size else None
+
+
+def crossing_step(lower: np.ndarray, upper: np.ndarray, window: int) -> int | None:
+    """First step from which the running median of ``lower`` stays below that of ``upper`` to the end.
+
+    Returns ``None`` when it is not below at the last step (Chapter 6).
+    """
+    steps, a = running_median(lower, window)
+    _, b = running_median(upper, window)
+    above = np.flatnonzero(a >= b)
+    if above.size == 0:
+        return int(steps[0])
+    if above[-1] == a.size - 1:
+        return None
+    return int(steps[above[-1] + 1])
+
+
+def accumulated_step(lr: np.ndarray, momentum: float) -> np.ndarray:
+    """The accumulated momentum step ``S_t = sum_{s<t} lr_s (1 - m^{s+1}) / (1 - m)`` for t = 0..T (Chapter 6).
+
+    With heavy-ball momentum (``b <- m b + g``, ``θ <- θ - lr_s b``, ``b``
+    starting at 0), a constant gradient ``g`` has moved the weights by
+    ``S_t g`` after ``t`` steps; plain weight decay with factor ``λ``
+    therefore shrinks a squared norm by about ``exp(-2 λ S_t)``.
+
+    Returns
+    -------
+    ndarray, shape (T + 1,)
+        ``S_0 = 0``.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    if lr.ndim != 1 or np.any(lr <= 0):
+        raise ValueError("lr must be a one-dimensional array of positive learning rates")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    gain = (1 - momentum ** np.arange(1, lr.size + 1)) / (1 - momentum)
+    return np.r_[0.0, np.cumsum(lr * gain)]
+
+
+def product_penalty_gradients(W_a: np.ndarray, W_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``½‖W_a W_b‖²`` with respect to ``W_a`` and ``W_b`` (Chapter 6, exercise ``ex-mnist-grad``).
+
+    The library's dense layers compute ``x @ W_a @ W_b`` (row vectors), so the
+    end-to-end matrix is ``E = W_a W_b`` and, by the layer-gradient formula of
+    Chapter 2 (the chain rule behind Theorem 1 of arXiv:1802.06509), for two layers
+
+    .. math::
+
+        \\nabla_{W_a} = E\\,W_b^\\top, \\qquad \\nabla_{W_b} = W_a^\\top E .
+    """
+    W_a, W_b = np.asarray(W_a, dtype=np.float64), np.asarray(W_b, dtype=np.float64)
+    if W_a.ndim != 2 or W_b.ndim != 2 or W_a.shape[1] != W_b.shape[0]:
+        raise ValueError(f"W_a and W_b must be matrices with W_a.shape[1] == W_b.shape[0], got {W_a.shape}, {W_b.shape}")
+    E = W_a @ W_b
+    return E @ W_b.T, W_a.T @ E
+
+
+def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
+    """How much faster a gradient step shrinks the net's penalty than plain weight decay would (Chapter 6).
+
+    .. math::
+
+        \\kappa = \\frac{\\|\\nabla_\\theta P\\|^2}{2\\lambda P}, \\qquad P = \\lambda\\cdot\\text{penalty}(\\theta),
+
+    which is exactly 1 for a penalty that is a plain sum of squares of
+    parameters (baseline, factors, original) and depends on the weights for
+    the penalty on the product. Computed with autograd.
+    """
+    penalty = weight_decay * net.penalty()
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(penalty, params, allow_unused=True)
+    squared = sum(float(g.detach().square().sum()) for g in grads if g is not None)
+    return squared / (2 * weight_decay * float(penalty.detach()))
+
+
+def plot_loss_parts(
+    histories: Mapping[str, ConvNetHistory] | Sequence[ConvNetHistory],
+    window: int,
+    *,
+    axes: Sequence | None = None,
+    faint_alpha: float = 0.15,
+):
+    """The batch loss and its two parts per step (faint) with their running medians (solid), one panel each.
+
+    Returns the figure; the legend goes above the panels.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import loss_axes
+
+    runs = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True)
+    else:
+        fig = axes[0].figure
+    for ax, (part, title) in zip(axes, LOSS_PARTS.items()):
+        loss_axes(ax, title=title, ylabel=title)
+        for h in runs:
+            values = getattr(h, part)
+            color = VARIANT_COLORS.get(h.variant)
+            ax.plot(values, color=color, alpha=faint_alpha, lw=0.5)
+            steps, medians = running_median(values, window)
+            ax.plot(steps, medians, color=color, label=VARIANT_LABELS.get(h.variant, h.variant))
+    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
+    return fig
+
+
+def summary_table(histories: Mapping[str, ConvNetHistory], tail: int = 500) -> tuple[list[dict[str, float]], str]:
+    """Per variant: medians of the last ``tail`` steps and the final errors, as rows and as a Markdown table.
+
+    Columns: batch loss, cross-entropy and weighted penalty (medians over the
+    last ``tail`` steps), the last validation error and the test error (in %),
+    and ms per training step. Errors missing from a run are NaN.
+    """
+    rows, lines = [], []
+    header = ("variant", "batch loss", "cross-entropy", "λ · penalty", "validation error %", "test error %", "ms/step")
+    for v, h in histories.items():
+        last = slice(-min(tail, h.num_steps), None)
+        row = {
+            "batch loss": float(np.median(h.batch_loss[last])),
+            "cross-entropy": float(np.median(h.cross_entropy[last])),
+            "λ · penalty": float(np.median(h.penalty[last])),
+            "validation error %": 100 * h.error("validation") if "validation" in h.accuracy else float("nan"),
+            "test error %": 100 * h.error("test") if "test" in h.final_accuracy else float("nan"),
+            "ms/step": h.ms_per_step,
+        }
+        rows.append(row)
+        cells = [f"{row[k]:.3g}" for k in header[1:4]] + [f"{row[k]:.2f}" for k in header[4:6]] + [f"{row['ms/step']:.0f}"]
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    table = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n" + "\n".join(lines)
+    return rows, table
+
+
+def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, ax=None, readoffs: bool = True):
+    """The paper's MNIST figure redrawn: batch loss per step of the tutorial's net and of the product variant.
+
+    Faint per-step values, solid running medians, and (with ``readoffs``)
+    crosses at :data:`PAPER_READOFFS`. Log scale from 1e-2 to 1e2, as in the paper.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import loss_axes
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    loss_axes(ax, title="batch loss: tutorial net vs overparameterized", ylabel="batch loss")
+    for v in ("baseline", "product"):
+        h = histories[v]
+        ax.plot(h.batch_loss, color=VARIANT_COLORS[v], alpha=0.2, lw=0.5)
+        steps, medians = running_median(h.batch_loss, window)
+        ax.plot(steps, medians, color=VARIANT_COLORS[v], label=VARIANT_LABELS[v])
+        if readoffs:
+            pts = PAPER_READOFFS[v]
+            ax.plot(list(pts), list(pts.values()), "x", color=VARIANT_COLORS[v], ms=8, mew=2,
+                    label=f"paper's figure, read by eye ({'original' if v == 'baseline' else 'overparameterized'})")
+    ax.set_ylim(1e-2, 1e2)
+    ax.legend(loc="upper right")
+    return ax.figure
+
+
+def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
+    """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    for v, h in histories.items():
+        color = VARIANT_COLORS.get(v)
+        ax.plot(h.eval_steps[1:], 100 * (1 - np.asarray(h.accuracy["validation"])[1:]), color=color,
+                label=VARIANT_LABELS.get(v, v))
+        if "test" in h.final_accuracy:
+            ax.plot([h.num_steps], [100 * h.error("test")], "o", color=color, ms=5)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("error (%)")
+    ax.set_title("validation error (lines) and test error at the end (dots)")
+    ax.legend()
+    return ax.figure

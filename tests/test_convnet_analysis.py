@@ -1,0 +1,91 @@
+"""Tests of Chapter 6's analysis helpers (overparam.convnet_analysis) and of finding results files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import overparam as op
+from overparam import files
+
+
+def test_running_median_against_a_plain_loop():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=50)
+    steps, med = op.running_median(values, 7)
+    assert steps[0] == 3 and steps[-1] == 46 and med.size == 44
+    np.testing.assert_array_equal(med, [np.median(values[i : i + 7]) for i in range(44)])
+    for bad in (0, 4, 51):
+        with pytest.raises(ValueError, match="window"):
+            op.running_median(values, bad)
+
+
+def test_first_step_below_and_crossing_on_known_series():
+    t = np.arange(100, dtype=float)
+    falling = 10 - 0.1 * t  # 10 at step 0, below 5 after step 50
+    assert op.first_step_below(falling, 5.0, 1) == 51
+    assert op.first_step_below(falling, -100.0, 1) is None
+    flat = np.full(100, 4.0)
+    assert op.crossing_step(falling, flat, 3) == 61  # 10 - 0.1 t < 4 from t = 61 on
+    assert op.crossing_step(flat, falling, 3) is None  # ends above
+    assert op.crossing_step(flat - 10, flat, 3) == 1  # below from the first median on
+
+
+def test_accumulated_step_is_the_distance_momentum_moves_under_a_constant_gradient():
+    lr, m = np.array([0.01] * 30 + [0.005] * 20), 0.9
+    S = op.accumulated_step(lr, m)
+    theta, buf = 0.0, 0.0
+    positions = [0.0]
+    for s in range(lr.size):
+        buf = m * buf + 1.0  # gradient 1
+        theta -= lr[s] * buf
+        positions.append(-theta)
+    np.testing.assert_allclose(S, positions, rtol=1e-12)
+    with pytest.raises(ValueError, match="momentum"):
+        op.accumulated_step(lr, 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        op.accumulated_step(-lr, 0.9)
+
+
+def test_product_penalty_gradients_against_autograd():
+    rng = np.random.default_rng(1)
+    W_a, W_b = rng.normal(size=(7, 4)), rng.normal(size=(4, 3))
+    ta, tb = (torch.tensor(w, requires_grad=True, dtype=torch.float64) for w in (W_a, W_b))
+    (0.5 * (ta @ tb).square().sum()).backward()
+    ga, gb = op.product_penalty_gradients(W_a, W_b)
+    np.testing.assert_allclose(ga, ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, tb.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="W_a.shape"):
+        op.product_penalty_gradients(W_a, W_b.T)
+
+
+def test_penalty_speedup_is_one_for_plain_sums_of_squares_and_large_for_the_product():
+    kappa = {v: op.penalty_speedup(op.TutorialConvNet(v, seed=0)) for v in op.VARIANTS}
+    for v in ("baseline", "factors", "original"):
+        assert kappa[v] == pytest.approx(1.0, rel=1e-5)
+    assert 25 < kappa["product"] < 50  # the chapter's estimate is about 36 at init_std 0.1
+    small = op.penalty_speedup(op.TutorialConvNet("product", init_std=0.05, seed=0))
+    assert small == pytest.approx(kappa["product"] / 4, rel=0.15)  # κ grows like init_std²
+
+
+def test_find_results_prefers_local_files_then_downloads_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert files.find_results("toy_paper_y5.npz", download=False) is not None  # the repository's own file
+    asked = []
+
+    def fetch(url):
+        asked.append(url)
+        return b"results bytes"
+
+    got = files.find_results("not_committed.npz", fetch=fetch)
+    assert asked == [files.RESULTS_URL + "not_committed.npz"]
+    assert got == tmp_path / "cache" / "results" / "not_committed.npz" and got.read_bytes() == b"results bytes"
+    assert files.find_results("not_committed.npz", fetch=fetch) == got and len(asked) == 1  # cached
+
+    def offline(url):
+        raise OSError("no network")
+
+    assert files.find_results("missing.npz", fetch=offline) is None
+    with pytest.raises(ValueError, match="plain file name"):
+        files.find_results("../etc/passwd")
