@@ -37,6 +37,7 @@ from .convnet_analysis import (
     VARIANT_LABELS,
     accumulated_step,
     crossing_step,
+    error_standard_error,
     first_step_below,
     penalty_speedup,
     plot_loss_parts,
@@ -44,6 +45,7 @@ from .convnet_analysis import (
     plot_validation_error,
     product_penalty_gradients,
     running_median,
+    steps_to_levels,
     summary_table,
 )
 from .data import (
@@ -68,8 +70,16 @@ from .dynamics import (
 from .files import atomic_write, find_results
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
-from .mnist import MNIST_MIRRORS, MNISTData, load_mnist, mnist_training_set, parse_idx, scale_pixels
-from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss, use_book_style
+from .mnist import (
+    MNIST_MIRRORS,
+    MNISTData,
+    load_mnist,
+    mnist_training_set,
+    parse_idx,
+    scale_pixels,
+    training_and_validation,
+)
+from .plotting import DEPTH_COLORS, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
     FASTEST_TO_TARGET,

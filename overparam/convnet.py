@@ -302,9 +302,10 @@ def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor,
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=labels.device)
-    for start in range(0, len(labels), batch_size):
-        logits = model(images[start : start + batch_size])
-        correct += (logits.argmax(dim=1) == labels[start : start + batch_size]).sum()
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            logits = model(images[start : start + batch_size])
+            correct += (logits.argmax(dim=1) == labels[start : start + batch_size]).sum()
     model.train(was_training)
     return float(correct) / len(labels)
 

@@ -24,6 +24,8 @@ __all__ = [
     "VARIANT_LABELS",
     "LOSS_PARTS",
     "accumulated_step",
+    "error_standard_error",
+    "steps_to_levels",
     "crossing_step",
     "first_step_below",
     "penalty_speedup",
@@ -102,6 +104,35 @@ def crossing_step(lower: np.ndarray, upper: np.ndarray, window: int) -> int | No
     return int(steps[above[-1] + 1])
 
 
+def steps_to_levels(
+    histories: Mapping[str, ConvNetHistory], levels: Sequence[float], window: int, part: str = "cross_entropy"
+) -> dict[str, list[int | None]]:
+    """For each run, the first step at which the running median of ``part`` is below each level (Chapter 6).
+
+    ``None`` where a run never gets there. ``part`` is an attribute of
+    :class:`~overparam.convnet.ConvNetHistory`: ``"cross_entropy"``,
+    ``"penalty"`` or ``"batch_loss"``.
+    """
+    if part not in LOSS_PARTS:
+        raise ValueError(f"part must be one of {sorted(LOSS_PARTS)}, got {part!r}")
+    return {v: [first_step_below(getattr(h, part), float(level), window) for level in levels]
+            for v, h in histories.items()}
+
+
+def error_standard_error(error: float, n: int) -> float:
+    """Standard error ``sqrt(e (1 - e) / n)`` of an error rate ``e`` measured on ``n`` independent images (Chapter 6).
+
+    Two classifiers' error rates on the same ``n`` images differ by chance by
+    about ``sqrt(2)`` times this (a conservative yardstick: shared images
+    correlate their mistakes, which makes the true difference's spread smaller).
+    """
+    if not 0 <= error <= 1:
+        raise ValueError(f"error must be a rate in [0, 1], got {error}")
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return float(np.sqrt(error * (1 - error) / n))
+
+
 def accumulated_step(lr: np.ndarray, momentum: float) -> np.ndarray:
     """The accumulated momentum step ``S_t = sum_{s<t} lr_s (1 - m^{s+1}) / (1 - m)`` for t = 0..T (Chapter 6).
 
@@ -173,7 +204,7 @@ def plot_loss_parts(
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import loss_axes
+    from .plotting import loss_axes, plain_log_ticks
 
     runs = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
     if axes is None:
@@ -188,6 +219,7 @@ def plot_loss_parts(
             ax.plot(values, color=color, alpha=faint_alpha, lw=0.5)
             steps, medians = running_median(values, window)
             ax.plot(steps, medians, color=color, label=VARIANT_LABELS.get(h.variant, h.variant))
+        plain_log_ticks(ax)
     fig.tight_layout()
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
     return fig
@@ -250,6 +282,8 @@ def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
     """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end."""
     import matplotlib.pyplot as plt
 
+    from .plotting import plain_log_ticks
+
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     for v, h in histories.items():
@@ -259,6 +293,7 @@ def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
         if "test" in h.final_accuracy:
             ax.plot([h.num_steps], [100 * h.error("test")], "o", color=color, ms=5)
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     ax.set_xlabel("iteration")
     ax.set_ylabel("error (%)")
     ax.set_title("validation error (lines) and test error at the end (dots)")

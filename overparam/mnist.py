@@ -51,6 +51,7 @@ __all__ = [
     "load_mnist",
     "mnist_training_set",
     "parse_idx",
+    "training_and_validation",
     "scale_pixels",
 ]
 
@@ -390,3 +391,36 @@ def mnist_training_set(
                           stacklevel=2)
     test = load_mnist("test", data_dir, download, _fetch=_fetch)
     return MNISTData(test.images, test.labels, test.split, test.source, stands_in_for="train")
+
+
+def training_and_validation(
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    stand_in_validation: int = 1_000,
+    _fetch: Callable[[str], bytes] | None = None,
+) -> tuple[MNISTData, MNISTData]:
+    """The images to train on and the images to validate on, as the tutorial splits them (Chapter 6).
+
+    Normally the tutorial's 55,000-image training split and its 5,000-image
+    validation split (the first 5,000 of the 60,000 training images), so a
+    run here is the same run as ``python -m overparam mnist``. When the
+    training files are absent (see :func:`mnist_training_set`, which then
+    warns), the 10,000 test images stand in: the last ``stand_in_validation``
+    of them are held out for validation and the rest are trained on; both
+    carry ``stands_in_for``.
+
+    Returns
+    -------
+    train, validation : MNISTData
+    """
+    if not (isinstance(stand_in_validation, (int, np.integer)) and 0 < stand_in_validation < 10_000):
+        raise ValueError(f"stand_in_validation must be an integer in 1..9999, got {stand_in_validation!r}")
+    train = mnist_training_set(data_dir, download=download, _fetch=_fetch)
+    if train.stands_in_for is None:
+        return train, load_mnist("validation", data_dir, download, _fetch=_fetch)
+    n = len(train) - int(stand_in_validation)
+    return (
+        MNISTData(train.images[:n], train.labels[:n], train.split, train.source, stands_in_for="train"),
+        MNISTData(train.images[n:], train.labels[n:], train.split, train.source, stands_in_for="validation"),
+    )

@@ -68,6 +68,25 @@ def loss_axes(
     return ax
 
 
+def plain_log_ticks(ax: Any, max_decades: float = 2.0) -> Any:
+    """Label a log-scale y-axis that spans few decades with plain numbers (``2``, ``3``, ``0.5``).
+
+    Over a narrow range matplotlib labels minor ticks as ``6×10⁰``; this
+    writes every labelled tick with ``%g`` instead. Call it after plotting;
+    axes that span more than ``max_decades`` decades, or are not log-scale,
+    are left alone. Returns ``ax``.
+    """
+    if ax.get_yscale() != "log":
+        return ax
+    low, high = ax.get_ylim()
+    if low > 0 and np.log10(high / low) <= max_decades:
+        from matplotlib import ticker
+
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    return ax
+
+
 def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str, **kwargs: Any) -> Any:
     """Plot one loss curve; with a log x-axis, iteration 0 is drawn at 1."""
     steps = np.asarray(steps, dtype=float)

@@ -89,3 +89,36 @@ def test_find_results_prefers_local_files_then_downloads_into_the_cache(tmp_path
     assert files.find_results("missing.npz", fetch=offline) is None
     with pytest.raises(ValueError, match="plain file name"):
         files.find_results("../etc/passwd")
+
+
+def _fake_history(variant: str, cross_entropy: np.ndarray) -> op.ConvNetHistory:
+    steps = cross_entropy.size
+    return op.ConvNetHistory(
+        config=op.ConvNetConfig(variant=variant), cross_entropy=cross_entropy, penalty=np.full(steps, 0.5),
+        lr=np.full(steps, 0.01), eval_steps=np.array([0, steps]), accuracy={}, num_params=1, seconds=1.0, seed=0,
+        device="cpu",
+    )
+
+
+def test_steps_to_levels_per_run_and_part():
+    t = np.arange(200, dtype=float)
+    runs = {"baseline": _fake_history("baseline", 1.0 / (1 + t)), "product": _fake_history("product", 1.0 / (1 + 2 * t))}
+    table = op.steps_to_levels(runs, (0.1, 0.01), window=1)
+    # 1/(1+t) < 0.1 from t = 10, < 0.01 from t = 100; twice as fast for 1/(1+2t), which never gets below 0.001
+    assert table == {"baseline": [10, 100], "product": [5, 50]}
+    assert op.steps_to_levels(runs, (1e-3,), 1) == {"baseline": [None], "product": [None]}
+    # batch loss = cross-entropy + penalty (0.5 here): below 0.6 when the cross-entropy is below 0.1
+    assert op.steps_to_levels(runs, (0.6,), 1, part="batch_loss") == {"baseline": [10], "product": [5]}
+    with pytest.raises(ValueError, match="part"):
+        op.steps_to_levels(runs, (0.1,), 1, part="accuracy")
+
+
+def test_error_standard_error_matches_simulated_error_rates():
+    rng = np.random.default_rng(1)
+    rates = rng.binomial(10_000, 0.008, size=20_000) / 10_000
+    assert abs(op.error_standard_error(0.008, 10_000) / rates.std() - 1) < 0.02
+    assert op.error_standard_error(0.0, 5) == 0.0
+    with pytest.raises(ValueError, match="error"):
+        op.error_standard_error(1.5, 10)
+    with pytest.raises(ValueError, match="n must"):
+        op.error_standard_error(0.1, 0)

@@ -13,7 +13,7 @@ import pytest
 
 from overparam import mnist as mn
 from overparam.data import DataIntegrityError
-from overparam.mnist import load_mnist, mnist_training_set, parse_idx, scale_pixels
+from overparam.mnist import load_mnist, mnist_training_set, parse_idx, scale_pixels, training_and_validation
 
 SHARED = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 MNIST_DIR = SHARED / "mnist"
@@ -186,6 +186,38 @@ def test_absent_training_images_fall_back_to_the_labelled_test_set(tmp_path, tes
         mnist_training_set(SHARED, prefer="validation")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError, match="does not exist"):  # a wrong folder is no reason to fall back
         mnist_training_set(tmp_path / "nowhere")
+
+
+def test_training_and_validation_without_training_images_hold_out_the_last_test_images(tmp_path, test_set):
+    root = _data_dir_with(tmp_path, {p.name: p for p in (TEST_IMAGES, TEST_LABELS)})
+    with pytest.warns(UserWarning, match="instead of the 55,000 training images"):
+        train, val = training_and_validation(root, stand_in_validation=1_000)
+    assert (len(train), len(val)) == (9_000, 1_000)
+    assert train.stands_in_for == "train" and val.stands_in_for == "validation"
+    np.testing.assert_array_equal(np.r_[train.labels, val.labels], test_set.labels)
+    np.testing.assert_array_equal(val.images, test_set.images[-1_000:])
+    assert "standing in for the tutorial's validation split" in val.description
+    for bad in (0, 10_000, 2.5):
+        with pytest.raises(ValueError, match="stand_in_validation"):
+            training_and_validation(root, stand_in_validation=bad)
+
+
+@needs_train
+def test_training_and_validation_are_the_tutorials_splits():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train, val = training_and_validation(SHARED, download=False)
+    assert (len(train), len(val)) == (55_000, 5_000)
+    assert train.stands_in_for is None and val.stands_in_for is None
+    assert (train.split, val.split) == ("train", "validation")
+    # independent reading of the labels file: the tutorial's first 5,000 are validation, the rest training
+    import gzip
+
+    raw = np.frombuffer(gzip.decompress(TRAIN_LABELS.read_bytes())[8:], dtype=np.uint8)
+    np.testing.assert_array_equal(val.labels, raw[:5_000])
+    np.testing.assert_array_equal(train.labels, raw[5_000:])
 
 
 @needs_train
