@@ -385,3 +385,20 @@ def test_diverging_convnet_stops_and_names_the_step(small):
     with pytest.raises(DivergenceError, match="convnet training diverged at step") as info:
         train_convnet(ConvNetConfig(lr=50.0, eval_every=1000), small, 40, device="cpu")
     assert 0 < info.value.step < 40
+
+
+def test_committed_paper_scale_file_is_the_tutorials_full_run():
+    """results/mnist_full.* (Chapter 6): four variants, 8,593 steps on the 55,000 training images, evaluated."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    runs, meta = load_histories(root / "mnist_full.npz")
+    assert [h.variant for h in runs] == list(VARIANTS)
+    assert meta["train_images"] == 55_000 and "55,000" in meta["data"] and "train" in meta["data"]
+    assert all(k in meta for k in ("command", "device", "torch", "date_utc"))
+    for h in runs:
+        assert h.num_steps == ConvNetConfig().full_steps == 8_593
+        assert np.isfinite(h.batch_loss).all()
+        assert h.eval_steps[0] == 0 and h.eval_steps[-1] == 8_593 and len(h.eval_steps) > 40
+        assert 0 < h.error("validation") < 0.02 and 0 < h.error("test") < 0.02
+    sidecar = json.loads((root / "mnist_full.json").read_text())
+    assert sidecar["metadata"] == meta
+    assert [r["final_accuracy"]["test"] for r in sidecar["runs"]] == [h.final_accuracy["test"] for h in runs]
