@@ -2,8 +2,8 @@
 # Chapter 6 at paper scale: the four convnet variants (baseline, product, factors, original), the tutorial's
 # 8,593 steps each, on one CUDA GPU, into $OUT/ (mnist_full.npz + .json, log.txt, timing.txt).
 #
-# Assumes: this repository, the MNIST .gz files in .data/mnist/ (at least t10k-*; with train-images-idx3-ubyte.gz
-# and train-labels-idx1-ubyte.gz the tutorial's 55k split is used), and a system python3 that already has torch
+# Assumes: this repository, the four MNIST .gz files in .data/mnist/ (the tutorial trains on train-images-idx3-ubyte.gz
+# and train-labels-idx1-ubyte.gz, 55,000 images; without them the loader falls back to the test set), and a system python3 that already has torch
 # (with CUDA) and numpy. It installs nothing. STEPS=N overrides the step budget (e.g. STEPS=200 for a smoke test).
 #
 # Estimate on one H100: the net is tiny, so a step is bound by kernel launches and Python, about 2-4 ms;
