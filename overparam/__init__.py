@@ -70,6 +70,7 @@ from .dynamics import (
 from .files import atomic_write, find_results
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
+from .optimum import LpOptimum, lp_optimum, suboptimality
 from .mnist import (
     MNIST_MIRRORS,
     MNISTData,
@@ -82,6 +83,7 @@ from .mnist import (
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
+    COLLAPSE_FACTOR,
     FASTEST_TO_TARGET,
     LARGEST_STABLE,
     METHODS,

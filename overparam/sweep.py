@@ -67,6 +67,7 @@ __all__ = [
     "log_steps",
     "quarter_decades",
     "select_runs",
+    "COLLAPSE_FACTOR",
     "LARGEST_STABLE",
     "BEST_FINAL",
     "FASTEST_TO_TARGET",
@@ -85,6 +86,8 @@ _HYPER_DEFAULTS: dict[str, dict[str, float]] = {
 METHODS: tuple[str, ...] = tuple(_HYPER_DEFAULTS)
 _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 
+#: A run that ends more than this many times above its own best loss has collapsed (:attr:`SweepResult.failed_at`).
+COLLAPSE_FACTOR = 2.0
 #: Learning-rate rules of :func:`select_runs`.
 LARGEST_STABLE = "largest_stable"
 BEST_FINAL = "best_final"
@@ -699,6 +702,42 @@ class SweepResult:
         return self.diverged_at >= 0
 
     @property
+    def failed_at(self) -> np.ndarray:
+        """The step at which each run failed; −1 for a run that trained (Chapters 2 and 4).
+
+        A run fails by *diverging* (its ``diverged_at``) or by *collapsing*:
+        it ends at or above its initial loss, or more than
+        :data:`COLLAPSE_FACTOR` times above the best loss it had reached (a
+        deep network thrown back onto the saddle at the origin by a too-large
+        step does this without ever crossing the divergence threshold). For a
+        collapse the step is the first recorded one after the run's best at
+        which its loss was back above either bound (resolution: ``steps``).
+        """
+        out = self.diverged_at.copy()
+        for i in np.flatnonzero(~self.diverged):
+            loss = self.loss[i]
+            k = int(np.argmin(loss))
+            bound = min(COLLAPSE_FACTOR * loss[k], loss[0])
+            if loss[-1] >= bound:
+                out[i] = int(self.steps[k + int(np.argmax(loss[k:] >= bound))])
+        return out
+
+    @property
+    def trained(self) -> np.ndarray:
+        """Boolean mask of the runs that neither diverged nor collapsed (see :attr:`failed_at`)."""
+        return self.failed_at < 0
+
+    def outcome(self, i: int) -> str:
+        """One phrase for run ``i``: ``"trained"``, ``"diverged at step N"`` or ``"collapsed from step N"``."""
+        if self.diverged[i]:
+            return f"diverged at step {int(self.diverged_at[i]):,}"
+        failed = int(self.failed_at[i])
+        if failed >= 0:
+            return (f"collapsed from step {failed:,} (ends at {self.loss[i, -1]:.4g}, "
+                    f"{self.loss[i, -1] / np.min(self.loss[i]):.1f}× its best)")
+        return "trained"
+
+    @property
     def final_loss(self) -> np.ndarray:
         """Loss at ``num_iters`` (``inf`` for a diverged run)."""
         return np.where(self.diverged, np.inf, self.loss[:, -1])
@@ -778,9 +817,9 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
     Groups are runs that agree on the fields ``by`` (default: every field
     except ``lr`` and the optimizer hyper-parameters, i.e. per method, depth,
     p, width, init scale and seed). Within a group, among the runs that
-    *trained* (did not diverge, and ended below their initial loss: a deep
-    net thrown back onto the saddle at 0 by a huge step is not stable in any
-    useful sense):
+    *trained* (:attr:`SweepResult.trained`: did not diverge, and did not
+    collapse back above their initial loss or far above their own best, as a
+    deep net thrown back onto the saddle at 0 by a too-large step does):
 
     * ``"largest_stable"`` (:data:`LARGEST_STABLE`): the largest η stable for
       the *whole* run (``paper.md`` §5.6, §5.7 item 4); ties between other
@@ -812,7 +851,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
             return (float(result.reached_at[i]), lr)
         return (lr, final[i]) if rule == LARGEST_STABLE else (final[i], lr)
 
-    trained = ~result.diverged & (final < result.loss[:, 0])
+    trained = result.trained.copy()
     if rule == FASTEST_TO_TARGET:
         trained &= result.reached_at >= 0
     chosen: dict[tuple, int] = {}

@@ -1,0 +1,140 @@
+"""The minimum of the convex ℓp regression problem, the yardstick of every Ethanol experiment (Chapter 1).
+
+For even ``p >= 2`` the loss :math:`L(w) = \\frac1p\\,\\mathrm{mean}_i (x_i^\\top w - y_i)^p`
+of :func:`overparam.lp_loss` is convex, so gradient descent at any depth can at
+best approach its minimum :math:`L^* = \\min_w L(w)`. Progress is measured as the
+*suboptimality* :math:`L - L^*`, which goes to zero; the raw loss does not
+(arXiv:1802.06509, §3: the ℓp regression experiments on the Ethanol data).
+
+:func:`lp_optimum` computes the minimizer: least squares for ``p = 2``, damped
+Newton's method from the least-squares solution for ``p >= 4``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
+
+__all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
+
+
+@dataclass(frozen=True)
+class LpOptimum:
+    """The minimizer of an ℓp regression problem (Chapter 1).
+
+    Attributes
+    ----------
+    w : ndarray, shape (d,)
+        The minimizer :math:`w^*`.
+    loss : float
+        :math:`L^* = L(w^*)`.
+    p : int
+    iterations : int
+        Newton steps taken (0 for ``p = 2``).
+    decrement : float
+        The final Newton decrement :math:`\\sqrt{g^\\top H^{-1} g}`; half its
+        square bounds :math:`L(w) - L^*` near the optimum (0 for ``p = 2``).
+    gradient_norm : float
+        :math:`\\|\\nabla L(w^*)\\|`.
+    """
+
+    w: np.ndarray
+    loss: float
+    p: int
+    iterations: int
+    decrement: float
+    gradient_norm: float
+
+
+#: Below this squared Newton decrement (relative to the loss) Newton's full step is taken without a line
+#: search: the loss change it predicts is then too close to round-off for the Armijo test to be meaningful.
+_QUADRATIC_REGION = 1e-8
+
+
+def _least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_iter: int = 200) -> LpOptimum:
+    """Minimize the ℓp loss exactly: least squares (p = 2) or damped Newton (p >= 4) (Chapter 1).
+
+    Newton's step solves :math:`H\\,\\Delta = -\\nabla L` with the Hessian of
+    :func:`overparam.lp_hessian`, then halves the step until the loss satisfies
+    the Armijo condition :math:`L(w + s\\Delta) \\le L(w) - \\tfrac14 s\\,\\lambda^2`,
+    :math:`\\lambda^2 = -\\nabla L^\\top\\Delta` the squared Newton decrement. It
+    stops when :math:`\\lambda^2/2 \\le \\text{tol}\\cdot L(w)`: for a
+    self-concordant-like convex function that bounds the relative
+    suboptimality left.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d)
+    y : ndarray, shape (m,)
+    p : int
+        Even integer >= 2.
+    tol : float
+        Relative accuracy asked of :math:`L^*`.
+    max_iter : int
+        Newton steps allowed.
+
+    Returns
+    -------
+    LpOptimum
+
+    Raises
+    ------
+    RuntimeError
+        Newton's method did not reach ``tol`` within ``max_iter`` steps, or a
+        line search could not decrease the loss (the message gives the
+        decrement reached).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    check_problem(X, y, p)
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    w = _least_squares(X, y)
+    if p == 2:
+        return LpOptimum(w, lp_loss(w, X, y, 2), 2, 0, 0.0, float(np.linalg.norm(lp_gradient(w, X, y, 2))))
+    loss = lp_loss(w, X, y, p)
+    for it in range(1, max_iter + 1):
+        g = lp_gradient(w, X, y, p)
+        H = lp_hessian(w, X, y, p)
+        step = -np.linalg.lstsq(H, g, rcond=None)[0]
+        dec2 = float(-g @ step)
+        if dec2 <= 0:  # no descent direction left: we are at the optimum to round-off
+            dec2 = 0.0
+        if dec2 / 2 <= tol * loss:
+            return LpOptimum(w, loss, int(p), it - 1, float(np.sqrt(dec2)), float(np.linalg.norm(g)))
+        s = 1.0
+        while dec2 > _QUADRATIC_REGION * loss:  # far from w*: damp; near it, full steps converge quadratically
+            trial = w + s * step
+            trial_loss = lp_loss(trial, X, y, p)
+            if trial_loss <= loss - 0.25 * s * dec2:
+                break
+            s /= 2
+            if s < 1e-12:
+                raise RuntimeError(
+                    f"lp_optimum(p={p}): the line search failed at Newton step {it} "
+                    f"(squared decrement {dec2:.3g}, loss {loss:.6g}); the problem may be badly scaled: standardize X"
+                )
+        else:
+            trial = w + step
+            trial_loss = lp_loss(trial, X, y, p)
+        w, loss = trial, trial_loss
+    raise RuntimeError(f"lp_optimum(p={p}): not converged in max_iter={max_iter} Newton steps "
+                       f"(squared decrement {dec2:.3g} against tol * L = {tol * loss:.3g})")
+
+
+def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
+    """:math:`L - L^*`, the distance to the optimum that every Ethanol figure plots (Chapter 1).
+
+    ``loss`` may hold NaN (steps after a divergence) and stays NaN there.
+    Values that round-off puts slightly below 0 are clipped to 0.
+    """
+    best = optimum.loss if isinstance(optimum, LpOptimum) else float(optimum)
+    return np.maximum(np.asarray(loss, dtype=np.float64) - best, 0.0)
