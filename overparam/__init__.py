@@ -13,7 +13,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks
+from . import checks, ethanol
 from .cli_ethanol import PRESETS as ETHANOL_PRESETS
 from .cli_ethanol import TARGETS as ETHANOL_TARGETS
 from .cli_ethanol import plot_depth_sweep, plot_teaser, teaser_runs

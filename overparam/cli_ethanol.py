@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from .data import load_ethanol, standardize
+from .optimum import lp_optimum
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss, use_book_style
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
                     run_sweep, select_runs)
@@ -178,20 +179,31 @@ def _stamp(fig: Any, result: SweepResult, preset: str) -> None:
              ha="right", va="bottom", fontsize=7, color="0.35")
 
 
-def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None) -> Any:
-    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; paper.md §3.4).
+def _curve(result: SweepResult, i: int, optimum: float | None) -> np.ndarray:
+    """Run ``i``'s recorded loss, or its suboptimality L − L* when ``optimum`` is given."""
+    return result.loss[i] if optimum is None else np.maximum(result.loss[i] - optimum, 0.0)
+
+
+def _loss_label(p: int, optimum: float | None) -> str:
+    return f"ℓ{p} loss" if optimum is None else f"ℓ{p} loss − L*"
+
+
+def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None, optimum: float | None = None) -> Any:
+    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; arXiv:1802.06509 §8).
 
     The run per depth is the best final loss among those that trained
-    (:data:`~overparam.sweep.BEST_FINAL`). Log-log axes; returns the axes.
+    (:data:`~overparam.sweep.BEST_FINAL`). With ``optimum`` (:math:`L^*` of
+    :func:`overparam.lp_optimum`) the curves are the suboptimality
+    :math:`L - L^*`. Log-log axes; returns the axes.
     """
     chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
-    ax = loss_axes(ax, title=f"ℓ{p} loss, GD on depth-N linear networks", logx=True)
+    ax = loss_axes(ax, title=f"ℓ{p}, GD on depth-N linear networks", ylabel=_loss_label(p, optimum), logx=True)
     after0 = result.steps > 0  # log axis
     for (method, depth, pp), i in sorted(chosen.items()):
         if method == "gd" and pp == p:
-            plot_loss(ax, result.steps[after0], result.loss[i, after0], f"N={depth}, η={result.configs[i].lr:g}",
-                      color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
-    ax.legend()
+            plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0],
+                      f"N={depth}, η={result.configs[i].lr:g}", color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -203,16 +215,19 @@ def teaser_runs(result: SweepResult) -> dict[str, int]:
     return {k: v for k, v in picks.items() if v is not None}
 
 
-def plot_teaser(result: SweepResult, ax: Any = None) -> Any:
-    """Plot the teaser (Chapter 2; paper.md §3.2): overparameterized GD against adaptive methods on ℓ4."""
-    ax = loss_axes(ax, title="ℓ4 loss: one extra scalar vs. adaptive methods", logx=True)
+def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = None) -> Any:
+    """Plot the teaser (Chapter 2; arXiv:1802.06509 §3): overparameterized GD against adaptive methods on ℓ4.
+
+    With ``optimum`` the curves are the suboptimality :math:`L - L^*`.
+    """
+    ax = loss_axes(ax, title="ℓ4: one extra scalar vs. adaptive methods", ylabel=_loss_label(4, optimum), logx=True)
     after0 = result.steps > 0
     for name, i in teaser_runs(result).items():
         cfg = result.configs[i]
         tuned = {k: v for k, v in cfg.hyper.items()
                  if len({result.configs[j].hyper[k] for j in result.select(method=cfg.method)}) > 1}
         label = f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})"
-        plot_loss(ax, result.steps[after0], result.loss[i, after0], label)
+        plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0], label)
     ax.legend(fontsize=7)
     return ax
 
@@ -225,22 +240,42 @@ def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
     plt.close(ax.figure)
 
 
-def summary(result: SweepResult) -> str:
-    """A plain-text table: per loss and depth the chosen η by both rules, final loss, iterations to target."""
+def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
+    """A plain-text table per loss, method and depth: the chosen η by both rules, the final loss and outcome.
+
+    Columns: the largest η that trained (:data:`~overparam.sweep.LARGEST_STABLE`),
+    the η with the best final loss (:data:`~overparam.sweep.BEST_FINAL`), its
+    final loss and, with ``optima`` (p -> L*), its final suboptimality
+    :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
+    A group in which no run trained is listed as such, with every run's outcome.
+    """
     lines = []
     best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
     stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
     for p in sorted({c.p for c in result.configs}):
         target = TARGETS.get(p, 0.1)
         hits = result.iterations_to(target)
-        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss  iterations to {target:g}")
-        for key in sorted(k for k in best if k[2] == p):
+        optimum = None if optima is None else optima.get(p)
+        gap_head = "     L − L*" if optimum is not None else ""
+        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  "
+                     f"iterations to {target:g}")
+        groups = sorted({(c.method, c.depth) for c in result.configs if c.p == p})
+        for method, depth in groups:
+            key = (method, depth, p)
+            if key not in best:
+                outcomes = "; ".join(f"η={result.configs[i].lr:.3g} {result.outcome(i)}"
+                                     for i in result.select(method=method, depth=depth, p=p))
+                lines.append(f"{'':9s} {method:>9s} {depth:6d}  no run trained at this budget: {outcomes}")
+                continue
             i, j = best[key], stable.get(key)
             largest = f"{result.configs[j].lr:.3g}" if j is not None else "-"
             its = f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"
-            lines.append(f"{'':9s} {key[0]:>9s} {key[1]:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
-                         f"{result.final_loss[i]:11.4g}  {its:>18s}")
-    lines.append(f"{int(result.diverged.sum())} of {len(result)} runs diverged; wall time {result.wall_time:.0f} s")
+            gap = f" {result.final_loss[i] - optimum:10.4g}" if optimum is not None else ""
+            lines.append(f"{'':9s} {method:>9s} {depth:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
+                         f"{result.final_loss[i]:11.4g}{gap}  {its:>18s}")
+    failed = ~result.trained
+    lines.append(f"{int(failed.sum())} of {len(result)} runs failed ({int(result.diverged.sum())} diverged, "
+                 f"{int((failed & ~result.diverged).sum())} collapsed); wall time {result.wall_time:.0f} s")
     return "\n".join(lines)
 
 
@@ -252,12 +287,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"results/ethanol_{preset.name}.npz")
     raw = load_ethanol(args.data_dir)
     data = standardize(raw.X, raw.y)
+    optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
     runs = preset.runs()
     print(f"ethanol {preset.name}: {len(runs)} runs x {preset.num_iters:,} iterations, {args.dtype} on {args.device}, "
           f"{torch.get_num_threads()} threads", file=sys.stderr)
     result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
                        progress=_Progress(f"ethanol {preset.name}"),
                        command=args.command_line)
+    result.provenance["optimum_loss"] = {str(p): v for p, v in optima.items()}  # L* of lp_optimum, per p
     result.save(out)
     written = [out]
     if not args.no_figures:
@@ -265,10 +302,10 @@ def run(args: argparse.Namespace) -> int:
         stem = out.with_suffix("")
         for p in (2, 4):
             written.append(Path(f"{stem}_depth_l{p}.png"))
-            _save(plot_depth_sweep(result, p), result, preset.name, written[-1])
+            _save(plot_depth_sweep(result, p, optimum=optima[p]), result, preset.name, written[-1])
         written.append(Path(f"{stem}_teaser.png"))
-        _save(plot_teaser(result), result, preset.name, written[-1])
-    print(summary(result))
+        _save(plot_teaser(result, optimum=optima[4]), result, preset.name, written[-1])
+    print(summary(result, optima))
     print("wrote " + ", ".join(str(w) for w in written))
     return 0
 
