@@ -13,13 +13,37 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output", "find_results"]
+__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
+           "find_results", "invalid_results"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
+
+
+class InvalidResultsFile(ValueError):
+    """A results file that is truncated, incomplete or inconsistent (a member missing, rows that do not match)."""
+
+
+#: What reading a damaged ``.npz`` can raise: zip and deflate errors, missing members, bad JSON, wrong shapes.
+READ_ERRORS: tuple[type[BaseException], ...] = (zipfile.BadZipFile, zlib.error, KeyError, EOFError, ValueError,
+                                                TypeError, IndexError, AttributeError, OSError)
+
+
+def invalid_results(path: str | os.PathLike, why: str | BaseException) -> InvalidResultsFile:
+    """The error for a damaged results file: ``"<path>: not a valid results file (<why>)"``.
+
+    ``why`` is a sentence, or the exception that reading the file raised
+    (its type and message are quoted).
+    """
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {why}"
+    return InvalidResultsFile(f"{path}: not a valid results file ({why}); run the command that writes it again, "
+                              "or fetch the file anew")
 
 
 class OutputPathError(ValueError):

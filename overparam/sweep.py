@@ -56,6 +56,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .files import READ_ERRORS, atomic_write, invalid_results
 from .linear import DIVERGENCE_FACTOR, GDHistory
 from .losses import check_problem
 from .validation import check_int, check_real
@@ -741,23 +742,48 @@ class SweepResult:
             arrays["reached_at"] = self.reached_at
         for i, layers in enumerate(self.factors):
             arrays.update({f"factor_{i}_{j}": w for j, w in enumerate(layers)})
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        return path
+        return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepResult":
-        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``)."""
-        with np.load(Path(path), allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-            factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n)) for i, n in enumerate(meta["factor_counts"]))
-            return cls(
-                configs=tuple(RunConfig(**c) for c in meta["configs"]),
-                steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
-                weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
-                dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
-                target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
-            )
+        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        InvalidResultsFile
+            The file is truncated, lacks a member, or its arrays do not match
+            its list of runs.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                meta = json.loads(str(f["meta"]))
+                factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n))
+                                for i, n in enumerate(meta["factor_counts"]))
+                result = cls(
+                    configs=tuple(RunConfig(**c) for c in meta["configs"]),
+                    steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
+                    weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
+                    dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
+                    target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
+                )
+        except READ_ERRORS as exc:
+            raise invalid_results(path, exc) from None
+        runs = len(result.configs)
+        shapes = {"loss": (runs, len(result.steps)), "diverged_at": (runs,), "w_e": (runs,)}
+        if result.reached_at is not None:
+            shapes["reached_at"] = (runs,)
+        for name, expected in shapes.items():
+            got = getattr(result, name).shape[: len(expected)]
+            if got != expected:
+                raise invalid_results(path, f"{name} has shape {got}, expected {expected} for {runs} runs")
+        if len(result.factors) != runs:
+            raise invalid_results(path, f"{len(result.factors)} factor lists for {runs} runs")
+        return result
 
 
 def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
