@@ -28,7 +28,7 @@ import torch
 
 from .deep import _run, _tensors
 from .linear import _check_run
-from .validation import check_int, check_real
+from .validation import check_int, check_real, float_array
 from .dynamics import end_to_end_direction, single_output_direction
 from .linear import GDHistory
 from .losses import _gradient_from_residual, _loss_from_residual, check_problem
@@ -404,8 +404,9 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
     modified objective here, which is why the non-regularizer theorem needs N >= 3
     (``paper.md`` §2.6). Plain arithmetic: works on numpy arrays and torch
-    tensors. Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
+    w, c = float_array(w), float_array(c)
     return (w * w).sum() ** 0.5 * (c * w).sum()
 
 
@@ -423,7 +424,7 @@ class NormPowerPenalty:
     :math:`\\|w\\|^{2-2/N}`, the adaptive rate of the depth-N rule
     (``paper.md`` §2.5). ``strength`` μ may be negative (a reward for a
     large norm). Plain arithmetic: the methods work on numpy arrays and torch
-    tensors. Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
 
     strength: float
@@ -435,10 +436,12 @@ class NormPowerPenalty:
 
     def value(self, w: Any) -> Any:
         """:math:`R(w) = \\mu\\|w\\|^q / q`."""
+        w = float_array(w)
         return self.strength / self.power * ((w * w).sum() ** (self.power / 2))
 
     def gradient(self, w: Any) -> Any:
         """:math:`\\nabla R(w) = \\mu\\|w\\|^{q-2} w` (0 at w = 0)."""
+        w = float_array(w)
         sq = (w * w).sum()
         if float(sq) == 0.0:
             return 0.0 * w

@@ -117,3 +117,26 @@ def test_float_array_converts_integers_only():
     assert float_array([[1, 2]]).dtype == np.float64
     floats = np.ones(2, dtype=np.float32)
     assert float_array(floats) is floats
+
+
+W_INT = np.array([300, 400], dtype=np.int64)
+#: Public functions taking arrays, with integer input: the answer must be the float64 one (no overflow, no wrap).
+ARRAY_CASES = [
+    ("depth_two_potential", lambda w: op.depth_two_potential(w, w)),
+    ("NormPowerPenalty.value", lambda w: op.NormPowerPenalty(0.1, 4).value(w)),
+    ("NormPowerPenalty.gradient", lambda w: op.NormPowerPenalty(0.1, 4).gradient(w)),
+    ("lp_gradient", lambda w: op.lp_gradient(w, np.stack([w, w[::-1]]), w, 4)),
+    ("preconditioner", lambda w: op.preconditioner(w[None, :], 3)),
+    ("end_to_end_step", lambda w: op.end_to_end_step(w[None, :], w[None, :], 3, 0.1)),
+    ("single_output_direction", lambda w: op.single_output_direction(w, w, 3)),
+    ("end_to_end", lambda w: op.end_to_end([w[None, :], w[None, :1]])),
+    ("quadratic_lr_limit", lambda w: op.quadratic_lr_limit(np.stack([w, w[::-1]]))),
+    ("standardize", lambda w: op.standardize(np.stack([w, w[::-1], w + 1]), w[[0, 1, 1]]).X),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+@pytest.mark.parametrize("call", [c[1] for c in ARRAY_CASES], ids=[c[0] for c in ARRAY_CASES])
+def test_integer_arrays_give_the_float64_answer(call, dtype):
+    w = W_INT.astype(dtype)
+    np.testing.assert_allclose(call(w), call(w.astype(np.float64)), rtol=1e-12)
