@@ -65,6 +65,7 @@ from torch import nn
 from .files import READ_ERRORS, atomic_write, invalid_results
 from .linear import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
+from .validation import check_int, check_real
 
 __all__ = [
     "ConvNetConfig",
@@ -133,18 +134,19 @@ class ConvNetConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        for name in ("batch_size", "num_epochs", "epoch_size", "eval_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 <= self.momentum < 1):
-            raise ValueError(
-                f"need lr > 0, 0 < lr_decay <= 1 and 0 <= momentum < 1, got {self.lr}, {self.lr_decay}, {self.momentum}"
-            )
-        if not (self.weight_decay >= 0 and 0 < self.keep_prob <= 1 and self.init_std > 0):
-            raise ValueError(
-                "need weight_decay >= 0, 0 < keep_prob <= 1 and init_std > 0, got "
-                f"{self.weight_decay}, {self.keep_prob}, {self.init_std}"
-            )
+        checked = {name: check_int(name, getattr(self, name), 1, expected="a positive integer")
+                   for name in ("batch_size", "num_epochs", "epoch_size", "eval_every")}
+        checked |= {"lr": check_real("lr", self.lr, above=0),
+                    "lr_decay": check_real("lr_decay", self.lr_decay, above=0, expected="in (0, 1]"),
+                    "momentum": check_real("momentum", self.momentum, at_least=0, below=1),
+                    "weight_decay": check_real("weight_decay", self.weight_decay, at_least=0),
+                    "keep_prob": check_real("keep_prob", self.keep_prob, above=0, expected="in (0, 1]"),
+                    "init_std": check_real("init_std", self.init_std, above=0)}
+        for name in ("lr_decay", "keep_prob"):
+            if checked[name] > 1:
+                raise ValueError(f"{name} must be in (0, 1], got {checked[name]}")
+        for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
+            object.__setattr__(self, name, value)
 
     @property
     def full_steps(self) -> int:

@@ -56,6 +56,9 @@ CASES = [
     ("half_disk_integral depth", lambda v: op.half_disk_integral(1.0, 1.0, v), np.int64(2), "depth", 0),
     ("plane_curl h", lambda v: op.plane_curl(op.end_to_end_field(np.array([1.0, 0.0]), 2), PLANE, 0.3, 0.2, v),
      np.float32(1e-3), "h", 0),
+    ("ConvNetConfig lr", lambda v: op.ConvNetConfig(lr=v), np.float32(0.01), "lr", 0),
+    ("ConvNetConfig batch_size", lambda v: op.ConvNetConfig(batch_size=v), np.int64(32), "batch_size", 2.5),
+    ("ConvNetConfig keep_prob", lambda v: op.ConvNetConfig(keep_prob=v), np.float32(0.5), "keep_prob", 1.5),
     ("RunConfig lr", lambda v: op.RunConfig("gd", v), np.float32(0.1), "lr", 0),
     ("RunConfig depth", lambda v: op.RunConfig("gd", 0.1, depth=v), np.int64(2), "depth", 0),
     ("RunConfig init_scale", lambda v: op.RunConfig("gd", 0.1, init_scale=v), np.float32(0.1), "init_scale", -1),
@@ -140,3 +143,13 @@ ARRAY_CASES = [
 def test_integer_arrays_give_the_float64_answer(call, dtype):
     w = W_INT.astype(dtype)
     np.testing.assert_allclose(call(w), call(w.astype(np.float64)), rtol=1e-12)
+
+
+def test_configurations_from_numpy_scalars_are_saved_as_json():
+    """Numpy scalars in a configuration used to reach json.dumps at save time, after the whole run."""
+    import dataclasses
+    import json
+
+    for config in (op.RunConfig("gd", np.float32(0.1), depth=np.int64(2), seed=np.int64(1)),
+                   op.ConvNetConfig(lr=np.float32(0.01), batch_size=np.int64(32), eval_every=np.int64(5))):
+        assert json.loads(json.dumps(dataclasses.asdict(config))) == dataclasses.asdict(config)
