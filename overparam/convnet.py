@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import READ_ERRORS, atomic_write, invalid_results
+from .files import atomic_write, invalid_results, read_results
 from .linear import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
 from .validation import check_int, check_real
@@ -626,28 +626,23 @@ def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, An
         The file is truncated, lacks a member, or its arrays do not match its runs.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no results file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["metadata_json"]))
-            histories = []
-            for run in meta["runs"]:
-                config = ConvNetConfig(**run["config"])
-                v = config.variant
-                histories.append(ConvNetHistory(
-                    config=config,
-                    **{name: npz[f"{v}/{name}"] for name in _ARRAYS},
-                    batch_error=npz[f"{v}/batch_error"] if f"{v}/batch_error" in npz.files else np.zeros(0),
-                    accuracy={k: npz[f"{v}/accuracy/{k}"] for k in run["accuracy_sets"]},
-                    num_params=int(run["num_params"]), seconds=float(run["seconds"]), seed=int(run["seed"]),
-                    eval_seconds=float(run.get("eval_seconds", 0.0)),
-                    final_accuracy={k: float(x) for k, x in run.get("final_accuracy", {}).items()},
-                    device=run["device"], data=run["data"], extra=run.get("extra", {}),
-                ))
-            metadata = dict(meta["metadata"])
-    except READ_ERRORS as exc:
-        raise invalid_results(path, exc) from None
+    with read_results(path) as npz:
+        meta = json.loads(str(npz["metadata_json"]))
+        histories = []
+        for run in meta["runs"]:
+            config = ConvNetConfig(**run["config"])
+            v = config.variant
+            histories.append(ConvNetHistory(
+                config=config,
+                **{name: npz[f"{v}/{name}"] for name in _ARRAYS},
+                batch_error=npz[f"{v}/batch_error"] if f"{v}/batch_error" in npz.files else np.zeros(0),
+                accuracy={k: npz[f"{v}/accuracy/{k}"] for k in run["accuracy_sets"]},
+                num_params=int(run["num_params"]), seconds=float(run["seconds"]), seed=int(run["seed"]),
+                eval_seconds=float(run.get("eval_seconds", 0.0)),
+                final_accuracy={k: float(x) for k, x in run.get("final_accuracy", {}).items()},
+                device=run["device"], data=run["data"], extra=run.get("extra", {}),
+            ))
+        metadata = dict(meta["metadata"])
     for h in histories:
         steps = h.cross_entropy.shape
         if h.penalty.shape != steps or h.lr.shape != steps or any(

@@ -6,20 +6,25 @@ in the destination folder, which then replaces the destination in one
 ``os.replace``. An interrupt or a full disk during the write leaves the old
 file intact. The command-line tools call :func:`check_writable` before they
 start computing and :func:`choose_output` to pick a path that never replaces
-an existing file unless the user named it or passed ``--force``.
+an existing file unless the user named it or passed ``--force``. Every loader
+reads through :func:`read_results`, so a truncated or incomplete file is one
+clear :class:`InvalidResultsFile` ("not a valid results file").
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
+
+import numpy as np
 
 __all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
-           "choose_stem", "find_results", "invalid_results"]
+           "choose_stem", "find_results", "invalid_results", "read_results"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
@@ -44,6 +49,31 @@ def invalid_results(path: str | os.PathLike, why: str | BaseException) -> Invali
         why = f"{type(why).__name__}: {why}"
     return InvalidResultsFile(f"{path}: not a valid results file ({why}); run the command that writes it again, "
                               "or fetch the file anew")
+
+
+@contextlib.contextmanager
+def read_results(path: str | os.PathLike) -> Iterator[Any]:
+    """Open a results ``.npz`` for reading (``allow_pickle=False``); damage found inside the block is one error.
+
+    Use as ``with read_results(path) as npz: ...``: whatever reading the
+    members raises in the block (a truncated zip, a missing member, bad JSON,
+    a wrong shape) becomes :class:`InvalidResultsFile`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    InvalidResultsFile
+        The file, or what the block read from it, is damaged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            yield npz
+    except READ_ERRORS as exc:
+        raise invalid_results(path, exc) from None
 
 
 class OutputPathError(ValueError):

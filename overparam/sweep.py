@@ -56,7 +56,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .files import READ_ERRORS, atomic_write, invalid_results
+from .files import atomic_write, invalid_results, read_results
 from .linear import DIVERGENCE_FACTOR, GDHistory
 from .losses import check_problem
 from .validation import check_int, check_real
@@ -757,22 +757,17 @@ class SweepResult:
             its list of runs.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no results file at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n))
-                                for i, n in enumerate(meta["factor_counts"]))
-                result = cls(
-                    configs=tuple(RunConfig(**c) for c in meta["configs"]),
-                    steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
-                    weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
-                    dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
-                    target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
-                )
-        except READ_ERRORS as exc:
-            raise invalid_results(path, exc) from None
+        with read_results(path) as f:
+            meta = json.loads(str(f["meta"]))
+            factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n))
+                            for i, n in enumerate(meta["factor_counts"]))
+            result = cls(
+                configs=tuple(RunConfig(**c) for c in meta["configs"]),
+                steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
+                weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
+                dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
+                target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
+            )
         runs = len(result.configs)
         shapes = {"loss": (runs, len(result.steps)), "diverged_at": (runs,), "w_e": (runs,)}
         if result.reached_at is not None:

@@ -49,10 +49,16 @@ ETHANOL = ["ethanol", "--preset", "fast", "--threads", "1", "--dtype", "float64"
 # ---------------------------------------------------------------------------
 # Bug 1: the default results files are never overwritten
 # ---------------------------------------------------------------------------
+def _committed(tmp_path, name):
+    """A stand-in for a committed file ``results/<name>``."""
+    path = tmp_path / "results" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"the committed results")
+    return path
+
+
 def test_toy_keeps_an_existing_default_file(tmp_path, capsys):
-    committed = tmp_path / "results" / "toy_fast_y5.npz"
-    committed.parent.mkdir()
-    committed.write_bytes(b"the committed results")
+    committed = _committed(tmp_path, "toy_fast_y5.npz")
     assert main(TOY) == 0
     assert committed.read_bytes() == b"the committed results"
     fresh = [p for p in (tmp_path / "results").iterdir() if p != committed]
@@ -65,26 +71,20 @@ def test_toy_keeps_an_existing_default_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("ask", [["--force"], ["--out", "results/toy_fast"]])
 def test_toy_replaces_the_default_file_when_asked(tmp_path, ask):
-    committed = tmp_path / "results" / "toy_fast_y5.npz"
-    committed.parent.mkdir()
-    committed.write_bytes(b"the committed results")
+    committed = _committed(tmp_path, "toy_fast_y5.npz")
     assert main(TOY + ask) == 0
     assert op.SweepResult.load(committed).num_iters == 20 and len(list(committed.parent.iterdir())) == 1
 
 
 def test_toy_figure_counts_as_an_existing_default_file(tmp_path):
-    figure = tmp_path / "results" / "toy_fast.png"
-    figure.parent.mkdir()
-    figure.write_bytes(b"the committed figure")
+    figure = _committed(tmp_path, "toy_fast.png")
     assert main([*TOY[:-1]]) == 0  # with the figure
-    assert figure.read_bytes() == b"the committed figure"
+    assert figure.read_bytes() == b"the committed results"
     assert len(list(figure.parent.glob("toy_fast-*.png"))) == 1
 
 
 def test_ethanol_keeps_an_existing_default_file(tmp_path, capsys):
-    committed = tmp_path / "results" / "ethanol_fast.npz"
-    committed.parent.mkdir()
-    committed.write_bytes(b"the committed results")
+    committed = _committed(tmp_path, "ethanol_fast.npz")
     assert main(ETHANOL) == 0
     assert committed.read_bytes() == b"the committed results"
     (fresh,) = [p for p in committed.parent.iterdir() if p != committed]
@@ -97,9 +97,7 @@ def test_ethanol_keeps_an_existing_default_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("ask", [["--force"], ["--out", "results/ethanol_fast.npz"]])
 def test_ethanol_replaces_the_default_file_when_asked(tmp_path, ask):
-    committed = tmp_path / "results" / "ethanol_fast.npz"
-    committed.parent.mkdir()
-    committed.write_bytes(b"the committed results")
+    committed = _committed(tmp_path, "ethanol_fast.npz")
     assert main(ETHANOL + ask) == 0
     assert op.SweepResult.load(committed).num_iters == 20 and len(list(committed.parent.iterdir())) == 1
 
