@@ -67,7 +67,7 @@ from .dynamics import (
     single_output_step,
     train_end_to_end,
 )
-from .files import atomic_write, find_results
+from .files import InvalidResultsFile, atomic_write, find_results
 from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .optimum import LpOptimum, lp_optimum, suboptimality

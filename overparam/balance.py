@@ -17,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .deep import _as_factors, _check_depth
+from .deep import _as_factors
+from .validation import check_int, check_real
 
 __all__ = [
     "balanced_factors",
@@ -53,9 +54,7 @@ def max_imbalance(factors: Sequence[np.ndarray]) -> float:
 def _rng(seed: Seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_int("seed", seed, 0, expected="an integer >= 0 or a numpy Generator"))
 
 
 def random_orthogonal(n: int, seed: Seed) -> np.ndarray:
@@ -63,8 +62,7 @@ def random_orthogonal(n: int, seed: Seed) -> np.ndarray:
 
     Defined in Chapter 3.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_int("n", n, 1)
     Q, R = np.linalg.qr(_rng(seed).standard_normal((n, n)))
     return Q * np.sign(np.diag(R))
 
@@ -94,12 +92,8 @@ def _check_widths(widths: Sequence[int] | None, depth: int, k: int, d: int) -> l
     widths = list(widths)
     if len(widths) != depth - 1:
         raise ValueError(f"widths must list depth - 1 = {depth - 1} hidden widths, got {len(widths)}")
-    for i, n in enumerate(widths):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < m:
-            raise ValueError(
-                f"widths[{i}] must be an integer >= min(k, d) = {m} (no rank bottleneck), got {n!r}"
-            )
-    return [int(n) for n in widths]
+    return [check_int(f"widths[{i}]", n, m, expected=f"an integer >= min(k, d) = {m} (no rank bottleneck)")
+            for i, n in enumerate(widths)]
 
 
 def balanced_factors(
@@ -140,7 +134,7 @@ def balanced_factors(
     W_e = np.asarray(W_e, dtype=np.float64)
     if W_e.ndim != 2:
         raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
-    depth = _check_depth(depth)
+    depth = check_int("depth", depth, 1)
     k, d = W_e.shape
     dims = [d] + _check_widths(widths, depth, k, d) + [k]
     if depth == 1:
@@ -190,12 +184,8 @@ def balanced_init(
     -------
     list of ndarray
     """
-    for name, n in (("d", d), ("k", k)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
-    depth = _check_depth(depth)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    d, k, depth = check_int("d", d, 1), check_int("k", k, 1), check_int("depth", depth, 1)
+    scale = check_real("scale", scale, above=0)
     A = _rng(seed).standard_normal((k, d))
     A *= scale**depth / np.linalg.norm(A, 2)
     return balanced_factors(A, depth, widths)
@@ -222,10 +212,9 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     list of ndarray
         ``[W_1, …, W_N]``, ``W_j`` of shape (dims[j], dims[j−1]).
     """
-    dims = list(dims)
-    if len(dims) < 2 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in dims):
+    dims = [check_int(f"dims[{j}]", n, 1) for j, n in enumerate(dims)]
+    if len(dims) < 2:
         raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")
-    if not (np.isfinite(std) and std >= 0):
-        raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+    std = check_real("std", std, at_least=0)
     rng = _rng(seed)
     return [std * rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(dims[:-1], dims[1:])]

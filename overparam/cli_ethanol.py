@@ -49,7 +49,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cli_args import device_name, positive_int
 from .data import load_ethanol, standardize
+from .files import check_writable, choose_output
 from .optimum import lp_optimum
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss, use_book_style
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
@@ -279,12 +281,19 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     return "\n".join(lines)
 
 
+#: The figures written beside a results file ``<stem>.npz``.
+FIGURE_SUFFIXES = ("_depth_l2.png", "_depth_l4.png", "_teaser.png")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results file and the figures, print the summary."""
     preset = PRESETS[args.preset]
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out or f"results/ethanol_{preset.name}.npz")
+    out, why = choose_output(args.out, f"results/ethanol_{preset.name}.npz", force=args.force,
+                             companions=() if args.no_figures else FIGURE_SUFFIXES)
+    check_writable(out)
+    print(f"results will be written to {out} ({why})", file=sys.stderr)
     raw = load_ethanol(args.data_dir)
     data = standardize(raw.X, raw.y)
     optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
@@ -300,10 +309,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_figures:
         use_book_style()
         stem = out.with_suffix("")
-        for p in (2, 4):
-            written.append(Path(f"{stem}_depth_l{p}.png"))
+        for p, suffix in zip((2, 4), FIGURE_SUFFIXES):
+            written.append(Path(f"{stem}{suffix}"))
             _save(plot_depth_sweep(result, p, optimum=optima[p]), result, preset.name, written[-1])
-        written.append(Path(f"{stem}_teaser.png"))
+        written.append(Path(f"{stem}{FIGURE_SUFFIXES[2]}"))
         _save(plot_teaser(result, optimum=optima[4]), result, preset.name, written[-1])
     print(summary(result, optima))
     print("wrote " + ", ".join(str(w) for w in written))
@@ -319,11 +328,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
-    parser.add_argument("--out", default=None, help="results file (default results/ethanol_<preset>.npz); "
-                        "figures are written next to it")
+    parser.add_argument("--out", default=None, help="results file (default results/ethanol_<preset>.npz, or a fresh "
+                        "time-stamped name if that exists); figures are written next to it")
+    parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
     parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", type=device_name, default="cpu", help="torch device: cpu, cuda or cuda:K")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")
     parser.set_defaults(func=run)

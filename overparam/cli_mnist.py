@@ -27,6 +27,7 @@ from typing import Mapping, TextIO
 
 import torch
 
+from .cli_args import positive_int
 from .convnet import VARIANTS, ConvNetConfig, provenance, resolve_device, save_histories, train_convnet
 from .files import check_writable, choose_output
 from .mnist import MNISTData, load_mnist, mnist_training_set
@@ -85,12 +86,6 @@ def _parse_steps(text: str) -> int | None:
     return int(text)
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``mnist`` sub-command to ``python -m overparam``."""
     p = subparsers.add_parser(
@@ -102,12 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=_parse_steps, default=None, metavar="full|N",
                    help="'full' = the tutorial's 8,593 steps (default), or a number of steps")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for torch (default: torch's own choice)")
     p.add_argument("--data-dir", default=None, help="folder holding mnist/*.gz (default: OVERPARAM_DATA_DIR, cache)")
     p.add_argument("--no-download", action="store_true", help="never download missing MNIST files")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=_positive_int, default=None,
+    p.add_argument("--eval-every", type=positive_int, default=None,
                    help="steps between validation-error evaluations (default: 100, the tutorial's, on CUDA; "
                         "200 on CPU, where each costs about 2 s)")
     p.add_argument("--out", default=None,

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cli_args import positive_int
 from .cli_ethanol import _Progress
+from .files import check_writable, choose_stem
 from .plotting import DEPTH_COLORS, use_book_style
 from .sweep import SweepResult
 from .toy import TOY_PRESETS, TOY_TARGET, depth1_stability_limit, run_toy, toy_runs, toy_table
@@ -35,7 +37,13 @@ def toy_results_paths(stem: str | Path, y1_values: tuple[float, ...] = TOY_PRESE
 
 def load_toy_results(stem: str | Path,
                      y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values) -> dict[float, SweepResult] | None:
-    """Load the files written by ``python -m overparam toy`` (Chapter 4); ``None`` if any is missing."""
+    """Load the files written by ``python -m overparam toy`` (Chapter 4); ``None`` if any is missing.
+
+    Raises
+    ------
+    InvalidResultsFile
+        One of the files is truncated, lacks a member, or does not match its runs.
+    """
     paths = toy_results_paths(stem, y1_values)
     if not all(p.exists() for p in paths.values()):
         return None
@@ -92,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
     preset = TOY_PRESETS[args.preset]
     if args.threads:
         torch.set_num_threads(args.threads)
-    stem = Path(args.out or f"results/toy_{preset.name}")
+    suffixes = [f"_y{y1:g}.npz" for y1 in preset.y1_values] + ([] if args.no_figures else [".png"])
+    stem, why = choose_stem(args.out, f"results/toy_{preset.name}", suffixes, force=args.force)
+    figure = Path(f"{stem}.png")
+    check_writable(figure)
+    print(f"results will be written to {stem}_y*.npz ({why})", file=sys.stderr)
     command = args.command_line
     results, written = {}, []
     for y1, path in toy_results_paths(stem, preset.y1_values).items():
@@ -110,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         fig = axes[0].figure
         fig.text(0.99, 0.005, f"preset: {preset.name}, {preset.num_iters:,} iterations, float64", ha="right",
                  va="bottom", fontsize=7, color="0.35")
-        written.append(stem.with_suffix(".png"))
+        written.append(figure)
         fig.savefig(written[-1], bbox_inches="tight")
         plt.close(fig)
     print(format_toy_table(results))
@@ -124,8 +136,10 @@ def register(subparsers: Any) -> None:
                                    description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(TOY_PRESETS), default="paper",
                         help="budget per run: fast 4e4, default 1e5, paper 4e5 iterations")
-    parser.add_argument("--out", default=None, help="file stem (default results/toy_<preset>): writes "
-                        "<stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default=None, help="file stem (default results/toy_<preset>, or a fresh time-stamped "
+                        "stem if its files exist): writes <stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png")
+    parser.add_argument("--force", action="store_true", help="replace the default files if they exist")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-figures", action="store_true", help="write the results files only")
     parser.set_defaults(func=run)

@@ -62,9 +62,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import atomic_write
+from .files import atomic_write, invalid_results, read_results
 from .linear import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
+from .validation import check_int, check_real
 
 __all__ = [
     "ConvNetConfig",
@@ -133,18 +134,19 @@ class ConvNetConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        for name in ("batch_size", "num_epochs", "epoch_size", "eval_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and 0 < self.lr_decay <= 1 and 0 <= self.momentum < 1):
-            raise ValueError(
-                f"need lr > 0, 0 < lr_decay <= 1 and 0 <= momentum < 1, got {self.lr}, {self.lr_decay}, {self.momentum}"
-            )
-        if not (self.weight_decay >= 0 and 0 < self.keep_prob <= 1 and self.init_std > 0):
-            raise ValueError(
-                "need weight_decay >= 0, 0 < keep_prob <= 1 and init_std > 0, got "
-                f"{self.weight_decay}, {self.keep_prob}, {self.init_std}"
-            )
+        checked = {name: check_int(name, getattr(self, name), 1, expected="a positive integer")
+                   for name in ("batch_size", "num_epochs", "epoch_size", "eval_every")}
+        checked |= {"lr": check_real("lr", self.lr, above=0),
+                    "lr_decay": check_real("lr_decay", self.lr_decay, above=0, expected="in (0, 1]"),
+                    "momentum": check_real("momentum", self.momentum, at_least=0, below=1),
+                    "weight_decay": check_real("weight_decay", self.weight_decay, at_least=0),
+                    "keep_prob": check_real("keep_prob", self.keep_prob, above=0, expected="in (0, 1]"),
+                    "init_std": check_real("init_std", self.init_std, above=0)}
+        for name in ("lr_decay", "keep_prob"):
+            if checked[name] > 1:
+                raise ValueError(f"{name} must be in (0, 1], got {checked[name]}")
+        for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
+            object.__setattr__(self, name, value)
 
     @property
     def full_steps(self) -> int:
@@ -614,8 +616,17 @@ def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metada
 
 
 def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, Any]]:
-    """Read a file written by :func:`save_histories`: the runs and the file's ``metadata``."""
-    with np.load(Path(path), allow_pickle=False) as npz:
+    """Read a file written by :func:`save_histories`: the runs and the file's ``metadata``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    InvalidResultsFile
+        The file is truncated, lacks a member, or its arrays do not match its runs.
+    """
+    path = Path(path)
+    with read_results(path) as npz:
         meta = json.loads(str(npz["metadata_json"]))
         histories = []
         for run in meta["runs"]:
@@ -628,7 +639,13 @@ def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, An
                 accuracy={k: npz[f"{v}/accuracy/{k}"] for k in run["accuracy_sets"]},
                 num_params=int(run["num_params"]), seconds=float(run["seconds"]), seed=int(run["seed"]),
                 eval_seconds=float(run.get("eval_seconds", 0.0)),
-                final_accuracy={k: float(v) for k, v in run.get("final_accuracy", {}).items()},
+                final_accuracy={k: float(x) for k, x in run.get("final_accuracy", {}).items()},
                 device=run["device"], data=run["data"], extra=run.get("extra", {}),
             ))
-    return histories, meta["metadata"]
+        metadata = dict(meta["metadata"])
+    for h in histories:
+        steps = h.cross_entropy.shape
+        if h.penalty.shape != steps or h.lr.shape != steps or any(
+                np.shape(a) != h.eval_steps.shape for a in h.accuracy.values()):
+            raise invalid_results(path, f"the arrays of {h.variant!r} have mismatched lengths")
+    return histories, metadata

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .convnet import ConvNetHistory, TutorialConvNet
+from .validation import check_int, check_real
 
 __all__ = [
     "PAPER_READOFFS",
@@ -74,8 +75,9 @@ def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"values must be one-dimensional, got shape {values.shape}")
-    if not (isinstance(window, (int, np.integer)) and window >= 1 and window % 2 == 1):
-        raise ValueError(f"window must be an odd positive integer, got {window!r}")
+    window = check_int("window", window, 1, expected="an odd positive integer")
+    if window % 2 == 0:
+        raise ValueError(f"window must be an odd positive integer, got {window}")
     if window > values.size:
         raise ValueError(f"window={window} is longer than the series ({values.size} steps)")
     medians = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
@@ -84,6 +86,7 @@ def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
 
 def first_step_below(values: np.ndarray, level: float, window: int) -> int | None:
     """First step at which the running median of ``values`` is below ``level``; ``None`` if never (Chapter 6)."""
+    level = check_real("level", level)
     steps, medians = running_median(values, window)
     below = np.flatnonzero(medians < level)
     return int(steps[below[0]]) if below.size else None
@@ -126,10 +129,10 @@ def error_standard_error(error: float, n: int) -> float:
     about ``sqrt(2)`` times this (a conservative yardstick: shared images
     correlate their mistakes, which makes the true difference's spread smaller).
     """
-    if not 0 <= error <= 1:
+    error = check_real("error", error, at_least=0, expected="a rate in [0, 1]")
+    if error > 1:
         raise ValueError(f"error must be a rate in [0, 1], got {error}")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_int("n", n, 1, expected="a positive integer")
     return float(np.sqrt(error * (1 - error) / n))
 
 
@@ -149,8 +152,7 @@ def accumulated_step(lr: np.ndarray, momentum: float) -> np.ndarray:
     lr = np.asarray(lr, dtype=np.float64)
     if lr.ndim != 1 or np.any(lr <= 0):
         raise ValueError("lr must be a one-dimensional array of positive learning rates")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    momentum = check_real("momentum", momentum, at_least=0, below=1)
     gain = (1 - momentum ** np.arange(1, lr.size + 1)) / (1 - momentum)
     return np.r_[0.0, np.cumsum(lr * gain)]
 
@@ -184,6 +186,7 @@ def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
     parameters (baseline, factors, original) and depends on the weights for
     the penalty on the product. Computed with autograd.
     """
+    weight_decay = check_real("weight_decay", weight_decay, above=0)
     penalty = weight_decay * net.penalty()
     params = [p for p in net.parameters() if p.requires_grad]
     grads = torch.autograd.grad(penalty, params, allow_unused=True)
@@ -232,6 +235,7 @@ def summary_table(histories: Mapping[str, ConvNetHistory], tail: int = 500) -> t
     last ``tail`` steps), the last validation error and the test error (in %),
     and ms per training step. Errors missing from a run are NaN.
     """
+    tail = check_int("tail", tail, 1)
     rows, lines = [], []
     header = ("variant", "batch loss", "cross-entropy", "λ · penalty", "validation error %", "test error %", "ms/step")
     for v, h in histories.items():

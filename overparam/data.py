@@ -15,10 +15,14 @@ Where the data come from, in order:
 2. the user cache (``OVERPARAM_CACHE_DIR``, else ``~/.cache/overparam``), filled
    on first use by downloading UCI's zip archive and verifying it.
 
-Everything read is verified (row counts per batch, 128 finite features per row,
-concentrations within 2.5-600 ppmv; the prepared table also by its SHA-256), so
-a corrupt or truncated file raises :class:`DataIntegrityError` instead of
-returning silently wrong data.
+What is verified, and what cannot be: the prepared table is checked against
+the SHA-256 of its content, so any change to it is caught. UCI publishes no
+checksums for its batch files, so for those the loader can only check their
+structure and known counts: text that decodes, every line of the form
+``GAS;CONCENTRATION 1:v1 ... 128:v128``, the number of ethanol rows per batch,
+128 finite features per row and concentrations within 2.5-600 ppmv. A damaged
+or truncated batch file raises :class:`DataIntegrityError` naming the file and
+line, but a digit changed inside a value is not caught.
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ import io
 import os
 import re
 import shutil
+import sys
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -220,10 +226,23 @@ def _verify(X: np.ndarray, y: np.ndarray, where: str) -> None:
         )
 
 
+def _read_text(path: Path) -> str:
+    """A batch file's text; bytes that are not UTF-8 raise :class:`DataIntegrityError` naming file and line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        lineno = raw.count(b"\n", 0, exc.start) + 1
+        raise DataIntegrityError(
+            f"{path}, line {lineno}: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not text "
+            "(a damaged or wrong file; replace it with UCI's batch file)"
+        ) from None
+
+
 def _read_batch_files(files: dict[int, Path], where: str) -> EthanolData:
     Xs, ys, bs = [], [], []
     for b in sorted(files):
-        X, y = parse_uci_batch(files[b].read_text(encoding="utf-8", errors="strict"), b, name=str(files[b]))
+        X, y = parse_uci_batch(_read_text(files[b]), b, name=str(files[b]))
         Xs.append(X)
         ys.append(y)
         bs.append(np.full(len(y), b, dtype=np.int64))
@@ -278,9 +297,25 @@ def _load_from_dir(root: Path) -> EthanolData | None:
 # ---------------------------------------------------------------------------
 # Download
 # ---------------------------------------------------------------------------
+#: Seconds a download waits for the server to answer (or to send more data) before giving up on that address.
+DOWNLOAD_TIMEOUT = 20
+
+
 def _urlopen_bytes(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (fixed https URL)
-        return response.read()
+    """Download ``url``, saying so on stderr; a server silent for :data:`DOWNLOAD_TIMEOUT` s raises ``OSError``.
+
+    A stalled connection times out while connecting (``URLError`` wrapping a
+    timeout) or while reading (``TimeoutError``); both become the same
+    ``OSError`` naming the address, which the loaders report.
+    """
+    print(f"downloading {url} (waiting at most {DOWNLOAD_TIMEOUT} s for an answer)", file=sys.stderr, flush=True)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:  # noqa: S310 (fixed https URL)
+            return response.read()
+    except (TimeoutError, urllib.error.URLError) as exc:
+        if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
+            raise
+        raise OSError(f"no answer from {url} within {DOWNLOAD_TIMEOUT} s") from None
 
 
 def _extract_batches(archive: bytes, dest: Path) -> None:
@@ -360,7 +395,12 @@ def load_ethanol(
         No copy anywhere and no download possible; the message says where to
         put the files.
     DataIntegrityError
-        A copy exists but is corrupt, truncated or incomplete.
+        A copy exists but fails the checks: the prepared table its SHA-256;
+        UCI's batch files, which have no published checksums, their
+        structure and known counts only (text that decodes, the line format,
+        ethanol rows per batch, 128 finite features, concentrations within
+        2.5-600 ppmv; the message names the file and line). A digit changed
+        inside a value of a batch file is not caught.
     """
     root = _data_dir(data_dir)
     if root is not None:

@@ -21,8 +21,9 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from .linear import DIVERGENCE_FACTOR, DivergenceError, GDHistory
+from .linear import DIVERGENCE_FACTOR, DivergenceError, GDHistory, _check_run
 from .losses import _loss_from_residual, check_problem
+from .validation import check_real
 
 __all__ = [
     "DeepHistory",
@@ -48,18 +49,6 @@ def _as_factors(factors: Sequence[Any]) -> list[np.ndarray]:
                 f"the {out[j - 1].shape[0]} rows of factors[{j - 1}] (W_{j})"
             )
     return out
-
-
-def _check_depth(depth: Any) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    return int(depth)
-
-
-def _check_nonnegative(name: str, value: float) -> float:
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def end_to_end(factors: Sequence[np.ndarray]) -> np.ndarray:
@@ -187,10 +176,8 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
         raise ValueError(f"w1 must be a vector of shape (d,), got shape {w1.shape}")
     if grad.shape != w1.shape:
         raise ValueError(f"grad must have the shape of w1 {w1.shape}, got {grad.shape}")
-    omega2 = float(omega2)
-    if omega2 == 0 or not np.isfinite(omega2):
-        raise ValueError(f"omega2 must be finite and non-zero (gamma divides by it), got {omega2}")
-    lr = _check_nonnegative("lr", lr)
+    omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
+    lr = check_real("lr", lr, at_least=0)
     inner = float(grad @ w1)
     return WarmupStep(
         rho=lr * omega2**2,
@@ -235,18 +222,6 @@ class DeepHistory(GDHistory):
 
 #: One training step: (state, update) -> (loss at state, W_e at state, next state; the same state if not update).
 _Advance = Callable[[list[torch.Tensor], bool], tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]
-
-
-def _check_run(lr: float, num_iters: int, record_every: int, weight_decay: float, on_divergence: str) -> None:
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if num_iters < 0:
-        raise ValueError(f"num_iters must be >= 0, got {num_iters}")
-    if record_every < 1:
-        raise ValueError(f"record_every must be >= 1, got {record_every}")
-    _check_nonnegative("weight_decay", weight_decay)
-    if on_divergence not in ("raise", "stop"):
-        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
 
 
 def _run(
@@ -380,7 +355,7 @@ def train_deep_linear(
             f"factors0 must map the {d} inputs of X to one output: W_1 needs {d} columns and W_N one row, "
             f"got W_1 {Ws0[0].shape} and W_N {Ws0[-1].shape}"
         )
-    _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
+    lr, num_iters, record_every, weight_decay = _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
     Xt, yt = _tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay
 

@@ -20,7 +20,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .deep import DeepHistory, _check_depth, _check_nonnegative, _check_run, _run, _tensors
+from .deep import DeepHistory, _run, _tensors
+from .linear import _check_run
+from .validation import check_int, check_real
 from .losses import _gradient_from_residual, _loss_from_residual, check_problem
 
 __all__ = [
@@ -91,11 +93,9 @@ def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndar
     -------
     ndarray, shape (n, n), symmetric
     """
-    if not (np.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    if rtol is not None and not (np.isfinite(rtol) and rtol >= 0):
-        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
-    return _psd_powers(A, [float(alpha)], rtol)[0]
+    alpha = check_real("alpha", alpha, at_least=0)
+    rtol = None if rtol is None else check_real("rtol", rtol, at_least=0)
+    return _psd_powers(A, [alpha], rtol)[0]
 
 
 def _check_pair(W_e: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +134,7 @@ def end_to_end_direction(W_e: np.ndarray, grad: np.ndarray, depth: int) -> np.nd
         N >= 1.
     """
     W_e, grad = _check_pair(W_e, grad)
-    depth = _check_depth(depth)
+    depth = check_int("depth", depth, 1)
     left, right = _gram_powers(W_e, depth)
     return sum(left[j - 1] @ grad @ right[depth - j] for j in range(1, depth + 1))
 
@@ -162,8 +162,8 @@ def end_to_end_step(
     weight_decay : float
         λ >= 0 (the weight decay applied to every layer of the network).
     """
-    lr = _check_nonnegative("lr", lr)
-    weight_decay = _check_nonnegative("weight_decay", weight_decay)
+    lr = check_real("lr", lr, at_least=0)
+    weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     direction = end_to_end_direction(W_e, grad, depth)
     return (1.0 - lr * weight_decay * depth) * np.asarray(W_e, dtype=np.float64) - lr * direction
 
@@ -190,7 +190,7 @@ def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
     W_e = np.asarray(W_e, dtype=np.float64)
     if W_e.ndim != 2:
         raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
-    depth = _check_depth(depth)
+    depth = check_int("depth", depth, 1)
     left, right = _gram_powers(W_e, depth)
     return sum(np.kron(right[depth - j], left[j - 1]) for j in range(1, depth + 1))
 
@@ -232,7 +232,7 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
         N >= 1.
     """
     w, grad = _check_vector_pair(w, grad)
-    return np.asarray(_single_output_direction(w, grad, _check_depth(depth)), dtype=np.float64)
+    return np.asarray(_single_output_direction(w, grad, check_int("depth", depth, 1)), dtype=np.float64)
 
 
 def single_output_step(
@@ -247,8 +247,8 @@ def single_output_step(
 
     Defined in Chapter 4.
     """
-    lr = _check_nonnegative("lr", lr)
-    weight_decay = _check_nonnegative("weight_decay", weight_decay)
+    lr = check_real("lr", lr, at_least=0)
+    weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     direction = single_output_direction(w, grad, depth)
     return (1.0 - lr * weight_decay * depth) * np.asarray(w, dtype=np.float64) - lr * direction
 
@@ -298,8 +298,8 @@ def train_end_to_end(
     """
     W_e0 = np.asarray(W_e0, dtype=np.float64)
     check_problem(X, y, p, W_e0)
-    depth = _check_depth(depth)
-    _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
+    depth = check_int("depth", depth, 1)
+    lr, num_iters, record_every, weight_decay = _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
     Xt, yt = _tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay * depth
 

@@ -6,20 +6,74 @@ in the destination folder, which then replaces the destination in one
 ``os.replace``. An interrupt or a full disk during the write leaves the old
 file intact. The command-line tools call :func:`check_writable` before they
 start computing and :func:`choose_output` to pick a path that never replaces
-an existing file unless the user named it or passed ``--force``.
+an existing file unless the user named it or passed ``--force``. Every loader
+reads through :func:`read_results`, so a truncated or incomplete file is one
+clear :class:`InvalidResultsFile` ("not a valid results file").
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
-__all__ = ["OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output", "find_results"]
+import numpy as np
+
+__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
+           "choose_stem", "find_results", "invalid_results", "read_results"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
+
+
+class InvalidResultsFile(ValueError):
+    """A results file that is truncated, incomplete or inconsistent (a member missing, rows that do not match)."""
+
+
+#: What reading a damaged ``.npz`` can raise: zip and deflate errors, missing members, bad JSON, wrong shapes.
+READ_ERRORS: tuple[type[BaseException], ...] = (zipfile.BadZipFile, zlib.error, KeyError, EOFError, ValueError,
+                                                TypeError, IndexError, AttributeError, OSError)
+
+
+def invalid_results(path: str | os.PathLike, why: str | BaseException) -> InvalidResultsFile:
+    """The error for a damaged results file: ``"<path>: not a valid results file (<why>)"``.
+
+    ``why`` is a sentence, or the exception that reading the file raised
+    (its type and message are quoted).
+    """
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {why}"
+    return InvalidResultsFile(f"{path}: not a valid results file ({why}); run the command that writes it again, "
+                              "or fetch the file anew")
+
+
+@contextlib.contextmanager
+def read_results(path: str | os.PathLike) -> Iterator[Any]:
+    """Open a results ``.npz`` for reading (``allow_pickle=False``); damage found inside the block is one error.
+
+    Use as ``with read_results(path) as npz: ...``: whatever reading the
+    members raises in the block (a truncated zip, a missing member, bad JSON,
+    a wrong shape) becomes :class:`InvalidResultsFile`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    InvalidResultsFile
+        The file, or what the block read from it, is damaged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            yield npz
+    except READ_ERRORS as exc:
+        raise invalid_results(path, exc) from None
 
 
 class OutputPathError(ValueError):
@@ -78,33 +132,46 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
     return path
 
 
-def choose_output(requested: str | os.PathLike | None, default: str | os.PathLike, *, force: bool = False,
-                  suffix: str = ".npz") -> tuple[Path, str]:
-    """Where a command writes its results, and a sentence saying why.
+def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike, suffixes: Sequence[str], *,
+                force: bool = False) -> tuple[Path, str]:
+    """Where a command that writes several files ``<stem><suffix>`` writes them, and a sentence saying why.
 
-    * ``requested`` (the user's ``--out``) is used as given, with ``suffix``
-      added when it has another one (so the file written is the file named
-      in the report). Naming a file is asking for it to be replaced; naming
-      a folder raises :class:`OutputPathError`.
-    * Otherwise ``default`` is used if it does not exist yet, or if
-      ``force``; else a fresh name with a UTC time stamp beside it, so that a
-      committed results file is never overwritten by accident.
+    * ``requested`` (the user's ``--out``) is used as given: naming the
+      outputs is asking for them to be replaced. A ``requested`` that is an
+      existing folder raises :class:`OutputPathError`.
+    * Otherwise ``default`` is used if none of its files exists yet, or if
+      ``force``; else a fresh stem with a UTC time stamp beside it, so that
+      committed results are never overwritten by accident.
     """
     if requested is not None:
         path = Path(requested)
         if path.is_dir():
             raise OutputPathError(f"--out: {path} is a folder; give a file name such as {path / Path(default).name}")
-        if path.suffix != suffix:
-            path = path.with_name(path.name + suffix)
         return path, "as asked by --out"
-    path = Path(default)
-    if not path.exists():
-        return path, "the default"
+    stem = Path(default)
+    existing = [Path(f"{stem}{s}") for s in suffixes if Path(f"{stem}{s}").exists()]
+    if not existing:
+        return stem, "the default"
     if force:
-        return path, "replacing the existing file, as asked by --force"
+        return stem, "replacing the existing files, as asked by --force"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    fresh = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
-    return fresh, f"{path} exists and is kept (pass --out {path} or --force to replace it)"
+    return stem.with_name(f"{stem.name}-{stamp}"), (
+        f"{existing[0]} exists and is kept; name it with --out, or pass --force, to replace it")
+
+
+def choose_output(requested: str | os.PathLike | None, default: str | os.PathLike, *, force: bool = False,
+                  suffix: str = ".npz", companions: Sequence[str] = (".json",)) -> tuple[Path, str]:
+    """Where a command writes its results file ``<name><suffix>`` (and its companions), and why.
+
+    The rules of :func:`choose_stem`; in addition ``suffix`` is appended to a
+    requested name that has another one, so that the file written is the
+    file named in the report (``--out run.out`` writes ``run.out.npz``).
+    """
+    if requested is not None:
+        path, why = choose_stem(requested, default, (), force=force)
+        return (path if path.suffix == suffix else path.with_name(path.name + suffix)), why
+    stem, why = choose_stem(None, Path(default).with_suffix(""), [suffix, *companions], force=force)
+    return stem.with_name(stem.name + suffix), why
 
 
 def find_results(name: str, *, download: bool = True, fetch: Callable[[str], bytes] | None = None) -> Path | None:

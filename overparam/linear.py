@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .losses import _gradient_from_residual, _loss_from_residual, check_problem
+from .validation import check_int, check_real
 
 __all__ = ["DivergenceError", "GDHistory", "gradient_descent", "largest_stable", "quadratic_lr_limit"]
 
@@ -82,6 +83,15 @@ def _first_divergence(loss: torch.Tensor, limit: float) -> int | None:
     return int(idx[0, 0]) if idx.numel() else None
 
 
+def _check_run(lr: float, num_iters: int, record_every: int, weight_decay: float,
+               on_divergence: str) -> tuple[float, int, int, float]:
+    """The arguments every trainer shares, checked and as Python numbers: ``lr, num_iters, record_every, weight_decay``."""
+    if on_divergence not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+    return (check_real("lr", lr, above=0), check_int("num_iters", num_iters, 0),
+            check_int("record_every", record_every, 1), check_real("weight_decay", weight_decay, at_least=0))
+
+
 def gradient_descent(
     X: np.ndarray,
     y: np.ndarray,
@@ -127,14 +137,7 @@ def gradient_descent(
     GDHistory
     """
     check_problem(X, y, p, w0)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if num_iters < 0:
-        raise ValueError(f"num_iters must be >= 0, got {num_iters}")
-    if record_every < 1:
-        raise ValueError(f"record_every must be >= 1, got {record_every}")
-    if on_divergence not in ("raise", "stop"):
-        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+    lr, num_iters, record_every, _ = _check_run(lr, num_iters, record_every, 0.0, on_divergence)
     Xt = torch.as_tensor(np.asarray(X), dtype=dtype)
     yt = torch.as_tensor(np.asarray(y), dtype=dtype)
     w = torch.zeros(Xt.shape[1], dtype=dtype) if w0 is None else torch.as_tensor(np.asarray(w0), dtype=dtype).clone()

@@ -9,7 +9,9 @@ integer ``p >= 2`` the paper's test bed is
 
 The functions accept ``w`` as a vector of shape (d,) or as the end-to-end
 matrix of a single-output network, shape (1, d), and return arrays of the same
-layout. Their arithmetic works unchanged on numpy arrays and torch tensors, so
+layout. Integer or boolean inputs are converted to float64 first: computed in
+the input's integer type, ``r ** 4`` would overflow (int64) or wrap around
+(uint8). Their arithmetic works unchanged on numpy arrays and torch tensors, so
 the training loops reuse exactly these formulas.
 """
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .validation import check_int, float_array
 
 __all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem"]
 
@@ -32,9 +36,8 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None) -> None:
         Even integer, at least 2.
     w : array, shape (d,) or (1, d), optional
     """
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
-        raise ValueError(f"p must be an even integer >= 2, got {p!r}")
-    if p < 2 or p % 2:
+    p = check_int("p", p, 2, expected="an even integer >= 2")
+    if p % 2:
         raise ValueError(f"p must be an even integer >= 2, got {p}")
     if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")
@@ -78,6 +81,7 @@ def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
     -------
     float
     """
+    w, X, y = float_array(w), float_array(X), float_array(y)
     check_problem(X, y, p, w)
     return float(_loss_from_residual(_residual(w, X, y), p))
 
@@ -87,6 +91,7 @@ def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.n
 
     Defined in Chapter 1. Returned in the layout of ``w``.
     """
+    w, X, y = float_array(w), float_array(X), float_array(y)
     check_problem(X, y, p, w)
     return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)
 
@@ -98,6 +103,7 @@ def lp_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.nd
     it is ``3 X^T diag(r^2) X / m``, huge far from the optimum and vanishing
     as the residuals shrink. Shape (d, d), whatever the layout of ``w``.
     """
+    w, X, y = float_array(w), float_array(X), float_array(y)
     check_problem(X, y, p, w)
     r = _residual(w, X, y)
     return (p - 1) * (X.T * r ** (p - 2)) @ X / X.shape[0]

@@ -42,6 +42,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from .data import DataIntegrityError, _data_dir, _urlopen_bytes, cache_dir
+from .validation import check_int
 
 __all__ = [
     "MNISTData",
@@ -414,8 +415,8 @@ def training_and_validation(
     -------
     train, validation : MNISTData
     """
-    if not (isinstance(stand_in_validation, (int, np.integer)) and 0 < stand_in_validation < 10_000):
-        raise ValueError(f"stand_in_validation must be an integer in 1..9999, got {stand_in_validation!r}")
+    stand_in_validation = check_int("stand_in_validation", stand_in_validation, 1, 9_999,
+                                    expected="an integer in 1..9999")
     train = mnist_training_set(data_dir, download=download, _fetch=_fetch)
     if train.stands_in_for is None:
         return train, load_mnist("validation", data_dir, download, _fetch=_fetch)

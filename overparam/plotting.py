@@ -2,14 +2,14 @@
 
 Call :func:`use_book_style` once at the top of a chapter; build loss plots with
 :func:`loss_axes` and :func:`plot_loss`, and stamp every figure with the scale
-that produced it using :func:`note_scale`. Nothing here runs on import.
+that produced it using :func:`note_scale`. Nothing here runs on import, and
+matplotlib is imported only when a function needs it (so ``import overparam``
+works, and stays fast, even where no plotting backend is usable).
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 
 from .scale import scale_name
@@ -24,6 +24,8 @@ DEPTH_COLORS: Sequence[str] = (
 
 def use_book_style() -> None:
     """Set the book's matplotlib defaults (sizes, grid, fonts, no top/right spines)."""
+    import matplotlib as mpl
+
     mpl.rcParams.update(
         {
             "figure.figsize": (6.4, 4.0),
@@ -56,6 +58,8 @@ def loss_axes(
     Returns the axes (a new figure's if ``ax`` is ``None``).
     """
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

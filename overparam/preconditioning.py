@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -257,6 +256,8 @@ def rule_demo(
     -------
     RuleComparison
     """
+    import matplotlib.pyplot as plt
+
     d = np.shape(X)[1]
     comparison = compare_network_and_rule(X, y, p, balanced_init(d, 1, depth, scale, seed), lr, num_iters)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.3))

@@ -26,7 +26,9 @@ from typing import Any, Callable, Literal
 import numpy as np
 import torch
 
-from .deep import _check_depth, _check_nonnegative, _check_run, _run, _tensors
+from .deep import _run, _tensors
+from .linear import _check_run
+from .validation import check_int, check_real, float_array
 from .dynamics import end_to_end_direction, single_output_direction
 from .linear import GDHistory
 from .losses import _gradient_from_residual, _loss_from_residual, check_problem
@@ -51,12 +53,6 @@ __all__ = [
 
 #: A vector field on weights: a point (an array) to an array of the same shape.
 Field = Callable[[np.ndarray], np.ndarray]
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
@@ -210,7 +206,7 @@ def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0
     :func:`gradient_plane` the diameter runs along the gradient. Defined in
     Chapter 5.
     """
-    r = _positive("radius", radius)
+    r = check_real("radius", radius, above=0)
     cs, cq = _pair("center", center)
     return Loop(plane, (Segment((cs - r, cq), (cs, cq)), Segment((cs, cq), (cs + r, cq)), Arc((cs, cq), r, 0.0, np.pi)))
 
@@ -222,7 +218,7 @@ def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)
     (``paper.md`` §2.6): there the field's extra term is radial and the
     integral vanishes for every N.
     """
-    r = _positive("radius", radius)
+    r = check_real("radius", radius, above=0)
     return Loop(plane, (Arc(_pair("center", center), r, 0.0, 2.0 * np.pi),))
 
 
@@ -264,8 +260,7 @@ def loop_integral(field: Field, loop: Loop, n_points: int = 200) -> float:
     -------
     float
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ValueError(f"n_points must be an integer >= 1, got {n_points!r}")
+    n_points = check_int("n_points", n_points, 1)
     if not isinstance(loop, Loop):
         raise ValueError(f"loop must be a Loop (see half_disk and circle), got {type(loop).__name__}")
     t, weights = _gauss_legendre(int(n_points))
@@ -314,8 +309,8 @@ def end_to_end_field(gradient: np.ndarray | Field, depth: int, weight_decay: flo
     callable
         ``W -> F(W)``.
     """
-    depth = _check_depth(depth)
-    decay = _check_nonnegative("weight_decay", weight_decay) * depth
+    depth = check_int("depth", depth, 1)
+    decay = check_real("weight_decay", weight_decay, at_least=0) * depth
     if callable(gradient):
         grad_at = gradient
     else:
@@ -348,9 +343,9 @@ def half_disk_integral(c_norm: float, radius: float, depth: int) -> float:
     semicircle :math:`-2\\|c\\| r^{a+1}`, with :math:`a = 2 - 2/N`. Defined in
     Chapter 5.
     """
-    c_norm = _check_nonnegative("c_norm", c_norm)
-    r = _positive("radius", radius)
-    N = _check_depth(depth)
+    c_norm = check_real("c_norm", c_norm, at_least=0)
+    r = check_real("radius", radius, above=0)
+    N = check_int("depth", depth, 1)
     return 2.0 * c_norm * r ** ((3 * N - 2) / N) * ((N - 1) * (N - 2)) / (3 * N - 2)
 
 
@@ -380,8 +375,8 @@ def constant_gradient_curl(c_norm: float, depth: int, s: Any, q: Any) -> Any:
     s, q : float or ndarray
         Plane coordinates (broadcast together).
     """
-    c_norm = _check_nonnegative("c_norm", c_norm)
-    N = _check_depth(depth)
+    c_norm = check_real("c_norm", c_norm, at_least=0)
+    N = check_int("depth", depth, 1)
     s, q = np.asarray(s, dtype=np.float64), np.asarray(q, dtype=np.float64)
     rho2 = s * s + q * q
     safe = np.where(rho2 > 0, rho2, 1.0)
@@ -395,7 +390,7 @@ def plane_curl(field: Field, plane: Plane, s: float, q: float, h: float = 1e-5) 
     the error is O(h²) where the field is smooth. A gradient field has zero
     curl in every plane. Defined in Chapter 5.
     """
-    h = _positive("h", h)
+    h = check_real("h", h, above=0)
     F_q = lambda a, b: plane.coordinates(field(plane.point(a, b)))[1]  # noqa: E731
     F_s = lambda a, b: plane.coordinates(field(plane.point(a, b)))[0]  # noqa: E731
     return float((F_q(s + h, q) - F_q(s - h, q) - F_s(s, q + h) + F_s(s, q - h)) / (2.0 * h))
@@ -409,8 +404,9 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
     modified objective here, which is why the non-regularizer theorem needs N >= 3
     (``paper.md`` §2.6). Plain arithmetic: works on numpy arrays and torch
-    tensors. Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
+    w, c = float_array(w), float_array(c)
     return (w * w).sum() ** 0.5 * (c * w).sum()
 
 
@@ -428,24 +424,24 @@ class NormPowerPenalty:
     :math:`\\|w\\|^{2-2/N}`, the adaptive rate of the depth-N rule
     (``paper.md`` §2.5). ``strength`` μ may be negative (a reward for a
     large norm). Plain arithmetic: the methods work on numpy arrays and torch
-    tensors. Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
 
     strength: float
     power: float = 2.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.strength, bool) or not np.isfinite(self.strength):
-            raise ValueError(f"strength must be a finite number, got {self.strength!r}")
-        if isinstance(self.power, bool) or not (np.isfinite(self.power) and self.power > 1):
-            raise ValueError(f"power must be a finite number > 1, got {self.power!r}")
+        check_real("strength", self.strength)
+        check_real("power", self.power, above=1)
 
     def value(self, w: Any) -> Any:
         """:math:`R(w) = \\mu\\|w\\|^q / q`."""
+        w = float_array(w)
         return self.strength / self.power * ((w * w).sum() ** (self.power / 2))
 
     def gradient(self, w: Any) -> Any:
         """:math:`\\nabla R(w) = \\mu\\|w\\|^{q-2} w` (0 at w = 0)."""
+        w = float_array(w)
         sq = (w * w).sum()
         if float(sq) == 0.0:
             return 0.0 * w
@@ -499,7 +495,7 @@ def penalized_gradient_descent(
     check_problem(X, y, p, w0)
     if not isinstance(penalty, NormPowerPenalty):
         raise ValueError(f"penalty must be a NormPowerPenalty, got {type(penalty).__name__}")
-    _check_run(lr, num_iters, record_every, 0.0, on_divergence)
+    lr, num_iters, record_every, _ = _check_run(lr, num_iters, record_every, 0.0, on_divergence)
     Xt, yt = _tensors(X, y, dtype)
     start = torch.zeros(Xt.shape[1], dtype=dtype) if w0 is None else torch.as_tensor(np.asarray(w0).reshape(-1), dtype=dtype)
 

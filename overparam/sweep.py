@@ -49,14 +49,17 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from itertools import product
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from .files import atomic_write, invalid_results, read_results
 from .linear import DIVERGENCE_FACTOR, GDHistory
 from .losses import check_problem
+from .validation import check_int, check_real
 
 __all__ = [
     "METHODS",
@@ -92,10 +95,6 @@ COLLAPSE_FACTOR = 2.0
 LARGEST_STABLE = "largest_stable"
 BEST_FINAL = "best_final"
 FASTEST_TO_TARGET = "fastest_to_target"
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 # ---------------------------------------------------------------------------
@@ -163,18 +162,15 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.method not in _HYPER_DEFAULTS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not _is_int(self.depth) or self.depth < 1:
-            raise ValueError(f"depth must be an integer >= 1, got {self.depth!r}")
-        if not _is_int(self.p) or self.p < 2 or self.p % 2:
+        checked = {"lr": check_real("lr", self.lr, above=0), "depth": check_int("depth", self.depth, 1),
+                   "p": check_int("p", self.p, 2, expected="an even integer >= 2"),
+                   "seed": check_int("seed", self.seed, 0),
+                   "init_scale": check_real("init_scale", self.init_scale, at_least=0),
+                   "width": check_int("width", self.width, 1)}
+        if checked["p"] % 2:
             raise ValueError(f"p must be an even integer >= 2, got {self.p!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if not (isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale) and self.init_scale >= 0):
-            raise ValueError(f"init_scale must be a finite number >= 0, got {self.init_scale!r}")
-        if not _is_int(self.width) or self.width < 1:
-            raise ValueError(f"width must be an integer >= 1, got {self.width!r}")
+        for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
+            object.__setattr__(self, name, value)
         if self.width > 1 and (self.method != "gd" or self.depth < 2):
             raise ValueError(f"width > 1 needs method 'gd' and depth >= 2, got method {self.method!r}, depth {self.depth}")
         if self.method == "e2e" and self.width != 1:
@@ -194,12 +190,9 @@ class RunConfig:
                 if value is not None:
                     raise ValueError(f"{name} is not a hyper-parameter of method {self.method!r}")
                 continue
-            value = float(defaults[name] if value is None else value)
-            ok = value > 0 if name == "eps" else 0 <= value < 1
-            if not (math.isfinite(value) and ok):
-                raise ValueError(f"{name} must be {'> 0' if name == 'eps' else 'in [0, 1)'}, got {value!r}")
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "lr", float(self.lr))
+            value = defaults[name] if value is None else value
+            bounds = dict(above=0) if name == "eps" else dict(at_least=0, below=1)
+            object.__setattr__(self, name, check_real(name, value, **bounds))
         object.__setattr__(self, "init_scale", float(self.init_scale))
         for name in ("depth", "p", "seed", "width"):
             object.__setattr__(self, name, int(getattr(self, name)))
@@ -248,11 +241,11 @@ def quarter_decades(low_exp4: int, high_exp4: int, digits: int | None = 3) -> li
     significant digits (``None``: the exact powers of ten, as the toy of
     Chapter 4 uses; its outcomes can change in the fourth digit of η).
     """
-    if not (_is_int(low_exp4) and _is_int(high_exp4)) or low_exp4 > high_exp4:
-        raise ValueError(f"low_exp4 and high_exp4 must be integers with low_exp4 <= high_exp4, "
-                         f"got {low_exp4!r}, {high_exp4!r}")
-    if digits is not None and (not _is_int(digits) or digits < 1):
-        raise ValueError(f"digits must be an integer >= 1 or None, got {digits!r}")
+    low_exp4, high_exp4 = check_int("low_exp4", low_exp4), check_int("high_exp4", high_exp4)
+    if low_exp4 > high_exp4:
+        raise ValueError(f"low_exp4 must be <= high_exp4, got {low_exp4}, {high_exp4}")
+    if digits is not None:
+        digits = check_int("digits", digits, 1, expected="an integer >= 1 or None")
     exact = [10 ** (k / 4) for k in range(low_exp4, high_exp4 + 1)]
     return exact if digits is None else [float(f"{v:.{digits}g}") for v in exact]
 
@@ -263,10 +256,7 @@ def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
     For loss-versus-iteration plots on a log axis (Chapter 2): pass the result
     as ``record`` to :func:`run_sweep`, or merge it with a linear grid.
     """
-    if not _is_int(num_iters) or num_iters < 0:
-        raise ValueError(f"num_iters must be an integer >= 0, got {num_iters!r}")
-    if not _is_int(per_decade) or per_decade < 1:
-        raise ValueError(f"per_decade must be an integer >= 1, got {per_decade!r}")
+    num_iters, per_decade = check_int("num_iters", num_iters, 0), check_int("per_decade", per_decade, 1)
     if num_iters == 0:
         return np.zeros(1, dtype=np.int64)
     count = int(math.ceil(math.log10(num_iters) * per_decade)) + 1
@@ -791,23 +781,43 @@ class SweepResult:
             arrays["reached_at"] = self.reached_at
         for i, layers in enumerate(self.factors):
             arrays.update({f"factor_{i}_{j}": w for j, w in enumerate(layers)})
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        return path
+        return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepResult":
-        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``)."""
-        with np.load(Path(path), allow_pickle=False) as f:
+        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        InvalidResultsFile
+            The file is truncated, lacks a member, or its arrays do not match
+            its list of runs.
+        """
+        path = Path(path)
+        with read_results(path) as f:
             meta = json.loads(str(f["meta"]))
-            factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n)) for i, n in enumerate(meta["factor_counts"]))
-            return cls(
+            factors = tuple(tuple(f[f"factor_{i}_{j}"] for j in range(n))
+                            for i, n in enumerate(meta["factor_counts"]))
+            result = cls(
                 configs=tuple(RunConfig(**c) for c in meta["configs"]),
                 steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
                 weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
                 dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
                 target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
             )
+        runs = len(result.configs)
+        shapes = {"loss": (runs, len(result.steps)), "diverged_at": (runs,), "w_e": (runs,)}
+        if result.reached_at is not None:
+            shapes["reached_at"] = (runs,)
+        for name, expected in shapes.items():
+            got = getattr(result, name).shape[: len(expected)]
+            if got != expected:
+                raise invalid_results(path, f"{name} has shape {got}, expected {expected} for {runs} runs")
+        if len(result.factors) != runs:
+            raise invalid_results(path, f"{len(result.factors)} factor lists for {runs} runs")
+        return result
 
 
 def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
@@ -873,9 +883,8 @@ def _problem_arrays(problem: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _record_steps(record: int | Iterable[int], num_iters: int) -> np.ndarray:
-    if _is_int(record):
-        if record < 1:
-            raise ValueError(f"record must be an integer >= 1 or a list of steps, got {record}")
+    if isinstance(record, Integral):
+        record = check_int("record", record, 1, expected="an integer >= 1 or a list of steps")
         return np.unique(np.r_[np.arange(0, num_iters + 1, record), num_iters]).astype(np.int64)
     steps = np.asarray(list(record))
     if steps.size == 0 or steps.dtype.kind not in "iu" or steps.min() < 0 or steps.max() > num_iters:
@@ -993,17 +1002,14 @@ def run_sweep(
     runs = tuple(runs)
     if not runs or not all(isinstance(c, RunConfig) for c in runs):
         raise ValueError("runs must be a non-empty sequence of RunConfig")
-    if not _is_int(num_iters) or num_iters < 0:
-        raise ValueError(f"num_iters must be an integer >= 0, got {num_iters!r}")
-    for name, value in (("pad_rows", pad_rows), ("chunk", chunk)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    num_iters = check_int("num_iters", num_iters, 0)
+    pad_rows, chunk = check_int("pad_rows", pad_rows, 1), check_int("chunk", chunk, 1)
     for c in runs:
         if c.init_direction is not None and len(c.init_direction) != X.shape[1]:
             raise ValueError(f"init_direction must have length d = {X.shape[1]} (the problem's features), "
                              f"got {len(c.init_direction)} in {c.label}")
-    if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
-        raise ValueError(f"target must be a finite number > 0 or None, got {target!r}")
+    if target is not None:
+        target = check_real("target", target, above=0, expected="a finite number > 0 or None")
     steps = _record_steps(record, num_iters)
     dt = _as_dtype(dtype)
     device = torch.device(device)

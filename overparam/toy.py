@@ -36,6 +36,7 @@ import torch
 
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
+from .validation import check_int, check_real
 
 __all__ = [
     "TOY_LR_GRID",
@@ -88,13 +89,12 @@ def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndar
     X : ndarray, shape (2, 2)
     y : ndarray, shape (2,)
     """
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 2 or p % 2:
-        raise ValueError(f"p must be an even integer >= 2, got {p!r}")
-    for name, value in (("y1", y1), ("y2", y2)):
-        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    p = check_int("p", p, 2, expected="an even integer >= 2")
+    if p % 2:
+        raise ValueError(f"p must be an even integer >= 2, got {p}")
+    y1, y2 = check_real("y1", y1), check_real("y2", y2)
     c = 2.0 ** (1.0 / p)
-    return c * np.eye(2), c * np.array([float(y1), float(y2)])
+    return c * np.eye(2), c * np.array([y1, y2])
 
 
 def toy_runs(depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GRID,
@@ -115,12 +115,9 @@ def toy_initial_factors(depth: int, init_scale: float = TOY_INIT_SCALE) -> list[
     shape (1, 2) and each :math:`\\omega_j = s` of shape (1, 1): exactly
     balanced (:math:`\\|W_1\\|^2 = \\omega_j^2 = s^2`).
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
-        raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
+    depth, init_scale = check_int("depth", depth, 1), check_real("init_scale", init_scale, above=0)
     u = np.asarray(TOY_DIRECTION) / np.linalg.norm(TOY_DIRECTION)
-    return [init_scale * u[None, :]] + [np.full((1, 1), float(init_scale)) for _ in range(depth - 1)]
+    return [init_scale * u[None, :]] + [np.full((1, 1), init_scale) for _ in range(depth - 1)]
 
 
 def depth1_stability_limit(y1: float) -> float:
@@ -130,9 +127,7 @@ def depth1_stability_limit(y1: float) -> float:
     :math:`e \\leftarrow e - \\eta e^3 = e (1 - \\eta e^2)`; starting from
     :math:`|e| \\approx |y_1|`, it shrinks only if :math:`\\eta y_1^2 < 2`.
     """
-    if not (isinstance(y1, (int, float, np.floating, np.integer)) and math.isfinite(y1) and y1 != 0):
-        raise ValueError(f"y1 must be a finite non-zero number, got {y1!r}")
-    return 2.0 / float(y1) ** 2
+    return 2.0 / check_real("y1", y1, nonzero=True) ** 2
 
 
 def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, target: float = TOY_TARGET) -> float:
@@ -157,12 +152,9 @@ def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, targ
     :math:`w^*` away from the first axis, so it is an estimate; Chapter 4
     measures it within a few percent away from the stability edge.
     """
-    for name, value in (("lr", lr), ("target", target)):
-        if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    norm = math.hypot(y1, y2)
+    lr, target = check_real("lr", lr, above=0), check_real("target", target, above=0)
+    depth = check_int("depth", depth, 1)
+    norm = math.hypot(check_real("y1", y1), check_real("y2", y2))
     if not (math.isfinite(norm) and norm > 0):
         raise ValueError(f"y1, y2 must be finite and not both zero, got {y1!r}, {y2!r}")
     return math.sqrt((1 + depth**-2) / target) / (4 * lr * norm ** (2 - 2 / depth))

@@ -16,6 +16,7 @@ from overparam.cli_mnist import ProgressBar, _parse_steps, _parse_variants
 from overparam.convnet import (
     VARIANTS,
     ConvNetConfig,
+    ConvNetHistory,
     TutorialConvNet,
     flatten_nhwc,
     load_histories,
@@ -23,6 +24,7 @@ from overparam.convnet import (
     save_histories,
     train_convnet,
 )
+from overparam.files import InvalidResultsFile
 from overparam.mnist import MNISTData, load_mnist
 
 SHARED = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -402,3 +404,34 @@ def test_committed_paper_scale_file_is_the_tutorials_full_run():
     sidecar = json.loads((root / "mnist_full.json").read_text())
     assert sidecar["metadata"] == meta
     assert [r["final_accuracy"]["test"] for r in sidecar["runs"]] == [h.final_accuracy["test"] for h in runs]
+
+
+def _history(variant: str, steps: int = 4) -> ConvNetHistory:
+    """A hand-made run (no training): enough for the results-file checks."""
+    return ConvNetHistory(config=ConvNetConfig(variant=variant), cross_entropy=np.linspace(2, 1, steps),
+                          penalty=np.ones(steps), lr=np.full(steps, 0.01), eval_steps=np.array([0, steps]),
+                          accuracy={"validation": np.array([0.1, 0.5])}, num_params=10, seconds=1.0, seed=0,
+                          device="cpu")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing member", "mismatched lengths", "no metadata"])
+def test_damaged_convnet_file_is_not_a_valid_results_file(tmp_path, damage):
+    """Bug: a truncated or incomplete histories file raised KeyError/BadZipFile or loaded silently."""
+    path = save_histories(tmp_path / "r.npz", [_history("baseline"), _history("factors")], {"note": "test"})
+    assert [h.variant for h in load_histories(path)[0]] == ["baseline", "factors"]
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-200])
+    else:
+        with np.load(path) as f:
+            members = {k: f[k] for k in f.files}
+        if damage == "missing member":
+            del members["factors/penalty"]
+        elif damage == "mismatched lengths":
+            members["factors/lr"] = members["factors/lr"][:-1]
+        else:
+            meta = json.loads(str(members["metadata_json"]))
+            del meta["metadata"]
+            members["metadata_json"] = np.array(json.dumps(meta))
+        np.savez(path, **members)
+    with pytest.raises(InvalidResultsFile, match="r.npz: not a valid results file"):
+        load_histories(path)

@@ -2,6 +2,8 @@
 import io
 import shutil
 import urllib.error
+import urllib.request
+from pathlib import Path
 import zipfile
 
 import numpy as np
@@ -179,3 +181,77 @@ def test_standardize_bad_input():
 def test_deterministic(data_dir):
     a, b = op.load_ethanol(data_dir), op.load_ethanol(data_dir)
     np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_non_utf8_byte_in_a_batch_file_names_the_file_and_line(ethanol, tmp_path):
+    """Bug: a stray byte raised a bare UnicodeDecodeError that did not say which file."""
+    _write_uci_batches(ethanol, tmp_path / "d" / "gas_sensor")
+    path = tmp_path / "d" / "gas_sensor" / "batch4.dat"
+    lines = path.read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b"1:", b"1:\xe9", 1)  # a Latin-1 "é" inside a value of line 5
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(op.DataIntegrityError, match=r"batch4\.dat, line 5: byte 0xe9 .* is not text"):
+        op.load_ethanol(tmp_path / "d")
+
+
+def test_readme_and_loader_say_what_is_verified():
+    """The UCI batch files have no checksums: the docs promise structure and counts only, checksums elsewhere."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    data = readme.split("### Data", 1)[1].split("\n### ", 1)[0]
+    flat = " ".join(data.split())
+    assert "UCI's batch files are not checksummed" in flat and "structure and known counts only" in flat
+    assert "a digit changed inside a value passes unnoticed" in flat
+    assert "prepared Ethanol table is content-checksummed" in flat and "SHA-256" in flat
+    for doc in (op.data.__doc__, op.load_ethanol.__doc__):
+        flat = " ".join(doc.split())
+        assert "structure and known counts" in flat and "SHA-256" in flat and "not caught" in flat
+
+
+class _Stalled:
+    """A fake ``urlopen`` whose server never answers: it records the timeout it was given and times out."""
+
+    def __init__(self, where):
+        self.where, self.timeouts = where, []
+
+    def __call__(self, url, timeout=None):
+        self.timeouts.append(timeout)
+        if self.where == "connect":
+            raise urllib.error.URLError(TimeoutError("timed out"))
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self):
+        raise TimeoutError("The read operation timed out")
+
+
+@pytest.mark.parametrize("where", ["connect", "read"])
+def test_stalled_server_times_out_quickly_and_says_so(monkeypatch, tmp_path, capsys, where):
+    """Weak spot: a server that never answered made a loader wait silently for minutes."""
+    stalled = _Stalled(where)
+    monkeypatch.setattr(urllib.request, "urlopen", stalled)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no answer from https://\S+ within 20 s"):
+        op.load_ethanol(tmp_path / "empty")
+    assert stalled.timeouts == [op.data.DOWNLOAD_TIMEOUT] and op.data.DOWNLOAD_TIMEOUT <= 30
+    assert f"downloading {op.data.UCI_GAS_ZIP_URL} (waiting at most 20 s" in capsys.readouterr().err
+    # The MNIST loader shares the download: each mirror is tried once, for 20 s at most, and named.
+    with pytest.raises(FileNotFoundError, match="no answer from") as err:
+        op.load_mnist("test", tmp_path / "empty")
+    mirrors = op.mnist.MNIST_MIRRORS
+    assert stalled.timeouts[1:] == [op.data.DOWNLOAD_TIMEOUT] * len(mirrors)
+    assert all(f"no answer from {m}" in str(err.value) for m in mirrors)
+    assert capsys.readouterr().err.count("downloading ") == len(mirrors)
+
+
+def test_other_network_errors_pass_through(monkeypatch):
+    def refused(url, timeout=None):
+        raise urllib.error.URLError(ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    with pytest.raises(urllib.error.URLError, match="refused"):
+        op.data._urlopen_bytes("https://example.invalid/x")

@@ -79,7 +79,7 @@ def test_deterministic():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(lr=0.0), "lr must be > 0"), (dict(lr=-1.0), "lr must be > 0"), (dict(num_iters=-1), "num_iters"),
+    [(dict(lr=0.0), "lr must be a finite number > 0"), (dict(lr=-1.0), "lr must be a finite number > 0"), (dict(num_iters=-1), "num_iters"),
      (dict(record_every=0), "record_every"), (dict(p=3), "p must be"), (dict(on_divergence="x"), "on_divergence")],
 )
 def test_bad_arguments(kwargs, match):

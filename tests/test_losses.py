@@ -63,3 +63,23 @@ def test_bad_input_names_the_argument(kwargs, match):
     args = dict(w=w, X=X, y=y, p=2) | kwargs
     with pytest.raises(ValueError, match=match):
         op.lp_gradient(**args)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_integer_inputs_give_the_float64_answer(dtype):
+    # int64: (X w - y)^4 overflows and wraps negative; uint8: every product wraps modulo 256.
+    X = np.array([[200, 3], [7, 250]], dtype=dtype)
+    y = np.array([1, 2], dtype=dtype)
+    w = np.array([255, 100], dtype=dtype)
+    if dtype is np.int64:
+        X, w = X * 1000, w * 1000
+    Xf, yf, wf = X.astype(np.float64), y.astype(np.float64), w.astype(np.float64)
+    assert op.lp_loss(w, X, y, 4) == op.lp_loss(wf, Xf, yf, 4) > 0
+    np.testing.assert_array_equal(op.lp_gradient(w, X, y, 4), op.lp_gradient(wf, Xf, yf, 4))
+    np.testing.assert_array_equal(op.lp_hessian(w, X, y, 4), op.lp_hessian(wf, Xf, yf, 4))
+    assert op.lp_gradient(w, X, y, 2).dtype == np.float64
+
+
+def test_numpy_integer_p_is_accepted():
+    X, y, w = _problem()
+    assert op.lp_loss(w, X, y, np.int64(4)) == op.lp_loss(w, X, y, 4)

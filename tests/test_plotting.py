@@ -25,3 +25,20 @@ def test_plain_log_ticks_only_on_narrow_log_axes():
     assert type(wide.yaxis.get_major_formatter()) is default_wide
     assert not isinstance(linear.yaxis.get_major_formatter(), ticker.FormatStrFormatter)
     plt.close(fig)
+
+
+def test_import_does_not_load_pyplot_and_survives_a_bad_backend():
+    """Weak spot: ``import overparam`` imported pyplot eagerly, so a bad MPLBACKEND broke the import."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, overparam as op; "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "print(op.lp_loss([1.0], [[2.0]], [1.0], 2))")
+    root = str(Path(__file__).resolve().parents[1])
+    env = os.environ | {"MPLBACKEND": "bogus", "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0.5"

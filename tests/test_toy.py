@@ -143,3 +143,15 @@ def test_predicted_iterations_match_the_measured_tail():
                                                                            "target")):
         with pytest.raises(ValueError, match=match):
             op.predicted_iterations(**kwargs)
+
+
+def test_damaged_toy_file_is_not_a_valid_results_file(tmp_path):
+    """Bug: a truncated toy results file raised a zip error from deep inside numpy."""
+    stem = tmp_path / "toy"
+    for y1, path in op.toy_results_paths(stem, (5.0, 10.0)).items():
+        op.run_toy(y1, 10, depths=(1,), lrs=[1e-3]).save(path)
+    assert set(op.load_toy_results(stem, (5.0, 10.0))) == {5.0, 10.0}
+    damaged = tmp_path / "toy_y10.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(op.InvalidResultsFile, match="toy_y10.npz: not a valid results file"):
+        op.load_toy_results(stem, (5.0, 10.0))

@@ -1,0 +1,102 @@
+"""Argument checks shared by every public function: one rule for scalars, one for arrays.
+
+Scalars: Python and numpy numbers are accepted alike (``0.1``, ``np.float32(0.1)``,
+``3``, ``np.int64(3)``); booleans, strings, arrays and non-finite values are
+refused with a ``ValueError`` that names the argument and says what was
+expected. Arrays: integer and boolean inputs are converted to float64 before
+any arithmetic, so that the ℓp losses of Chapter 1 (``r ** 4`` and the like)
+cannot overflow or wrap around in the input's integer type.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int", "check_real", "float_array"]
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _describe(what: str, *bounds: tuple[str, float | None]) -> str:
+    """``"a finite number > 0 and < 1"`` from ``what`` and the ``(operator, bound)`` pairs that are set."""
+    parts = [f"{op} {bound:g}" for op, bound in bounds if bound is not None]
+    return " ".join([what, " and ".join(parts)]) if parts else what
+
+
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None, *,
+              expected: str | None = None) -> int:
+    """``value`` as a Python ``int``, checked against ``minimum <= value <= maximum``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : int or numpy integer
+        Booleans and floats (even ``3.0``) are refused.
+    minimum, maximum : int, optional
+        Bounds, both inclusive.
+    expected : str, optional
+        What the message says was expected (default: "an integer >= minimum").
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be <expected>, got <value>"``.
+    """
+    expected = expected or _describe("an integer", (">=", minimum), ("<=", maximum))
+    if _is_bool(value) or not isinstance(value, Integral):
+        raise ValueError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return int(value)
+
+
+def check_real(name: str, value: Any, *, above: float | None = None, at_least: float | None = None,
+               below: float | None = None, nonzero: bool = False, expected: str | None = None) -> float:
+    """``value`` as a finite Python ``float``, checked against the bounds given.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : real number
+        Python or numpy ints and floats; booleans are refused.
+    above, at_least, below : float, optional
+        ``value > above``, ``value >= at_least``, ``value < below``.
+    nonzero : bool
+        Refuse 0.
+    expected : str, optional
+        What the message says was expected (default: "a finite number > above", ...).
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be <expected>, got <value>"``.
+    """
+    what = "a non-zero finite number" if nonzero else "a finite number"
+    expected = expected or _describe(what, (">", above), (">=", at_least), ("<", below))
+    if _is_bool(value) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    out = float(value)
+    if (not math.isfinite(out) or (above is not None and out <= above) or (at_least is not None and out < at_least)
+            or (below is not None and out >= below) or (nonzero and out == 0)):
+        raise ValueError(f"{name} must be {expected}, got {out!r}")
+    return out
+
+
+def float_array(value: Any) -> Any:
+    """``value`` with integer or boolean entries converted to float64; float arrays and tensors pass unchanged.
+
+    Accepts numpy arrays, nested lists and torch tensors (an integer tensor
+    becomes a float64 tensor). A float numpy array or tensor is returned as
+    is, without a copy.
+    """
+    if hasattr(value, "is_floating_point") and hasattr(value, "double"):  # a torch tensor
+        return value if value.is_floating_point() or value.is_complex() else value.double()
+    array = np.asarray(value)
+    return array.astype(np.float64) if array.dtype.kind in "biu" else array

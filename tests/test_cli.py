@@ -1,0 +1,190 @@
+"""``python -m overparam toy`` and ``ethanol``: no silent overwrites, output checked first, one-line usage errors.
+
+Every command runs a monkeypatched tiny preset in ``tmp_path`` (a few seconds in all);
+the Ethanol data are replaced by a small random problem, so no test needs the data set.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import overparam as op
+from overparam import cli_ethanol, cli_toy
+from overparam.__main__ import main
+
+
+@pytest.fixture(autouse=True)
+def tiny_presets(tmp_path, monkeypatch):
+    """Tiny toy and Ethanol presets, a fake Ethanol problem, one thread, and ``tmp_path`` as working folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(cli_toy.TOY_PRESETS, "fast", dataclasses.replace(
+        cli_toy.TOY_PRESETS["fast"], num_iters=20, y1_values=(5.0,), depths=(1,)))
+    monkeypatch.setitem(cli_ethanol.PRESETS, "fast", dataclasses.replace(
+        cli_ethanol.PRESETS["fast"], num_iters=20, depths=(1, 2)))
+    rng = np.random.default_rng(0)
+    fake = types.SimpleNamespace(X=rng.normal(size=(32, 5)), y=rng.normal(size=32))
+    monkeypatch.setattr(cli_ethanol, "load_ethanol", lambda data_dir=None: fake)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _forbid(monkeypatch, module, *names):
+    """Make the data loader and the computations of ``module`` fail if they are ever called."""
+    def called(*args, **kwargs):
+        raise AssertionError("the command started working before it checked --out")
+
+    for name in names:
+        monkeypatch.setattr(module, name, called)
+
+
+TOY = ["toy", "--preset", "fast", "--threads", "1", "--no-figures"]
+ETHANOL = ["ethanol", "--preset", "fast", "--threads", "1", "--dtype", "float64", "--no-figures"]
+
+
+# ---------------------------------------------------------------------------
+# Bug 1: the default results files are never overwritten
+# ---------------------------------------------------------------------------
+def _committed(tmp_path, name):
+    """A stand-in for a committed file ``results/<name>``."""
+    path = tmp_path / "results" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"the committed results")
+    return path
+
+
+def test_toy_keeps_an_existing_default_file(tmp_path, capsys):
+    committed = _committed(tmp_path, "toy_fast_y5.npz")
+    assert main(TOY) == 0
+    assert committed.read_bytes() == b"the committed results"
+    fresh = [p for p in (tmp_path / "results").iterdir() if p != committed]
+    assert len(fresh) == 1 and fresh[0].name.startswith("toy_fast-") and fresh[0].name.endswith("_y5.npz")
+    err = capsys.readouterr().err
+    stem = f"results/{fresh[0].name[: -len('_y5.npz')]}"
+    assert "results/toy_fast_y5.npz exists and is kept" in err and f"written to {stem}_y*.npz" in err
+    assert op.load_toy_results(stem, (5.0,))[5.0].num_iters == 20
+
+
+@pytest.mark.parametrize("ask", [["--force"], ["--out", "results/toy_fast"]])
+def test_toy_replaces_the_default_file_when_asked(tmp_path, ask):
+    committed = _committed(tmp_path, "toy_fast_y5.npz")
+    assert main(TOY + ask) == 0
+    assert op.SweepResult.load(committed).num_iters == 20 and len(list(committed.parent.iterdir())) == 1
+
+
+def test_toy_figure_counts_as_an_existing_default_file(tmp_path):
+    figure = _committed(tmp_path, "toy_fast.png")
+    assert main([*TOY[:-1]]) == 0  # with the figure
+    assert figure.read_bytes() == b"the committed results"
+    assert len(list(figure.parent.glob("toy_fast-*.png"))) == 1
+
+
+def test_ethanol_keeps_an_existing_default_file(tmp_path, capsys):
+    committed = _committed(tmp_path, "ethanol_fast.npz")
+    assert main(ETHANOL) == 0
+    assert committed.read_bytes() == b"the committed results"
+    (fresh,) = [p for p in committed.parent.iterdir() if p != committed]
+    assert fresh.name.startswith("ethanol_fast-") and fresh.suffix == ".npz"
+    captured = capsys.readouterr()
+    assert "results/ethanol_fast.npz exists and is kept" in captured.err
+    assert f"wrote results/{fresh.name}" in captured.out
+    assert op.SweepResult.load(fresh).num_iters == 20
+
+
+@pytest.mark.parametrize("ask", [["--force"], ["--out", "results/ethanol_fast.npz"]])
+def test_ethanol_replaces_the_default_file_when_asked(tmp_path, ask):
+    committed = _committed(tmp_path, "ethanol_fast.npz")
+    assert main(ETHANOL + ask) == 0
+    assert op.SweepResult.load(committed).num_iters == 20 and len(list(committed.parent.iterdir())) == 1
+
+
+# ---------------------------------------------------------------------------
+# Bug 6: the file written is the file reported
+# ---------------------------------------------------------------------------
+def test_ethanol_out_without_npz_suffix_writes_and_reports_the_same_path(tmp_path, capsys):
+    assert main(ETHANOL + ["--out", "run.out"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.out.npz"]
+    captured = capsys.readouterr()
+    assert "results will be written to run.out.npz" in captured.err
+    assert captured.out.rstrip().endswith("wrote run.out.npz")
+    assert op.SweepResult.load(tmp_path / "run.out.npz").num_iters == 20
+
+
+# ---------------------------------------------------------------------------
+# Bug 3: an impossible --out is a usage error before any data are loaded or any run starts
+# ---------------------------------------------------------------------------
+def _impossible_outputs(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "a_folder").mkdir()
+    return {"under a file": "a_file/results.npz", "a folder": "a_folder"}
+
+
+def _assert_one_line_usage_error(capsys, *expected):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+    for text in expected:
+        assert text in errors[0]
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_toy_checks_out_before_computing(tmp_path, monkeypatch, capsys, where):
+    _forbid(monkeypatch, cli_toy, "run_toy")
+    with pytest.raises(SystemExit) as info:
+        main(TOY + ["--out", _impossible_outputs(tmp_path)[where]])
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, "--out")
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_ethanol_checks_out_before_loading_data(tmp_path, monkeypatch, capsys, where):
+    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    with pytest.raises(SystemExit) as info:
+        main(ETHANOL + ["--out", _impossible_outputs(tmp_path)[where]])
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, "--out")
+
+
+def test_out_folder_is_created_before_the_run(tmp_path):
+    assert main(ETHANOL + ["--out", "new/deeper/run.npz"]) == 0
+    assert (tmp_path / "new" / "deeper" / "run.npz").is_file()
+
+
+# ---------------------------------------------------------------------------
+# Weak spot: user errors on the command line are one-line argparse errors, for every sub-command
+# ---------------------------------------------------------------------------
+BAD_ARGUMENTS = [
+    (["toy", "--threads", "-1"], "--threads"),
+    (["toy", "--threads", "0"], "--threads"),
+    (["ethanol", "--threads", "-1"], "--threads"),
+    (["ethanol", "--threads", "two"], "--threads"),
+    (["ethanol", "--device", "bogus"], "--device"),
+    (["ethanol", "--device", "tpu"], "--device"),
+    (["mnist", "--threads", "-1"], "--threads"),
+    (["mnist", "--eval-every", "0"], "--eval-every"),
+    (["mnist", "--device", "bogus"], "--device"),
+]
+
+
+@pytest.mark.parametrize("argv, option", BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
+def test_bad_command_line_values_are_usage_errors(monkeypatch, capsys, argv, option):
+    _forbid(monkeypatch, cli_toy, "run_toy")
+    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, option)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_ethanol_cuda_without_a_cuda_device_is_a_usage_error(monkeypatch, capsys):
+    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    with pytest.raises(SystemExit) as info:
+        main(["ethanol", "--device", "cuda"])
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, "--device", "no CUDA device")

@@ -1,0 +1,155 @@
+"""One rule for scalar arguments across the public functions: numpy scalars accepted, bad values named."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import overparam as op
+from overparam.validation import check_int, check_real, float_array
+
+_RNG = np.random.default_rng(0)
+X, Y = _RNG.normal(size=(8, 3)), _RNG.normal(size=8)
+W_E = _RNG.normal(size=(1, 3))
+PLANE = op.gradient_plane(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+
+#: (id, call taking the scalar under test, a good numpy value, the argument's name, a bad value).
+CASES = [
+    ("lp_loss p", lambda v: op.lp_loss(W_E, X, Y, v), np.int64(4), "p", 3),
+    ("random_orthogonal n", lambda v: op.random_orthogonal(v, 0), np.int64(3), "n", 0),
+    ("random_orthogonal seed", lambda v: op.random_orthogonal(3, v), np.int64(3), "seed", 0.5),
+    ("balanced_init scale", lambda v: op.balanced_init(3, 1, 2, v, 0), np.float32(0.1), "scale", -1.0),
+    ("balanced_init depth", lambda v: op.balanced_init(3, 1, v, 0.1, 0), np.int64(2), "depth", 0),
+    ("balanced_init d", lambda v: op.balanced_init(v, 1, 2, 0.1, 0), np.int32(3), "d", 2.0),
+    ("gaussian_init std", lambda v: op.gaussian_init([3, 1], v, 0), np.float32(0.1), "std", float("nan")),
+    ("gaussian_init dims", lambda v: op.gaussian_init([v, 1], 0.1, 0), np.int64(3), "dims", 0),
+    ("warmup_step lr", lambda v: op.warmup_step(np.ones(3), 0.5, np.ones(3), v), np.float32(0.1), "lr", -0.1),
+    ("warmup_step omega2", lambda v: op.warmup_step(np.ones(3), v, np.ones(3), 0.1), np.float32(0.5), "omega2", 0),
+    ("train_deep_linear lr", lambda v: op.train_deep_linear(X, Y, 2, [W_E, np.ones((1, 1))], v, 3),
+     np.float32(0.01), "lr", "0.01"),
+    ("train_deep_linear num_iters", lambda v: op.train_deep_linear(X, Y, 2, [W_E, np.ones((1, 1))], 0.01, v),
+     np.int64(3), "num_iters", -1),
+    ("train_deep_linear record_every",
+     lambda v: op.train_deep_linear(X, Y, 2, [W_E, np.ones((1, 1))], 0.01, 3, record_every=v),
+     np.int64(1), "record_every", 0),
+    ("train_deep_linear weight_decay",
+     lambda v: op.train_deep_linear(X, Y, 2, [W_E, np.ones((1, 1))], 0.01, 3, weight_decay=v),
+     np.float32(0.0), "weight_decay", -1.0),
+    ("psd_power alpha", lambda v: op.psd_power(np.eye(2), v), np.float32(0.5), "alpha", -0.5),
+    ("psd_power rtol", lambda v: op.psd_power(np.eye(2), 0.5, v), np.float64(1e-9), "rtol", True),
+    ("preconditioner depth", lambda v: op.preconditioner(W_E, v), np.int64(2), "depth", 1.5),
+    ("end_to_end_step lr", lambda v: op.end_to_end_step(W_E, W_E, 2, v), np.float32(0.1), "lr", float("inf")),
+    ("single_output_step weight_decay", lambda v: op.single_output_step(W_E[0], W_E[0], 2, 0.1, v),
+     np.float32(0.0), "weight_decay", -1),
+    ("train_end_to_end depth", lambda v: op.train_end_to_end(X, Y, 2, W_E, v, 0.01, 3), np.int64(2), "depth", 0),
+    ("gradient_descent lr", lambda v: op.gradient_descent(X, Y, 2, v, 3), np.float32(0.01), "lr", 0),
+    ("gradient_descent num_iters", lambda v: op.gradient_descent(X, Y, 2, 0.01, v), np.int64(3), "num_iters", 2.5),
+    ("gradient_descent record_every", lambda v: op.gradient_descent(X, Y, 2, 0.01, 3, record_every=v),
+     np.int64(1), "record_every", 0),
+    ("penalized_gradient_descent lr",
+     lambda v: op.penalized_gradient_descent(X, Y, 2, op.NormPowerPenalty(0.1), v, 3), np.float32(0.01), "lr", -1),
+    ("NormPowerPenalty strength", lambda v: op.NormPowerPenalty(v), np.float32(0.1), "strength", float("nan")),
+    ("NormPowerPenalty power", lambda v: op.NormPowerPenalty(0.1, v), np.float32(3.0), "power", 1.0),
+    ("half_disk radius", lambda v: op.half_disk(PLANE, v), np.float32(1.0), "radius", 0),
+    ("loop_integral n_points", lambda v: op.loop_integral(op.end_to_end_field(np.array([1.0, 0.0]), 2),
+                                                          op.circle(PLANE, 1.0), v), np.int64(50), "n_points", 0),
+    ("half_disk_integral c_norm", lambda v: op.half_disk_integral(v, 1.0, 2), np.float32(1.0), "c_norm", -1),
+    ("half_disk_integral depth", lambda v: op.half_disk_integral(1.0, 1.0, v), np.int64(2), "depth", 0),
+    ("plane_curl h", lambda v: op.plane_curl(op.end_to_end_field(np.array([1.0, 0.0]), 2), PLANE, 0.3, 0.2, v),
+     np.float32(1e-3), "h", 0),
+    ("ConvNetConfig lr", lambda v: op.ConvNetConfig(lr=v), np.float32(0.01), "lr", 0),
+    ("ConvNetConfig batch_size", lambda v: op.ConvNetConfig(batch_size=v), np.int64(32), "batch_size", 2.5),
+    ("ConvNetConfig keep_prob", lambda v: op.ConvNetConfig(keep_prob=v), np.float32(0.5), "keep_prob", 1.5),
+    ("RunConfig lr", lambda v: op.RunConfig("gd", v), np.float32(0.1), "lr", 0),
+    ("RunConfig depth", lambda v: op.RunConfig("gd", 0.1, depth=v), np.int64(2), "depth", 0),
+    ("RunConfig init_scale", lambda v: op.RunConfig("gd", 0.1, init_scale=v), np.float32(0.1), "init_scale", -1),
+    ("RunConfig momentum", lambda v: op.RunConfig("momentum", 0.1, momentum=v), np.float32(0.9), "momentum", 1.0),
+    ("run_sweep target", lambda v: op.run_sweep((X, Y), [op.RunConfig("gd", 0.01)], 3, target=v),
+     np.float32(1e-3), "target", -1.0),
+    ("run_sweep num_iters", lambda v: op.run_sweep((X, Y), [op.RunConfig("gd", 0.01)], v), np.int64(3),
+     "num_iters", -1),
+    ("log_steps num_iters", lambda v: op.log_steps(v), np.int64(100), "num_iters", 1.5),
+    ("two_example_problem y1", lambda v: op.two_example_problem(v), np.float32(5.0), "y1", "5"),
+    ("toy_initial_factors init_scale", lambda v: op.toy_initial_factors(2, v), np.float32(0.01), "init_scale", 0),
+    ("depth1_stability_limit y1", lambda v: op.depth1_stability_limit(v), np.int64(5), "y1", 0),
+    ("predicted_iterations lr", lambda v: op.predicted_iterations(v, 2, 5.0), np.float32(1e-3), "lr", 0),
+    ("predicted_iterations depth", lambda v: op.predicted_iterations(1e-3, v, 5.0), np.int64(2), "depth", 0),
+    ("running_median window", lambda v: op.running_median(np.arange(9.0), v), np.int64(3), "window", 2),
+    ("error_standard_error error", lambda v: op.error_standard_error(v, 100), np.float32(0.1), "error", 1.5),
+    ("error_standard_error n", lambda v: op.error_standard_error(0.1, v), np.int64(100), "n", 0),
+    ("accumulated_step momentum", lambda v: op.accumulated_step(np.full(4, 0.1), v), np.float32(0.9),
+     "momentum", 1.0),
+    ("first_step_below level", lambda v: op.first_step_below(np.arange(9.0)[::-1], v, 3), np.float32(4.0),
+     "level", "4"),
+]
+
+
+@pytest.mark.parametrize("call, good, name, bad", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_numpy_scalars_are_accepted_and_bad_values_named(call, good, name, bad):
+    call(good)  # a numpy scalar passes exactly as the Python number would
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call(bad)
+
+
+def test_training_and_validation_takes_a_numpy_integer(tmp_path):
+    missing = tmp_path / "nothing here"
+    with pytest.raises(FileNotFoundError):  # past the argument check, to the missing data
+        op.training_and_validation(missing, download=False, stand_in_validation=np.int64(500))
+    with pytest.raises(ValueError, match="stand_in_validation"):
+        op.training_and_validation(missing, download=False, stand_in_validation=np.float64(500))
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(True), "3", None, 3.0, np.array([3])])
+def test_check_int_refuses_what_is_not_an_integer(value):
+    with pytest.raises(ValueError, match=r"^depth must be an integer >= 1, got "):
+        check_int("depth", value, 1)
+
+
+@pytest.mark.parametrize("value", [True, "0.1", None, float("nan"), float("inf"), -0.1, 0, np.array([0.1])])
+def test_check_real_refuses_what_is_not_a_positive_number(value):
+    with pytest.raises(ValueError, match=r"^lr must be a finite number > 0, got "):
+        check_real("lr", value, above=0)
+
+
+def test_check_helpers_return_python_numbers():
+    assert type(check_int("n", np.int64(3))) is int and type(check_real("lr", np.float32(0.5))) is float
+    assert check_real("momentum", 0.5, at_least=0, below=1) == 0.5
+
+
+def test_float_array_converts_integers_only():
+    assert float_array(np.arange(3, dtype=np.uint8)).dtype == np.float64
+    assert float_array([[1, 2]]).dtype == np.float64
+    floats = np.ones(2, dtype=np.float32)
+    assert float_array(floats) is floats
+
+
+W_INT = np.array([300, 400], dtype=np.int64)
+#: Public functions taking arrays, with integer input: the answer must be the float64 one (no overflow, no wrap).
+ARRAY_CASES = [
+    ("depth_two_potential", lambda w: op.depth_two_potential(w, w)),
+    ("NormPowerPenalty.value", lambda w: op.NormPowerPenalty(0.1, 4).value(w)),
+    ("NormPowerPenalty.gradient", lambda w: op.NormPowerPenalty(0.1, 4).gradient(w)),
+    ("lp_gradient", lambda w: op.lp_gradient(w, np.stack([w, w[::-1]]), w, 4)),
+    ("preconditioner", lambda w: op.preconditioner(w[None, :], 3)),
+    ("end_to_end_step", lambda w: op.end_to_end_step(w[None, :], w[None, :], 3, 0.1)),
+    ("single_output_direction", lambda w: op.single_output_direction(w, w, 3)),
+    ("end_to_end", lambda w: op.end_to_end([w[None, :], w[None, :1]])),
+    ("quadratic_lr_limit", lambda w: op.quadratic_lr_limit(np.stack([w, w[::-1]]))),
+    ("standardize", lambda w: op.standardize(np.stack([w, w[::-1], w + 1]), w[[0, 1, 1]]).X),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+@pytest.mark.parametrize("call", [c[1] for c in ARRAY_CASES], ids=[c[0] for c in ARRAY_CASES])
+def test_integer_arrays_give_the_float64_answer(call, dtype):
+    w = W_INT.astype(dtype)
+    np.testing.assert_allclose(call(w), call(w.astype(np.float64)), rtol=1e-12)
+
+
+def test_configurations_from_numpy_scalars_are_saved_as_json():
+    """Numpy scalars in a configuration used to reach json.dumps at save time, after the whole run."""
+    import dataclasses
+    import json
+
+    for config in (op.RunConfig("gd", np.float32(0.1), depth=np.int64(2), seed=np.int64(1)),
+                   op.ConvNetConfig(lr=np.float32(0.01), batch_size=np.int64(32), eval_every=np.int64(5))):
+        assert json.loads(json.dumps(dataclasses.asdict(config))) == dataclasses.asdict(config)
