@@ -22,6 +22,7 @@ import torch
 from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
+from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
 
 __all__ = [
@@ -209,25 +210,41 @@ def compare_network_and_rule(
     return RuleComparison(network=network, rule=rule, gap=run_gap(network, rule))
 
 
-def plot_comparison(comparison: RuleComparison, ax: Any = None, *, title: str | None = None) -> Any:
+def plot_comparison(comparison: RuleComparison, ax: Any = None, *, title: str | None = None,
+                    optimum: Any = None) -> Any:
     """Overlay the network's loss (solid) and the rule's (dashed) on log-log axes.
 
     Colour by depth (``op.DEPTH_COLORS``); a run that diverged is marked with
-    an ×. Defined in Chapter 4. Returns the axes.
+    an ×. Defined in Chapter 4.
+
+    Parameters
+    ----------
+    comparison : RuleComparison
+    ax : matplotlib axes, optional
+    title : str, optional
+    optimum : LpOptimum or float, optional
+        The minimal loss :math:`L^*` of the problem (:func:`overparam.lp_optimum`);
+        given, the curves show the suboptimality :math:`L - L^*`
+        (:func:`overparam.suboptimality`, Chapter 1) instead of the loss.
+
+    Returns
+    -------
+    matplotlib axes
     """
     if not isinstance(comparison, RuleComparison):
         raise ValueError("comparison must be a RuleComparison (from compare_network_and_rule)")
     N = comparison.depth
     if title is None:
         title = f"depth {N}, η = {comparison.lr:g}"
-    ax = loss_axes(ax, title=title, logx=True)
+    ax = loss_axes(ax, title=title, logx=True, ylabel="training loss" if optimum is None else "L − L*")
     color = DEPTH_COLORS[N % len(DEPTH_COLORS)]
     for h, label, style in ((comparison.network, f"depth-{N} network (GD)", "-"),
                             (comparison.rule, f"end-to-end rule, N = {N}", "--")):
-        plot_loss(ax, h.steps, h.loss, label, color=color, ls=style, alpha=0.6 if style == "-" else 1.0,
+        curve = h.loss if optimum is None else suboptimality(h.loss, optimum)
+        plot_loss(ax, h.steps, curve, label, color=color, ls=style, alpha=0.6 if style == "-" else 1.0,
                   lw=3.0 if style == "-" else 1.4)
         if h.diverged:
-            ax.plot(max(h.steps[-1], 1), h.loss[-1], "x", color=color, ms=9, mew=2)
+            ax.plot(max(h.steps[-1], 1), curve[-1], "x", color=color, ms=9, mew=2)
     ax.legend()
     return ax
 
@@ -242,12 +259,14 @@ def rule_demo(
     num_iters: int = 500,
     scale: float = 0.3,
     seed: int = 0,
+    optimum: Any = None,
 ) -> RuleComparison:
     """Network versus rule for one depth and step size, plotted: the chapter widget's callback.
 
     Balanced initialization ``op.balanced_init(d, 1, depth, scale, seed)``,
-    then :func:`compare_network_and_rule`; draws the two losses and their
-    relative gap side by side. Meant for
+    then :func:`compare_network_and_rule`; draws the two losses (or, given
+    ``optimum``, their suboptimality :math:`L - L^*`, as
+    :func:`plot_comparison`) and their relative loss gap side by side. Meant for
     ``ipywidgets.interact(rule_demo, depth=..., lr=..., X=fixed(X), ...)``,
     which then shows the returned comparison's one-line summary under the
     figure. Defined in Chapter 4.
@@ -261,7 +280,7 @@ def rule_demo(
     d = np.shape(X)[1]
     comparison = compare_network_and_rule(X, y, p, balanced_init(d, 1, depth, scale, seed), lr, num_iters)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.3))
-    plot_comparison(comparison, ax1, title=f"ℓ{p} loss, depth {depth}, η = {lr:.2g}")
+    plot_comparison(comparison, ax1, title=f"ℓ{p} loss, depth {depth}, η = {lr:.2g}", optimum=optimum)
     gap = comparison.gap
     ax2.loglog(np.maximum(gap.steps, 1), np.maximum(gap.loss_gap, 1e-16), color="0.3")
     ax2.set(xlabel="iteration", ylabel="relative loss gap", title="|L_net − L_rule| / L_rule")

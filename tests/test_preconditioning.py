@@ -11,7 +11,8 @@ import torch  # noqa: E402
 from overparam.balance import balanced_factors, balanced_init, gaussian_init  # noqa: E402
 from overparam.deep import DeepHistory, end_to_end  # noqa: E402
 from overparam.dynamics import end_to_end_step  # noqa: E402
-from overparam.losses import lp_gradient, lp_hessian  # noqa: E402
+from overparam.losses import lp_gradient, lp_hessian, lp_loss  # noqa: E402
+from overparam.optimum import lp_optimum  # noqa: E402
 from overparam.preconditioning import (  # noqa: E402
     RuleComparison,
     compare_network_and_rule,
@@ -121,6 +122,20 @@ def test_plot_comparison_draws_both_runs():
     plt.close("all")
     with pytest.raises(ValueError, match="comparison must be a RuleComparison"):
         plot_comparison(comp.network)
+
+
+def test_plot_comparison_shows_suboptimality_against_the_optimum():
+    X, y = _regression(3)
+    comp = compare_network_and_rule(X, y, 4, balanced_init(X.shape[1], 1, 2, 0.5, seed=4), 0.01, 50)
+    best = lp_optimum(X, y, 4)
+    ax = plot_comparison(comp, optimum=best)
+    # independent oracle: the loss recomputed from the rule's recorded W_e, minus the Newton optimum
+    recomputed = np.array([lp_loss(W[0], X, y, 4) for W in comp.rule.W_e]) - best.loss
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), recomputed, rtol=1e-9)
+    assert ax.get_ylabel() == "L − L*" and np.all(ax.get_lines()[0].get_ydata() > 0)
+    ax2 = plot_comparison(comp, optimum=best.loss)
+    np.testing.assert_allclose(ax2.get_lines()[1].get_ydata(), recomputed, rtol=1e-9)
+    plt.close("all")
 
 
 def test_rule_demo_plots_one_comparison():
