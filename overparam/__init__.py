@@ -13,12 +13,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks, ethanol
-from .cli_ethanol import PRESETS as ETHANOL_PRESETS
-from .cli_ethanol import TARGETS as ETHANOL_TARGETS
-from .cli_ethanol import plot_depth_sweep, plot_teaser, teaser_runs
-from .cli_ethanol import summary as ethanol_summary
-from .cli_toy import format_toy_table, load_toy_results, plot_iterations_vs_lr, toy_results_paths
+from . import checks, ethanol, toy
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -134,7 +129,11 @@ from .toy import (
     depth1_stability_limit,
     predicted_iterations,
     run_toy,
+    format_toy_table,
+    load_toy_results,
+    plot_iterations_vs_lr,
     toy_initial_factors,
+    toy_results_paths,
     toy_runs,
     toy_table,
     two_example_problem,

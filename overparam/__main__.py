@@ -12,7 +12,7 @@ import sys
 from .files import OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
-_COMMAND_MODULES = ("overparam.cli_ethanol", "overparam.cli_toy", "overparam.cli_mnist")
+_COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.toy", "overparam.cli.mnist")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,28 @@
-"""Reading the Ethanol sweeps on the right yardstick: suboptimality, precision ladders, speed-ups (Chapter 2).
+"""The paper's Ethanol experiments: presets, figures, summaries and the precision yardstick (Chapters 2 and 4).
+
+One lockstep sweep (:func:`overparam.run_sweep`) on the standardized Ethanol problem
+(2565 x 128, no bias) holds the paper's ℓp regression experiments (arXiv:1802.06509; the
+authors' blog post shows the same figures):
+
+* the depth sweeps: full-batch GD on depth-N linear networks with scalar hidden layers, for
+  the ℓ2 and the ℓ4 loss, a learning-rate grid per depth;
+* the teaser: on ℓ4, GD on the linear model (depth 1) and with one extra scalar (depth 2),
+  both from the depth sweep, against AdaGrad and AdaDelta (the paper's baselines) and
+  heavy-ball momentum and Adam (ours), each over a grid of its hyper-parameters.
+
+Every run starts from the same end-to-end vector :math:`w_e(0) = 0.01\,u` (u a seeded unit
+vector): a depth-N network from the balanced factors :math:`\|w_1\| = |\omega_j| = 0.01^{1/N}`.
+The paper's own initialization scale, grids and hyper-parameters are not known; these are
+ours, chosen by rules stated in Chapter 2, and how the grids were calibrated is recorded in
+``docs/design-notes.md``. Learning-rate grids lie on the quarter-decade lattice
+:math:`10^{k/4}`; the deep networks' grids reach lower at the paper's budget because their
+effective step grows with :math:`\|w\|^{2-2/N}` (Chapter 4), so they diverge late.
+
+The figures show, per depth and per method, the run with the lowest final loss among those
+that trained (:data:`overparam.sweep.BEST_FINAL`); the printed summary also names the
+largest stable η (:data:`overparam.sweep.LARGEST_STABLE`). The results file holds every run.
+
+Reading the sweeps on the right yardstick:
 
 A sweep of :func:`overparam.run_sweep` on the standardized Ethanol problem
 records the raw ℓp loss. Its minimum :math:`L^*` (:func:`overparam.lp_optimum`)
@@ -16,10 +40,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .sweep import BEST_FINAL, SweepResult, select_runs
+from .plotting import DEPTH_COLORS, loss_axes, plot_loss
+from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
+                    select_runs)
 
-__all__ = ["EPSILONS", "PrecisionRow", "failed_groups", "plot_speedup_vs_precision", "precision_table",
-           "speedup_vs_precision"]
+__all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "W_E0_NORM",
+           "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_table",
+           "speedup_vs_precision", "summary", "teaser_runs"]
 
 #: The absolute precisions ε of the ladder: a run has reached ε when its loss is at most L* + ε.
 EPSILONS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
@@ -138,3 +165,190 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
     ax.set_title("speed-up over depth 1 (open: depth 1 never got there, a lower bound)")
     ax.legend(fontsize=8)
     return ax
+
+
+#: ‖w_e(0)‖, shared by every run.
+W_E0_NORM = 0.01
+#: Top of the ℓ4 learning-rate grid per depth (first η that diverged within 1e5 iterations).
+L4_GRID_TOP = {1: 10**-2.25, 2: 10**-2.5, 3: 10**-3, 4: 10**-3, 5: 10**-3.25, 6: 10**-3.25, 7: 10**-3.25, 8: 10**-3.25}
+#: Loss levels of the summary's "iterations to target" column, per p (Chapter 2 measures against L* instead).
+TARGETS = {4: 0.1, 2: 0.07}
+#: Legend names of the teaser's methods.
+TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
+
+
+def _init_scale(depth: int) -> float:
+    return W_E0_NORM ** (1 / depth)
+
+
+@dataclass(frozen=True)
+class EthanolPreset:
+    """One scale of the Ethanol sweeps.
+
+    Attributes
+    ----------
+    name : str
+    num_iters : int
+    depths : tuple of int
+        Depths of the GD sweeps (both losses).
+    l4_points : int or dict of int to int
+        ℓ4 grid per depth: this many quarter-decade points below :data:`L4_GRID_TOP`
+        (one number for every depth, or one per depth).
+    l2_grid : tuple of float
+        ℓ2 grid, the same for every depth.
+    baselines : dict
+        Per baseline method, the grid axes handed to :func:`overparam.sweep.product_runs`
+        (ℓ4, linear model).
+    """
+
+    name: str
+    num_iters: int
+    depths: tuple[int, ...]
+    l4_points: int | dict[int, int]
+    l2_grid: tuple[float, ...]
+    baselines: dict[str, dict[str, Any]]
+
+    def runs(self) -> tuple[RunConfig, ...]:
+        """Every run of the preset: ℓ2 depth sweep, ℓ4 depth sweep, ℓ4 baselines."""
+        runs: list[RunConfig] = []
+        for depth in self.depths:
+            runs += product_runs(method="gd", depth=depth, p=2, lr=list(self.l2_grid), init_scale=_init_scale(depth))
+        for depth in self.depths:
+            top = round(4 * np.log10(L4_GRID_TOP[depth]))
+            points = self.l4_points if isinstance(self.l4_points, int) else self.l4_points[depth]
+            runs += product_runs(method="gd", depth=depth, p=4, lr=quarter_decades(top - points, top - 1),
+                                 init_scale=_init_scale(depth))
+        for method, axes in self.baselines.items():
+            runs += product_runs(method=method, p=4, init_scale=W_E0_NORM, **axes)
+        return tuple(runs)
+
+    def record(self) -> np.ndarray:
+        """Recorded steps: 20 per decade (log plots) and every 1/200 of the run (linear plots)."""
+        return np.union1d(log_steps(self.num_iters, 20), np.arange(0, self.num_iters + 1, max(1, self.num_iters // 200)))
+
+
+#: The three scales. ``fast``: CI, seconds. ``default``: a reader's laptop, a few minutes on two
+#: cores. ``paper``: the paper's budget of 10⁶ iterations, all eight depths. The baseline grids
+#: (ℓ4, linear model) bracket the best value found in a calibration (``docs/design-notes.md``).
+PRESETS: dict[str, EthanolPreset] = {
+    "fast": EthanolPreset(
+        "fast", 2_000, (1, 2, 3), 2, (0.01, 0.0178),
+        {
+            "adagrad": {"lr": [0.01]},
+            "adadelta": {"lr": [0.1], "rho": [0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3], "momentum": [0.99]},
+            "adam": {"lr": [1e-3]},
+        },
+    ),
+    "default": EthanolPreset(
+        "default", 100_000, (1, 2, 3, 4), 2, tuple(quarter_decades(-10, -6)),
+        {
+            "adagrad": {"lr": [0.01]},
+            "adadelta": {"lr": [0.1], "rho": [0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3, 1.78e-3], "momentum": [0.99]},
+            "adam": {"lr": [3.16e-4, 1e-3]},
+        },
+    ),
+    "paper": EthanolPreset(
+        "paper", 1_000_000, tuple(range(1, 9)), {1: 3, 2: 4, 3: 4, 4: 4, 5: 5, 6: 5, 7: 5, 8: 5},
+        tuple(quarter_decades(-12, -4)),
+        {
+            "adagrad": {"lr": quarter_decades(-9, -7)},
+            "adadelta": {"lr": [0.0316, 0.1], "rho": [0.9, 0.95], "eps": [1e-8]},
+            "momentum": {"lr": [1e-3, 1.78e-3], "momentum": [0.9, 0.99]},
+            "adam": {"lr": quarter_decades(-14, -12)},
+        },
+    ),
+}
+
+
+def _curve(result: SweepResult, i: int, optimum: float | None) -> np.ndarray:
+    """Run ``i``'s recorded loss, or its suboptimality L − L* when ``optimum`` is given."""
+    return result.loss[i] if optimum is None else np.maximum(result.loss[i] - optimum, 0.0)
+
+
+def _loss_label(p: int, optimum: float | None) -> str:
+    return f"ℓ{p} loss" if optimum is None else f"ℓ{p} loss − L*"
+
+
+def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None, optimum: float | None = None) -> Any:
+    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; arXiv:1802.06509 §8).
+
+    The run per depth is the best final loss among those that trained
+    (:data:`~overparam.sweep.BEST_FINAL`). With ``optimum`` (:math:`L^*` of
+    :func:`overparam.lp_optimum`) the curves are the suboptimality
+    :math:`L - L^*`. Log-log axes; returns the axes.
+    """
+    chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    ax = loss_axes(ax, title=f"ℓ{p}, GD on depth-N linear networks", ylabel=_loss_label(p, optimum), logx=True)
+    after0 = result.steps > 0  # log axis
+    for (method, depth, pp), i in sorted(chosen.items()):
+        if method == "gd" and pp == p:
+            plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0],
+                      f"N={depth}, η={result.configs[i].lr:g}", color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
+    ax.legend(fontsize=8)
+    return ax
+
+
+def teaser_runs(result: SweepResult) -> dict[str, int]:
+    """The teaser's runs (ℓ4, best final loss per method): GD at depths 1 and 2, and each baseline."""
+    chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    picks = {f"GD, depth {n}" + (" (one extra scalar)" if n == 2 else ""): chosen.get(("gd", n, 4)) for n in (1, 2)}
+    picks.update({name: chosen.get((m, 1, 4)) for m, name in TEASER_NAMES.items()})
+    return {k: v for k, v in picks.items() if v is not None}
+
+
+def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = None) -> Any:
+    """Plot the teaser (Chapter 2; arXiv:1802.06509 §3): overparameterized GD against adaptive methods on ℓ4.
+
+    With ``optimum`` the curves are the suboptimality :math:`L - L^*`.
+    """
+    ax = loss_axes(ax, title="ℓ4: one extra scalar vs. adaptive methods", ylabel=_loss_label(4, optimum), logx=True)
+    after0 = result.steps > 0
+    for name, i in teaser_runs(result).items():
+        cfg = result.configs[i]
+        tuned = {k: v for k, v in cfg.hyper.items()
+                 if len({result.configs[j].hyper[k] for j in result.select(method=cfg.method)}) > 1}
+        label = f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})"
+        plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0], label)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
+    """A plain-text table per loss, method and depth: the chosen η by both rules, the final loss and outcome.
+
+    Columns: the largest η that trained (:data:`~overparam.sweep.LARGEST_STABLE`),
+    the η with the best final loss (:data:`~overparam.sweep.BEST_FINAL`), its
+    final loss and, with ``optima`` (p -> L*), its final suboptimality
+    :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
+    A group in which no run trained is listed as such, with every run's outcome.
+    """
+    lines = []
+    best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
+    for p in sorted({c.p for c in result.configs}):
+        target = TARGETS.get(p, 0.1)
+        hits = result.iterations_to(target)
+        optimum = None if optima is None else optima.get(p)
+        gap_head = "     L − L*" if optimum is not None else ""
+        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  "
+                     f"iterations to {target:g}")
+        groups = sorted({(c.method, c.depth) for c in result.configs if c.p == p})
+        for method, depth in groups:
+            key = (method, depth, p)
+            if key not in best:
+                outcomes = "; ".join(f"η={result.configs[i].lr:.3g} {result.outcome(i)}"
+                                     for i in result.select(method=method, depth=depth, p=p))
+                lines.append(f"{'':9s} {method:>9s} {depth:6d}  no run trained at this budget: {outcomes}")
+                continue
+            i, j = best[key], stable.get(key)
+            largest = f"{result.configs[j].lr:.3g}" if j is not None else "-"
+            its = f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"
+            gap = f" {result.final_loss[i] - optimum:10.4g}" if optimum is not None else ""
+            lines.append(f"{'':9s} {method:>9s} {depth:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
+                         f"{result.final_loss[i]:11.4g}{gap}  {its:>18s}")
+    failed = ~result.trained
+    lines.append(f"{int(failed.sum())} of {len(result)} runs failed ({int(result.diverged.sum())} diverged, "
+                 f"{int((failed & ~result.diverged).sum())} collapsed); wall time {result.wall_time:.0f} s")
+    return "\n".join(lines)

@@ -7,9 +7,9 @@ Two training examples :math:`x = e_1` and :math:`x = e_2` with labels
 
     L(w) = \\tfrac14 \\left[ (w_1 - y_1)^4 + (w_2 - y_2)^4 \\right]
 
-(``paper.md`` §2.7; the paper's own worked example is recalled only in
-secondary sources, so its details are UNVERIFIED there, and the runnable
-version with its settings is the course's: targets :math:`(y_1, 1)`, depths
+(the kind of example the paper uses to illustrate when depth accelerates; the
+paper's own settings for it are not known, so this runnable version and its
+settings are the course's: targets :math:`(y_1, 1)`, depths
 1-3 with scalar hidden layers, balanced near-zero initialization
 :math:`\\|w_1\\| = |\\omega_j| = 0.01` with :math:`w_1 \\propto (1, 1)`, a
 quarter-decade learning-rate grid, iterations to reach :math:`L < 10^{-5}`).
@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from .plotting import DEPTH_COLORS
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
 from .validation import check_int, check_real
@@ -53,12 +55,16 @@ __all__ = [
     "toy_table",
     "depth1_stability_limit",
     "predicted_iterations",
+    "toy_results_paths",
+    "load_toy_results",
+    "format_toy_table",
+    "plot_iterations_vs_lr",
 ]
 
 #: Learning rates: the quarter-decade lattice 10^{k/4} from 1e-6 to 10^{0.5} (27 points), exact powers of
 #: ten (not rounded: at y₁ = 20 depth 3, η = 5.62e-4 and η = 10^{-3.25} = 5.6234e-4 end differently).
 TOY_LR_GRID: tuple[float, ...] = tuple(quarter_decades(-24, 2, digits=None))
-#: "Iterations to reach L < ε" uses ε = 1e-5 (``paper.md`` §2.7).
+#: "Iterations to reach L < ε" uses ε = 1e-5 (Chapter 4).
 TOY_TARGET = 1e-5
 #: ‖w_1‖ = |ω_j| = 0.01 at initialization.
 TOY_INIT_SCALE = 0.01
@@ -70,12 +76,12 @@ def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndar
     """The toy's design and targets, ``(X, y)``, for :func:`overparam.run_sweep` (Chapter 4).
 
     The book's loss is the *mean* :math:`\\frac1p\\,\\frac1m\\sum_i r_i^p`
-    (:func:`overparam.lp_loss`), the toy's (``paper.md`` §2.7) the sum
+    (:func:`overparam.lp_loss`), the toy's the sum
     :math:`\\frac1p\\sum_i (w_i - y_i)^p`. Scaling both examples by
     :math:`c = m^{1/p} = 2^{1/p}`, i.e. :math:`X = cI_2` and
     :math:`y = c\\,(y_1, y_2)`, makes the two equal for every :math:`w`, and
     the gradients too (:math:`\\nabla L = (w - y)^{p-1}` elementwise), so the
-    learning rates mean what they mean in ``paper.md``.
+    learning rates mean what they mean for the sum.
 
     Parameters
     ----------
@@ -134,7 +140,7 @@ def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, targ
     """The late-phase estimate of the iterations the toy needs to reach ``target`` (Chapter 4).
 
     Near the solution :math:`w^* = (y_1, y_2)` the single-output rule
-    (Equation 12, ``paper.md`` §2.5) scales the step orthogonal to :math:`w`
+    (Equation 12 of arXiv:1802.06509) scales the step orthogonal to :math:`w`
     by :math:`\\rho = \\eta\\|w^*\\|^{2-2/N}` and the step along :math:`w` by
     :math:`N\\rho`. Treating the large coordinate as "along" and the small one
     as "orthogonal", each error follows the quartic recursion
@@ -181,8 +187,8 @@ class ToyPreset:
     depths: tuple[int, ...] = (1, 2, 3)
 
 
-#: ``paper``: the budget of ``paper.md`` §5.7 (4·10⁵ iterations; about a minute per y₁ on one
-#: core). ``default`` (a reader's run) and ``fast`` (CI) only cap the budget.
+#: ``paper``: the full budget (4·10⁵ iterations per run). ``default`` (a reader's run) and ``fast`` (CI)
+#: only cap the budget.
 TOY_PRESETS: dict[str, ToyPreset] = {
     "fast": ToyPreset("fast", 40_000),
     "default": ToyPreset("default", 100_000),
@@ -237,3 +243,72 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
             rows.append(ToyRow(float(y1), int(depth), None if i is None else int(result.reached_at[i]),
                                None if i is None else result.configs[i].lr, i))
     return rows
+
+
+# ---------------------------------------------------------------------------
+# Results files, table and figure of the toy (Chapter 4)
+# ---------------------------------------------------------------------------
+def toy_results_paths(stem: str | Path, y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values) -> dict[float, Path]:
+    """The results file of each :math:`y_1` for a file stem, e.g. ``results/toy_paper`` → ``results/toy_paper_y5.npz``."""
+    stem = Path(stem)
+    return {float(y1): stem.with_name(f"{stem.name}_y{y1:g}.npz") for y1 in y1_values}
+
+
+def load_toy_results(stem: str | Path,
+                     y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values) -> dict[float, SweepResult] | None:
+    """Load the files written by ``python -m overparam toy`` (Chapter 4); ``None`` if any is missing.
+
+    Raises
+    ------
+    InvalidResultsFile
+        One of the files is truncated, lacks a member, or does not match its runs.
+    """
+    paths = toy_results_paths(stem, y1_values)
+    if not all(p.exists() for p in paths.values()):
+        return None
+    return {y1: SweepResult.load(p) for y1, p in paths.items()}
+
+
+def format_toy_table(results: dict[float, SweepResult]) -> str:
+    """Plain text: per :math:`y_1` and depth the fewest iterations to :math:`L \\le` target and the η that did it."""
+    rows = toy_table(results)
+    depths = sorted({r.depth for r in rows})
+    lines = ["  y1  " + "".join(f"{'depth ' + str(n):>24s}" for n in depths)]
+    for y1 in results:
+        cells = []
+        for n in depths:
+            r = next(r for r in rows if r.y1 == y1 and r.depth == n)
+            cells.append(f"{r.iterations:>11,} (η={r.lr:.2g})" if r.reached else f"{'not reached':>24s}")
+        lines.append(f"{y1:4g}  " + "".join(f"{c:>24s}" for c in cells))
+    return "\n".join(lines)
+
+
+def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -> Any:
+    """One panel per :math:`y_1`: iterations to the target against η, one line per depth (Chapter 4).
+
+    Runs that diverged are marked × at the top of the panel; runs that neither
+    diverged nor reached the target within the budget are left out. A dotted
+    vertical line marks the depth-1 stability limit :math:`2/y_1^2`.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (y1, result) in zip(axes, results.items()):
+        lrs = np.array([c.lr for c in result.configs])
+        depth = np.array([c.depth for c in result.configs])
+        top = result.num_iters
+        for n in sorted(set(depth)):
+            color = DEPTH_COLORS[n % len(DEPTH_COLORS)]
+            ok = (depth == n) & (result.reached_at >= 0) & ~result.diverged
+            ax.loglog(lrs[ok], result.reached_at[ok], "o-", ms=3, color=color, label=f"N = {n}")
+            bad = (depth == n) & result.diverged
+            ax.plot(lrs[bad], np.full(bad.sum(), top * 1.6 ** (n - 1)), "x", ms=4, color=color)
+        ax.axvline(depth1_stability_limit(y1), color="k", ls=":", lw=1)
+        if ax is axes[0]:
+            ax.plot([], [], "x", color="0.3", label="diverged")
+        ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
+    axes[0].set_ylabel(f"iterations to L ≤ {result.target:g}")
+    axes[0].legend(fontsize=8, loc="lower left")
+    return axes

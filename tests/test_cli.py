@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import overparam as op
-from overparam import cli_ethanol, cli_toy
+from overparam import ethanol, toy
+from overparam.cli import ethanol as cli_ethanol
+from overparam.cli import toy as cli_toy
 from overparam.__main__ import main
 
 
@@ -21,10 +23,10 @@ from overparam.__main__ import main
 def tiny_presets(tmp_path, monkeypatch):
     """Tiny toy and Ethanol presets, a fake Ethanol problem, one thread, and ``tmp_path`` as working folder."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(cli_toy.TOY_PRESETS, "fast", dataclasses.replace(
-        cli_toy.TOY_PRESETS["fast"], num_iters=20, y1_values=(5.0,), depths=(1,)))
-    monkeypatch.setitem(cli_ethanol.PRESETS, "fast", dataclasses.replace(
-        cli_ethanol.PRESETS["fast"], num_iters=20, depths=(1, 2)))
+    monkeypatch.setitem(toy.TOY_PRESETS, "fast", dataclasses.replace(
+        toy.TOY_PRESETS["fast"], num_iters=20, y1_values=(5.0,), depths=(1,)))
+    monkeypatch.setitem(ethanol.PRESETS, "fast", dataclasses.replace(
+        ethanol.PRESETS["fast"], num_iters=20, depths=(1, 2)))
     rng = np.random.default_rng(0)
     fake = types.SimpleNamespace(X=rng.normal(size=(32, 5)), y=rng.normal(size=32))
     monkeypatch.setattr(cli_ethanol, "load_ethanol", lambda data_dir=None: fake)

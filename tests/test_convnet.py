@@ -1,4 +1,4 @@
-"""Tests of the tutorial convnet, its variants, its trainer and its command line (overparam.convnet, cli_mnist)."""
+"""Tests of the tutorial convnet, its variants, its trainer and its command line (overparam.convnet, overparam.cli.mnist)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from overparam.cli_mnist import ProgressBar, _parse_steps, _parse_variants
+from overparam.cli.mnist import _parse_steps, _parse_variants
+from overparam.cli.progress import Progress
 from overparam.convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -272,14 +273,19 @@ def test_cli_argument_parsing():
         _parse_variants("baseline,deep")
 
 
-def test_progress_bar_writes_plain_lines_when_not_a_terminal():
+def test_progress_bar_writes_the_count_the_losses_and_the_whole_run_eta():
     stream = io.StringIO()
-    bar = ProgressBar("product", stream=stream)
+    bar = Progress("product", unit="step", stream=stream, runs_after=2)
     for done in range(1, 101):
         bar(done, 100, {"cross_entropy": 1.0, "penalty": 2.0, "lr": 0.01})
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 21 and lines[-1].startswith("  product [" + "#" * 30 + "] 100/100")
-    assert "\r" not in stream.getvalue() and "ms/step" in lines[0]
+    text = stream.getvalue()
+    assert "product" in text and "100/100" in text and "cross_entropy 1" in text and "penalty 2" in text
+    assert "all runs" in text and "s left" in text
+    quiet = io.StringIO()
+    sweep_bar = Progress("ethanol", unit="it", stream=quiet)
+    for done in (10, 20):
+        sweep_bar(done, 20)  # the sweep engine's callback has no stats
+    assert "20/20" in quiet.getvalue() and "all runs" not in quiet.getvalue()
 
 
 def _run_cli(args: list[str]) -> int:

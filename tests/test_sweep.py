@@ -372,7 +372,7 @@ def test_defaults_and_helpers():
 # Command line
 # ---------------------------------------------------------------------------
 def test_presets_cover_the_paper_sweeps():
-    from overparam.cli_ethanol import PRESETS
+    from overparam.ethanol import PRESETS
 
     paper = PRESETS["paper"]
     runs = paper.runs()
@@ -387,14 +387,14 @@ def test_presets_cover_the_paper_sweeps():
 def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
     import dataclasses
 
-    from overparam import cli_ethanol
+    from overparam import ethanol
     from overparam.__main__ import main
 
     data_dir = os.environ.get("OVERPARAM_DATA_DIR")
     if not data_dir:
         pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
-    tiny = dataclasses.replace(cli_ethanol.PRESETS["fast"], num_iters=30, depths=(1, 2))
-    monkeypatch.setitem(cli_ethanol.PRESETS, "fast", tiny)
+    tiny = dataclasses.replace(ethanol.PRESETS["fast"], num_iters=30, depths=(1, 2))
+    monkeypatch.setitem(ethanol.PRESETS, "fast", tiny)
     out = tmp_path / "eth.npz"
     assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--dtype", "float64"]) == 0
     res = SweepResult.load(out)

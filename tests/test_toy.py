@@ -1,4 +1,4 @@
-"""Tests for overparam.toy and overparam.cli_toy: the two-example ℓ4 toy of Chapter 4."""
+"""Tests for overparam.toy and its command line (overparam.cli.toy): the two-example ℓ4 toy of Chapter 4."""
 from __future__ import annotations
 
 import dataclasses
@@ -114,11 +114,10 @@ def test_grid_and_table():
 
 
 def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
-    from overparam import cli_toy
     from overparam.__main__ import main
 
     tiny = dataclasses.replace(op.TOY_PRESETS["fast"], num_iters=1500, y1_values=(5.0, 10.0))
-    monkeypatch.setitem(cli_toy.TOY_PRESETS, "fast", tiny)
+    monkeypatch.setitem(op.TOY_PRESETS, "fast", tiny)
     stem = tmp_path / "toy"
     assert main(["toy", "--preset", "fast", "--out", str(stem), "--threads", "1"]) == 0
     results = op.load_toy_results(stem, (5.0, 10.0))

@@ -22,52 +22,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Mapping, TextIO
 
 import torch
 
-from .cli_args import positive_int
-from .convnet import VARIANTS, ConvNetConfig, provenance, resolve_device, save_histories, train_convnet
-from .files import check_writable, choose_output
-from .mnist import MNISTData, load_mnist, mnist_training_set
+from ..convnet import VARIANTS, ConvNetConfig, provenance, resolve_device, save_histories, train_convnet
+from ..files import check_writable, choose_output
+from ..mnist import MNISTData, load_mnist, mnist_training_set
+from .args import positive_int
+from .progress import Progress
 
-__all__ = ["ProgressBar", "register", "run"]
-
-
-class ProgressBar:
-    """A text progress bar on ``stream`` (stderr): redrawn in place on a terminal, one line per 5 % otherwise.
-
-    ``runs_after`` is the number of runs still to come after this one: the
-    line then also shows an ETA for the whole command, assuming each of them
-    takes as long as this one.
-    """
-
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30, runs_after: int = 0):
-        self.label, self.width, self.runs_after = label, width, runs_after
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.perf_counter()
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_pct = -1
-
-    def __call__(self, done: int, total: int, stats: Mapping[str, float]) -> None:
-        frac = done / total if total else 1.0
-        pct = int(100 * frac)
-        if not self.tty and pct // 5 == self._last_pct // 5 and done != total:
-            return
-        self._last_pct = pct
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        filled = int(self.width * frac)
-        line = (
-            f"{self.label:>9} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
-            f"ce {stats['cross_entropy']:.3g} pen {stats['penalty']:.3g} "
-            f"{1e3 * elapsed / max(done, 1):.1f} ms/step ETA {eta:.0f}s"
-            + (f" (all runs {eta + self.runs_after * (elapsed + eta):.0f}s)" if self.runs_after else "")
-        )
-        end = "\n" if (not self.tty or done == total) else ""
-        self.stream.write(("\r" if self.tty else "") + line + end)
-        self.stream.flush()
+__all__ = ["register", "run"]
 
 
 def _parse_variants(text: str) -> list[str]:
@@ -152,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     for i, variant in enumerate(args.variants, 1):
         config = ConvNetConfig(variant=variant, eval_every=eval_every)
         h = train_convnet(config, train, args.steps, eval_data=evals, final_eval_data=finals, device=str(dev),
-                          seed=args.seed, progress=ProgressBar(f"{variant} {i}/{total}", runs_after=total - i))
+                          seed=args.seed, progress=Progress(f"{variant} {i}/{total}", unit="step", runs_after=total - i))
         errs = ", ".join(f"{k} error {100 * h.error(k):.2f} %" for k in [*h.accuracy, *h.final_accuracy])
         print(f"{variant}: {h.num_steps} steps in {h.seconds:.1f} s ({h.ms_per_step:.2f} ms/step); final batch loss "
               f"{h.batch_loss[-1]:.4g} (ce {h.cross_entropy[-1]:.4g} + penalty {h.penalty[-1]:.4g}); {errs}",

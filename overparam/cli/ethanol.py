@@ -1,0 +1,96 @@
+"""``python -m overparam ethanol``: the paper's Ethanol sweeps at one of three scales (Chapters 2 and 4).
+
+Argument parsing, progress and files only: the presets, the figures and the summary are
+:mod:`overparam.ethanol`'s, the sweep is :func:`overparam.run_sweep`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import load_ethanol, standardize
+from ..ethanol import PRESETS, plot_depth_sweep, plot_teaser, summary
+from ..files import check_writable, choose_output
+from ..optimum import lp_optimum
+from ..plotting import use_book_style
+from ..sweep import SweepResult, run_sweep
+from .args import device_name, positive_int
+from .progress import Progress
+
+__all__ = ["FIGURE_SUFFIXES", "register", "run"]
+
+
+def _stamp(fig: Any, result: SweepResult, preset: str) -> None:
+    fig.text(0.99, 0.005, f"preset: {preset}, {result.num_iters:,} iterations, {result.dtype}",
+             ha="right", va="bottom", fontsize=7, color="0.35")
+
+
+def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    _stamp(ax.figure, result, preset)
+    ax.figure.savefig(path, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+#: The figures written beside a results file ``<stem>.npz``.
+FIGURE_SUFFIXES = ("_depth_l2.png", "_depth_l4.png", "_teaser.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one preset, write the results file and the figures, print the summary."""
+    preset = PRESETS[args.preset]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out, why = choose_output(args.out, f"results/ethanol_{preset.name}.npz", force=args.force,
+                             companions=() if args.no_figures else FIGURE_SUFFIXES)
+    check_writable(out)
+    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    raw = load_ethanol(args.data_dir)
+    data = standardize(raw.X, raw.y)
+    optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+    runs = preset.runs()
+    print(f"ethanol {preset.name}: {len(runs)} runs x {preset.num_iters:,} iterations, {args.dtype} on {args.device}, "
+          f"{torch.get_num_threads()} threads", file=sys.stderr)
+    result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
+                       progress=Progress(f"ethanol {preset.name}", unit="it"),
+                       command=args.command_line)
+    result.provenance["optimum_loss"] = {str(p): v for p, v in optima.items()}  # L* of lp_optimum, per p
+    result.save(out)
+    written = [out]
+    if not args.no_figures:
+        use_book_style()
+        stem = out.with_suffix("")
+        for p, suffix in zip((2, 4), FIGURE_SUFFIXES):
+            written.append(Path(f"{stem}{suffix}"))
+            _save(plot_depth_sweep(result, p, optimum=optima[p]), result, preset.name, written[-1])
+        written.append(Path(f"{stem}{FIGURE_SUFFIXES[2]}"))
+        _save(plot_teaser(result, optimum=optima[4]), result, preset.name, written[-1])
+    print(summary(result, optima))
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``ethanol`` sub-command to ``python -m overparam``."""
+    parser = subparsers.add_parser(
+        "ethanol",
+        help="the paper's Ethanol sweeps: depths 1-8 on ℓ2/ℓ4, and the ℓ4 teaser against adaptive methods",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
+    parser.add_argument("--out", default=None, help="results file (default results/ethanol_<preset>.npz, or a fresh "
+                        "time-stamped name if that exists); figures are written next to it")
+    parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
+    parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--device", type=device_name, default="cpu", help="torch device: cpu, cuda or cuda:K")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-figures", action="store_true", help="write the results file only")
+    parser.set_defaults(func=run)

@@ -1,0 +1,79 @@
+"""``python -m overparam toy``: the two-example ℓ4 toy at three scales (Chapter 4).
+
+For each :math:`y_1` of the preset (5, 10, 20) one lockstep sweep trains depths 1-3
+(scalar hidden layers, aligned balanced start :math:`\\|w_1\\| = |\\omega_j| = 0.01`) on
+the targets :math:`(y_1, 1)` over the 27-point quarter-decade grid 1e-6 … 10^{0.5}, in
+float64, recording exactly when each run first reaches :math:`L \\le 10^{-5}`
+(Chapter 4). The presets differ only in the budget per run: 4·10⁵
+iterations (``paper``), 10⁵ (``default``), 4·10⁴ (``fast``). Writes one results file per
+:math:`y_1` (``<out>_y5.npz`` …), a figure of iterations-to-target against η, and prints
+the table of the fastest run per depth.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..files import check_writable, choose_stem
+from ..plotting import use_book_style
+from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, plot_iterations_vs_lr, run_toy, toy_results_paths,
+                   toy_runs)
+from .args import positive_int
+from .progress import Progress
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one preset, write the results files and the figure, print the table."""
+    preset = TOY_PRESETS[args.preset]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    suffixes = [f"_y{y1:g}.npz" for y1 in preset.y1_values] + ([] if args.no_figures else [".png"])
+    stem, why = choose_stem(args.out, f"results/toy_{preset.name}", suffixes, force=args.force)
+    figure = Path(f"{stem}.png")
+    check_writable(figure)
+    print(f"results will be written to {stem}_y*.npz ({why})", file=sys.stderr)
+    command = args.command_line
+    results, written = {}, []
+    for y1, path in toy_results_paths(stem, preset.y1_values).items():
+        print(f"toy {preset.name}: y1 = {y1:g}, {len(toy_runs(preset.depths))} runs x {preset.num_iters:,} "
+              "iterations", file=sys.stderr)
+        results[y1] = run_toy(y1, preset.num_iters, depths=preset.depths, target=TOY_TARGET,
+                              progress=Progress(f"toy y1={y1:g}", unit="it"), command=command)
+        results[y1].save(path)
+        written.append(path)
+    if not args.no_figures:
+        import matplotlib.pyplot as plt
+
+        use_book_style()
+        axes = plot_iterations_vs_lr(results)
+        fig = axes[0].figure
+        fig.text(0.99, 0.005, f"preset: {preset.name}, {preset.num_iters:,} iterations, float64", ha="right",
+                 va="bottom", fontsize=7, color="0.35")
+        written.append(figure)
+        fig.savefig(written[-1], bbox_inches="tight")
+        plt.close(fig)
+    print(format_toy_table(results))
+    print(f"wall time {sum(r.wall_time for r in results.values()):.0f} s; wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``toy`` sub-command to ``python -m overparam``."""
+    parser = subparsers.add_parser("toy", help="the two-example ℓ4 toy: iterations to L < 1e-5, depths 1-3",
+                                   description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(TOY_PRESETS), default="paper",
+                        help="budget per run: fast 4e4, default 1e5, paper 4e5 iterations")
+    parser.add_argument("--out", default=None, help="file stem (default results/toy_<preset>, or a fresh time-stamped "
+                        "stem if its files exist): writes <stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png")
+    parser.add_argument("--force", action="store_true", help="replace the default files if they exist")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-figures", action="store_true", help="write the results files only")
+    parser.set_defaults(func=run)

@@ -1,0 +1,77 @@
+"""The module map of overparam/README.md is true: every module is listed, and every import goes down a layer."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "overparam"
+
+
+def _layers() -> dict[str, int]:
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d+) \|", (PACKAGE / "README.md").read_text(), flags=re.M)
+    return {name: int(layer) for name, layer in rows}
+
+
+def _modules() -> dict[str, Path]:
+    """Map entry -> file: top-level modules by name, every file of cli/ under the entry 'cli'."""
+    found = {p.stem: p for p in PACKAGE.glob("*.py")}
+    found.update({f"cli.{p.stem}": p for p in (PACKAGE / "cli").glob("*.py")})
+    return found
+
+
+def _entry(module: str) -> str:
+    return "cli" if module.startswith("cli.") else module
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Modules of the package that ``name`` imports anywhere in its file (lazy imports included)."""
+    package = ["cli"] if name.startswith("cli.") else []
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if node.module and node.module.startswith("overparam."):
+                    out.add(node.module.removeprefix("overparam."))
+                elif node.module == "overparam":
+                    out.update(a.name for a in node.names)
+                continue
+            base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+            if node.module:
+                out.add(".".join([*base, node.module]))
+            else:
+                out.update(".".join([*base, a.name]) for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name.removeprefix("overparam.") for a in node.names if a.name.startswith("overparam."))
+    known = set(_modules())
+    return {m for m in out if m in known or _entry(m) in known or m == "cli"}
+
+
+def test_every_module_is_on_the_map_and_the_map_lists_no_ghosts():
+    layers = _layers()
+    entries = {_entry(m) for m in _modules()}
+    assert entries == set(layers), (f"not on the map: {sorted(entries - set(layers))}; "
+                                    f"on the map but missing: {sorted(set(layers) - entries)}")
+
+
+def test_every_import_goes_down_a_layer_and_only_main_imports_the_command_line():
+    layers = _layers()
+    wrong = []
+    for name, path in sorted(_modules().items()):
+        own = _entry(name)
+        for imported in sorted(_imports(name, path)):
+            target = _entry(imported)
+            if own == "cli" and target == "cli":
+                continue  # inside the command-line package
+            if target == "cli" and own != "__main__":
+                wrong.append(f"{name} imports the command line ({imported})")
+            elif target != "cli" and layers[target] >= layers[own]:
+                wrong.append(f"{name} (layer {layers[own]}) imports {imported} (layer {layers[target]})")
+    assert not wrong, "imports against the module map:\n" + "\n".join(wrong)
+
+
+def test_the_map_test_sees_imports():
+    """The checker itself: it finds relative, lazy and package-relative imports."""
+    cli_ethanol = _imports("cli.ethanol", PACKAGE / "cli" / "ethanol.py")
+    assert {"ethanol", "sweep", "cli.args", "cli.progress"} <= cli_ethanol
+    assert "data" in _imports("files", PACKAGE / "files.py")  # imported inside a function
