@@ -433,8 +433,8 @@ def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
 
     with population standard deviations. Introduced in Chapter 1: the raw
     features span about 1e-1 to 1e5, and without this step fixed-step gradient
-    descent is hopeless. The paper does not say how it preprocessed the
-    Ethanol data; this is the book's choice.
+    descent is hopeless. How the paper preprocessed the Ethanol data is not
+    known to the book; z-scoring is the book's choice.
 
     Raises
     ------
