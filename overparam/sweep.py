@@ -22,7 +22,7 @@ Python loop over runs inside the iteration loop.
 What a run is: :class:`RunConfig` (method, depth, lr, p, seed, ...). What a
 sweep returns: :class:`SweepResult` (loss records, divergence steps, final
 weights, provenance; ``save``/``load`` to ``.npz`` without pickle). How to
-read it: :func:`select_runs` (the two learning-rate rules) and
+read it: :func:`select_runs` (three learning-rate rules) and
 :meth:`SweepResult.iterations_to`.
 
 An iteration is two matrix products plus about a dozen small tensor
