@@ -6,10 +6,12 @@ Layers ``[W_1, …, W_N]`` are **balanced** when
 
     D_j := W_{j+1}^\\top W_{j+1} - W_j W_j^\\top = 0, \\qquad j = 1, \\dots, N-1
 
-(``paper.md`` §2.2), and δ-balanced when every :math:`\\|D_j\\|_F \\le \\delta`
-(§2.8, Definition 1). Balancedness is what lets the end-to-end matrix follow a
-rule of its own (Theorem 1); gradient flow conserves it, gradient descent
-breaks it only at second order in the learning rate.
+(the balancedness condition of Arora, Cohen & Hazan, arXiv:1802.06509), and
+δ-balanced when every :math:`\\|D_j\\|_F \\le \\delta` (Definition 1 of the
+follow-up paper, Arora, Cohen, Golowich & Hu, ICLR 2019, arXiv:1810.02281).
+Balancedness is what lets the end-to-end matrix follow a rule of its own
+(Theorem 1 of the paper); gradient flow conserves it, gradient descent breaks
+it only at second order in the learning rate (Chapter 3, ``ch-balancedness``).
 """
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ Seed = int | np.random.Generator
 def imbalance(factors: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Imbalance matrices :math:`D_j = W_{j+1}^\\top W_{j+1} - W_j W_j^\\top`, j = 1..N−1.
 
-    ``paper.md`` §2.2; defined in Chapter 3. ``D_j`` has shape (n_j, n_j); the
-    list is empty for N = 1.
+    The layers are balanced in the paper's sense when every ``D_j`` is 0;
+    defined in Chapter 3. ``D_j`` has shape (n_j, n_j); the list is empty for
+    N = 1.
     """
     Ws = _as_factors(factors)
     return [Wn.T @ Wn - W @ W.T for W, Wn in zip(Ws[:-1], Ws[1:])]
@@ -46,7 +49,8 @@ def imbalance(factors: Sequence[np.ndarray]) -> list[np.ndarray]:
 def max_imbalance(factors: Sequence[np.ndarray]) -> float:
     """Smallest δ for which the layers are δ-balanced: :math:`\\max_j \\|D_j\\|_F`.
 
-    ``paper.md`` §2.8, Definition 1; 0.0 for N = 1. Defined in Chapter 3.
+    Definition 1 of Arora, Cohen, Golowich & Hu (ICLR 2019, arXiv:1810.02281);
+    0.0 for N = 1. Defined in Chapter 3.
     """
     return max((float(np.linalg.norm(D)) for D in imbalance(factors)), default=0.0)
 
@@ -76,8 +80,9 @@ def rotate_hidden(factors: Sequence[np.ndarray], seed: Seed) -> list[np.ndarray]
 
     with Haar-random :math:`Q_1, …, Q_{N-1}`. The end-to-end matrix is
     unchanged and :math:`D_j \\mapsto Q_j D_j Q_j^\\top`, so balancedness is kept;
-    gradient descent is equivariant under this change (``paper.md`` §2.8,
-    target T9(a)). Defined in Chapter 3.
+    gradient descent is equivariant under this change, so wide and narrow
+    networks started from such layers follow the same end-to-end trajectory.
+    Defined in Chapter 3.
     """
     Ws = _as_factors(factors)
     rng = _rng(seed)
@@ -102,7 +107,7 @@ def balanced_factors(
     widths: Sequence[int] | None = None,
     seed: Seed | None = None,
 ) -> list[np.ndarray]:
-    """Exactly balanced layers whose product is ``W_e`` (Procedure 1, ``paper.md`` §2.8).
+    """Exactly balanced layers whose product is ``W_e`` (Procedure 1 of arXiv:1810.02281).
 
     With the thin SVD :math:`W_e = U \\Sigma V^\\top` (r = min(k, d) singular values),
 
@@ -112,8 +117,8 @@ def balanced_factors(
         \\qquad W_1 \\simeq \\Sigma^{1/N} V^\\top,
 
     where ≃ pads with zeros to the layer's shape. Every layer then carries the
-    singular values :math:`\\sigma_r^{1/N}` and :math:`D_j = 0` up to round-off
-    (target T3). Defined in Chapter 3.
+    singular values :math:`\\sigma_r^{1/N}` and :math:`D_j = 0` up to round-off.
+    Defined in Chapter 3.
 
     Parameters
     ----------
@@ -162,11 +167,12 @@ def balanced_init(
 
     Draw :math:`A \\in \\mathbb{R}^{k\\times d}` with i.i.d. N(0, 1) entries,
     rescale it to :math:`A \\cdot \\mathrm{scale}^N / \\sigma_{\\max}(A)` and
-    split it with :func:`balanced_factors` (``paper.md`` §2.8, Procedure 1).
+    split it with :func:`balanced_factors` (Procedure 1 of arXiv:1810.02281).
     **Rule:** every layer then has spectral norm ``scale``, and
     :math:`\\|W_e\\|_2 = \\mathrm{scale}^N`. For a single output (k = 1) every
     layer has Frobenius norm ``scale`` too: :math:`\\|w_1\\| = |\\omega_j| =`
-    ``scale``, the initialization of ``paper.md`` §5.6. Defined in Chapter 3.
+    ``scale``, the same start as the sweep engine's ``init_scale``
+    (:class:`overparam.sweep.RunConfig`). Defined in Chapter 3.
 
     Parameters
     ----------
@@ -195,7 +201,8 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     """Layer-wise i.i.d. Gaussian initialization :math:`(W_j)_{ab} \\sim \\mathcal{N}(0, \\mathrm{std}^2)`.
 
     Only approximately balanced: :math:`D_j` has entries of order
-    :math:`\\mathrm{std}^2` (δ-balanced with δ ∝ std², ``paper.md`` §2.8).
+    :math:`\\mathrm{std}^2` (δ-balanced with δ ∝ std², as arXiv:1810.02281
+    notes for small std).
     Defined in Chapter 3.
 
     Parameters

@@ -1,9 +1,9 @@
 """The TensorFlow-tutorial convnet on MNIST, plain and overparameterized (Chapter 6).
 
-``paper.md`` §3.6: the paper's non-linear experiment is TensorFlow's
+The paper's MNIST convnet experiment (arXiv:1802.06509) uses TensorFlow's
 ``tutorials/image/mnist/convolutional.py`` (a LeNet-5-like net; *not* "Deep
-MNIST for Experts"), with each dense layer's weight matrix replaced by a
-product of two matrices. This module rebuilds that net in PyTorch:
+MNIST for Experts"; the authors' blog post links that tutorial), with each
+dense layer's weight matrix replaced by a product of two matrices. This module rebuilds that net in PyTorch:
 
 * conv 5x5x32 (SAME) + bias + ReLU + 2x2 max-pool, conv 5x5x64 (SAME) + bias
   + ReLU + 2x2 max-pool, flatten to 7*7*64 = 3136, fc 3136->512 + ReLU,
@@ -31,20 +31,17 @@ the current lr: the two are the same update (checked in ``tests/test_convnet.py`
 Variants (the overparameterized ones use fc1 = (3136x512)(512x512) and
 fc2 = (512x10)(10x10) with no non-linearity between the factors; the new
 factors are truncated-normal std 0.1 as well, a choice of ours because the
-paper's initialization is UNVERIFIED):
+paper's initialization of them is not known to us):
 
 ``"baseline"``  the tutorial's net, penalty on ``W1, b1, W2, b2``;
 ``"product"``   penalty on each dense layer's end-to-end matrix ``W_a W_b`` and the biases;
 ``"factors"``   penalty on every factor and the biases;
 ``"original"``  penalty only on the original-shaped factor ``W_a`` (none on the new ``W_b``) and the biases.
 
-Speed: on the 2-core CPU of the build machine a batch-64 training step took
-about 65 ms for the baseline, 70 ms for ``"factors"``/``"original"`` and
-100 ms for ``"product"`` (its penalty needs the 3136x512x512 product every
-step), best of several runs; several times more while other jobs shared the
-cores. A full 8,593-step run is therefore a job for ``python -m overparam
-mnist`` on a GPU (``scripts/mnist_device_run.sh``); chapters train a few
-hundred steps.
+Cost: ``"product"`` forms the 3136x512 end-to-end matrix of fc1 for its
+penalty at every step, so its steps are the slowest. A full 8,593-step run is
+a job for ``python -m overparam mnist`` on a GPU; chapters train a few hundred
+steps (timings: ``docs/design-notes.md``).
 """
 from __future__ import annotations
 
@@ -95,7 +92,7 @@ _CLASSES = 10
 
 @dataclass(frozen=True)
 class ConvNetConfig:
-    """Hyper-parameters of one training run; defaults are ``convolutional.py``'s (``paper.md`` §3.6).
+    """Hyper-parameters of one training run; defaults are ``convolutional.py``'s (Chapter 6).
 
     Attributes
     ----------
@@ -199,7 +196,8 @@ class TutorialConvNet(nn.Module):
     Notes
     -----
     Parameters: 1,663,370 for ``"baseline"``, 262,244 more (+15.77 %) for the
-    others (``paper.md`` T16).
+    others, the "roughly 15 %" extra parameters of the paper's MNIST
+    experiment (as the authors' blog post states it).
     """
 
     def __init__(self, variant: Variant = "baseline", *, init_std: float = 0.1, keep_prob: float = 0.5, seed: int = 0):
@@ -436,7 +434,7 @@ def train_convnet(
     seed: int = 0,
     progress: ProgressFn | None = None,
 ) -> ConvNetHistory:
-    """Train the tutorial convnet as ``convolutional.py`` does (Chapter 6; ``paper.md`` §3.6).
+    """Train the tutorial convnet as ``convolutional.py`` does (Chapter 6, ``ch-mnist``).
 
     At step ``s`` (0-based) the batch is ``data[o : o + B]`` with ``o = s B
     mod (n - B)``, the loss is

@@ -47,7 +47,7 @@ VARIANT_LABELS: dict[str, str] = {
     "factors": "penalty on W₁ and W₂",
     "original": "penalty on W₁ only",
 }
-#: Batch loss read by eye off the paper's MNIST figure (arXiv:1802.06509, last figure; also in the authors'
+#: Batch loss read by eye off the paper's MNIST figure (arXiv:1802.06509; read from the copy in the authors'
 #: blog post), step -> value, for the tutorial's net and the overparameterized one. Approximate: for comparison only.
 PAPER_READOFFS: dict[str, dict[int, float]] = {
     "baseline": {0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6},

@@ -424,7 +424,7 @@ def load_ethanol(
 
 
 def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
-    """Z-score every feature column and the label (``paper.md`` §3.1).
+    """Z-score every feature column and the label (Chapter 1, ``ch-lp-regression``).
 
     .. math::
 
@@ -433,7 +433,8 @@ def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
 
     with population standard deviations. Introduced in Chapter 1: the raw
     features span about 1e-1 to 1e5, and without this step fixed-step gradient
-    descent is hopeless.
+    descent is hopeless. How the paper preprocessed the Ethanol data is not
+    known to the book; z-scoring is the book's choice.
 
     Raises
     ------

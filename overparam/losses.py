@@ -66,8 +66,9 @@ def _gradient_from_residual(r: Any, X: Any, p: int) -> Any:
 def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
     """ℓp loss :math:`L(w) = \\frac{1}{p}\\,\\mathrm{mean}_i (x_i^\\top w - y_i)^p`.
 
-    Defined in Chapter 1 (``paper.md`` §1, ℓp regression; the mean rather than
-    the sum only rescales the learning rate).
+    Defined in Chapter 1 (``ch-lp-regression``): the ℓp regression objective of
+    the paper (arXiv:1802.06509; the authors' blog post writes it with a sum,
+    and the mean rather than the sum only rescales the learning rate).
 
     Parameters
     ----------

@@ -1,6 +1,7 @@
 """The MNIST digits, split and scaled as TensorFlow's ``convolutional.py`` tutorial (Chapter 6).
 
-The paper's non-linear experiment (``paper.md`` §3.6) trains the tutorial's
+The paper's MNIST convnet experiment (arXiv:1802.06509; the authors' blog
+post names TensorFlow's ``convolutional.py`` tutorial) trains the tutorial's
 convnet on MNIST: the first 5,000 of the 60,000 training images are held out
 for validation, the remaining 55,000 are the training split, and the 10,000
 ``t10k`` images are the test set. Pixels are scaled as the tutorial does,
@@ -307,7 +308,7 @@ def load_mnist(
     *,
     _fetch: Callable[[str], bytes] | None = None,
 ) -> MNISTData:
-    """Load one MNIST split as the TensorFlow tutorial uses it (Chapter 6; ``paper.md`` §3.6).
+    """Load one MNIST split as the TensorFlow tutorial uses it (Chapter 6, ``ch-mnist``).
 
     ``"validation"`` is the *first* 5,000 of the 60,000 training images,
     ``"train"`` the remaining 55,000 and ``"test"`` the 10,000 ``t10k`` images.

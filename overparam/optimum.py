@@ -4,7 +4,8 @@ For even ``p >= 2`` the loss :math:`L(w) = \\frac1p\\,\\mathrm{mean}_i (x_i^\\to
 of :func:`overparam.lp_loss` is convex, so gradient descent at any depth can at
 best approach its minimum :math:`L^* = \\min_w L(w)`. Progress is measured as the
 *suboptimality* :math:`L - L^*`, which goes to zero; the raw loss does not
-(arXiv:1802.06509, §3: the ℓp regression experiments on the Ethanol data).
+(the scale on which the book reads the paper's ℓp regression experiments on
+the Ethanol data, arXiv:1802.06509).
 
 :func:`lp_optimum` computes the minimizer: least squares for ``p = 2``, damped
 Newton's method from the least-squares solution for ``p >= 4``.

@@ -1,9 +1,9 @@
 """Does a deep network follow the end-to-end rule? Measuring it (Chapter 4).
 
-Theorem 1 (``paper.md`` §2.3) says that gradient flow on balanced layers moves
-the end-to-end matrix by a preconditioned rule of its own; the paper's
-Figure 2 checks the discrete version by training a deep network and a
-single-layer model with Equation 12 side by side (§3.3, target T10). This
+Theorem 1 of the paper (arXiv:1802.06509) says that gradient flow on balanced
+layers moves the end-to-end matrix by a preconditioned rule of its own; the
+paper's Figure 2 checks the discrete version by training depth-2 and depth-3
+networks and a single-layer model with Equation 12 side by side. This
 module holds the small pieces Chapter 4 needs for that comparison: the
 step-by-step gap between two runs, a network-versus-rule run from one
 initialization, its plot (also the callback of the chapter's widget), the
@@ -98,8 +98,8 @@ def run_gap(run: DeepHistory, reference: DeepHistory) -> RunGap:
         \\frac{\\|W_{e,\\mathrm{run}}(t) - W_{e,\\mathrm{ref}}(t)\\|_F}{\\|W_{e,\\mathrm{ref}}(t)\\|_F}
 
     at every step t recorded by both runs (0/0 counts as 0, x/0 as inf).
-    ``paper.md`` §3.3 and target T10 compare a deep network with the
-    end-to-end rule this way.
+    Chapter 4 (``ch-preconditioner``) compares a deep network with the
+    end-to-end rule this way, the comparison of the paper's Figure 2.
 
     Parameters
     ----------
@@ -184,11 +184,11 @@ def compare_network_and_rule(
 
     The network runs :func:`~overparam.deep.train_deep_linear` from
     ``factors0``; the rule runs :func:`~overparam.dynamics.train_end_to_end`
-    (Equation 12, ``paper.md`` §2.5) from :math:`W_e(0) = W_N \\cdots W_1` with
+    (the paper's Equation 12 for one output) from :math:`W_e(0) = W_N \\cdots W_1` with
     N = ``len(factors0)``, with the same η, λ, iterations and recording. A
     diverging run stops (``on_divergence="stop"``) and the gap covers the
-    steps both reached. This is the paper's Figure 2 experiment (§3.3,
-    target T10). Defined in Chapter 4.
+    steps both reached. This is the paper's Figure 2 experiment.
+    Defined in Chapter 4.
 
     Parameters
     ----------
@@ -297,7 +297,8 @@ def relative_imbalance(factors: Sequence[np.ndarray]) -> float:
 
         \\frac{\\max_j \\|W_{j+1}^\\top W_{j+1} - W_j W_j^\\top\\|_F}{\\max_j \\|W_j\\|_2^2}
 
-    ``paper.md`` §2.2 and §2.8 (δ-balancedness, Definition 1). Theorem 1's
+    A scale-free version of δ-balancedness (Definition 1 of Arora, Cohen,
+    Golowich & Hu, ICLR 2019, arXiv:1810.02281). Theorem 1's
     balancedness matters only relative to :math:`\\|W_j\\|^2`: the ratio is
     invariant under rescaling all layers by one factor, so a layer-wise
     Gaussian initialization is no more balanced, in this sense, at a smaller
@@ -318,7 +319,7 @@ def preconditioned_sharpness(W_e: np.ndarray, depth: int, hessian: np.ndarray) -
         \\lambda_{\\max}\\bigl(P_{W_e} H\\bigr)
         = \\lambda_{\\max}\\bigl(P_{W_e}^{1/2}\\, H\\, P_{W_e}^{1/2}\\bigr),
 
-    with :math:`P_{W_e}` of Claim 1 (``paper.md`` §2.4) and H the Hessian of
+    with :math:`P_{W_e}` of the paper's Claim 1 and H the Hessian of
     :math:`L^1` at :math:`W_e` in the same column-stacked order (for one
     output, ``op.lp_hessian(w, X, y, p)``). Near a point where the gradient is
     small, the rule :math:`\\mathrm{vec}(W_e) \\leftarrow \\mathrm{vec}(W_e) -

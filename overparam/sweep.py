@@ -1,11 +1,12 @@
 """Many training runs in lockstep on one ℓp regression problem (Chapters 2 and 4).
 
-The paper's linear experiments (``paper.md`` §3.2-§3.5, targets T11-T15) train
-the same scalar-output problem many times: several depths, the ℓ2 and ℓ4
-losses, a learning-rate grid per depth, and the baselines AdaGrad, AdaDelta,
-momentum and Adam, each for up to 10⁶ full-batch iterations. One run at a time
-in a naive PyTorch loop costs about half a millisecond per iteration; here the
-``B`` runs of a sweep are rows of one batched tensor program. Per iteration,
+The paper's ℓp regression experiments on the Ethanol data (arXiv:1802.06509)
+train the same scalar-output problem many times: several depths, the ℓ2 and ℓ4
+losses, and the baselines AdaGrad and AdaDelta, for up to 10⁶ full-batch
+iterations. The book (Chapters 2 and 4) adds a learning-rate grid per depth
+and the baselines momentum and Adam. Run one at a time, that is many
+millions of small Python-level steps; here the ``B`` runs of a sweep are rows
+of one batched tensor program. Per iteration,
 with the end-to-end vectors of all runs stacked as the rows of ``W_e`` (B, d),
 
 .. math::
@@ -21,23 +22,14 @@ Python loop over runs inside the iteration loop.
 What a run is: :class:`RunConfig` (method, depth, lr, p, seed, ...). What a
 sweep returns: :class:`SweepResult` (loss records, divergence steps, final
 weights, provenance; ``save``/``load`` to ``.npz`` without pickle). How to
-read it: :func:`select_runs` (the two learning-rate rules) and
+read it: :func:`select_runs` (three learning-rate rules) and
 :meth:`SweepResult.iterations_to`.
 
-Performance notes (``scripts/bench_sweep.py`` measures them). An iteration
-is two matrix products plus about a dozen small tensor operations, each
-costing a few microseconds of Python and dispatch on a CPU. With 32 ℓ4 runs
-the products dominate: the engine ran within 1.2x of the bare products in
-our measurement, about 40x cheaper per run-iteration than a naive
-``nn.Linear``/``backward``/``optim.step`` loop. Fusing several iterations
-per Python loop trip (TorchScript) could only recover that dispatch share:
-in a micro-benchmark a scripted loop halved the per-operation cost, i.e. a few
-percent at B = 32, so the engine stays plain eager PyTorch (on a GPU, where
-dispatch dominates, CUDA graphs would be the tool; not implemented).
-Divergence checks and loss records are batched per ``chunk`` iterations,
-so the loop never waits on a Python-side test. On a machine whose cores are
-oversubscribed, multi-threaded BLAS can be many times slower than one
-thread: prefer ``torch.set_num_threads(1)`` there.
+An iteration is two matrix products plus about a dozen small tensor
+operations, in plain eager PyTorch. Divergence checks and loss records are
+batched per ``chunk`` iterations, so the loop never waits on a Python-side
+test. Measurements of the engine's speed and the design choices they led to
+are in ``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
 """
 from __future__ import annotations
 
@@ -108,12 +100,13 @@ class RunConfig:
     ----------
     method : str
         ``"gd"``: gradient descent on a depth-``depth`` linear network
-        :math:`W_e = W_N \\cdots W_1` (``paper.md`` §1), hidden width
+        :math:`W_e = W_N \\cdots W_1` (the paper's model), hidden width
         ``width``; depth 1 is plain GD on the linear model. ``"e2e"``: the
-        single-output end-to-end update rule (``paper.md`` §2.5, Eq. 12) for
+        single-output end-to-end update rule (the paper's Equation 12) for
         depth ``depth``, run on one layer. ``"momentum"`` (heavy ball),
-        ``"adagrad"``, ``"adadelta"``, ``"adam"``: the baselines of
-        ``paper.md`` §3.2/§3.5, with torch.optim's update formulas, applied to
+        ``"adagrad"``, ``"adadelta"``, ``"adam"``: baselines (the paper compares
+        with AdaGrad and AdaDelta; the book adds momentum and Adam), with
+        torch.optim's update formulas, applied to
         the parameters of the same network (depth 1: the linear model).
     lr : float
         Learning rate η > 0 (AdaDelta: the step multiplier, 1.0 in Zeiler 2012).
@@ -126,13 +119,13 @@ class RunConfig:
         same ``u`` for every depth, unless ``init_direction`` fixes it) and,
         for wide layers, their rotations.
     init_scale : float
-        s >= 0 of the balanced near-zero initialization (``paper.md`` §5.6):
+        s >= 0 of the balanced near-zero initialization (Chapter 2):
         :math:`\\|w_1\\| = |\\omega_j| = s`, so :math:`w_e(0) = s^N u`. The
         e2e rule starts from the same :math:`s^N u`.
     init_direction : tuple of float, optional
         A fixed direction for :math:`u` (normalized here; length d of the
         problem, checked by :func:`run_sweep`), e.g. ``(1.0, 1.0)`` for the
-        aligned start of the two-example toy (``paper.md`` §2.7, Chapter 4).
+        aligned start of the two-example ℓ4 toy of Chapter 4.
         ``None``: a random direction drawn from ``seed``.
     width : int
         Hidden width; 1 (scalar hidden layers, closed-form gradients) unless
@@ -237,7 +230,7 @@ def product_runs(**axes: Any) -> tuple[RunConfig, ...]:
 def quarter_decades(low_exp4: int, high_exp4: int, digits: int | None = 3) -> list[float]:
     """The learning-rate lattice :math:`10^{k/4}` for ``low_exp4 <= k <= high_exp4`` (Chapters 2 and 4).
 
-    The grids of ``paper.md`` §5.7 (quarter decades), rounded to ``digits``
+    The book's learning-rate grids (quarter decades), rounded to ``digits``
     significant digits (``None``: the exact powers of ten, as the toy of
     Chapter 4 uses; its outcomes can change in the fourth digit of η).
     """
@@ -277,7 +270,7 @@ def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Gener
 
 
 def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
-    """Procedure 1 (``paper.md`` §2.8) for A = s^N uᵀ, zero padding, then random rotations.
+    """Procedure 1 of arXiv:1810.02281 for A = s^N uᵀ, zero padding, then random rotations.
 
     W_1 = s Q_1 e_1 uᵀ, W_j = s Q_j e_1 e_1ᵀ Q_{j-1}ᵀ, W_N = s e_1ᵀ Q_{N-1}ᵀ:
     exactly balanced, product s^N uᵀ, hidden bases rotated by orthogonal Q_j.
@@ -393,7 +386,8 @@ class _ScalarNets(_Block):
 
     Row b holds θ_b = (w_1, ω_2, ..., ω_K+1) with K = max depth − 1; a run of
     depth N < K+1 has its surplus ω fixed at 1 (learning rate 0 there). With
-    g = ∇L^1(w_e) and w_e = (Π_j ω_j) w_1 (``paper.md`` §2.1),
+    g = ∇L^1(w_e) and w_e = (Π_j ω_j) w_1 (the paper's warm-up example, one
+    extra scalar, generalized to N − 1 scalars),
 
         ∇_{w_1} = (Π_j ω_j) g,    ∇_{ω_j} = ⟨g, w_1⟩ Π_{i≠j} ω_i.
     """
@@ -448,7 +442,7 @@ class _ScalarNets(_Block):
 
 
 class _EndToEnd(_Block):
-    """The single-output end-to-end rule (``paper.md`` §2.5, Eq. 12, λ = 0), one layer, mixed N.
+    """The single-output end-to-end rule (the paper's Equation 12, λ = 0), one layer, mixed N.
 
     w ← w − η ‖w‖^{2−2/N} (g + (N−1) ⟨g, w⟩/‖w‖² · w), with Pr_w{g} = 0 at w = 0.
     """
@@ -483,7 +477,7 @@ class _WideNets(_Block):
     """Depth-N networks with hidden width n > 1 (one N and n per block), GD by batched matmuls.
 
     Layers W_1 (n, d), W_2..W_{N-1} (n, n), W_N (1, n) per run. With
-    A_j = W_N···W_{j+1} and B_j = W_{j−1}···W_1 (``paper.md`` §1, layer gradients)
+    A_j = W_N···W_{j+1} and B_j = W_{j−1}···W_1 (the chain rule, Chapter 2)
 
         ∂L^N/∂W_j = A_jᵀ g B_jᵀ.
     """
@@ -743,8 +737,8 @@ class SweepResult:
     def iterations_to(self, target: float) -> np.ndarray:
         """First recorded iteration at which each run's loss is <= ``target``; ``inf`` if never.
 
-        The "iterations to reach a target loss" of ``paper.md`` §5.6 / T12
-        (resolution: the recording grid ``steps``).
+        The "iterations to reach a target loss" by which Chapter 2 compares
+        depths (resolution: the recording grid ``steps``).
         """
         hit = np.nan_to_num(self.loss, nan=np.inf) <= target
         first = np.argmax(hit, axis=1)
@@ -832,12 +826,12 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
     deep net thrown back onto the saddle at 0 by a too-large step does):
 
     * ``"largest_stable"`` (:data:`LARGEST_STABLE`): the largest η stable for
-      the *whole* run (``paper.md`` §5.6, §5.7 item 4); ties between other
+      the *whole* run (deeper nets can diverge late, Chapter 2); ties between other
       hyper-parameters go to the lowest final loss;
     * ``"best_final"`` (:data:`BEST_FINAL`): the lowest loss at ``num_iters``;
     * ``"fastest_to_target"`` (:data:`FASTEST_TO_TARGET`, for a sweep run with
       a ``target``): among those that reached it, the fewest iterations to the
-      target (``reached_at``; ``paper.md`` §2.7), ties to the larger η.
+      target (``reached_at``; the toy of Chapter 4), ties to the larger η.
 
     Returns
     -------
@@ -983,8 +977,8 @@ def run_sweep(
     target : float, optional
         A loss level (> 0): the result's ``reached_at`` then holds, for every
         run, the first iteration whose loss is <= ``target``, checked at every
-        step whatever ``record`` is ("iterations to reach L < ε" of
-        ``paper.md`` §2.7, Chapter 4). Runs go on after reaching it.
+        step whatever ``record`` is ("iterations to reach L < ε" of the toy
+        of Chapter 4). Runs go on after reaching it.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Balancedness: the imbalance identity under GD (T2), Procedure 1 (T3), the initializations."""
+"""Balancedness: the exact imbalance identity under GD, Procedure 1 (balanced factors of a given W_e), the initializations."""
 import numpy as np
 import pytest
 import torch
@@ -39,7 +39,7 @@ def test_imbalance_shapes_are_hidden_widths():
 
 
 def test_discrete_imbalance_identity_with_weight_decay():
-    """T2: D_j(t+1) = (1 − ηλ)² D_j(t) + η²(G_{j+1}ᵀG_{j+1} − G_jG_jᵀ), exactly."""
+    """One GD step changes the imbalance by D_j(t+1) = (1 − ηλ)² D_j(t) + η²(G_{j+1}ᵀG_{j+1} − G_jG_jᵀ), exactly."""
     fs = gaussian_init([5, 4, 3, 2], 0.8, seed=1)
     lr, lam = 0.05, 0.1
     G = _autograd_layer_gradients(fs)
@@ -85,7 +85,7 @@ def test_weight_decay_contracts_imbalance():
     ],
 )
 def test_procedure_one_is_exactly_balanced_with_the_right_product(k, d, depth, widths):
-    """T3: product == W_e, D_j ≈ 0, shapes padded to the widths, layer singular values σ^{1/N}."""
+    """Procedure 1: product == W_e, D_j ≈ 0, shapes padded to the widths, layer singular values σ^{1/N}."""
     W_e = np.random.default_rng(k * d + depth).normal(size=(k, d)) * 3.0
     sigma = np.linalg.svd(W_e, compute_uv=False)
     for seed in (None, 7):

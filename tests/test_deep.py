@@ -29,7 +29,7 @@ def test_end_to_end_multiplies_last_layer_on_the_left():
 
 @pytest.mark.parametrize("dims", [[5, 3], [5, 4, 3], [6, 1, 1, 1], [4, 7, 2, 5, 3], [3, 8, 8, 1], [2, 6, 6, 6, 6, 2]])
 def test_layer_gradients_match_autograd(dims):
-    """T1: (W_N⋯W_{j+1})ᵀ ∇L¹(W_e) (W_{j−1}⋯W_1)ᵀ equals autodiff of L¹(W_N⋯W_1)."""
+    """Layer gradients: (W_N⋯W_{j+1})ᵀ ∇L¹(W_e) (W_{j−1}⋯W_1)ᵀ equals autodiff of L¹(W_N⋯W_1)."""
     rng = np.random.default_rng(len(dims))
     Xs, Ys = torch.tensor(rng.normal(size=(20, dims[0]))), torch.tensor(rng.normal(size=(20, dims[-1])))
 
@@ -85,7 +85,7 @@ def test_warmup_step_is_gradient_descent_on_the_pair():
 
 
 def test_warmup_identity_is_exact():
-    """T7: w⁺ = (1 − γ)(w − ρ∇L(w)) to round-off, with ρ = ηω₂², γ = η⟨∇L, w₁⟩/ω₂."""
+    """The paper's warm-up (one extra scalar): w⁺ = (1 − γ)(w − ρ∇L(w)) to round-off, with ρ = ηω₂², γ = η⟨∇L, w₁⟩/ω₂."""
     X, y, w1, omega2 = _warmup_problem()
     lr = 0.05
     w, g = w1 * omega2, lp_gradient(w1 * omega2, X, y, 4)

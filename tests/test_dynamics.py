@@ -1,4 +1,4 @@
-"""The end-to-end rule: matrix powers, P_{W_e} (T5), Eq. 12 (T6), deep GD agreement (T4, T9), training."""
+"""The end-to-end rule: matrix powers, P_{W_e} (Claim 1), Equation 12, agreement with deep GD and width independence, training."""
 import numpy as np
 import pytest
 import torch
@@ -77,7 +77,7 @@ def test_psd_power_rejects_bad_input(A, alpha, match):
         psd_power(A, alpha)
 
 
-# --- the single-output closed form (T6) --------------------------------------
+# --- the single-output closed form (Equation 12) ------------------------------
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
@@ -126,7 +126,7 @@ def test_rules_reject_bad_input(call, match):
         call()
 
 
-# --- the preconditioner (T5) ---------------------------------------------------
+# --- the preconditioner P_{W_e} (Claim 1) -------------------------------------
 
 
 def _end_to_end_matrices():
@@ -143,7 +143,7 @@ def _end_to_end_matrices():
 @pytest.mark.parametrize("name", list(_end_to_end_matrices()))
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 def test_preconditioner_eigenstructure(name, depth):
-    """T5: P symmetric PSD, P vec(G) = vec(direction), eigenpairs vec(u_r v_r'ᵀ), Σ_j σ_r^{2(j−1)/N} σ_r'^{2(N−j)/N}."""
+    """Claim 1: P symmetric PSD, P vec(G) = vec(direction), eigenpairs vec(u_r v_r'ᵀ), Σ_j σ_r^{2(j−1)/N} σ_r'^{2(N−j)/N}."""
     W_e = _end_to_end_matrices()[name]
     k, d = W_e.shape
     P = preconditioner(W_e, depth)
@@ -164,7 +164,7 @@ def test_preconditioner_eigenstructure(name, depth):
             np.testing.assert_allclose(P @ e, lam * e, atol=1e-12 * top)
 
 
-# --- one step of deep GD vs the rule (T4) ------------------------------------
+# --- one step of deep GD vs the rule ------------------------------------------
 
 
 def _matrix_problem(k, d, seed=5, m=20):
@@ -181,7 +181,7 @@ def _matrix_problem(k, d, seed=5, m=20):
 @pytest.mark.parametrize("depth", [2, 3, 4])
 @pytest.mark.parametrize("lam", [0.0, 0.1])
 def test_one_gd_step_on_balanced_layers_follows_the_rule(depth, lam):
-    """T4: ‖Δ(deep GD) − Δ(rule)‖/‖Δ(rule)‖ is O(η): about 10× smaller for η/10."""
+    """From a balanced start, ‖Δ(deep GD) − Δ(rule)‖/‖Δ(rule)‖ is O(η): about 10× smaller for η/10."""
     grad_e, W_e = _matrix_problem(3, 5)
     fs = balanced_factors(W_e, depth, widths=[7] * (depth - 1), seed=0)
     G = layer_gradients(fs, grad_e(W_e))
@@ -235,7 +235,7 @@ def test_network_and_rule_agree_for_small_lr(depth):
 
 
 def test_width_does_not_change_the_trajectory():
-    """T9(a): widths (1, 1) and (16, 16) with mixed hidden bases, same W_e(0): same W_e(t)."""
+    """Width independence, balanced start: widths (1, 1) and (16, 16) with mixed hidden bases, same W_e(0): same W_e(t)."""
     X, y = _regression(9)
     W0 = end_to_end(balanced_init(X.shape[1], 1, 3, 0.5, seed=3))
     narrow = train_deep_linear(X, y, 4, balanced_factors(W0, 3), 0.02, 300)
@@ -248,7 +248,7 @@ def test_width_does_not_change_the_trajectory():
 
 
 def test_gaussian_init_follows_the_rule_once_the_weights_have_grown():
-    """T9(b): after the escape from the origin, a wide Gaussian-initialized net (δ ∝ std²) tracks
+    """Width independence, Gaussian start: after the escape from the origin, a wide net (δ ∝ std²) tracks
     the rule restarted from its own W_e; the gap shrinks with std."""
     X, y = _regression(10)
     lr, T = 0.01, 500

@@ -1,4 +1,4 @@
-"""The non-regularizer theorem (T8): loop integrals, curves, closed form, curl, penalized GD."""
+"""No regularizer reproduces the end-to-end rule (Chapter 5): loop integrals, curves, closed form, curl, penalized GD."""
 import numpy as np
 import pytest
 import torch
@@ -42,7 +42,7 @@ def _green_half_disk(c_norm, radius, depth, n=200):
     return float(np.einsum("i,j,ij->", w_rho, w_theta, curl * R))
 
 
-# --- the half-disk: numeric integral = closed form (T8) ------------------------
+# --- the half-disk: numeric integral = closed form -----------------------------
 
 
 @pytest.mark.parametrize("depth", DEPTHS)
@@ -56,8 +56,8 @@ def test_half_disk_integral_matches_closed_form(depth):
         assert numeric == pytest.approx(closed, rel=1e-6, abs=1e-9 * c_norm * radius**2)
 
 
-def test_paper_values_for_c_norm_2_and_radius_half():
-    """paper.md §2.6: 0, 0, 0.226772, 0.424264, 1.135152 for N = 1, 2, 3, 4, 8 (six digits)."""
+def test_closed_form_values_for_c_norm_2_and_radius_half():
+    """2‖c‖r^{(3N−2)/N}(N−1)(N−2)/(3N−2) = 0, 0, 0.226772, 0.424264, 1.135152 for N = 1, 2, 3, 4, 8 (six digits)."""
     plane = gradient_plane(np.array([2.0, 0.0]), np.array([0.0, 1.0]))
     expected = {1: 0.0, 2: 0.0, 3: 0.226772, 4: 0.424264, 8: 1.135152}
     for depth, value in expected.items():

@@ -123,7 +123,7 @@ def test_wide_hidden_layers_match_autograd_and_scalar_net(problem):
     np.testing.assert_allclose(res.loss[0], ref_loss, rtol=RTOL)
     for got, want in zip(res.factors[0], ref_layers):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
-    # Width does not matter from a balanced start (paper.md T9a): same trajectory up to round-off.
+    # Width does not matter from a balanced start (rotated hidden bases): same trajectory up to round-off.
     np.testing.assert_allclose(res.loss[0], res.loss[1], rtol=1e-10)
 
 
@@ -151,7 +151,7 @@ def test_baselines_match_torch_optim(problem, method, depth):
 
 
 def _theorem1_step(w, g, lr, N):
-    """One step of the general end-to-end rule (paper.md §2.3) via eigendecompositions, k = 1."""
+    """One step of the general end-to-end rule (Theorem 1, discrete) via eigendecompositions, k = 1."""
     def frac_power(A, alpha):
         if alpha == 0:
             return np.eye(len(A))
@@ -176,7 +176,7 @@ def test_e2e_step_matches_theorem1_general_form(problem, N):
 
 
 def test_e2e_tracks_deep_net_for_small_lr(problem):
-    """paper.md T10: the rule describes GD on the deep net, with a gap that shrinks with η."""
+    """The rule describes GD on the deep net (the paper's Figure 2), with a gap that shrinks with η."""
     X, y = problem
     gaps = []
     for lr, T in ((0.02, 300), (0.002, 3000)):
