@@ -48,6 +48,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .balance import balanced_factors, rotate_hidden
 from .files import atomic_write, invalid_results, read_results
 from .linear import DIVERGENCE_FACTOR, GDHistory
 from .losses import check_problem
@@ -270,18 +271,16 @@ def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Gener
 
 
 def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
-    """Procedure 1 of arXiv:1810.02281 for A = s^N uᵀ, zero padding, then random rotations.
+    """The balanced start of a wide run: Procedure 1 (:func:`overparam.balanced_factors`), hidden bases rotated.
 
-    W_1 = s Q_1 e_1 uᵀ, W_j = s Q_j e_1 e_1ᵀ Q_{j-1}ᵀ, W_N = s e_1ᵀ Q_{N-1}ᵀ:
-    exactly balanced, product s^N uᵀ, hidden bases rotated by orthogonal Q_j.
+    The end-to-end start is :math:`s^N u^\top`; its exactly balanced layers of
+    width ``cfg.width`` are then mixed by random orthogonal matrices
+    (:func:`overparam.rotate_hidden`, seeded by the run's seed) so that the
+    extra width is really used (Chapter 3).
     """
     u, rng = _init_direction(cfg, d)
-    s, n = cfg.init_scale, cfg.width
-    qs = [np.linalg.qr(rng.standard_normal((n, n)))[0][:, :1] for _ in range(cfg.depth - 1)]
-    layers = [s * qs[0] @ u[None, :]]
-    layers += [s * qs[j] @ qs[j - 1].T for j in range(1, cfg.depth - 1)]
-    layers.append(s * qs[-1].T)
-    return layers
+    start = cfg.init_scale ** cfg.depth * u[None, :]
+    return rotate_hidden(balanced_factors(start, cfg.depth, [cfg.width] * (cfg.depth - 1)), rng)
 
 
 # ---------------------------------------------------------------------------
