@@ -118,6 +118,8 @@ from .regularizer import (
     plane_curl,
 )
 from .scale import is_fast, pick, scale_name
+from . import training
+from .training import History, Trace, train_loop
 from .toy import (
     TOY_DIRECTION,
     TOY_INIT_SCALE,

@@ -8,21 +8,23 @@ A depth-N linear network with hidden widths n_1, …, n_{N−1} has weights
 
     W_e = W_N W_{N-1} \\cdots W_1 \\in \\mathbb{R}^{k \\times d},
 
-and is trained on ``L^N(W_1, …, W_N) := L^1(W_e)`` (``paper.md`` §1). The
-training loops here run full-batch gradient descent with torch autograd on the
-ℓp loss of :mod:`overparam.losses` (scalar regression, k = 1) and return a
-:class:`DeepHistory`, the deep-network version of :class:`~overparam.linear.GDHistory`.
+and is trained on ``L^N(W_1, …, W_N) := L^1(W_e)``, the setting of
+arXiv:1802.06509, Theorem 1. :func:`train_deep_linear` runs full-batch
+gradient descent with torch autograd on the ℓp loss of
+:mod:`overparam.losses` (scalar regression, k = 1) through the shared loop of
+:mod:`overparam.training` and returns a :class:`~overparam.training.DeepHistory`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
 
-from .linear import DIVERGENCE_FACTOR, DivergenceError, GDHistory, _check_run
+from .linear import problem_tensors
 from .losses import _loss_from_residual, check_problem
+from .training import DeepHistory, check_run, to_numpy, train_loop  # DeepHistory: re-exported
 from .validation import check_real
 
 __all__ = [
@@ -51,10 +53,18 @@ def _as_factors(factors: Sequence[Any]) -> list[np.ndarray]:
     return out
 
 
-def end_to_end(factors: Sequence[np.ndarray]) -> np.ndarray:
-    """End-to-end matrix :math:`W_e = W_N \\cdots W_1` (``paper.md`` §1).
+def _product(Ws: Sequence[Any]) -> Any:
+    """:math:`W_N \\cdots W_1`, multiplied from the input side (numpy arrays or torch tensors)."""
+    W_e = Ws[0]
+    for W in Ws[1:]:
+        W_e = W @ W_e
+    return W_e
 
-    Defined in Chapter 2.
+
+def end_to_end(factors: Sequence[np.ndarray]) -> np.ndarray:
+    """End-to-end matrix :math:`W_e = W_N \\cdots W_1` (arXiv:1802.06509, Theorem 1).
+
+    Defined in Chapter 2 (ch-deep-linear).
 
     Parameters
     ----------
@@ -65,11 +75,7 @@ def end_to_end(factors: Sequence[np.ndarray]) -> np.ndarray:
     -------
     ndarray, shape (k, d) = (n_N, n_0)
     """
-    Ws = _as_factors(factors)
-    W_e = Ws[0]
-    for W in Ws[1:]:
-        W_e = W @ W_e
-    return W_e
+    return _product(_as_factors(factors))
 
 
 def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[np.ndarray]:
@@ -80,7 +86,8 @@ def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[n
         \\frac{\\partial L^N}{\\partial W_j}
         = (W_N \\cdots W_{j+1})^\\top \\, \\nabla L^1(W_e) \\, (W_{j-1} \\cdots W_1)^\\top ,
 
-    empty products being identities (``paper.md`` §1; target T1). Defined in Chapter 2.
+    empty products being identities (the chain rule behind arXiv:1802.06509, Theorem 1). Defined in
+    Chapter 2.
 
     Parameters
     ----------
@@ -111,13 +118,13 @@ def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[n
 
 
 # ---------------------------------------------------------------------------
-# The warm-up: one extra multiplicative scalar (paper.md §2.1)
+# The warm-up: one extra multiplicative scalar (arXiv:1802.06509, the ℓp-regression warm-up)
 # ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class WarmupStep:
-    """One gradient step on ``w = w_1 · ω_2`` (Chapter 2, ``paper.md`` §2.1).
+    """One gradient step on ``w = w_1 · ω_2`` (Chapter 2, the warm-up of arXiv:1802.06509).
 
     Attributes
     ----------
@@ -153,8 +160,8 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
         \\qquad \\rho = \\eta\\,\\omega_2^2, \\quad
         \\gamma = \\eta\\,\\langle \\nabla L(w), w_1 \\rangle / \\omega_2
 
-    (``paper.md`` §2.1; target T7): an adaptive learning rate ρ and a
-    momentum-like memory γ. Defined in Chapter 2.
+    (the ℓp-regression warm-up of arXiv:1802.06509): an adaptive learning
+    rate ρ and a momentum-like memory γ. Defined in Chapter 2.
 
     Parameters
     ----------
@@ -188,111 +195,8 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
 
 
 # ---------------------------------------------------------------------------
-# Training (full-batch GD, torch)
+# Training (full-batch GD, torch, by the loop of overparam.training)
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeepHistory(GDHistory):
-    """A run of GD on a deep linear network, or of the end-to-end rule (Chapters 2 and 4).
-
-    Everything of :class:`~overparam.linear.GDHistory` (``steps``, ``loss``,
-    ``w`` = final end-to-end vector of shape (d,), ``lr``, ``p``,
-    ``diverged_at``, ``iterations_to``, …), so :func:`~overparam.linear.largest_stable`
-    accepts it, plus:
-
-    Attributes
-    ----------
-    W_e : ndarray, shape (len(steps), 1, d)
-        End-to-end matrix at each recorded step.
-    depth : int
-        N.
-    factors : tuple of ndarray
-        Final layers ``(W_1, …, W_N)`` of a network run (the last finite
-        iterate for a diverged one); empty for a run of the end-to-end rule.
-    weight_decay : float
-        λ.
-    """
-
-    W_e: np.ndarray
-    depth: int
-    factors: tuple[np.ndarray, ...] = ()
-    weight_decay: float = 0.0
-
-
-#: One training step: (state, update) -> (loss at state, W_e at state, next state; the same state if not update).
-_Advance = Callable[[list[torch.Tensor], bool], tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]
-
-
-def _run(
-    advance: _Advance,
-    state: list[torch.Tensor],
-    num_iters: int,
-    *,
-    record_every: int,
-    on_divergence: str,
-    what: str,
-    lr: float,
-    p: int,
-    depth: int,
-    weight_decay: float,
-    keep_factors: bool,
-) -> DeepHistory:
-    """Iterate ``advance`` from ``state``; record losses and W_e; stop at the first diverging step.
-
-    A step diverges when its loss is not finite or exceeds ``DIVERGENCE_FACTOR``
-    times the initial loss (the criterion of :mod:`overparam.linear`). The
-    final state of a diverged run is the last one with an admissible loss.
-    """
-    steps: list[int] = []
-    losses: list[float] = []
-    W_rec: list[torch.Tensor] = []
-    limit = None
-    diverged_at = None
-    good = state
-    for t in range(num_iters + 1):
-        loss_t, W_e, nxt = advance(state, t < num_iters)
-        value = float(loss_t)
-        if limit is None:
-            limit = value * DIVERGENCE_FACTOR if value > 0 else DIVERGENCE_FACTOR
-        if not value <= limit:  # also catches NaN
-            diverged_at = t
-            break
-        if t % record_every == 0 or t == num_iters:
-            steps.append(t)
-            losses.append(value)
-            W_rec.append(W_e)
-        good, last_W, last_value = state, W_e, value
-        state = nxt
-    if diverged_at is not None:
-        if on_divergence == "raise":
-            raise DivergenceError(diverged_at, value, what)
-        if diverged_at == 0:
-            last_W = W_e
-        elif steps[-1] != diverged_at - 1:
-            steps.append(diverged_at - 1)
-            losses.append(last_value)
-            W_rec.append(last_W)
-    return DeepHistory(
-        steps=np.asarray(steps, dtype=np.int64),
-        loss=np.asarray(losses, dtype=np.float64),
-        w=_to_numpy(last_W).reshape(-1),
-        lr=float(lr),
-        p=int(p),
-        diverged_at=diverged_at,
-        W_e=_to_numpy(torch.stack(W_rec)) if W_rec else np.empty((0,) + tuple(last_W.shape)),
-        depth=depth,
-        factors=tuple(_to_numpy(W) for W in good) if keep_factors else (),
-        weight_decay=float(weight_decay),
-    )
-
-
-def _to_numpy(T: torch.Tensor) -> np.ndarray:
-    return T.detach().numpy().astype(np.float64)
-
-
-def _tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.as_tensor(np.asarray(X), dtype=dtype), torch.as_tensor(np.asarray(y), dtype=dtype)
 
 
 def train_deep_linear(
@@ -316,9 +220,11 @@ def train_deep_linear(
         \\frac{\\partial L^N}{\\partial W_j}(W_1, \\dots, W_N), \\quad j = 1..N,
 
     with :math:`L^N(W_1..W_N) = L^1(W_N \\cdots W_1)` the ℓp loss of
-    :func:`~overparam.losses.lp_loss` (``paper.md`` §1). Gradients by torch
-    autograd; no biases; any depth and hidden widths. The recorded loss is
-    :math:`L^1(W_e)`, without the weight-decay penalty.
+    :func:`~overparam.losses.lp_loss` (the setting of arXiv:1802.06509,
+    Theorem 1). Gradients by torch autograd; no biases; any depth and hidden
+    widths. The recorded loss is :math:`L^1(W_e)`, without the weight-decay
+    penalty. Run by :func:`~overparam.training.train_loop`: divergence and
+    recording as in :func:`~overparam.linear.gradient_descent`.
 
     Parameters
     ----------
@@ -340,8 +246,8 @@ def train_deep_linear(
     dtype : torch.dtype
         ``torch.float64`` (default) or ``torch.float32``.
     on_divergence : {"raise", "stop"}
-        Raise :class:`~overparam.linear.DivergenceError` naming the step, or
-        return the history up to the last finite step.
+        Raise :class:`~overparam.training.DivergenceError` naming the step,
+        or return the history up to the last step before the divergence.
 
     Returns
     -------
@@ -355,33 +261,40 @@ def train_deep_linear(
             f"factors0 must map the {d} inputs of X to one output: W_1 needs {d} columns and W_N one row, "
             f"got W_1 {Ws0[0].shape} and W_N {Ws0[-1].shape}"
         )
-    lr, num_iters, record_every, weight_decay = _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
-    Xt, yt = _tensors(X, y, dtype)
+    lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
+    weight_decay = check_real("weight_decay", weight_decay, at_least=0)
+    Xt, yt = problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay
 
-    def advance(Ws: list[torch.Tensor], update: bool):
-        W_e = Ws[0]
-        for W in Ws[1:]:
-            W_e = W @ W_e
-        loss = _loss_from_residual(Xt @ W_e[0] - yt, p)
-        if not update:
-            return loss.detach(), W_e.detach(), Ws
-        grads = torch.autograd.grad(loss, Ws)
-        with torch.no_grad():
-            nxt = [(shrink * W - lr * G).requires_grad_() for W, G in zip(Ws, grads)]
-        return loss.detach(), W_e.detach(), nxt
+    def network_loss(Ws: list[torch.Tensor]) -> torch.Tensor:
+        return _loss_from_residual(Xt @ _product(Ws)[0] - yt, p)
 
-    state = [torch.tensor(W, dtype=dtype, requires_grad=True) for W in Ws0]
-    return _run(
-        advance,
-        state,
-        num_iters,
-        record_every=record_every,
-        on_divergence=on_divergence,
-        what=f"gradient descent on a depth-{len(Ws0)} linear network",
+    def loss(Ws: list[torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return network_loss(Ws)
+
+    def step(Ws: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        value = network_loss(Ws)
+        grads = torch.autograd.grad(value, Ws)
+        with torch.no_grad():
+            return value.detach(), [(shrink * W - lr * G).requires_grad_() for W, G in zip(Ws, grads)]
+
+    def observe(Ws: list[torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return _product(Ws)
+
+    start = [torch.tensor(W, dtype=dtype, requires_grad=True) for W in Ws0]
+    trace = train_loop(step, loss, start, num_iters, record_every=record_every, on_divergence=on_divergence,
+                       observe=observe, what=f"gradient descent on a depth-{len(Ws0)} linear network")
+    return DeepHistory(
+        steps=trace.steps,
+        loss=trace.loss,
+        w=to_numpy(observe(trace.final)).reshape(-1),
         lr=lr,
-        p=p,
+        p=int(p),
+        diverged_at=trace.diverged_at,
+        W_e=trace.observed,
         depth=len(Ws0),
+        factors=tuple(to_numpy(W) for W in trace.final),
         weight_decay=weight_decay,
-        keep_factors=True,
     )

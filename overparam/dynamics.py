@@ -1,7 +1,7 @@
 """The end-to-end dynamics of balanced deep linear networks (Chapter 4).
 
 When the layers are balanced, gradient descent on a depth-N linear network
-moves its end-to-end matrix by a rule of its own (``paper.md`` §2.3, Theorem 1):
+moves its end-to-end matrix by a rule of its own (arXiv:1802.06509, Theorem 1):
 
 .. math::
 
@@ -20,10 +20,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .deep import DeepHistory, _run, _tensors
-from .linear import _check_run
+from .linear import lp_step_functions, problem_tensors
+from .losses import check_problem
+from .training import DeepHistory, check_run, to_numpy, train_loop
 from .validation import check_int, check_real
-from .losses import _gradient_from_residual, _loss_from_residual, check_problem
 
 __all__ = [
     "end_to_end_direction",
@@ -76,9 +76,9 @@ def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndar
         \\;\\Rightarrow\\; [A]^\\alpha = V \\operatorname{diag}(\\lambda^\\alpha) V^\\top,
         \\qquad [A]^0 := I \\text{ even for singular } A
 
-    (``paper.md`` §1). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
+    (the convention of arXiv:1802.06509, Theorem 1). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
     are set to exactly 0 first: they are round-off, and a 1e−16 raised to the
-    power 1/5 would become 6e−4 (``paper.md`` §2.5). Defined in Chapter 4.
+    power 1/5 would become 6e−4. Defined in Chapter 4 (ch-preconditioner).
 
     Parameters
     ----------
@@ -117,7 +117,7 @@ def _gram_powers(W_e: np.ndarray, depth: int) -> tuple[list[np.ndarray], list[np
 
 
 def end_to_end_direction(W_e: np.ndarray, grad: np.ndarray, depth: int) -> np.ndarray:
-    """Preconditioned gradient of the end-to-end rule (Theorem 1, ``paper.md`` §2.3).
+    """Preconditioned gradient of the end-to-end rule (arXiv:1802.06509, Theorem 1).
 
     .. math::
 
@@ -142,7 +142,7 @@ def end_to_end_direction(W_e: np.ndarray, grad: np.ndarray, depth: int) -> np.nd
 def end_to_end_step(
     W_e: np.ndarray, grad: np.ndarray, depth: int, lr: float, weight_decay: float = 0.0
 ) -> np.ndarray:
-    """One step of the end-to-end update rule (``paper.md`` §2.3).
+    """One step of the end-to-end update rule (arXiv:1802.06509, Theorem 1).
 
     .. math::
 
@@ -169,7 +169,7 @@ def end_to_end_step(
 
 
 def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
-    """The (kd × kd) preconditioner :math:`P_{W_e}` of Claim 1 (``paper.md`` §2.4).
+    """The (kd × kd) preconditioner :math:`P_{W_e}` of arXiv:1802.06509, Claim 1.
 
     .. math::
 
@@ -215,7 +215,7 @@ def _check_vector_pair(w: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.ndarray:
-    """The end-to-end direction for one output, in closed form (Claim 2, ``paper.md`` §2.5).
+    """The end-to-end direction for one output, in closed form (arXiv:1802.06509, Claim 2).
 
     .. math::
 
@@ -223,7 +223,7 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
         \\qquad \\mathrm{Pr}_w\\{g\\} = \\frac{\\langle g, w\\rangle}{\\|w\\|^2}\\, w
         \\;(0 \\text{ if } w = 0).
 
-    Equals :func:`end_to_end_direction` for k = 1 (target T6). Defined in Chapter 4.
+    Equals :func:`end_to_end_direction` for k = 1. Defined in Chapter 4.
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
 def single_output_step(
     w: np.ndarray, grad: np.ndarray, depth: int, lr: float, weight_decay: float = 0.0
 ) -> np.ndarray:
-    """One step of the single-output rule, Equation 12 (``paper.md`` §2.5).
+    """One step of the single-output rule, Equation 12 of arXiv:1802.06509.
 
     .. math::
 
@@ -267,10 +267,10 @@ def train_end_to_end(
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:
-    """Iterate the end-to-end rule on the ℓp linear model (Chapter 4; paper Figure 2).
+    """Iterate the end-to-end rule on the ℓp linear model (Chapter 4; arXiv:1802.06509, Figure 2).
 
     A single-layer model trained with Equation 12 (the closed form of
-    :func:`end_to_end_step` for one output, ``paper.md`` §2.5):
+    :func:`end_to_end_step` for one output, arXiv:1802.06509, Claim 2):
 
     .. math::
 
@@ -299,29 +299,22 @@ def train_end_to_end(
     W_e0 = np.asarray(W_e0, dtype=np.float64)
     check_problem(X, y, p, W_e0)
     depth = check_int("depth", depth, 1)
-    lr, num_iters, record_every, weight_decay = _check_run(lr, num_iters, record_every, weight_decay, on_divergence)
-    Xt, yt = _tensors(X, y, dtype)
+    lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
+    weight_decay = check_real("weight_decay", weight_decay, at_least=0)
+    Xt, yt = problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay * depth
-
-    def advance(state: list[torch.Tensor], update: bool):
-        (w,) = state
-        r = Xt @ w - yt
-        loss = _loss_from_residual(r, p)
-        if not update:
-            return loss, w[None, :], state
-        g = _gradient_from_residual(r, Xt, p)
-        return loss, w[None, :], [shrink * w - lr * _single_output_direction(w, g, depth)]
-
-    return _run(
-        advance,
-        [torch.as_tensor(W_e0.reshape(-1), dtype=dtype)],
-        num_iters,
-        record_every=record_every,
-        on_divergence=on_divergence,
-        what=f"the depth-{depth} end-to-end rule",
+    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: shrink * w - lr * _single_output_direction(w, g, depth))
+    trace = train_loop(step, loss, torch.as_tensor(W_e0.reshape(-1), dtype=dtype), num_iters,
+                       record_every=record_every, on_divergence=on_divergence,
+                       observe=lambda w: w[None, :], what=f"the depth-{depth} end-to-end rule")
+    return DeepHistory(
+        steps=trace.steps,
+        loss=trace.loss,
+        w=to_numpy(trace.final),
         lr=lr,
-        p=p,
+        p=int(p),
+        diverged_at=trace.diverged_at,
+        W_e=trace.observed,
         depth=depth,
         weight_decay=weight_decay,
-        keep_factors=False,
     )

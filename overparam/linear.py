@@ -3,93 +3,79 @@
 Full-batch gradient descent ``w <- w - lr * grad L(w)`` on the ℓp loss of
 :mod:`overparam.losses`, run in torch (float64 by default: for the Ethanol
 shapes, torch's kernels are several times faster than numpy's here) and
-returned as a small :class:`GDHistory`. A run that diverges stops at once and
-says at which step, instead of filling the history with NaNs.
+returned as a small :class:`GDHistory` by the shared loop of
+:mod:`overparam.training`. A run that diverges stops at once and says at which
+step, instead of filling the history with NaNs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
 from .losses import _gradient_from_residual, _loss_from_residual, check_problem
-from .validation import check_int, check_real
+from .training import (  # DIVERGENCE_FACTOR, DivergenceError, GDHistory, largest_stable: re-exported
+    DIVERGENCE_FACTOR,
+    DivergenceError,
+    GDHistory,
+    LossFunction,
+    StepFunction,
+    check_run,
+    largest_stable,
+    to_numpy,
+    train_loop,
+)
 
 __all__ = ["DivergenceError", "GDHistory", "gradient_descent", "largest_stable", "quadratic_lr_limit"]
 
-#: A run counts as diverged when its loss is not finite or exceeds this multiple of its initial loss.
-DIVERGENCE_FACTOR = 1e6
+#: An update of the weights from the gradient: ``update(w, grad L(w)) -> next w``.
+Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class DivergenceError(RuntimeError):
-    """A training run diverged; ``step`` and ``loss`` say where."""
-
-    def __init__(self, step: int, loss: float, what: str = "gradient descent", hint: str | None = None):
-        self.step, self.loss = step, loss
-        hint = hint or ("use a smaller learning rate, or pass on_divergence='stop' to keep the history up to that step")
-        super().__init__(f"{what} diverged at step {step} (loss {loss:.3g}); {hint}")
+def problem_tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The data ``X``, ``y`` of an ℓp problem as torch tensors of ``dtype``."""
+    return torch.as_tensor(np.asarray(X), dtype=dtype), torch.as_tensor(np.asarray(y), dtype=dtype)
 
 
-@dataclass(frozen=True)
-class GDHistory:
-    """One run of gradient descent.
+def start_vector(w0: np.ndarray | None, d: int, dtype: torch.dtype) -> torch.Tensor:
+    """The initial weight vector: a copy of ``w0`` flattened to (d,), zeros if ``w0`` is None."""
+    if w0 is None:
+        return torch.zeros(d, dtype=dtype)
+    return torch.as_tensor(np.asarray(w0).reshape(-1), dtype=dtype).clone()
 
-    Attributes
+
+def lp_step_functions(Xt: torch.Tensor, yt: torch.Tensor, p: int, update: Update) -> tuple[StepFunction, LossFunction]:
+    """The step and loss functions of a method that moves a weight vector by ``update(w, grad L(w))``.
+
+    For :func:`~overparam.training.train_loop`: the ℓp loss
+    :math:`L(w) = \\tfrac{1}{p}\\,\\mathrm{mean}_i (x_i^\\top w - y_i)^p` and its gradient
+    share one residual per step. Gradient descent (Chapter 1), the end-to-end
+    rule of arXiv:1802.06509, Equation 12 (Chapter 4) and penalized gradient
+    descent (Chapter 5) differ only in ``update``.
+
+    Parameters
     ----------
-    steps : ndarray of int
-        Iterations at which the loss was recorded (0 is the initial point).
-    loss : ndarray
-        Training loss at those iterations.
-    w : ndarray, shape (d,)
-        Final weights; for a diverged run, a finite iterate from at most 1000
-        steps before the divergence.
-    lr : float
-        Learning rate.
+    Xt : tensor, shape (m, d)
+    yt : tensor, shape (m,)
     p : int
-        Loss exponent.
-    diverged_at : int or None
-        First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
-        times the initial loss; ``None`` for a stable run.
+        Even loss exponent >= 2 (checked by the caller).
+    update : callable
+        ``update(w, g) -> next w``, ``g`` the gradient at ``w``.
+
+    Returns
+    -------
+    step, loss : callable
     """
 
-    steps: np.ndarray
-    loss: np.ndarray
-    w: np.ndarray
-    lr: float
-    p: int
-    diverged_at: int | None = None
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        return _loss_from_residual(Xt @ w - yt, p)
 
-    @property
-    def diverged(self) -> bool:
-        """Whether the run diverged."""
-        return self.diverged_at is not None
+    def step(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = Xt @ w - yt
+        return _loss_from_residual(r, p), update(w, _gradient_from_residual(r, Xt, p))
 
-    @property
-    def final_loss(self) -> float:
-        """The last recorded loss (``inf`` for a diverged run)."""
-        return float("inf") if self.diverged else float(self.loss[-1])
-
-    def iterations_to(self, target: float) -> int | None:
-        """First recorded iteration whose loss is at most ``target`` (``None`` if never)."""
-        hit = np.flatnonzero(self.loss <= target)
-        return int(self.steps[hit[0]]) if hit.size else None
-
-
-def _first_divergence(loss: torch.Tensor, limit: float) -> int | None:
-    bad = ~torch.isfinite(loss) | (loss > limit)
-    idx = torch.nonzero(bad)
-    return int(idx[0, 0]) if idx.numel() else None
-
-
-def _check_run(lr: float, num_iters: int, record_every: int, weight_decay: float,
-               on_divergence: str) -> tuple[float, int, int, float]:
-    """The arguments every trainer shares, checked and as Python numbers: ``lr, num_iters, record_every, weight_decay``."""
-    if on_divergence not in ("raise", "stop"):
-        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
-    return (check_real("lr", lr, above=0), check_int("num_iters", num_iters, 0),
-            check_int("record_every", record_every, 1), check_real("weight_decay", weight_decay, at_least=0))
+    return step, loss
 
 
 def gradient_descent(
@@ -109,7 +95,9 @@ def gradient_descent(
     .. math::
 
         w^{(t+1)} = w^{(t)} - \\eta \\, \\nabla L(w^{(t)}),
-        \\qquad \\nabla L(w) = \\tfrac{1}{m} X^\\top (Xw - y)^{\\odot (p-1)} .
+        \\qquad \\nabla L(w) = \\tfrac{1}{m} X^\\top (Xw - y)^{\\odot (p-1)} ,
+
+    run by :func:`~overparam.training.train_loop`.
 
     Parameters
     ----------
@@ -126,9 +114,10 @@ def gradient_descent(
     record_every : int
         Keep the loss every ``record_every`` steps (and at the last one).
     on_divergence : {"raise", "stop"}
-        What to do when the run diverges: raise :class:`DivergenceError`
-        naming the step, or stop and return the history up to that step with
-        ``diverged_at`` set.
+        What to do when the run diverges (loss not finite or above
+        ``DIVERGENCE_FACTOR`` times the initial loss): raise
+        :class:`DivergenceError` naming the step, or stop and return the
+        history up to the step before, with ``diverged_at`` set.
     dtype : torch.dtype
         Arithmetic precision.
 
@@ -137,64 +126,13 @@ def gradient_descent(
     GDHistory
     """
     check_problem(X, y, p, w0)
-    lr, num_iters, record_every, _ = _check_run(lr, num_iters, record_every, 0.0, on_divergence)
-    Xt = torch.as_tensor(np.asarray(X), dtype=dtype)
-    yt = torch.as_tensor(np.asarray(y), dtype=dtype)
-    w = torch.zeros(Xt.shape[1], dtype=dtype) if w0 is None else torch.as_tensor(np.asarray(w0), dtype=dtype).clone()
-
-    losses = torch.empty(num_iters + 1, dtype=dtype)
-    chunk = 1000
-    limit = None
-    diverged_at = None
-    w_last_good = w.clone()
-    t = 0
-    with torch.no_grad():
-        while t <= num_iters:
-            stop = min(t + chunk, num_iters + 1)
-            start = t
-            w_last_good = w.clone()
-            for t in range(start, stop):
-                r = Xt @ w - yt
-                losses[t] = _loss_from_residual(r, p)
-                if t < num_iters:
-                    w = w - lr * _gradient_from_residual(r, Xt, p)
-            t = stop
-            if limit is None:
-                limit = float(losses[0]) * DIVERGENCE_FACTOR if float(losses[0]) > 0 else DIVERGENCE_FACTOR
-            bad = _first_divergence(losses[start:stop], limit)
-            if bad is not None:
-                diverged_at = start + bad
-                if on_divergence == "raise":
-                    raise DivergenceError(diverged_at, float(losses[diverged_at]))
-                break
-    last = num_iters if diverged_at is None else diverged_at - 1
-    steps = np.unique(np.r_[np.arange(0, last + 1, record_every), last]) if last >= 0 else np.array([], dtype=int)
-    final_w = w if diverged_at is None else w_last_good
-    return GDHistory(
-        steps=steps.astype(np.int64),
-        loss=losses[steps].numpy().astype(np.float64),
-        w=final_w.numpy().astype(np.float64),
-        lr=float(lr),
-        p=int(p),
-        diverged_at=diverged_at,
-    )
-
-
-def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
-    """The run with the largest learning rate that did not diverge.
-
-    The learning-rate rule of Chapter 1 (and of the depth experiments): on a
-    grid, keep the largest η stable for the *whole* run.
-
-    Raises
-    ------
-    ValueError
-        If ``histories`` is empty or every run diverged.
-    """
-    stable = [h for h in histories if not h.diverged]
-    if not stable:
-        raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")
-    return max(stable, key=lambda h: h.lr)
+    lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
+    Xt, yt = problem_tensors(X, y, dtype)
+    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
+    trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters,
+                       record_every=record_every, on_divergence=on_divergence)
+    return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
+                     diverged_at=trace.diverged_at)
 
 
 def quadratic_lr_limit(X: np.ndarray) -> float:
@@ -202,6 +140,14 @@ def quadratic_lr_limit(X: np.ndarray) -> float:
 
     Chapter 1: on a quadratic, GD converges for every start iff
     ``0 < η < 2/λ_max`` of the Hessian, here ``(1/m) XᵀX``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, d)
+
+    Returns
+    -------
+    float
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:

@@ -1,7 +1,7 @@
 """No regularizer reproduces depth: loop integrals of the end-to-end field (Chapter 5).
 
 Gradient descent on a balanced depth-N network moves its end-to-end matrix by
-:math:`W \\leftarrow W - \\eta F(W)` with the *update field* (``paper.md`` §2.3, §2.6)
+:math:`W \\leftarrow W - \\eta F(W)` with the *update field* (arXiv:1802.06509, Theorems 1 and 2)
 
 .. math::
 
@@ -10,7 +10,7 @@ Gradient descent on a balanced depth-N network moves its end-to-end matrix by
 
 Gradient descent on ``L + R`` for any regularizer ``R`` would have
 :math:`F = \\nabla(L + R)`, a gradient field, whose integral around every
-closed curve is zero. The paper's non-regularizer theorem says that for N >= 3 and
+closed curve is zero. Theorem 2 of arXiv:1802.06509 says that for N >= 3 and
 :math:`\\nabla L^1(0) \\neq 0` the field above has a non-zero integral around
 small half-disks at the origin, so no ``R`` exists. This module holds the
 pieces of that argument: planes and closed curves in them, a line integral
@@ -26,12 +26,11 @@ from typing import Any, Callable, Literal
 import numpy as np
 import torch
 
-from .deep import _run, _tensors
-from .linear import _check_run
-from .validation import check_int, check_real, float_array
 from .dynamics import end_to_end_direction, single_output_direction
-from .linear import GDHistory
-from .losses import _gradient_from_residual, _loss_from_residual, check_problem
+from .linear import lp_step_functions, problem_tensors, start_vector
+from .losses import check_problem
+from .training import GDHistory, check_run, to_numpy, train_loop
+from .validation import check_int, check_real, float_array
 
 __all__ = [
     "Arc",
@@ -108,7 +107,7 @@ def gradient_plane(c: np.ndarray, direction: np.ndarray) -> Plane:
     :math:`u = c/\\|c\\|` and ``v`` = the part of ``direction`` orthogonal to
     ``u``, normalized (one Gram–Schmidt step), so that the plane's first axis
     points along the gradient, as in the proof of the non-regularizer
-    theorem (``paper.md`` §2.6). Defined in Chapter 5.
+    theorem (arXiv:1802.06509, Theorem 2). Defined in Chapter 5.
 
     Parameters
     ----------
@@ -199,7 +198,8 @@ class Loop:
 
 
 def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)) -> Loop:
-    """Boundary of the upper half-disk of radius r, counter-clockwise (``paper.md`` §2.6).
+    """Boundary of the upper half-disk of radius r, counter-clockwise (the curve of the proof of
+    arXiv:1802.06509, Theorem 2).
 
     The diameter along the plane's first axis from (−r, 0) to (r, 0), split
     at the centre, then the semicircle back through (0, r). With
@@ -215,7 +215,7 @@ def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)
     """The circle of radius r around ``center``, counter-clockwise. Defined in Chapter 5.
 
     Centred at the origin it cannot detect the end-to-end field's curl
-    (``paper.md`` §2.6): there the field's extra term is radial and the
+    (the reason the proof of arXiv:1802.06509, Theorem 2 uses half-disks): there the field's extra term is radial and the
     integral vanishes for every N.
     """
     r = check_real("radius", radius, above=0)
@@ -242,8 +242,8 @@ def loop_integral(field: Field, loop: Loop, n_points: int = 200) -> float:
         \\bigl(\\langle F(w(t)), u\\rangle\\, s'(t) + \\langle F(w(t)), v\\rangle\\, q'(t)\\bigr)\\, dt,
 
     each integral by Gauss–Legendre quadrature with ``n_points`` nodes. A
-    gradient field gives 0 around every closed curve (``paper.md`` §2.6,
-    Theorem 2 and target T8). Defined in Chapter 5.
+    gradient field gives 0 around every closed curve, the
+    test behind arXiv:1802.06509, Theorem 2. Defined in Chapter 5 (ch-non-regularizer).
 
     Parameters
     ----------
@@ -287,7 +287,7 @@ def end_to_end_field(gradient: np.ndarray | Field, depth: int, weight_decay: flo
         G(W)\\, [W^\\top W]^{\\frac{N-j}{N}},
 
     so that one step of the end-to-end rule is :math:`W - \\eta F(W)`
-    (``paper.md`` §2.3, §2.6). For a vector ``w`` (one output) it is the
+    (arXiv:1802.06509, Theorem 1 and Theorem 2). For a vector ``w`` (one output) it is the
     closed form :math:`\\lambda N w + \\|w\\|^{2-2/N}(G + (N-1)\\,\\mathrm{Pr}_w\\{G\\})`
     of :func:`~overparam.dynamics.single_output_direction`; for a (k, d)
     matrix, :func:`~overparam.dynamics.end_to_end_direction`. Defined in
@@ -338,7 +338,7 @@ def half_disk_integral(c_norm: float, radius: float, depth: int) -> float:
 
         \\oint F\\cdot dw = 2\\,\\|c\\|\\, r^{\\frac{3N-2}{N}}\\, \\frac{(N-1)(N-2)}{3N-2},
 
-    zero for N = 1, 2 and positive for N >= 3 (``paper.md`` §2.6, target T8).
+    zero for N = 1, 2 and positive for N >= 3 (arXiv:1802.06509, Theorem 2).
     The diameter contributes :math:`2N\\|c\\| r^{a+1}/(a+1)` and the
     semicircle :math:`-2\\|c\\| r^{a+1}`, with :math:`a = 2 - 2/N`. Defined in
     Chapter 5.
@@ -361,8 +361,8 @@ def constant_gradient_curl(c_norm: float, depth: int, s: Any, q: Any) -> Any:
         \\partial_s F_q - \\partial_q F_s = (b - a)\\, \\|c\\|\\, \\|w\\|^{a-2}\\, q
         = \\frac{(N-1)(N-2)}{N}\\, \\|c\\|\\, \\|w\\|^{-2/N}\\, q
 
-    (``paper.md`` §2.6 writes the opposite orientation,
-    :math:`\\partial_q F_u - \\partial_u F_q = (a-b)\\ldots`). Zero for N = 1, 2;
+    (the opposite orientation,
+    :math:`\\partial_q F_u - \\partial_u F_q = (a-b)\\ldots`, flips the sign). Zero for N = 1, 2;
     by Green's theorem its integral over the half-disk is
     :func:`half_disk_integral`. Taken as 0 at the origin. Defined in Chapter 5.
 
@@ -403,7 +403,7 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     :math:`\\nabla\\Phi(w) = \\|w\\|\\, c + \\frac{\\langle c, w\\rangle}{\\|w\\|}\\, w`
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
     modified objective here, which is why the non-regularizer theorem needs N >= 3
-    (``paper.md`` §2.6). Plain arithmetic: works on numpy arrays and torch
+    (arXiv:1802.06509, Theorem 2). Plain arithmetic: works on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
     w, c = float_array(w), float_array(c)
@@ -422,7 +422,7 @@ class NormPowerPenalty:
     ``power`` q = 2 is the ℓ2 penalty (ridge, weight decay on the linear
     model). q = (3N − 2)/N makes the penalty's gradient grow like
     :math:`\\|w\\|^{2-2/N}`, the adaptive rate of the depth-N rule
-    (``paper.md`` §2.5). ``strength`` μ may be negative (a reward for a
+    (arXiv:1802.06509, Equation 12). ``strength`` μ may be negative (a reward for a
     large norm). Plain arithmetic: the methods work on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
@@ -468,10 +468,11 @@ def penalized_gradient_descent(
         w^{(t+1)} = w^{(t)} - \\eta\\, \\bigl(\\nabla L(w^{(t)}) + \\nabla R(w^{(t)})\\bigr),
 
     i.e. gradient descent on the modified objective :math:`L + R`, the only
-    thing a regularizer can do (``paper.md`` §2.6). The recorded loss is
+    thing a regularizer can do (arXiv:1802.06509, Theorem 2). The recorded loss is
     :math:`L` alone, the training loss every method is judged by. Divergence
-    as in :func:`~overparam.linear.gradient_descent` (loss not finite or above
-    ``DIVERGENCE_FACTOR`` × its initial value).
+    and recording as in :func:`~overparam.linear.gradient_descent`, by the
+    shared loop :func:`~overparam.training.train_loop` (loss not finite or
+    above ``DIVERGENCE_FACTOR`` × its initial value).
 
     Parameters
     ----------
@@ -495,29 +496,10 @@ def penalized_gradient_descent(
     check_problem(X, y, p, w0)
     if not isinstance(penalty, NormPowerPenalty):
         raise ValueError(f"penalty must be a NormPowerPenalty, got {type(penalty).__name__}")
-    lr, num_iters, record_every, _ = _check_run(lr, num_iters, record_every, 0.0, on_divergence)
-    Xt, yt = _tensors(X, y, dtype)
-    start = torch.zeros(Xt.shape[1], dtype=dtype) if w0 is None else torch.as_tensor(np.asarray(w0).reshape(-1), dtype=dtype)
-
-    def advance(state: list[torch.Tensor], update: bool):
-        (w,) = state
-        r = Xt @ w - yt
-        loss = _loss_from_residual(r, p)
-        if not update:
-            return loss, w[None, :], state
-        return loss, w[None, :], [w - lr * (_gradient_from_residual(r, Xt, p) + penalty.gradient(w))]
-
-    run = _run(
-        advance,
-        [start],
-        num_iters,
-        record_every=record_every,
-        on_divergence=on_divergence,
-        what=f"gradient descent with the penalty {penalty}",
-        lr=lr,
-        p=p,
-        depth=1,
-        weight_decay=0.0,
-        keep_factors=False,
-    )
-    return GDHistory(steps=run.steps, loss=run.loss, w=run.w, lr=run.lr, p=run.p, diverged_at=run.diverged_at)
+    lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
+    Xt, yt = problem_tensors(X, y, dtype)
+    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * (g + penalty.gradient(w)))
+    trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters, record_every=record_every,
+                       on_divergence=on_divergence, what=f"gradient descent with the penalty {penalty}")
+    return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
+                     diverged_at=trace.diverged_at)

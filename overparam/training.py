@@ -1,0 +1,428 @@
+"""One training loop for every full-batch trainer of the book (Chapters 1, 2, 4 and 5).
+
+Gradient descent on the linear model (Chapter 1, ch-lp-regression), on a deep
+linear network (Chapter 2, ch-deep-linear), the end-to-end update rule of
+arXiv:1802.06509, Theorem 1 and Equation 12 (Chapter 4), and gradient descent
+with a penalty (Chapter 5) differ only in the step they take. Each supplies a
+*step function* and a *loss function* to :func:`train_loop`, which owns what
+they share:
+
+* the divergence rule: a step diverges when its loss is not finite or exceeds
+  :data:`DIVERGENCE_FACTOR` times the initial loss (:func:`divergence_limit`,
+  :func:`is_divergent`); the run then raises :class:`DivergenceError` naming
+  the step, or stops and keeps its history up to the step before;
+* the recording rule: the loss is kept every ``record_every`` steps and at the
+  last step of the run (:func:`is_recorded`);
+* the sentinel: ``None`` means "not diverged" (``diverged_at``) and "never
+  reached" (:meth:`History.iterations_to`);
+* the result types, one family: :class:`History` (steps, loss, diverged_at),
+  :class:`GDHistory` (a weight vector's run) and :class:`DeepHistory` (a deep
+  network's run), and :func:`largest_stable`, the learning-rate rule of
+  Chapter 1.
+
+The batched sweep engine (:mod:`overparam.sweep`) is the fast path for grids
+of runs and keeps its own vectorized loop; it applies the same divergence rule.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Literal, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from .validation import check_int, check_real
+
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "DeepHistory",
+    "DivergenceError",
+    "GDHistory",
+    "History",
+    "Trace",
+    "check_run",
+    "divergence_limit",
+    "is_divergent",
+    "is_recorded",
+    "largest_stable",
+    "to_numpy",
+    "train_loop",
+]
+
+#: A run counts as diverged when its loss is not finite or exceeds this multiple of its initial loss.
+DIVERGENCE_FACTOR = 1e6
+
+#: What a trainer iterates: a weight vector, or the list of a network's layers.
+State = TypeVar("State")
+#: The loss at a state, a scalar tensor or number.
+LossFunction = Callable[[State], "torch.Tensor | float"]
+#: One step from a state: (the loss at that state, the next state).
+StepFunction = Callable[[State], "tuple[torch.Tensor | float, State]"]
+#: A quantity kept at every recorded step (e.g. the end-to-end matrix), as a tensor.
+Observer = Callable[[State], torch.Tensor]
+
+
+class DivergenceError(RuntimeError):
+    """A training run diverged.
+
+    Parameters
+    ----------
+    step : int
+        The first step whose loss broke the divergence rule.
+    loss : float
+        Its loss.
+    what : str
+        The method, for the message (e.g. "gradient descent").
+    hint : str, optional
+        What to do about it; by default, a smaller learning rate or
+        ``on_divergence="stop"``.
+    """
+
+    def __init__(self, step: int, loss: float, what: str = "gradient descent", hint: str | None = None):
+        self.step, self.loss = step, loss
+        hint = hint or ("use a smaller learning rate, or pass on_divergence='stop' to keep the history up to that step")
+        super().__init__(f"{what} diverged at step {step} (loss {loss:.3g}); {hint}")
+
+
+# ---------------------------------------------------------------------------
+# The result types
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """The loss of one training run at its recorded steps.
+
+    Attributes
+    ----------
+    steps : ndarray of int
+        Iterations at which the loss was recorded (0 is the initial point).
+    loss : ndarray
+        Training loss at those iterations.
+    diverged_at : int or None
+        First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
+        times the initial loss; ``None`` for a stable run.
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    diverged_at: int | None = field(default=None, kw_only=True)
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run diverged."""
+        return self.diverged_at is not None
+
+    @property
+    def final_loss(self) -> float:
+        """The last recorded loss (``inf`` for a diverged run)."""
+        return float("inf") if self.diverged else float(self.loss[-1])
+
+    def iterations_to(self, target: float) -> int | None:
+        """First recorded iteration whose loss is at most ``target`` (``None`` if never)."""
+        hit = np.flatnonzero(self.loss <= target)
+        return int(self.steps[hit[0]]) if hit.size else None
+
+
+@dataclass(frozen=True)
+class GDHistory(History):
+    """A run of a first-order method on a weight vector (Chapters 1 and 5).
+
+    Everything of :class:`History`, plus:
+
+    Attributes
+    ----------
+    w : ndarray, shape (d,)
+        Final weights; for a diverged run, the last iterate before the
+        divergence.
+    lr : float
+        Learning rate.
+    p : int
+        Loss exponent.
+    """
+
+    w: np.ndarray
+    lr: float
+    p: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeepHistory(GDHistory):
+    """A run of GD on a deep linear network, or of the end-to-end rule (Chapters 2 and 4).
+
+    Everything of :class:`GDHistory` (``w`` is the final end-to-end vector of
+    shape (d,)), so :func:`largest_stable` accepts it, plus:
+
+    Attributes
+    ----------
+    W_e : ndarray, shape (len(steps), 1, d)
+        End-to-end matrix at each recorded step.
+    depth : int
+        N.
+    factors : tuple of ndarray
+        Final layers ``(W_1, …, W_N)`` of a network run (the last iterate
+        before the divergence for a diverged one); empty for a run of the
+        end-to-end rule.
+    weight_decay : float
+        λ.
+    """
+
+    W_e: np.ndarray
+    depth: int
+    factors: tuple[np.ndarray, ...] = ()
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trace(History, Generic[State]):
+    """What :func:`train_loop` returns: the recorded losses and the state a trainer builds its history from.
+
+    Everything of :class:`History`, plus:
+
+    Attributes
+    ----------
+    final : State
+        The last state whose loss was admissible: the state after the last
+        step of a stable run, the one before the diverging step of a diverged
+        run (the initial state if that step is 0).
+    observed : ndarray or None
+        ``observe(state)`` at each recorded step, stacked, in float64, shape
+        ``(len(steps), *shape)``; ``None`` when the loop had no ``observe``.
+    """
+
+    final: State
+    observed: np.ndarray | None = None
+
+
+def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
+    """The run with the largest learning rate that did not diverge.
+
+    The learning-rate rule of Chapter 1 (and of the depth experiments of
+    Chapter 2, after arXiv:1802.06509, Section 5): on a grid, keep the largest
+    η stable for the *whole* run.
+
+    Parameters
+    ----------
+    histories : sequence of GDHistory
+        One run per learning rate (any :class:`GDHistory`, e.g. a
+        :class:`DeepHistory`).
+
+    Returns
+    -------
+    GDHistory
+
+    Raises
+    ------
+    ValueError
+        If ``histories`` is empty or every run diverged.
+    """
+    stable = [h for h in histories if not h.diverged]
+    if not stable:
+        raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")
+    return max(stable, key=lambda h: h.lr)
+
+
+# ---------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------
+
+
+def divergence_limit(initial_loss: float) -> float:
+    """The largest admissible loss of a run: ``DIVERGENCE_FACTOR`` × the initial loss.
+
+    Parameters
+    ----------
+    initial_loss : float
+        The loss at step 0.
+
+    Returns
+    -------
+    float
+        ``DIVERGENCE_FACTOR * initial_loss``, or ``DIVERGENCE_FACTOR`` itself
+        when the initial loss is not positive (0 for a start at an exact fit,
+        which may still move). A non-finite initial loss is divergent by
+        :func:`is_divergent` whatever the limit.
+    """
+    initial_loss = float(initial_loss)
+    return initial_loss * DIVERGENCE_FACTOR if initial_loss > 0 else DIVERGENCE_FACTOR
+
+
+def is_divergent(loss: float, limit: float) -> bool:
+    """Whether a loss breaks the divergence rule: not finite, or above ``limit``.
+
+    Parameters
+    ----------
+    loss : float
+    limit : float
+        From :func:`divergence_limit`; a NaN limit makes every loss divergent.
+
+    Returns
+    -------
+    bool
+    """
+    loss = float(loss)
+    return not (math.isfinite(loss) and loss <= limit)
+
+
+def is_recorded(t: int, num_iters: int, record_every: int) -> bool:
+    """Whether step ``t`` of a stable ``num_iters``-step run is recorded: every ``record_every`` steps and the last.
+
+    A diverged run also records its last admissible step (see :func:`train_loop`).
+    """
+    return t % record_every == 0 or t == num_iters
+
+
+def check_run(lr: float, num_iters: int, record_every: int, on_divergence: str) -> tuple[float, int, int]:
+    """The arguments every trainer shares, checked, as Python numbers.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    num_iters : int
+        Number of steps, >= 0.
+    record_every : int
+        >= 1.
+    on_divergence : {"raise", "stop"}
+
+    Returns
+    -------
+    tuple
+        ``(lr, num_iters, record_every)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad argument.
+    """
+    _check_on_divergence(on_divergence)
+    return check_real("lr", lr, above=0), check_int("num_iters", num_iters, 0), check_int("record_every", record_every, 1)
+
+
+def _check_on_divergence(on_divergence: str) -> None:
+    if on_divergence not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+
+
+def to_numpy(T: torch.Tensor) -> np.ndarray:
+    """A tensor as a float64 numpy array, detached from any autograd graph (always a copy)."""
+    return T.detach().numpy().astype(np.float64)
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+
+def train_loop(
+    step: StepFunction,
+    loss: LossFunction,
+    state: State,
+    num_iters: int,
+    *,
+    record_every: int = 1,
+    on_divergence: Literal["raise", "stop"] = "raise",
+    observe: Observer | None = None,
+    what: str = "gradient descent",
+) -> Trace:
+    """Iterate ``step`` from ``state``, record the loss, stop at the first diverging step.
+
+    Step t = 0, …, ``num_iters`` evaluates the loss :math:`L_t` of the current
+    state (``step`` returns it with the next state; the last state, which is
+    not stepped from, is evaluated by ``loss``). Then:
+
+    * if :math:`L_t` is not finite or exceeds ``DIVERGENCE_FACTOR`` ×
+      :math:`L_0` (:func:`is_divergent`), the run diverged at t: raise
+      :class:`DivergenceError` (``on_divergence="raise"``) or stop
+      (``"stop"``), recording step t − 1 if it was not, so that a diverged
+      history ends at ``diverged_at - 1``;
+    * otherwise t is recorded when :func:`is_recorded` says so.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(state) -> (loss at state, next state)``; must not modify
+        ``state`` in place.
+    loss : callable
+        ``loss(state) -> loss at state``.
+    state : State
+        The initial state (a tensor, a list of tensors, anything ``step``
+        takes).
+    num_iters : int
+        Number of steps, >= 0 (``num_iters + 1`` losses are evaluated).
+    record_every : int
+        >= 1.
+    on_divergence : {"raise", "stop"}
+    observe : callable, optional
+        ``observe(state) -> tensor``, kept at every recorded step (e.g. the
+        end-to-end matrix of Chapter 2).
+    what : str
+        The method, for the :class:`DivergenceError` message.
+
+    Returns
+    -------
+    Trace
+
+    Raises
+    ------
+    DivergenceError
+        With ``on_divergence="raise"``, at the first diverging step.
+    ValueError
+        For a bad argument, naming it.
+    """
+    for name, fn in (("step", step), ("loss", loss)):
+        if not callable(fn):
+            raise ValueError(f"{name} must be a callable taking a state, got {type(fn).__name__}")
+    if observe is not None and not callable(observe):
+        raise ValueError(f"observe must be None or a callable taking a state, got {type(observe).__name__}")
+    num_iters = check_int("num_iters", num_iters, 0)
+    record_every = check_int("record_every", record_every, 1)
+    _check_on_divergence(on_divergence)
+
+    steps: list[int] = []
+    losses: list[float] = []
+    observed: list[torch.Tensor] = []
+    first = state
+    limit = math.nan
+    last_good: tuple[int, float, State] | None = None
+    diverged_at = None
+    for t in range(num_iters + 1):
+        value, nxt = step(state) if t < num_iters else (loss(state), state)
+        value = float(value)
+        if t == 0:
+            limit = divergence_limit(value)
+        if is_divergent(value, limit):
+            diverged_at = t
+            break
+        if is_recorded(t, num_iters, record_every):
+            steps.append(t)
+            losses.append(value)
+            if observe is not None:
+                observed.append(observe(state))
+        last_good = (t, value, state)
+        state = nxt
+
+    final = state
+    if diverged_at is not None:
+        if on_divergence == "raise":
+            raise DivergenceError(diverged_at, value, what)
+        final = first if last_good is None else last_good[2]
+        if last_good is not None and steps[-1] != last_good[0]:
+            steps.append(last_good[0])
+            losses.append(last_good[1])
+            if observe is not None:
+                observed.append(observe(final))
+    if observe is None:
+        stacked = None
+    elif observed:
+        stacked = to_numpy(torch.stack(observed))
+    else:
+        stacked = np.empty((0,) + tuple(observe(first).shape))
+    return Trace(
+        steps=np.asarray(steps, dtype=np.int64),
+        loss=np.asarray(losses, dtype=np.float64),
+        diverged_at=diverged_at,
+        final=final,
+        observed=stacked,
+    )

@@ -1,0 +1,205 @@
+"""The shared training loop: recording, divergence, bad input, against a plain numpy loop."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import overparam as op
+from overparam import training
+from overparam.training import DIVERGENCE_FACTOR, DeepHistory, DivergenceError, GDHistory, History
+from overparam.training import divergence_limit, is_divergent, largest_stable, train_loop
+
+
+def _quadratic(seed=0, m=30, d=4):
+    """The least-squares loss L(w) = |Xw - y|^2 / (2m), in numpy only."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, d))
+    y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=m)
+    loss = lambda w: float(np.mean((X @ w - y) ** 2) / 2)  # noqa: E731
+    grad = lambda w: X.T @ (X @ w - y) / m  # noqa: E731
+    return loss, grad, d
+
+
+def _numpy_run(loss, grad, w, lr, num_iters):
+    """Plain numpy gradient descent: every iterate and every loss, no stopping."""
+    ws, losses = [w], [loss(w)]
+    for _ in range(num_iters):
+        w = w - lr * grad(w)
+        ws.append(w)
+        losses.append(loss(w))
+    return ws, np.array(losses)
+
+
+def _numpy_first_divergence(losses):
+    """First t whose loss is not finite or above DIVERGENCE_FACTOR x the initial loss (> 0 here)."""
+    for t, value in enumerate(losses):
+        if not np.isfinite(value) or value > 1e6 * losses[0]:
+            return t
+    return None
+
+
+def _gd_functions(loss, grad, lr):
+    return (lambda w: (loss(w), w - lr * grad(w))), loss
+
+
+@pytest.mark.parametrize("record_every", [1, 3, 7, 40, 41, 100])
+def test_records_every_k_steps_and_the_last_as_a_numpy_loop(record_every):
+    loss, grad, d = _quadratic()
+    lr, T = 0.1, 40
+    ws, losses = _numpy_run(loss, grad, np.zeros(d), lr, T)
+    step, loss_fn = _gd_functions(loss, grad, lr)
+    trace = train_loop(step, loss_fn, np.zeros(d), T, record_every=record_every,
+                       observe=lambda w: torch.as_tensor(w))
+    expected = sorted(set(range(0, T + 1, record_every)) | {T})
+    assert trace.steps.tolist() == expected and trace.steps.dtype == np.int64
+    np.testing.assert_array_equal(trace.loss, losses[expected])
+    np.testing.assert_array_equal(trace.observed, np.stack(ws)[expected])
+    np.testing.assert_array_equal(trace.final, ws[-1])
+    assert trace.diverged_at is None and not trace.diverged and trace.final_loss == losses[-1]
+
+
+def test_the_last_state_is_evaluated_by_the_loss_function_once():
+    calls = {"step": 0, "loss": 0}
+
+    def step(w):
+        calls["step"] += 1
+        return float(w * w), w / 2
+
+    def loss(w):
+        calls["loss"] += 1
+        return float(w * w)
+
+    trace = train_loop(step, loss, 1.0, 5)
+    assert calls == {"step": 5, "loss": 1}
+    np.testing.assert_array_equal(trace.loss, [4.0**-t for t in range(6)])
+    assert trace.final == 1.0 / 32 and trace.observed is None
+    zero = train_loop(step, loss, 3.0, 0)
+    assert zero.steps.tolist() == [0] and zero.loss.tolist() == [9.0] and zero.final == 3.0
+
+
+def _blow_up(w0=1.0, lr=3.0):
+    """GD on w^2/2 with lr = 3: w_t = (-2)^t w0, loss 4^t w0^2/2; with the factor 1e6, step 10 diverges."""
+    loss = lambda w: float(w * w / 2)  # noqa: E731
+    grad = lambda w: w  # noqa: E731
+    ws, losses = _numpy_run(loss, grad, w0, lr, 30)
+    return loss, grad, lr, ws, losses
+
+
+def test_divergence_at_the_step_a_numpy_loop_finds_raises_with_that_step():
+    loss, grad, lr, _, losses = _blow_up()
+    at = _numpy_first_divergence(losses)
+    assert at == 10  # 4^10 = 1048576 > 1e6
+    step, loss_fn = _gd_functions(loss, grad, lr)
+    with pytest.raises(DivergenceError, match="my method diverged at step 10") as err:
+        train_loop(step, loss_fn, 1.0, 30, what="my method")
+    assert err.value.step == at and err.value.loss == losses[at]
+
+
+@pytest.mark.parametrize("record_every", [1, 4, 9, 10, 50])
+def test_divergence_with_stop_keeps_the_history_up_to_the_step_before(record_every):
+    loss, grad, lr, ws, losses = _blow_up()
+    step, loss_fn = _gd_functions(loss, grad, lr)
+    trace = train_loop(step, loss_fn, 1.0, 30, record_every=record_every, on_divergence="stop",
+                       observe=lambda w: torch.tensor([w]))
+    expected = sorted(set(range(0, 10, record_every)) | {9})
+    assert trace.diverged_at == 10 and trace.diverged and trace.final_loss == math.inf
+    assert trace.steps.tolist() == expected
+    np.testing.assert_array_equal(trace.loss, losses[expected])
+    np.testing.assert_array_equal(trace.observed[:, 0], np.array(ws)[expected])
+    assert trace.final == ws[9] and trace.loss[-1] <= DIVERGENCE_FACTOR * trace.loss[0]
+
+
+def test_a_nan_loss_diverges_and_a_bad_start_diverges_at_step_zero():
+    nan_at_3 = lambda t: (math.nan if t == 3 else 1.0, t + 1)  # noqa: E731
+    trace = train_loop(nan_at_3, lambda t: 1.0, 0, 10, on_divergence="stop", record_every=5)
+    assert trace.diverged_at == 3 and trace.steps.tolist() == [0, 2] and trace.final == 2
+    for bad in (math.inf, math.nan):
+        start = train_loop(lambda w: (bad, w), lambda w: bad, torch.zeros(1, 3), 4, on_divergence="stop",
+                           observe=lambda w: w)
+        assert start.diverged_at == 0 and start.steps.size == 0 and start.loss.size == 0
+        assert start.observed.shape == (0, 1, 3) and torch.equal(start.final, torch.zeros(1, 3))
+        with pytest.raises(DivergenceError, match="at step 0"):
+            train_loop(lambda w: (bad, w), lambda w: bad, 0.0, 4)
+
+
+def test_a_run_from_an_exact_fit_may_move_up_to_the_factor_itself():
+    losses = [0.0, 5.0e5, 1.0e6, 1.5e6]
+    step = lambda t: (losses[t], t + 1)  # noqa: E731
+    trace = train_loop(step, lambda t: losses[t], 0, 3, on_divergence="stop")
+    assert trace.diverged_at == 3 and trace.loss.tolist() == losses[:3]
+
+
+def test_divergence_rule():
+    assert divergence_limit(2.0) == 2.0 * DIVERGENCE_FACTOR and divergence_limit(0.0) == DIVERGENCE_FACTOR
+    assert divergence_limit(math.nan) == DIVERGENCE_FACTOR and is_divergent(math.nan, DIVERGENCE_FACTOR)
+    limit = divergence_limit(1.0)
+    assert not is_divergent(1e6, limit) and is_divergent(1.0000001e6, limit)
+    assert all(is_divergent(v, limit) for v in (math.inf, -math.inf, math.nan))
+    assert is_divergent(1.0, math.nan) and is_divergent(torch.tensor(math.nan), limit)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"step": None}, "step must be a callable"),
+        ({"loss": 3}, "loss must be a callable"),
+        ({"observe": "W_e"}, "observe must be None or a callable"),
+        ({"num_iters": -1}, "num_iters"),
+        ({"num_iters": 2.5}, "num_iters"),
+        ({"record_every": 0}, "record_every"),
+        ({"on_divergence": "ignore"}, "on_divergence"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, match):
+    args = {"step": lambda w: (0.0, w), "loss": lambda w: 0.0, "state": 0.0, "num_iters": 3} | kwargs
+    with pytest.raises(ValueError, match=match):
+        train_loop(**args)
+
+
+def test_check_run_names_the_bad_argument():
+    assert training.check_run(0.5, 3, 2, "stop") == (0.5, 3, 2)
+    for args, match in [((0.0, 3, 1, "raise"), "lr"), ((0.1, -1, 1, "raise"), "num_iters"),
+                        ((0.1, 3, 0, "raise"), "record_every"), ((0.1, 3, 1, "x"), "on_divergence")]:
+        with pytest.raises(ValueError, match=match):
+            training.check_run(*args)
+
+
+def test_one_history_family_and_one_sentinel():
+    assert issubclass(GDHistory, History) and issubclass(DeepHistory, GDHistory)
+    assert op.GDHistory is GDHistory is op.linear.GDHistory and op.DeepHistory is DeepHistory is op.deep.DeepHistory
+    assert op.largest_stable is largest_stable is op.linear.largest_stable
+    assert op.DivergenceError is DivergenceError and op.linear.DIVERGENCE_FACTOR == DIVERGENCE_FACTOR
+    h = History(steps=np.array([0, 5]), loss=np.array([2.0, 1.0]))
+    assert h.diverged_at is None and h.iterations_to(1.5) == 5 and h.iterations_to(0.5) is None
+    runs = [GDHistory(steps=np.array([0]), loss=np.array([1.0]), w=np.zeros(2), lr=lr, p=2, diverged_at=at)
+            for lr, at in [(0.1, None), (0.3, None), (0.9, 4)]]
+    assert largest_stable(runs).lr == 0.3
+    with pytest.raises(ValueError, match="every run diverged"):
+        largest_stable(runs[2:])
+
+
+def test_every_trainer_stops_by_the_same_rule():
+    """The four trainers on one diverging problem: the same step, the same message shape, the same sentinel."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 3))
+    y = X @ np.ones(3)
+    w0 = 0.5 * np.ones(3)
+    runs = {
+        "linear": op.gradient_descent(X, y, 2, 3.0, 200, w0=w0, on_divergence="stop"),
+        "penalized": op.penalized_gradient_descent(X, y, 2, op.NormPowerPenalty(0.0), 3.0, 200, w0=w0,
+                                                   on_divergence="stop"),
+        "end-to-end": op.train_end_to_end(X, y, 2, w0, 1, 3.0, 200, on_divergence="stop"),
+        "deep": op.train_deep_linear(X, y, 2, [w0[None, :]], 3.0, 200, on_divergence="stop"),
+    }
+    # the plain numpy loop of GD on this problem (depth 1 everywhere)
+    loss = lambda w: float(np.mean((X @ w - y) ** 2) / 2)  # noqa: E731
+    grad = lambda w: X.T @ (X @ w - y) / len(y)  # noqa: E731
+    ws, losses = _numpy_run(loss, grad, w0, 3.0, 200)
+    at = _numpy_first_divergence(losses)
+    assert at is not None and at > 2
+    for name, h in runs.items():
+        assert h.diverged_at == at, name
+        assert h.steps.tolist() == list(range(at)), name
+        np.testing.assert_allclose(h.loss, losses[:at], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(h.w, ws[at - 1], rtol=1e-9, err_msg=name)
