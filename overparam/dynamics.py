@@ -11,7 +11,7 @@ moves its end-to-end matrix by a rule of its own (arXiv:1802.06509, Theorem 1):
 
 a preconditioned gradient step (Claim 1) that depends on the depth N and not
 on the hidden widths. For a single output it has the closed form of
-Equation 12 (Claim 2).
+Equation 12.
 """
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def _check_vector_pair(w: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.ndarray:
-    """The end-to-end direction for one output, in closed form (arXiv:1802.06509, Claim 2).
+    """The end-to-end direction for one output, in closed form (the single-output case of arXiv:1802.06509, Equation 12).
 
     .. math::
 
@@ -270,7 +270,7 @@ def train_end_to_end(
     """Iterate the end-to-end rule on the ℓp linear model (Chapter 4; arXiv:1802.06509, Figure 2).
 
     A single-layer model trained with Equation 12 (the closed form of
-    :func:`end_to_end_step` for one output, arXiv:1802.06509, Claim 2):
+    :func:`end_to_end_step` for one output, arXiv:1802.06509, Equation 12):
 
     .. math::
 

@@ -10,7 +10,7 @@ Gradient descent on a balanced depth-N network moves its end-to-end matrix by
 
 Gradient descent on ``L + R`` for any regularizer ``R`` would have
 :math:`F = \\nabla(L + R)`, a gradient field, whose integral around every
-closed curve is zero. Theorem 2 of arXiv:1802.06509 says that for N >= 3 and
+closed curve is zero. The no-regularizer theorem of arXiv:1802.06509 says that for N >= 3 and
 :math:`\\nabla L^1(0) \\neq 0` the field above has a non-zero integral around
 small half-disks at the origin, so no ``R`` exists. This module holds the
 pieces of that argument: planes and closed curves in them, a line integral
@@ -107,7 +107,7 @@ def gradient_plane(c: np.ndarray, direction: np.ndarray) -> Plane:
     :math:`u = c/\\|c\\|` and ``v`` = the part of ``direction`` orthogonal to
     ``u``, normalized (one Gram–Schmidt step), so that the plane's first axis
     points along the gradient, as in the proof of the non-regularizer
-    theorem (arXiv:1802.06509, Theorem 2). Defined in Chapter 5.
+    theorem (the no-regularizer theorem of arXiv:1802.06509). Defined in Chapter 5.
 
     Parameters
     ----------
@@ -199,7 +199,7 @@ class Loop:
 
 def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)) -> Loop:
     """Boundary of the upper half-disk of radius r, counter-clockwise (the curve of the proof of
-    arXiv:1802.06509, Theorem 2).
+    the no-regularizer theorem of arXiv:1802.06509).
 
     The diameter along the plane's first axis from (−r, 0) to (r, 0), split
     at the centre, then the semicircle back through (0, r). With
@@ -215,7 +215,7 @@ def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)
     """The circle of radius r around ``center``, counter-clockwise. Defined in Chapter 5.
 
     Centred at the origin it cannot detect the end-to-end field's curl
-    (the reason the proof of arXiv:1802.06509, Theorem 2 uses half-disks): there the field's extra term is radial and the
+    (the reason the proof of the no-regularizer theorem of arXiv:1802.06509 uses half-disks): there the field's extra term is radial and the
     integral vanishes for every N.
     """
     r = check_real("radius", radius, above=0)
@@ -243,7 +243,7 @@ def loop_integral(field: Field, loop: Loop, n_points: int = 200) -> float:
 
     each integral by Gauss–Legendre quadrature with ``n_points`` nodes. A
     gradient field gives 0 around every closed curve, the
-    test behind arXiv:1802.06509, Theorem 2. Defined in Chapter 5 (ch-non-regularizer).
+    test behind the no-regularizer theorem of arXiv:1802.06509. Defined in Chapter 5 (ch-non-regularizer).
 
     Parameters
     ----------
@@ -287,7 +287,7 @@ def end_to_end_field(gradient: np.ndarray | Field, depth: int, weight_decay: flo
         G(W)\\, [W^\\top W]^{\\frac{N-j}{N}},
 
     so that one step of the end-to-end rule is :math:`W - \\eta F(W)`
-    (arXiv:1802.06509, Theorem 1 and Theorem 2). For a vector ``w`` (one output) it is the
+    (arXiv:1802.06509: Theorem 1 and the no-regularizer theorem). For a vector ``w`` (one output) it is the
     closed form :math:`\\lambda N w + \\|w\\|^{2-2/N}(G + (N-1)\\,\\mathrm{Pr}_w\\{G\\})`
     of :func:`~overparam.dynamics.single_output_direction`; for a (k, d)
     matrix, :func:`~overparam.dynamics.end_to_end_direction`. Defined in
@@ -338,7 +338,7 @@ def half_disk_integral(c_norm: float, radius: float, depth: int) -> float:
 
         \\oint F\\cdot dw = 2\\,\\|c\\|\\, r^{\\frac{3N-2}{N}}\\, \\frac{(N-1)(N-2)}{3N-2},
 
-    zero for N = 1, 2 and positive for N >= 3 (arXiv:1802.06509, Theorem 2).
+    zero for N = 1, 2 and positive for N >= 3 (the no-regularizer theorem of arXiv:1802.06509).
     The diameter contributes :math:`2N\\|c\\| r^{a+1}/(a+1)` and the
     semicircle :math:`-2\\|c\\| r^{a+1}`, with :math:`a = 2 - 2/N`. Defined in
     Chapter 5.
@@ -403,7 +403,7 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     :math:`\\nabla\\Phi(w) = \\|w\\|\\, c + \\frac{\\langle c, w\\rangle}{\\|w\\|}\\, w`
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
     modified objective here, which is why the non-regularizer theorem needs N >= 3
-    (arXiv:1802.06509, Theorem 2). Plain arithmetic: works on numpy arrays and torch
+    (the no-regularizer theorem of arXiv:1802.06509). Plain arithmetic: works on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
     w, c = float_array(w), float_array(c)
@@ -468,7 +468,7 @@ def penalized_gradient_descent(
         w^{(t+1)} = w^{(t)} - \\eta\\, \\bigl(\\nabla L(w^{(t)}) + \\nabla R(w^{(t)})\\bigr),
 
     i.e. gradient descent on the modified objective :math:`L + R`, the only
-    thing a regularizer can do (arXiv:1802.06509, Theorem 2). The recorded loss is
+    thing a regularizer can do (the no-regularizer theorem of arXiv:1802.06509). The recorded loss is
     :math:`L` alone, the training loss every method is judged by. Divergence
     and recording as in :func:`~overparam.linear.gradient_descent`, by the
     shared loop :func:`~overparam.training.train_loop` (loss not finite or

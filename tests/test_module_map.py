@@ -75,3 +75,14 @@ def test_the_map_test_sees_imports():
     cli_ethanol = _imports("cli.ethanol", PACKAGE / "cli" / "ethanol.py")
     assert {"ethanol", "sweep", "cli.args", "cli.progress"} <= cli_ethanol
     assert "data" in _imports("files", PACKAGE / "files.py")  # imported inside a function
+
+
+def test_all_lists_exactly_what_the_package_imports():
+    import overparam
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    imported = {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1
+                for a in node.names}
+    assert set(overparam.__all__) == imported
+    assert all(hasattr(overparam, name) for name in overparam.__all__)
+    assert len(overparam.__all__) == len(set(overparam.__all__))
