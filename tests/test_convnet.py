@@ -318,7 +318,7 @@ def test_cli_end_to_end_on_the_tutorial_split(tmp_path, monkeypatch, capsys):
         assert list(h.final_accuracy) == ["test"] and 0 < h.error("test") < 1
         assert h.batch_error.shape == (2,) and set(np.round(h.batch_error * 64, 6)) <= set(range(65))
     err = capsys.readouterr().err
-    assert "validation error" in err and "test error" in err and "ETA" in err
+    assert "validation error" in err and "test error" in err and "2/2" in err and "all runs" in err and "s left" in err
 
 
 @needs_data
