@@ -184,3 +184,11 @@ def test_workflow_tests_every_push_and_publishes_main():
     assert "OVERPARAM_FAST" not in str(job.get("env", {})), "the published book is the reader-scale build"
     assert _uses(job, "actions/upload-pages-artifact")[0]["with"]["path"] == "_build/html"
     assert job["permissions"]["pages"] == "write" and job["permissions"]["id-token"] == "write"
+
+
+def test_tables_printed_by_cells_render_as_tables(built):
+    """A results table a cell prints as Markdown is an HTML table, not a paragraph of pipes (nb_render_markdown_format)."""
+    raw = {page.name: page.read_text(encoding="utf-8").count("|---|") for page in (built / "chapters").glob("*.html")}
+    assert not any(raw.values()), f"Markdown tables left unrendered: {raw}"
+    assert (built / "chapters" / "06_mnist_convnet.html").read_text(encoding="utf-8").count("<table") >= 4
+    assert (built / "chapters" / "02_deep_linear.html").read_text(encoding="utf-8").count("<table") >= 1
