@@ -63,7 +63,7 @@ from .dynamics import (
     train_end_to_end,
 )
 from .files import InvalidResultsFile, atomic_write, find_results
-from .linear import DivergenceError, GDHistory, gradient_descent, largest_stable, quadratic_lr_limit
+from .linear import gradient_descent, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .optimum import LpOptimum, lp_optimum, suboptimality
 from .mnist import (
@@ -119,7 +119,7 @@ from .regularizer import (
 )
 from .scale import is_fast, pick, scale_name
 from . import training
-from .training import History, Trace, train_loop
+from .training import DivergenceError, GDHistory, History, Trace, largest_stable, train_loop
 from .toy import (
     TOY_DIRECTION,
     TOY_INIT_SCALE,

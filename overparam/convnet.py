@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .files import atomic_write, invalid_results, read_results
-from .linear import DIVERGENCE_FACTOR, DivergenceError
+from .training import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
 from .validation import check_int, check_real
 

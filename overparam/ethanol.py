@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
                     select_runs)
@@ -264,7 +265,7 @@ PRESETS: dict[str, EthanolPreset] = {
 
 def _curve(result: SweepResult, i: int, optimum: float | None) -> np.ndarray:
     """Run ``i``'s recorded loss, or its suboptimality L − L* when ``optimum`` is given."""
-    return result.loss[i] if optimum is None else np.maximum(result.loss[i] - optimum, 0.0)
+    return result.loss[i] if optimum is None else suboptimality(result.loss[i], optimum)
 
 
 def _loss_label(p: int, optimum: float | None) -> str:
@@ -334,13 +335,13 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
         gap_head = "     L − L*" if optimum is not None else ""
         lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  "
                      f"iterations to {target:g}")
+        failed = failed_groups(result, p)
         groups = sorted({(c.method, c.depth) for c in result.configs if c.p == p})
         for method, depth in groups:
             key = (method, depth, p)
-            if key not in best:
-                outcomes = "; ".join(f"η={result.configs[i].lr:.3g} {result.outcome(i)}"
-                                     for i in result.select(method=method, depth=depth, p=p))
-                lines.append(f"{'':9s} {method:>9s} {depth:6d}  no run trained at this budget: {outcomes}")
+            if (method, depth) in failed:
+                lines.append(f"{'':9s} {method:>9s} {depth:6d}  no run trained at this budget: "
+                             + "; ".join(failed[method, depth]))
                 continue
             i, j = best[key], stable.get(key)
             largest = f"{result.configs[j].lr:.3g}" if j is not None else "-"

@@ -50,7 +50,7 @@ import torch
 
 from .balance import balanced_factors, rotate_hidden
 from .files import atomic_write, invalid_results, read_results
-from .linear import DIVERGENCE_FACTOR, GDHistory
+from .training import DIVERGENCE_FACTOR, GDHistory
 from .losses import check_problem
 from .validation import check_int, check_real
 

@@ -55,5 +55,5 @@ def test_failed_groups_list_every_run_of_a_depth_with_no_trained_run():
     failed = ethanol.failed_groups(res, 4)
     assert list(failed) == [("gd", 3)] and failed["gd", 3] == ["η=0.001: diverged at step 20"]
     summary = op.ethanol.summary(res, {4: L_STAR})
-    assert "no run trained at this budget: η=0.001 diverged at step 20" in summary
+    assert "no run trained at this budget: η=0.001: diverged at step 20" in summary
     assert "2 of 4 runs failed (1 diverged, 1 collapsed)" in summary
