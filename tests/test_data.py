@@ -1,6 +1,5 @@
 """The Ethanol loader on both file layouts, on corrupt and missing data, and its download path (faked)."""
 import io
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
