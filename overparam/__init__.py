@@ -21,7 +21,6 @@ from .convnet import (
     TutorialConvNet,
     accuracy,
     load_histories,
-    provenance,
     save_histories,
     train_convnet,
 )
@@ -62,7 +61,7 @@ from .dynamics import (
     single_output_step,
     train_end_to_end,
 )
-from .files import InvalidResultsFile, atomic_write, find_results
+from .files import InvalidResultsFile, atomic_write, find_results, provenance, read_provenance
 from .linear import gradient_descent, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .optimum import LpOptimum, lp_optimum, suboptimality
@@ -233,6 +232,7 @@ __all__ = [
     "product_penalty_gradients",
     "product_runs",
     "provenance",
+    "read_provenance",
     "psd_power",
     "quadratic_lr_limit",
     "quarter_decades",

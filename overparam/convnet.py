@@ -45,7 +45,6 @@ steps (timings: ``docs/design-notes.md``).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import platform
 import sys
@@ -59,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import atomic_write, invalid_results, read_results
+from .files import atomic_write, invalid_results, provenance, read_provenance, read_results
 from .training import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
 from .validation import check_int, check_real
@@ -73,7 +72,6 @@ __all__ = [
     "accuracy",
     "flatten_nhwc",
     "load_histories",
-    "provenance",
     "resolve_device",
     "save_histories",
     "train_convnet",
@@ -566,21 +564,6 @@ def train_convnet(
 _ARRAYS = ("cross_entropy", "penalty", "lr", "eval_steps")
 
 
-def provenance(**extra: Any) -> dict[str, Any]:
-    """Who/what/when of a results file: command line, versions, UTC date, plus ``extra`` entries."""
-    program = Path(sys.argv[0]).name if sys.argv else ""
-    program = "python -m overparam" if program == "__main__.py" else program
-    return {
-        "command": " ".join([program, *sys.argv[1:]]),
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "host": platform.node(),
-        **extra,
-    }
-
-
 def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metadata: Mapping[str, Any] | None = None) -> Path:
     """Write runs to ``path`` (``.npz``, arrays + a ``metadata_json`` string) and a readable ``.json`` beside it.
 
@@ -640,7 +623,7 @@ def load_histories(path: str | Path) -> tuple[list[ConvNetHistory], dict[str, An
                 final_accuracy={k: float(x) for k, x in run.get("final_accuracy", {}).items()},
                 device=run["device"], data=run["data"], extra=run.get("extra", {}),
             ))
-        metadata = dict(meta["metadata"])
+        metadata = read_provenance(dict(meta["metadata"]))
     for h in histories:
         steps = h.cross_entropy.shape
         if h.penalty.shape != steps or h.lr.shape != steps or any(

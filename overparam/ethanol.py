@@ -1,4 +1,4 @@
-"""The paper's Ethanol experiments: presets, figures, summaries and the precision yardstick (Chapters 2 and 4).
+r"""The paper's Ethanol experiments: presets, figures, summaries and the precision yardstick (Chapters 2 and 4).
 
 One lockstep sweep (:func:`overparam.run_sweep`) on the standardized Ethanol problem
 (2565 x 128, no bias) holds the paper's ℓp regression experiments (arXiv:1802.06509; the

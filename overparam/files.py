@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import platform
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -24,7 +26,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
-           "choose_stem", "find_results", "invalid_results", "read_results"]
+           "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
@@ -206,3 +208,50 @@ def find_results(name: str, *, download: bool = True, fetch: Callable[[str], byt
     except OSError:
         return None
     return atomic_write(cache_dir() / "results" / name, lambda fh: fh.write(raw))
+
+
+def provenance(command: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Who, what and when of a results file: one format for every file the library writes.
+
+    Keys: ``command`` (``command``, or the running command line), ``date_utc``
+    (ISO 8601, seconds), ``python``, ``numpy``, ``torch``, ``torch_threads``,
+    ``machine`` and ``host``, then the ``extra`` entries (which may override
+    none of these). :func:`read_provenance` reads it back, older files included.
+    """
+    import torch  # noqa: PLC0415 (the version of the library the run used)
+
+    if command is None:
+        program = Path(sys.argv[0]).name if sys.argv else ""
+        program = "python -m overparam" if program == "__main__.py" else program
+        command = " ".join([program, *sys.argv[1:]]).strip()
+    record: dict[str, Any] = {
+        "command": command,
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "host": platform.node(),
+    }
+    clash = sorted(set(extra) & set(record))
+    if clash:
+        raise ValueError(f"extra provenance entries may not replace the standard keys, got {clash}")
+    return {**record, **extra}
+
+
+#: Keys of older results files and the names :func:`provenance` gives them now.
+LEGACY_PROVENANCE_KEYS = {"date": "date_utc"}
+
+
+def read_provenance(stored: dict[str, Any]) -> dict[str, Any]:
+    """A results file's provenance in the format of :func:`provenance`, whatever version of the library wrote it.
+
+    The sweep files written before the format was shared name the date
+    ``date``; it is returned as ``date_utc``. Nothing else is changed.
+    """
+    out = dict(stored)
+    for old, new in LEGACY_PROVENANCE_KEYS.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out

@@ -35,11 +35,8 @@ from __future__ import annotations
 
 import json
 import math
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from itertools import product
 from numbers import Integral
 from pathlib import Path
@@ -49,8 +46,9 @@ import numpy as np
 import torch
 
 from .balance import balanced_factors, rotate_hidden
-from .files import atomic_write, invalid_results, read_results
-from .training import DIVERGENCE_FACTOR, GDHistory
+from .files import atomic_write, invalid_results, read_provenance, read_results
+from .files import provenance as make_provenance
+from .training import DIVERGENCE_FACTOR, NEVER, GDHistory, as_step_array, step_or_none
 from .losses import check_problem
 from .validation import check_int, check_real
 
@@ -637,7 +635,8 @@ class SweepResult:
     diverged_at : ndarray of int, shape (B,)
         First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
         (1e6) times the run's initial loss (the rule of
-        :func:`overparam.gradient_descent`); −1 for a stable run.
+        :func:`overparam.gradient_descent`); :data:`~overparam.training.NEVER`
+        (``inf``) for a stable run. Float, so that "never" sorts last.
     w_e : ndarray, shape (B, d)
         Final end-to-end vectors (for a diverged run: see ``weights_step``).
     factors : tuple of tuple of ndarray
@@ -652,13 +651,15 @@ class SweepResult:
         Seconds spent in the training loop.
     dtype, device : str
     provenance : dict
-        ``command``, ``date`` (UTC, ISO 8601), library versions, problem shape.
+        The format of :func:`overparam.files.provenance` (``command``,
+        ``date_utc``, library versions) plus ``problem_shape``.
     target : float or None
         The ``target`` loss passed to :func:`run_sweep`.
-    reached_at : ndarray of int, shape (B,), or None
+    reached_at : ndarray of float, shape (B,), or None
         With a ``target``: the first iteration at which each run's loss was
         <= ``target`` (exact, at every step, not only the recorded ones),
-        −1 if it never was before ``num_iters`` or its divergence.
+        :data:`~overparam.training.NEVER` if it never was before ``num_iters``
+        or its divergence.
     """
 
     configs: tuple[RunConfig, ...]
@@ -676,17 +677,23 @@ class SweepResult:
     target: float | None = None
     reached_at: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # One format for arrays of steps (float, NEVER for never), whatever the caller or the file used.
+        object.__setattr__(self, "diverged_at", as_step_array(self.diverged_at))
+        if self.reached_at is not None:
+            object.__setattr__(self, "reached_at", as_step_array(self.reached_at))
+
     def __len__(self) -> int:
         return len(self.configs)
 
     @property
     def diverged(self) -> np.ndarray:
         """Boolean mask of the runs that diverged."""
-        return self.diverged_at >= 0
+        return self.diverged_at != NEVER
 
     @property
     def failed_at(self) -> np.ndarray:
-        """The step at which each run failed; −1 for a run that trained (Chapters 2 and 4).
+        """The step at which each run failed; :data:`~overparam.training.NEVER` for a run that trained (Chapters 2, 4).
 
         A run fails by *diverging* (its ``diverged_at``) or by *collapsing*:
         it ends at or above its initial loss, or more than
@@ -696,7 +703,7 @@ class SweepResult:
         collapse the step is the first recorded one after the run's best at
         which its loss was back above either bound (resolution: ``steps``).
         """
-        out = self.diverged_at.copy()
+        out = self.diverged_at.astype(float)
         for i in np.flatnonzero(~self.diverged):
             loss = self.loss[i]
             k = int(np.argmin(loss))
@@ -708,15 +715,15 @@ class SweepResult:
     @property
     def trained(self) -> np.ndarray:
         """Boolean mask of the runs that neither diverged nor collapsed (see :attr:`failed_at`)."""
-        return self.failed_at < 0
+        return self.failed_at == NEVER
 
     def outcome(self, i: int) -> str:
         """One phrase for run ``i``: ``"trained"``, ``"diverged at step N"`` or ``"collapsed from step N"``."""
         if self.diverged[i]:
             return f"diverged at step {int(self.diverged_at[i]):,}"
-        failed = int(self.failed_at[i])
-        if failed >= 0:
-            return (f"collapsed from step {failed:,} (ends at {self.loss[i, -1]:.4g}, "
+        failed = self.failed_at[i]
+        if failed != NEVER:
+            return (f"collapsed from step {int(failed):,} (ends at {self.loss[i, -1]:.4g}, "
                     f"{self.loss[i, -1] / np.min(self.loss[i]):.1f}× its best)")
         return "trained"
 
@@ -734,22 +741,21 @@ class SweepResult:
         return [i for i, c in enumerate(self.configs) if all(getattr(c, k) == v for k, v in criteria.items())]
 
     def iterations_to(self, target: float) -> np.ndarray:
-        """First recorded iteration at which each run's loss is <= ``target``; ``inf`` if never.
+        """First recorded iteration at which each run's loss is <= ``target``; :data:`~overparam.training.NEVER` if never.
 
         The "iterations to reach a target loss" by which Chapter 2 compares
         depths (resolution: the recording grid ``steps``).
         """
         hit = np.nan_to_num(self.loss, nan=np.inf) <= target
         first = np.argmax(hit, axis=1)
-        return np.where(hit.any(axis=1), self.steps[first].astype(float), np.inf)
+        return np.where(hit.any(axis=1), self.steps[first].astype(float), NEVER)
 
     def history(self, i: int) -> GDHistory:
         """Run ``i`` as a :class:`overparam.GDHistory` (records up to its divergence)."""
         c = self.configs[i]
         keep = ~np.isnan(self.loss[i])
-        div = int(self.diverged_at[i])
         return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,
-                         diverged_at=None if div < 0 else div)
+                         diverged_at=step_or_none(self.diverged_at[i]))
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (arrays, plus the JSON metadata as a string entry); no pickle.
@@ -797,7 +803,7 @@ class SweepResult:
                 configs=tuple(RunConfig(**c) for c in meta["configs"]),
                 steps=f["steps"], loss=f["loss"], diverged_at=f["diverged_at"], w_e=f["w_e"], factors=factors,
                 weights_step=f["weights_step"], num_iters=meta["num_iters"], wall_time=meta["wall_time"],
-                dtype=meta["dtype"], device=meta["device"], provenance=meta["provenance"],
+                dtype=meta["dtype"], device=meta["device"], provenance=read_provenance(meta["provenance"]),
                 target=meta.get("target"), reached_at=f["reached_at"] if "reached_at" in f else None,
             )
         runs = len(result.configs)
@@ -856,7 +862,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 
     trained = result.trained.copy()
     if rule == FASTEST_TO_TARGET:
-        trained &= result.reached_at >= 0
+        trained &= result.reached_at != NEVER
     chosen: dict[tuple, int] = {}
     for i in np.flatnonzero(trained):
         key = tuple(getattr(result.configs[i], n) for n in by)
@@ -892,19 +898,6 @@ def _as_dtype(dtype: Any) -> torch.dtype:
         return table[dtype]
     except (KeyError, TypeError):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
-
-
-def _provenance(command: str | None, X: np.ndarray) -> dict[str, Any]:
-    return {
-        "command": " ".join(sys.argv) if command is None else command,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "problem_shape": list(X.shape),
-    }
 
 
 def run_sweep(
@@ -1006,15 +999,15 @@ def run_sweep(
     steps = _record_steps(record, num_iters)
     dt = _as_dtype(dtype)
     device = torch.device(device)
-    provenance = _provenance(command, X)
+    provenance = make_provenance(command, problem_shape=list(X.shape))
 
     start_time = time.perf_counter()
     with torch.no_grad():
         prog = _Lockstep(X, y, runs, dt, device, gram, pad_rows)
         rows = prog.row_of
         loss = np.full((prog.rows, steps.size), np.nan)
-        diverged_at = np.full(prog.rows, -1, dtype=np.int64)
-        reached_at = np.full(prog.rows, -1, dtype=np.int64)
+        diverged_at = np.full(prog.rows, NEVER)
+        reached_at = np.full(prog.rows, NEVER)
         weights_step = np.full(prog.rows, num_iters, dtype=np.int64)
         active = np.zeros(prog.rows, dtype=bool)
         active[rows] = True
@@ -1036,7 +1029,7 @@ def run_sweep(
             if target is not None:
                 # Only steps before a run's divergence count (after it the row is reset and frozen).
                 sound = np.arange(n)[:, None] < np.where(bad.any(axis=0), np.argmax(bad, axis=0), n)
-                hit = (chunk_loss <= target) & sound & active & (reached_at < 0)
+                hit = (chunk_loss <= target) & sound & active & (reached_at == NEVER)
                 now = np.flatnonzero(hit.any(axis=0))
                 reached_at[now] = t + np.argmax(hit[:, now], axis=0)
             new = np.flatnonzero(bad.any(axis=0))
@@ -1062,7 +1055,7 @@ def run_sweep(
     wall = time.perf_counter() - start_time
 
     loss, diverged_at, weights_step = loss[rows], diverged_at[rows], weights_step[rows]
-    for i in np.flatnonzero(diverged_at >= 0):
+    for i in np.flatnonzero(diverged_at != NEVER):
         loss[i, steps >= diverged_at[i]] = np.nan
     return SweepResult(
         configs=runs, steps=steps, loss=loss, diverged_at=diverged_at, w_e=w_e[rows],

@@ -38,6 +38,7 @@ import torch
 from .plotting import DEPTH_COLORS
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
+from .training import NEVER
 from .validation import check_int, check_real
 
 __all__ = [
@@ -301,7 +302,7 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
         top = result.num_iters
         for n in sorted(set(depth)):
             color = DEPTH_COLORS[n % len(DEPTH_COLORS)]
-            ok = (depth == n) & (result.reached_at >= 0) & ~result.diverged
+            ok = (depth == n) & (result.reached_at != NEVER) & ~result.diverged
             ax.loglog(lrs[ok], result.reached_at[ok], "o-", ms=3, color=color, label=f"N = {n}")
             bad = (depth == n) & result.diverged
             ax.plot(lrs[bad], np.full(bad.sum(), top * 1.6 ** (n - 1)), "x", ms=4, color=color)

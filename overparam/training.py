@@ -13,8 +13,13 @@ they share:
   the step, or stops and keeps its history up to the step before;
 * the recording rule: the loss is kept every ``record_every`` steps and at the
   last step of the run (:func:`is_recorded`);
-* the sentinel: ``None`` means "not diverged" (``diverged_at``) and "never
-  reached" (:meth:`History.iterations_to`);
+* one sentinel for "never" (not diverged, never reached, never crossed): a
+  single iteration number that may not exist is ``int | None``, ``None``
+  meaning never; an *array* of them, one per run (the batched sweep engine's
+  ``diverged_at`` and ``reached_at``, the Ethanol precision tables), is a float
+  array in which :data:`NEVER` (``inf``) means never, so that "never" sorts
+  after every step and a ratio of steps stays defined. :func:`step_or_none`
+  and :func:`as_step_array` convert between the two;
 * the result types, one family: :class:`History` (steps, loss, diverged_at),
   :class:`GDHistory` (a weight vector's run) and :class:`DeepHistory` (a deep
   network's run), and :func:`largest_stable`, the learning-rate rule of
@@ -36,6 +41,7 @@ from .validation import check_int, check_real
 
 __all__ = [
     "DIVERGENCE_FACTOR",
+    "NEVER",
     "DeepHistory",
     "DivergenceError",
     "GDHistory",
@@ -47,11 +53,32 @@ __all__ = [
     "is_recorded",
     "largest_stable",
     "to_numpy",
+    "as_step_array",
+    "step_or_none",
     "train_loop",
 ]
 
 #: A run counts as diverged when its loss is not finite or exceeds this multiple of its initial loss.
 DIVERGENCE_FACTOR = 1e6
+
+#: "Never" in an array of iteration numbers (not diverged, never reached): after every step.
+NEVER = math.inf
+
+
+def step_or_none(value: float) -> int | None:
+    """One entry of an array of iteration numbers as a scalar: an ``int``, or ``None`` for :data:`NEVER`."""
+    return None if value == NEVER else int(value)
+
+
+def as_step_array(values: np.ndarray) -> np.ndarray:
+    """An array of iteration numbers in the one format: float, :data:`NEVER` for never.
+
+    Also reads the format of results files written before it was shared, in
+    which integer arrays marked "never" with −1.
+    """
+    out = np.asarray(values, dtype=float).copy()
+    out[out < 0] = NEVER
+    return out
 
 #: What a trainer iterates: a weight vector, or the list of a network's layers.
 State = TypeVar("State")

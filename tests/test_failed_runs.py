@@ -21,7 +21,7 @@ def test_a_run_thrown_back_onto_the_saddle_is_a_failure_with_its_step():
     collapsed = [1.41, 0.5, 0.2, 0.09, 0.1, 1.39, 1.39]
     healthy = [1.41, 0.9, 0.6, 0.4, 0.3, 0.25, 0.2]
     res = _result([collapsed, healthy], [3.16e-4, 1e-4])
-    np.testing.assert_array_equal(res.failed_at, [50, -1])
+    np.testing.assert_array_equal(res.failed_at, [50, op.training.NEVER])
     np.testing.assert_array_equal(res.trained, [False, True])
     assert res.outcome(0).startswith("collapsed from step 50") and res.outcome(1) == "trained"
     # the old rule (ends below its start) would have picked the larger η; no rule may pick it now
@@ -34,7 +34,7 @@ def test_ending_at_or_above_the_start_or_far_above_the_best_fails():
     far_above_best = [1.0, 0.1, 0.15, 0.25]        # 2.5x its best
     noisy_but_fine = [1.0, 0.1, 0.15, 0.19]        # 1.9x its best: within the factor
     res = _result([back_to_start, far_above_best, noisy_but_fine], [1e-3, 2e-3, 3e-3])
-    np.testing.assert_array_equal(res.failed_at, [30, 30, -1])
+    np.testing.assert_array_equal(res.failed_at, [30, 30, op.training.NEVER])
     assert op.COLLAPSE_FACTOR == 2.0
 
 

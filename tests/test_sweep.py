@@ -214,7 +214,7 @@ def test_divergent_run_is_frozen_and_isolated(problem, where):
     chunk = {"mid-chunk": 7 if ref.diverged_at % 7 else 8, "chunk-start": ref.diverged_at, "single-chunk": 1000}[where]
     both = run_sweep((X, y), good + [bad], 300, chunk=chunk)
     alone = run_sweep((X, y), good, 300, chunk=chunk)
-    assert both.diverged_at.tolist() == [-1, -1, ref.diverged_at]
+    assert both.diverged_at.tolist() == [op.training.NEVER, op.training.NEVER, ref.diverged_at]
     # The good runs are bit-identical to running them without the bad one.
     np.testing.assert_array_equal(both.loss[:2], alone.loss)
     np.testing.assert_array_equal(both.w_e[:2], alone.w_e)
@@ -452,11 +452,11 @@ def test_reached_at_is_the_exact_first_step_below_target(problem, chunk):
     every = run_sweep((X, y), runs, 300, record=1)
     target = float(np.nanmedian(every.loss[:, -1]))
     res = run_sweep((X, y), runs, 300, record=50, chunk=chunk, target=target)
-    assert res.diverged[-1] and res.reached_at[-1] == -1
+    assert res.diverged[-1] and res.reached_at[-1] == op.training.NEVER
     for i in range(len(runs)):
         hit = np.flatnonzero(np.nan_to_num(every.loss[i], nan=np.inf) <= target)
-        assert res.reached_at[i] == (hit[0] if hit.size else -1)
-    assert (res.reached_at >= 0).sum() >= 2 and (res.reached_at[:-1] < 0).any()
+        assert res.reached_at[i] == (hit[0] if hit.size else op.training.NEVER)
+    assert np.isfinite(res.reached_at).sum() >= 2 and np.isinf(res.reached_at[:-1]).any()
     np.testing.assert_array_equal(res.loss, every.loss[:, res.steps])  # records unchanged by the target
     assert res.target == target and run_sweep((X, y), runs, 5).reached_at is None
 
@@ -469,7 +469,7 @@ def test_fastest_to_target_rule_and_file_roundtrip(problem, tmp_path):
     res = run_sweep((X, y), runs, 200, record=40, target=target)
     picked = select_runs(res, op.FASTEST_TO_TARGET, by=["depth"])
     for (depth,), i in picked.items():
-        ok = [j for j, c in enumerate(runs) if c.depth == depth and res.reached_at[j] >= 0 and not res.diverged[j]]
+        ok = [j for j, c in enumerate(runs) if c.depth == depth and np.isfinite(res.reached_at[j]) and not res.diverged[j]]
         assert res.reached_at[i] == min(res.reached_at[j] for j in ok)
     assert picked
     with pytest.raises(ValueError, match="target"):

@@ -45,17 +45,17 @@ def test_depth1_sweep_matches_the_scalar_recursion():
     res = op.run_toy(y1, T, depths=(1,), lrs=lrs)
     for i, lr in enumerate(lrs):
         e = 0.01 * np.array([1.0, 1.0]) / np.sqrt(2) - np.array([y1, 1.0])
-        losses, reached = [], -1
+        losses, reached = [], op.training.NEVER
         for t in range(T + 1):
             loss = 0.25 * (e**4).sum()
             if not np.isfinite(loss) or (losses and loss > 1e6 * losses[0]):
                 break
             losses.append(loss)
-            if reached < 0 and loss <= op.TOY_TARGET:
+            if reached == op.training.NEVER and loss <= op.TOY_TARGET:
                 reached = t
             e = e - lr * e**3
         if lr > op.depth1_stability_limit(y1):
-            assert res.diverged[i] and res.diverged_at[i] == len(losses) and reached == -1
+            assert res.diverged[i] and res.diverged_at[i] == len(losses) and reached == op.training.NEVER
         else:
             assert not res.diverged[i]
             np.testing.assert_allclose(res.loss[i], np.array(losses)[res.steps], rtol=1e-10)
@@ -103,7 +103,7 @@ def test_grid_and_table():
     for r in rows:
         if r.reached:
             ok = [i for i, c in enumerate(res.configs)
-                  if c.depth == r.depth and res.reached_at[i] >= 0 and not res.diverged[i]]
+                  if c.depth == r.depth and np.isfinite(res.reached_at[i]) and not res.diverged[i]]
             assert r.iterations == min(res.reached_at[i] for i in ok) and r.lr == res.configs[r.index].lr
     assert rows[0].reached and rows[1].reached
     short = op.toy_table({5.0: op.run_toy(5.0, 10, lrs=[1e-6])})

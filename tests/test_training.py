@@ -203,3 +203,31 @@ def test_every_trainer_stops_by_the_same_rule():
         assert h.steps.tolist() == list(range(at)), name
         np.testing.assert_allclose(h.loss, losses[:at], rtol=1e-9, err_msg=name)
         np.testing.assert_allclose(h.w, ws[at - 1], rtol=1e-9, err_msg=name)
+
+
+def test_one_sentinel_for_never_in_arrays_and_scalars():
+    """Arrays of steps are float with NEVER (inf); scalars are int or None; files of the old format (-1) convert."""
+    from overparam.training import NEVER, as_step_array, step_or_none
+
+    old = np.array([-1, 0, 7], dtype=np.int64)
+    new = as_step_array(old)
+    assert new.dtype == float and new.tolist() == [NEVER, 0.0, 7.0]
+    assert as_step_array(new).tolist() == new.tolist() and new is not as_step_array(new)
+    assert [step_or_none(v) for v in new] == [None, 0, 7]
+    assert np.argsort(new).tolist() == [1, 2, 0], "never sorts after every step"
+    res = op.SweepResult(configs=(op.RunConfig("gd", 0.1, p=2),) * 3, steps=np.arange(2), loss=np.ones((3, 2)),
+                         diverged_at=old, w_e=np.zeros((3, 1)), factors=((),) * 3, weights_step=np.ones(3, int),
+                         num_iters=1, wall_time=0.0, dtype="float64", device="cpu")
+    assert res.diverged.tolist() == [False, True, True] and res.history(0).diverged_at is None
+    assert res.history(2).diverged_at == 7
+
+
+def test_one_provenance_format_and_the_old_key():
+    record = op.provenance("python -m overparam test", problem="x")
+    assert record["command"] == "python -m overparam test" and record["problem"] == "x"
+    assert {"date_utc", "python", "numpy", "torch", "torch_threads", "machine", "host"} <= set(record)
+    with pytest.raises(ValueError, match="standard keys"):
+        op.provenance(date_utc="yesterday")
+    old = {"command": "c", "date": "2026-01-01T00:00:00+00:00"}
+    assert op.read_provenance(old) == {"command": "c", "date_utc": "2026-01-01T00:00:00+00:00"}
+    assert op.read_provenance(record) == record

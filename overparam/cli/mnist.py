@@ -25,7 +25,8 @@ import sys
 
 import torch
 
-from ..convnet import VARIANTS, ConvNetConfig, provenance, resolve_device, save_histories, train_convnet
+from ..convnet import VARIANTS, ConvNetConfig, resolve_device, save_histories, train_convnet
+from ..files import provenance
 from ..files import check_writable, choose_output
 from ..mnist import MNISTData, load_mnist, mnist_training_set
 from .args import positive_int
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False
     print(f"training data: {train.description}\n  from {train.source}", file=sys.stderr)
     command = getattr(args, "command_line", None)
-    meta = provenance(**({"command": command} if command else {}), data_source=train.source, data=train.description, train_images=len(train), steps=steps_name,
+    meta = provenance(command or None, data_source=train.source, data=train.description, train_images=len(train), steps=steps_name,
                       eval_sets=list(evals), final_eval_sets=list(finals), eval_every=eval_every,
                       tf32=False if dev.type == "cuda" else None)
     if train.stands_in_for:
