@@ -267,9 +267,10 @@ def rule_demo(
     then :func:`compare_network_and_rule`; draws the two losses (or, given
     ``optimum``, their suboptimality :math:`L - L^*`, as
     :func:`plot_comparison`) and their relative loss gap side by side. Meant for
-    ``ipywidgets.interact(rule_demo, depth=..., lr=..., X=fixed(X), ...)``,
-    which then shows the returned comparison's one-line summary under the
-    figure. Defined in Chapter 4.
+    ``ipywidgets.interact(rule_demo, depth=..., lr=..., X=fixed(X), ...)``:
+    the function only draws (it does not show); ``interact`` displays the
+    figures a callback drew, then the returned comparison's one-line summary.
+    Defined in Chapter 4.
 
     Returns
     -------
@@ -286,7 +287,6 @@ def rule_demo(
     ax2.set(xlabel="iteration", ylabel="relative loss gap", title="|L_net − L_rule| / L_rule")
     fig.tight_layout()
     note_scale(fig, f"{num_iters:,} iterations")
-    plt.show()
     return comparison
 
 

@@ -86,3 +86,13 @@ def test_all_lists_exactly_what_the_package_imports():
     assert set(overparam.__all__) == imported
     assert all(hasattr(overparam, name) for name in overparam.__all__)
     assert len(overparam.__all__) == len(set(overparam.__all__))
+
+
+def test_library_functions_draw_but_never_show():
+    """Plotting helpers return figures; showing them is the notebook's (or the widget's) business."""
+    shown = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "show":
+                shown.append(f"{name}:{node.lineno}")
+    assert not shown, f"library code calls .show(): {shown}"
