@@ -8,6 +8,7 @@ from .balance import (
     balanced_factors,
     balanced_init,
     gaussian_init,
+    gaussian_std_for_size,
     imbalance,
     max_imbalance,
     random_orthogonal,
@@ -33,11 +34,13 @@ from .convnet_analysis import (
     crossing_step,
     error_standard_error,
     first_step_below,
+    levels_table,
     penalty_speedup,
     plot_loss_parts,
     plot_paper_figure,
     plot_validation_error,
     product_penalty_gradients,
+    readoff_comparison,
     running_median,
     steps_to_levels,
     summary_table,
@@ -48,10 +51,12 @@ from .data import (
     Standardized,
     cache_dir,
     load_ethanol,
+    load_standardized_ethanol,
     parse_uci_batch,
     standardize,
 )
-from .deep import DeepHistory, WarmupStep, end_to_end, layer_gradients, train_deep_linear, warmup_step
+from .deep import (DeepHistory, WarmupStep, WarmupTrajectory, end_to_end, layer_gradients, train_deep_linear,
+                   unrolled_warmup, warmup_step, warmup_trajectory)
 from .dynamics import (
     end_to_end_direction,
     end_to_end_step,
@@ -118,7 +123,7 @@ from .regularizer import (
 )
 from .scale import is_fast, pick, scale_name
 from . import training
-from .training import DivergenceError, GDHistory, History, Trace, largest_stable, train_loop
+from .training import DivergenceError, GDHistory, History, Trace, largest_stable, largest_stable_run, train_loop
 from .toy import (
     TOY_DIRECTION,
     TOY_INIT_SCALE,
@@ -176,8 +181,11 @@ __all__ = [
     "FASTEST_TO_TARGET",
     "find_results",
     "first_step_below",
+    "levels_table",
+    "readoff_comparison",
     "format_toy_table",
     "gaussian_init",
+    "gaussian_std_for_size",
     "GDHistory",
     "gradient_descent",
     "gradient_plane",
@@ -189,8 +197,10 @@ __all__ = [
     "is_fast",
     "LARGEST_STABLE",
     "largest_stable",
+    "largest_stable_run",
     "layer_gradients",
     "load_ethanol",
+    "load_standardized_ethanol",
     "load_histories",
     "load_mnist",
     "load_toy_results",
@@ -285,8 +295,11 @@ __all__ = [
     "VARIANT_COLORS",
     "VARIANT_LABELS",
     "VARIANTS",
+    "unrolled_warmup",
     "warmup_step",
+    "warmup_trajectory",
     "WarmupStep",
+    "WarmupTrajectory",
 ]
 
 __version__ = "0.1.0"

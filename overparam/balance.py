@@ -26,6 +26,7 @@ __all__ = [
     "balanced_factors",
     "balanced_init",
     "gaussian_init",
+    "gaussian_std_for_size",
     "imbalance",
     "max_imbalance",
     "random_orthogonal",
@@ -225,3 +226,26 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     std = check_real("std", std, at_least=0)
     rng = _rng(seed)
     return [std * rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(dims[:-1], dims[1:])]
+
+
+def gaussian_std_for_size(dims: Sequence[int], size: float) -> float:
+    """The std at which :func:`gaussian_init` gives an end-to-end matrix of root-mean-square norm ``size``.
+
+    For independent layers with i.i.d. :math:`\\mathcal N(0, s^2)` entries,
+    :math:`\\mathbb E\\,\\|W_N \\cdots W_1\\|_F^2 = s^{2N} \\prod_j n_j` (the
+    product over all of ``dims``), so :math:`s = (\\text{size} / \\sqrt{\\prod_j n_j})^{1/N}`.
+    Chapter 2 uses it to compare widths from starts of equal expected size.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        As for :func:`gaussian_init`: ``(d, n_1, ..., n_{N-1}, k)``.
+    size : float
+        Target root-mean-square :math:`\\|W_e\\|_F`, > 0.
+    """
+    dims = [check_int(f"dims[{j}]", n, 1) for j, n in enumerate(dims)]
+    if len(dims) < 2:
+        raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")
+    size = check_real("size", size, above=0)
+    rms_at_unit_std = np.sqrt(dims[0]) * float(np.prod(np.sqrt(dims[1:])))
+    return float((size / rms_at_unit_std) ** (1 / (len(dims) - 1)))

@@ -26,6 +26,8 @@ __all__ = [
     "LOSS_PARTS",
     "accumulated_step",
     "error_standard_error",
+    "levels_table",
+    "readoff_comparison",
     "steps_to_levels",
     "crossing_step",
     "first_step_below",
@@ -120,6 +122,62 @@ def steps_to_levels(
         raise ValueError(f"part must be one of {sorted(LOSS_PARTS)}, got {part!r}")
     return {v: [first_step_below(getattr(h, part), float(level), window) for level in levels]
             for v, h in histories.items()}
+
+
+def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
+                       readoffs: Mapping[str, Mapping[int, float]] = PAPER_READOFFS) -> tuple[float, str]:
+    """Our batch loss at each step the paper's figure was read off at, and the worst disagreement (Chapter 6).
+
+    At step 0 the first batch's loss, after it the running median over
+    ``window`` steps, interpolated to the step.
+
+    Returns
+    -------
+    (float, str)
+        The largest factor between ours and the paper's after step 0 (>= 1),
+        and a Markdown table: network, step, paper, ours, ours / paper.
+    """
+    rows, worst = [], 1.0
+    for v, points in readoffs.items():
+        if v not in histories:
+            raise ValueError(f"histories has no run {v!r} to compare with the paper's read-offs")
+        steps_m, medians = running_median(histories[v].batch_loss, window)
+        for step, paper_value in points.items():
+            ours = float(histories[v].batch_loss[0]) if step == 0 else float(np.interp(step, steps_m, medians))
+            rows.append(f"| {v} | {step:,} | {paper_value:g} | {ours:.3g} | {ours / paper_value:.2f} |")
+            if step > 0:
+                worst = max(worst, ours / paper_value, paper_value / ours)
+    table = "| network | step | paper (read off) | ours | ours / paper |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    return worst, table
+
+
+def levels_table(histories: Mapping[str, ConvNetHistory], levels: Sequence[float], window: int,
+                 baseline: str = "baseline") -> tuple[dict[str, list[float]], str]:
+    """Steps to each cross-entropy level (:func:`steps_to_levels`) and the speed-up over ``baseline`` (Chapter 6).
+
+    Returns
+    -------
+    (dict, str)
+        Per run the speed-ups (baseline's steps / the run's steps) and a
+        Markdown table of "step N (speed-up×)" per level.
+
+    Raises
+    ------
+    ValueError
+        If ``baseline`` is not a run, or some run never reaches a level (the
+        table would have no speed-up to show; lower the level).
+    """
+    reach = steps_to_levels(histories, levels, window)
+    if baseline not in reach:
+        raise ValueError(f"baseline must name one of the runs {list(reach)}, got {baseline!r}")
+    missing = [(v, level) for v, r in reach.items() for level, step in zip(levels, r) if step is None]
+    if missing:
+        raise ValueError(f"levels: these runs never reach these levels: {missing}")
+    speedup = {v: [b / r for b, r in zip(reach[baseline], reach[v])] for v in reach}
+    head = "| variant | " + " | ".join(f"CE < {level}" for level in levels) + " |\n|---|" + "---|" * len(levels)
+    lines = [f"| {v} | " + " | ".join(f"step {r:,} ({s:.2f}×)" for r, s in zip(reach[v], speedup[v])) + " |"
+             for v in reach]
+    return speedup, head + "\n" + "\n".join(lines)
 
 
 def error_standard_error(error: float, n: int) -> float:

@@ -51,6 +51,7 @@ __all__ = [
     "UCI_GAS_ZIP_URL",
     "cache_dir",
     "load_ethanol",
+    "load_standardized_ethanol",
     "parse_uci_batch",
     "standardize",
 ]
@@ -456,3 +457,14 @@ def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
     return Standardized(
         X=(X - x_mean) / x_std, y=(y - y_mean) / y_std, x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std
     )
+
+
+def load_standardized_ethanol(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Standardized:
+    """The problem every chapter after the first trains on: Ethanol, features and label z-scored.
+
+    ``standardize(*load_ethanol(...))`` in one call, the preprocessing that
+    Chapter 1 (``ch-lp-regression``) builds step by step. Same arguments and
+    errors as :func:`load_ethanol`.
+    """
+    ethanol = load_ethanol(data_dir, download=download)
+    return standardize(ethanol.X, ethanol.y)

@@ -17,7 +17,7 @@ gradient descent with torch autograd on the ℓp loss of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -25,15 +25,18 @@ import torch
 from .linear import problem_tensors
 from .losses import _loss_from_residual, check_problem
 from .training import DeepHistory, check_run, to_numpy, train_loop  # DeepHistory: re-exported
-from .validation import check_real
+from .validation import check_int, check_real
 
 __all__ = [
     "DeepHistory",
     "WarmupStep",
+    "WarmupTrajectory",
     "end_to_end",
     "layer_gradients",
     "train_deep_linear",
+    "unrolled_warmup",
     "warmup_step",
+    "warmup_trajectory",
 ]
 
 
@@ -192,6 +195,104 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
         w1=w1 - lr * omega2 * grad,
         omega2=omega2 - lr * inner,
     )
+
+
+@dataclass(frozen=True)
+class WarmupTrajectory:
+    """Gradient descent on the pair :math:`(w_1, \\omega_2)` beside its first-order reading on ``w`` (Chapter 2).
+
+    Attributes
+    ----------
+    rho, gamma : ndarray, shape (T,)
+        The network's :math:`\\rho(t)` and :math:`\\gamma(t)` at each step (:func:`warmup_step`).
+    network : ndarray, shape (T + 1, d)
+        :math:`w(t) = w_1(t)\\,\\omega_2(t)` of gradient descent on the pair.
+    recursion : ndarray, shape (T + 1, d)
+        The first-order recursion :math:`w \\leftarrow (1 - \\gamma(t))\\,w - \\rho(t)\\,\\nabla L(w)`,
+        fed the network's coefficients but its own gradients, from the same start.
+    recursion_gradients : ndarray, shape (T, d)
+        :math:`\\nabla L` at the recursion's iterates ``recursion[:-1]``.
+    """
+
+    rho: np.ndarray
+    gamma: np.ndarray
+    network: np.ndarray
+    recursion: np.ndarray
+    recursion_gradients: np.ndarray
+
+    @property
+    def relative_gap(self) -> np.ndarray:
+        """:math:`\\|w_{rec}(t) - w(t)\\| / \\|w(t)\\|` after each step, shape (T,)."""
+        diff = np.linalg.norm(self.recursion[1:] - self.network[1:], axis=1)
+        return diff / np.linalg.norm(self.network[1:], axis=1)
+
+
+def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndarray], np.ndarray], lr: float,
+                      num_steps: int) -> WarmupTrajectory:
+    """Run the warm-up of Chapter 2 for ``num_steps`` steps: GD on the pair, and the recursion it implies on ``w``.
+
+    Each step takes :func:`warmup_step` on the pair, with ``gradient`` at
+    :math:`w = w_1\\omega_2`, and moves the recursion's own iterate with that
+    step's ρ and γ: the test of whether dropping the :math:`\\gamma\\rho` term
+    (the first-order reading of arXiv:1802.06509's warm-up) still tracks the
+    network.
+
+    Parameters
+    ----------
+    w1 : ndarray, shape (d,)
+    omega2 : float
+        Non-zero.
+    gradient : callable
+        ``gradient(w) -> ndarray (d,)``, e.g. ``lambda w: op.lp_gradient(w, X, y, 4)``.
+    lr : float
+        η >= 0.
+    num_steps : int
+        T >= 1.
+    """
+    num_steps = check_int("num_steps", num_steps, 1)
+    w1 = np.asarray(w1, dtype=np.float64)
+    w_rec = w1 * omega2
+    rho, gamma, network, recursion, grads = [], [], [w_rec.copy()], [w_rec.copy()], []
+    for _ in range(num_steps):
+        step = warmup_step(w1, omega2, gradient(w1 * omega2), lr)
+        grads.append(np.asarray(gradient(w_rec), dtype=np.float64))
+        w_rec = (1 - step.gamma) * w_rec - step.rho * grads[-1]
+        w1, omega2 = step.w1, step.omega2
+        rho.append(step.rho)
+        gamma.append(step.gamma)
+        network.append(step.w)
+        recursion.append(w_rec.copy())
+    return WarmupTrajectory(rho=np.array(rho), gamma=np.array(gamma), network=np.array(network),
+                            recursion=np.array(recursion), recursion_gradients=np.array(grads))
+
+
+def unrolled_warmup(trajectory: WarmupTrajectory, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The recursion's step ``t`` written out over its whole past, with the coefficients μ(t, τ) (Chapter 2).
+
+    Unrolling :math:`w(\\tau + 1) = (1 - \\gamma(\\tau))\\,w(\\tau) - \\rho(\\tau)\\,\\nabla L(w(\\tau))` gives
+
+    .. math::
+
+        w(t+1) = w(t) - \\rho(t)\\,\\nabla L(w(t)) - \\sum_{\\tau < t} \\mu(t, \\tau)\\,\\nabla L(w(\\tau))
+                 - \\gamma(t) \\prod_{\\tau < t} (1 - \\gamma(\\tau))\\, w(0),
+        \\qquad \\mu(t, \\tau) = -\\gamma(t)\\,\\rho(\\tau) \\prod_{\\tau < s < t} (1 - \\gamma(s)).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The right-hand side, to compare with ``trajectory.recursion[t + 1]``,
+        and its last term (the start's share).
+    """
+    t = check_int("t", t, 0)
+    if t >= len(trajectory.rho):
+        raise ValueError(f"t must be below the trajectory's {len(trajectory.rho)} steps, got {t}")
+    gammas, rhos, grads = trajectory.gamma, trajectory.rho, trajectory.recursion_gradients
+    one_minus = 1 - gammas
+    mu = [-gammas[t] * rhos[tau] * np.prod(one_minus[tau + 1 : t]) for tau in range(t)]
+    start_term = -gammas[t] * np.prod(one_minus[:t]) * trajectory.recursion[0]
+    history = sum((m * g for m, g in zip(mu, grads[:t])), np.zeros_like(grads[0]))
+    unrolled = trajectory.recursion[t] - rhos[t] * grads[t] - history + start_term
+    return unrolled, start_term
 
 
 # ---------------------------------------------------------------------------

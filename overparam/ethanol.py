@@ -46,7 +46,7 @@ from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_step
                     select_runs)
 
 __all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "W_E0_NORM",
-           "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_table",
+           "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table",
            "speedup_vs_precision", "summary", "teaser_runs"]
 
 #: The absolute precisions ε of the ladder: a run has reached ε when its loss is at most L* + ε.
@@ -100,6 +100,21 @@ def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Seque
             rows.append(PrecisionRow(method, depth, i, result.configs[i].lr, float(result.final_loss[i] - optimum),
                                      tuple(float(h) for h in hits[:, i])))
     return rows
+
+
+def precision_markdown(rows: Sequence[PrecisionRow], epsilons: Sequence[float] = EPSILONS) -> str:
+    """:func:`precision_table`'s rows as a Markdown table: η, final :math:`L - L^*`, iterations per ε (Chapter 2).
+
+    "—" marks a precision the run never reached.
+    """
+    eps = [float(e) for e in epsilons]
+    if any(len(r.iterations) != len(eps) for r in rows):
+        raise ValueError(f"rows must have one iteration count per ε ({len(eps)}); build them with the same epsilons")
+    cell = lambda v: "—" if not np.isfinite(v) else f"{v:,.0f}"  # noqa: E731
+    head = "| method | depth | η | final L − L* | " + " | ".join(f"ε = {e:g}" for e in eps) + " |"
+    body = [f"| {r.method} | {r.depth} | {r.lr:.3g} | {r.final_gap:.4f} | " + " | ".join(map(cell, r.iterations)) + " |"
+            for r in rows]
+    return head + "\n|" + "---|" * (4 + len(eps)) + "\n" + "\n".join(body)
 
 
 def speedup_vs_precision(rows: Sequence[PrecisionRow], method: str = "gd") -> dict[int, np.ndarray]:

@@ -52,6 +52,7 @@ __all__ = [
     "is_divergent",
     "is_recorded",
     "largest_stable",
+    "largest_stable_run",
     "to_numpy",
     "as_step_array",
     "step_or_none",
@@ -248,6 +249,32 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     if not stable:
         raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")
     return max(stable, key=lambda h: h.lr)
+
+
+H = TypeVar("H", bound=History)
+
+
+def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
+    """Train with each learning rate from the largest down; return the first run that did not diverge.
+
+    The rule of :func:`largest_stable` without training the runs it would
+    discard: ``train(lr)`` must stop a diverging run rather than raise (e.g.
+    ``on_divergence="stop"``). Chapter 5 picks every step size this way.
+
+    Raises
+    ------
+    ValueError
+        If ``lrs`` is empty, or every run diverged (the message lists the grid).
+    """
+    grid = sorted((check_real("lrs", lr, above=0) for lr in lrs), reverse=True)
+    if not grid:
+        raise ValueError("lrs must list at least one learning rate")
+    for lr in grid:
+        run = train(lr)
+        if not run.diverged:
+            return run
+    raise ValueError(f"lrs: every run diverged (η = {', '.join(f'{lr:g}' for lr in grid)}); "
+                     "extend the learning-rate grid downwards")
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+import overparam as op
 from overparam.balance import (
     balanced_factors,
     balanced_init,
@@ -173,3 +174,17 @@ def test_gaussian_init_shapes_std_and_imbalance_scaling():
         gaussian_init([5], 0.1, seed=0)
     with pytest.raises(ValueError, match="std"):
         gaussian_init([5, 1], -0.1, seed=0)
+
+
+@pytest.mark.parametrize("dims", [[30, 4, 4, 1], [12, 1], [20, 16, 3]])
+def test_gaussian_std_for_size_gives_that_root_mean_square_end_to_end_norm(dims):
+    std = op.gaussian_std_for_size(dims, 0.01)
+    norms = np.array([np.linalg.norm(op.end_to_end(op.gaussian_init(dims, std, seed))) for seed in range(3000)])
+    assert np.sqrt(np.mean(norms**2)) == pytest.approx(0.01, rel=0.06)  # Monte Carlo, 3,000 draws
+
+
+def test_gaussian_std_for_size_bad_input():
+    with pytest.raises(ValueError, match="size"):
+        op.gaussian_std_for_size([3, 1], 0.0)
+    with pytest.raises(ValueError, match="dims"):
+        op.gaussian_std_for_size([3], 1.0)

@@ -122,3 +122,31 @@ def test_error_standard_error_matches_simulated_error_rates():
         op.error_standard_error(1.5, 10)
     with pytest.raises(ValueError, match="n must"):
         op.error_standard_error(0.1, 0)
+
+
+def test_levels_table_speedups_and_markdown():
+    t = np.arange(200, dtype=float)
+    runs = {"baseline": _fake_history("baseline", 1.0 / (1 + t)), "product": _fake_history("product", 1.0 / (1 + 2 * t))}
+    speedup, table = op.levels_table(runs, (0.1, 0.01), window=1)
+    assert speedup == {"baseline": [1.0, 1.0], "product": [2.0, 2.0]}
+    lines = table.splitlines()
+    assert lines[0] == "| variant | CE < 0.1 | CE < 0.01 |" and lines[1] == "|---|---|---|"
+    assert lines[3] == "| product | step 5 (2.00×) | step 50 (2.00×) |"
+    with pytest.raises(ValueError, match="never reach"):
+        op.levels_table(runs, (1e-3,), 1)
+    with pytest.raises(ValueError, match="baseline"):
+        op.levels_table(runs, (0.1,), 1, baseline="tutorial")
+
+
+def test_readoff_comparison_reads_our_curve_at_the_paper_steps():
+    t = np.arange(1000, dtype=float)
+    runs = {"baseline": _fake_history("baseline", 2.0 / (1 + t / 100)), "product": _fake_history("product", 0 * t + 0.5)}
+    readoffs = {"baseline": {0: 1.0, 100: 2.0}, "product": {500: 0.25}}
+    worst, table = op.readoff_comparison(runs, 1, readoffs)
+    # ours: baseline batch loss 2 + 0.5 (penalty) at step 0, 1 + 0.5 at step 100; product 1.0 (0.5 + 0.5)
+    assert worst == pytest.approx(4.0)  # product: 1.0 against 0.25; step 0 does not count
+    rows = table.splitlines()[2:]
+    assert rows == ["| baseline | 0 | 1 | 2.5 | 2.50 |", "| baseline | 100 | 2 | 1.5 | 0.75 |",
+                    "| product | 500 | 0.25 | 1 | 4.00 |"]
+    with pytest.raises(ValueError, match="no run 'factors'"):
+        op.readoff_comparison(runs, 1, {"factors": {10: 1.0}})

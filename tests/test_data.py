@@ -254,3 +254,10 @@ def test_other_network_errors_pass_through(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", refused)
     with pytest.raises(urllib.error.URLError, match="refused"):
         op.data._urlopen_bytes("https://example.invalid/x")
+
+
+def test_load_standardized_ethanol_is_chapter_ones_preprocessing(ethanol, data_dir):
+    direct = op.standardize(ethanol.X, ethanol.y)
+    one_call = op.load_standardized_ethanol(data_dir, download=False)
+    np.testing.assert_array_equal(one_call.X, direct.X)
+    np.testing.assert_array_equal(one_call.y, direct.y)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+import overparam as op
 from overparam.balance import balanced_init
 from overparam.deep import DeepHistory, end_to_end, layer_gradients, train_deep_linear, warmup_step
 from overparam.linear import DivergenceError, gradient_descent, largest_stable
@@ -188,3 +189,41 @@ def test_bad_training_input_raises(kwargs, match):
     args = {"factors0": [np.ones((2, 5)), np.ones((1, 2))], "lr": 0.01, "num_iters": 3} | kwargs
     with pytest.raises(ValueError, match=match):
         train_deep_linear(X, y, 4, **args)
+
+
+def test_warmup_trajectory_network_is_autograd_gd_on_the_pair_and_the_recursion_its_own():
+    """The network column equals GD on (w_1, ω_2) by autograd; the recursion follows its own rule with ρ(t), γ(t)."""
+    X, y, w1, omega2 = _warmup_problem()
+    lr, T = 0.01, 25
+    grad = lambda w: lp_gradient(w, X, y, 4)  # noqa: E731
+    traj = op.warmup_trajectory(w1, omega2, grad, lr, T)
+    assert traj.network.shape == traj.recursion.shape == (T + 1, 5) and traj.rho.shape == (T,)
+    t_w1, t_om = torch.tensor(w1, requires_grad=True), torch.tensor(omega2, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([t_w1, t_om], lr=lr)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    for t in range(T):
+        np.testing.assert_allclose(traj.network[t], (t_w1 * t_om).detach().numpy(), rtol=1e-12)
+        assert traj.rho[t] == pytest.approx(lr * t_om.item() ** 2, rel=1e-12)
+        opt.zero_grad()
+        (((Xt @ (t_w1 * t_om) - yt) ** 4).mean() / 4).backward()
+        opt.step()
+    np.testing.assert_allclose(traj.network[T], (t_w1 * t_om).detach().numpy(), rtol=1e-12)
+    rec = traj.recursion
+    for t in range(T):
+        np.testing.assert_allclose(rec[t + 1], (1 - traj.gamma[t]) * rec[t] - traj.rho[t] * grad(rec[t]), rtol=1e-14)
+    gaps = np.linalg.norm(rec[1:] - traj.network[1:], axis=1) / np.linalg.norm(traj.network[1:], axis=1)
+    np.testing.assert_allclose(traj.relative_gap, gaps, rtol=1e-14)
+    assert 0 < traj.relative_gap.max() < 0.05
+    with pytest.raises(ValueError, match="num_steps"):
+        op.warmup_trajectory(w1, omega2, grad, lr, 0)
+
+
+def test_unrolled_warmup_reproduces_the_recursion_at_every_step():
+    X, y, w1, omega2 = _warmup_problem()
+    traj = op.warmup_trajectory(w1, omega2, lambda w: lp_gradient(w, X, y, 4), 0.02, 30)
+    for t in (0, 1, 7, 29):
+        unrolled, start = op.unrolled_warmup(traj, t)
+        np.testing.assert_allclose(unrolled, traj.recursion[t + 1], rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(start, -traj.gamma[t] * np.prod(1 - traj.gamma[:t]) * traj.recursion[0])
+    with pytest.raises(ValueError, match="t must be below"):
+        op.unrolled_warmup(traj, 30)

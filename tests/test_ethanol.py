@@ -57,3 +57,15 @@ def test_failed_groups_list_every_run_of_a_depth_with_no_trained_run():
     summary = op.ethanol.summary(res, {4: L_STAR})
     assert "no run trained at this budget: η=0.001: diverged at step 20" in summary
     assert "2 of 4 runs failed (1 diverged, 1 collapsed)" in summary
+
+
+def test_precision_markdown_marks_never_with_a_dash():
+    res = _sweep(CURVES, diverged={3: 20})
+    eps = (1.0, 0.1, 0.02, 0.002)
+    table = ethanol.precision_markdown(ethanol.precision_table(res, L_STAR, 4, epsilons=eps), eps).splitlines()
+    assert table[0] == "| method | depth | η | final L − L* | ε = 1 | ε = 0.1 | ε = 0.02 | ε = 0.002 |"
+    assert table[1] == "|" + "---|" * 8
+    assert table[2] == "| gd | 1 | 0.01 | 0.0200 | 0 | 30 | 50 | — |"
+    assert table[3] == "| gd | 2 | 0.001 | 0.0010 | 0 | 30 | 40 | 50 |"
+    with pytest.raises(ValueError, match="one iteration count per ε"):
+        ethanol.precision_markdown(ethanol.precision_table(res, L_STAR, 4, epsilons=eps), (1.0,))

@@ -231,3 +231,27 @@ def test_one_provenance_format_and_the_old_key():
     old = {"command": "c", "date": "2026-01-01T00:00:00+00:00"}
     assert op.read_provenance(old) == {"command": "c", "date_utc": "2026-01-01T00:00:00+00:00"}
     assert op.read_provenance(record) == record
+
+
+def test_largest_stable_run_trains_from_the_top_and_stops_at_the_first_stable_run():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = X @ np.ones(3)
+    limit = op.quadratic_lr_limit(X)
+    tried = []
+
+    def train(lr):
+        tried.append(lr)
+        return op.gradient_descent(X, y, 2, lr, 200, on_divergence="stop")
+
+    grid = [0.5 * limit, 1.5 * limit, 0.9 * limit, 3 * limit, 0.1 * limit]
+    run = op.largest_stable_run(train, grid)
+    assert run.lr == 0.9 * limit and not run.diverged
+    assert tried == [3 * limit, 1.5 * limit, 0.9 * limit], "from the largest down, nothing after the first stable run"
+    every = [op.gradient_descent(X, y, 2, lr, 200, on_divergence="stop") for lr in grid]
+    assert largest_stable(every).lr == run.lr, "the same rule as largest_stable"
+    with pytest.raises(ValueError, match="every run diverged"):
+        op.largest_stable_run(train, [2 * limit, 3 * limit])
+    with pytest.raises(ValueError, match="at least one"):
+        op.largest_stable_run(train, [])
+    with pytest.raises(ValueError, match="lrs"):
+        op.largest_stable_run(train, [0.1, -1.0])
