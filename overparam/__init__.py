@@ -123,7 +123,7 @@ from .regularizer import (
 )
 from .scale import is_fast, pick, scale_name
 from . import training
-from .training import DivergenceError, GDHistory, History, Trace, largest_stable, largest_stable_run, train_loop
+from .training import DivergenceError, GDHistory, History, Trace, largest_stable, largest_stable_run, measure_at, train_loop
 from .toy import (
     TOY_DIRECTION,
     TOY_INIT_SCALE,
@@ -198,6 +198,7 @@ __all__ = [
     "LARGEST_STABLE",
     "largest_stable",
     "largest_stable_run",
+    "measure_at",
     "layer_gradients",
     "load_ethanol",
     "load_standardized_ethanol",

@@ -53,6 +53,7 @@ __all__ = [
     "is_recorded",
     "largest_stable",
     "largest_stable_run",
+    "measure_at",
     "to_numpy",
     "as_step_array",
     "step_or_none",
@@ -249,6 +250,42 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     if not stable:
         raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")
     return max(stable, key=lambda h: h.lr)
+
+
+def measure_at(advance: Callable[[State, int], State], start: State, checkpoints: Sequence[int],
+               measure: Callable[[State], float]) -> np.ndarray:
+    """Train in chunks and measure the state at step 0 and at every checkpoint.
+
+    For quantities too costly to compute at every step (a Hessian's top
+    eigenvalue in Chapter 1, the imbalance of the layers in Chapter 3):
+    ``advance(state, n)`` runs ``n`` more steps of any trainer and returns the
+    new state; the chunks end exactly at ``checkpoints``.
+
+    Parameters
+    ----------
+    advance : callable
+        ``advance(state, n) -> state``, e.g.
+        ``lambda w, n: op.gradient_descent(X, y, 4, lr, n, w0=w).w``.
+    start : state
+    checkpoints : sequence of int
+        Strictly increasing steps >= 1.
+    measure : callable
+        ``measure(state) -> float``.
+
+    Returns
+    -------
+    ndarray, shape (1 + len(checkpoints),)
+        ``measure`` at step 0, then at each checkpoint.
+    """
+    marks = [check_int("checkpoints", t, 1) for t in checkpoints]
+    if any(b <= a for a, b in zip(marks, marks[1:])):
+        raise ValueError(f"checkpoints must be strictly increasing, got {list(checkpoints)}")
+    state, done, values = start, 0, [float(measure(start))]
+    for t in marks:
+        state = advance(state, t - done)
+        done = t
+        values.append(float(measure(state)))
+    return np.array(values)
 
 
 H = TypeVar("H", bound=History)

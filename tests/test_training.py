@@ -255,3 +255,22 @@ def test_largest_stable_run_trains_from_the_top_and_stops_at_the_first_stable_ru
         op.largest_stable_run(train, [])
     with pytest.raises(ValueError, match="lrs"):
         op.largest_stable_run(train, [0.1, -1.0])
+
+
+def test_measure_at_equals_one_long_run_measured_at_the_checkpoints():
+    X = np.random.default_rng(1).normal(size=(30, 4))
+    y = X @ np.arange(1.0, 5.0)
+    lr = 0.5 * op.quadratic_lr_limit(X)
+    checkpoints = [1, 3, 10, 40]
+    values = op.measure_at(lambda w, n: op.gradient_descent(X, y, 2, lr, n, w0=w).w, np.zeros(4), checkpoints,
+                           lambda w: float(np.linalg.norm(w)))
+    w, expected = np.zeros(4), [0.0]
+    for t in range(1, 41):
+        w = w - lr * op.lp_gradient(w, X, y, 2)
+        if t in checkpoints:
+            expected.append(np.linalg.norm(w))
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        op.measure_at(lambda w, n: w, np.zeros(4), [3, 3], np.linalg.norm)
+    with pytest.raises(ValueError, match="checkpoints"):
+        op.measure_at(lambda w, n: w, np.zeros(4), [0, 3], np.linalg.norm)
