@@ -14,7 +14,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks, ethanol, toy
+from . import checks, convergence, ethanol, toy
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -158,6 +158,7 @@ __all__ = [
     "cache_dir",
     "check_problem",
     "checks",
+    "convergence",
     "circle",
     "COLLAPSE_FACTOR",
     "compare_network_and_rule",

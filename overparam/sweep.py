@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .balance import balanced_factors, rotate_hidden
+from .balance import balanced_factors, gaussian_init, rotate_hidden
 from .files import atomic_write, invalid_results, read_provenance, read_results
 from .files import provenance as make_provenance
 from .training import DIVERGENCE_FACTOR, NEVER, GDHistory, as_step_array, step_or_none
@@ -57,6 +57,7 @@ __all__ = [
     "RunConfig",
     "SweepResult",
     "run_sweep",
+    "start_layers",
     "product_runs",
     "log_steps",
     "quarter_decades",
@@ -78,6 +79,8 @@ _HYPER_DEFAULTS: dict[str, dict[str, float]] = {
 }
 #: The methods a run may use.
 METHODS: tuple[str, ...] = tuple(_HYPER_DEFAULTS)
+#: How a wide network's layers start (:attr:`RunConfig.init`).
+INITS: tuple[str, ...] = ("balanced", "gaussian")
 _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 
 #: A run that ends more than this many times above its own best loss has collapsed (:attr:`SweepResult.failed_at`).
@@ -129,6 +132,12 @@ class RunConfig:
     width : int
         Hidden width; 1 (scalar hidden layers, closed-form gradients) unless
         ``method == "gd"`` and ``depth >= 2``.
+    init : str
+        ``"balanced"`` (default): the balanced start above (Procedure 1 of
+        arXiv:1810.02281 applied to :math:`s^N u`). ``"gaussian"``: layer-wise
+        i.i.d. :math:`\\mathcal N(0, s^2)` entries with ``s = init_scale``
+        (:func:`overparam.gaussian_init`, seeded by ``seed``), only balanced
+        approximately; needs ``width > 1`` (Chapter 7).
     momentum, beta1, beta2, rho, eps : float, optional
         Hyper-parameters, allowed only for the methods that use them
         (momentum: ``momentum``; adagrad: ``eps``; adadelta: ``rho``, ``eps``;
@@ -150,6 +159,7 @@ class RunConfig:
     rho: float | None = None
     eps: float | None = None
     init_direction: tuple[float, ...] | None = None
+    init: str = "balanced"
 
     def __post_init__(self) -> None:
         if self.method not in _HYPER_DEFAULTS:
@@ -167,6 +177,11 @@ class RunConfig:
             raise ValueError(f"width > 1 needs method 'gd' and depth >= 2, got method {self.method!r}, depth {self.depth}")
         if self.method == "e2e" and self.width != 1:
             raise ValueError("width must be 1 for method 'e2e' (the rule acts on the end-to-end vector)")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.init == "gaussian" and (self.width < 2 or self.method != "gd" or self.init_direction is not None):
+            raise ValueError("init 'gaussian' needs method 'gd', width > 1 (hidden layers that are matrices) and no "
+                             f"init_direction, got method {self.method!r}, width {self.width}")
         if self.init_direction is not None:
             try:
                 direction = np.asarray(self.init_direction, dtype=np.float64)
@@ -199,7 +214,8 @@ class RunConfig:
         """A short legend entry, e.g. ``"gd N=3 lr=0.0006"``."""
         extra = "".join(f" {k}={v:g}" for k, v in self.hyper.items())
         width = f" width={self.width}" if self.width > 1 else ""
-        return f"{self.method} N={self.depth}{width} lr={self.lr:g}{extra}"
+        init = " gaussian" if self.init == "gaussian" else ""
+        return f"{self.method} N={self.depth}{width}{init} lr={self.lr:g}{extra}"
 
 
 def product_runs(**axes: Any) -> tuple[RunConfig, ...]:
@@ -268,14 +284,17 @@ def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Gener
     return u / np.linalg.norm(u), rng
 
 
-def _balanced_wide_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
-    """The balanced start of a wide run: Procedure 1 (:func:`overparam.balanced_factors`), hidden bases rotated.
+def start_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
+    """The layers a wide run (``width > 1``) starts from: layer-wise Gaussian (``init="gaussian"``, Chapter 7) or balanced.
 
-    The end-to-end start is :math:`s^N u^\top`; its exactly balanced layers of
+    Balanced: Procedure 1 (:func:`overparam.balanced_factors`) of the
+    end-to-end start :math:`s^N u^\top`, whose exactly balanced layers of
     width ``cfg.width`` are then mixed by random orthogonal matrices
     (:func:`overparam.rotate_hidden`, seeded by the run's seed) so that the
     extra width is really used (Chapter 3).
     """
+    if cfg.init == "gaussian":
+        return gaussian_init([d] + [cfg.width] * (cfg.depth - 1) + [1], cfg.init_scale, cfg.seed)
     u, rng = _init_direction(cfg, d)
     start = cfg.init_scale ** cfg.depth * u[None, :]
     return rotate_hidden(balanced_factors(start, cfg.depth, [cfg.width] * (cfg.depth - 1)), rng)
@@ -482,7 +501,7 @@ class _WideNets(_Block):
     def __init__(self, configs: Sequence[RunConfig], we: torch.Tensor):
         self.configs, self.we = configs, we
         like = dict(dtype=we.dtype, device=we.device)
-        per_run = [_balanced_wide_layers(c, we.shape[1]) for c in configs]
+        per_run = [start_layers(c, we.shape[1]) for c in configs]
         self.layers = [torch.as_tensor(np.stack(ws), **like) for ws in zip(*per_run)]
         self.lr = torch.tensor([[[c.lr]] for c in configs], **like)
         self.write_we()
@@ -492,15 +511,16 @@ class _WideNets(_Block):
         self.above = [torch.ones(len(self.configs), 1, 1, dtype=W[0].dtype, device=W[0].device)]
         for layer in W[:0:-1]:
             self.above.insert(0, self.above[0] @ layer)
-        self.below = [W[0]]
-        for layer in W[1:-1]:
-            self.below.append(layer @ self.below[-1])
         self.we.copy_((self.above[0] @ W[0]).squeeze(1))
 
     def step(self, g: torch.Tensor, t: int) -> None:
+        # B_j gᵀ = W_{j-1} ... W_1 gᵀ by matrix-vector products (the output is a row: no matrix chain is formed)
         g = g.unsqueeze(1)
+        pulled = [self.layers[0] @ g.transpose(1, 2)]
+        for layer in self.layers[1:-1]:
+            pulled.append(layer @ pulled[-1])
         grads = [self.above[0].transpose(1, 2) @ g]
-        grads += [a.transpose(1, 2) @ (g @ b.transpose(1, 2)) for a, b in zip(self.above[1:], self.below)]
+        grads += [a.transpose(1, 2) @ v.transpose(1, 2) for a, v in zip(self.above[1:], pulled)]
         for layer, grad in zip(self.layers, grads):
             layer.addcmul_(self.lr, grad, value=-1)
         self.write_we()

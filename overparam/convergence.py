@@ -1,0 +1,338 @@
+r"""Convergence from balanced starts on whitened Ethanol (Chapter 7, ``ch-beyond-speed``, Part A).
+
+The follow-up of Arora, Cohen, Golowich and Hu (ICLR 2019, arXiv:1810.02281)
+proves that gradient descent on a deep linear network reaches the global
+optimum at a linear rate when the start is approximately balanced and has a
+*deficiency margin*, and tests it on the paper's Ethanol problem with
+PCA-whitened features. This module holds that experiment:
+
+* :func:`whitened_problem`: whitening reduces the ℓ2 loss to
+  :math:`\ell(W) = \tfrac12\|W - \Lambda\|_F^2` plus a constant, with
+  :math:`\Lambda = \tfrac1m y^\top X_w` rescaled to :math:`\|\Lambda\| = 1`;
+  the reduced problem is written as a regression on :math:`\sqrt d\, I`, so
+  the batched sweep engine (:func:`overparam.run_sweep`) trains it as it
+  trains every other experiment of the book;
+* :class:`ConvergencePreset` and :data:`PRESETS`: depths, widths, the grids
+  of initialization std and learning rate, the iteration cap;
+* :func:`convergence_runs`: the two initialization schemes at matched size,
+  layer-wise Gaussian and balanced (Procedure 1);
+* :func:`iterations_vs_std`, :func:`plot_iterations_vs_std`: the fastest
+  run per std, the figure of the follow-up;
+* :func:`deficiency_margin` and :func:`rate_bound`: the theorem's two
+  quantities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .balance import max_imbalance
+from .deep import train_deep_linear
+from .plotting import DEPTH_COLORS
+from .sweep import RunConfig, SweepResult, run_sweep, start_layers
+from .training import measure_at
+from .validation import check_int, check_real
+
+__all__ = [
+    "ConvergencePreset",
+    "ConvergenceRun",
+    "PRESETS",
+    "SCHEMES",
+    "WhitenedProblem",
+    "balanced_end_to_end_std",
+    "convergence_runs",
+    "deficiency_margin",
+    "imbalance_along",
+    "iterations_vs_std",
+    "plot_iterations_vs_std",
+    "rate_bound",
+    "run_convergence",
+    "whitened_problem",
+]
+
+#: The initialization schemes compared (Chapter 7): layer-wise Gaussian; Procedure 1 with the same std for the
+#: end-to-end entries; Procedure 1 at the Gaussian scheme's own end-to-end size.
+SCHEMES: tuple[str, ...] = ("gaussian", "balanced", "balanced, matched size")
+
+
+@dataclass(frozen=True)
+class WhitenedProblem:
+    r"""Whitened ℓ2 regression reduced to :math:`\ell(W) = \frac12\|W - \Lambda\|^2` (Chapter 7).
+
+    Attributes
+    ----------
+    X, y : ndarray, shapes (d, d) and (d,)
+        :math:`\sqrt d\, I` and :math:`\sqrt d\,\Lambda`: a regression whose ℓ2
+        loss :math:`\frac1{2d}\|X w - y\|^2` *is* :math:`\frac12\|w - \Lambda\|^2`.
+    target : ndarray, shape (d,)
+        :math:`\Lambda`, of norm 1; the optimum, where the reduced loss is 0.
+    label_scale : float
+        The factor applied to the (standardized) label so that :math:`\|\Lambda\| = 1`.
+    whitening_error : float
+        Largest entry of :math:`|\frac1m X_w^\top X_w - I|` for the whitened features.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    target: np.ndarray
+    label_scale: float
+    whitening_error: float
+
+    def loss(self, w: np.ndarray) -> float:
+        """The reduced loss :math:`\\frac12\\|w - \\Lambda\\|^2` of an end-to-end row vector ``w`` (shape (d,) or (1, d))."""
+        w = np.asarray(w, dtype=np.float64).reshape(-1)
+        if w.shape != self.target.shape:
+            raise ValueError(f"w must have {self.target.size} entries, got shape {np.shape(w)}")
+        return 0.5 * float(np.sum((w - self.target) ** 2))
+
+
+def whitened_problem(data: Any) -> WhitenedProblem:
+    r"""PCA-whiten the features, rescale the label so that :math:`\|\Lambda_{yx}\| = 1`, reduce (Chapter 7).
+
+    With features :math:`X_w` such that :math:`\frac1m X_w^\top X_w = I`,
+    :math:`\frac1{2m}\|X_w w - y\|^2 = \frac12\|w - \Lambda\|^2 + \text{const}`
+    where :math:`\Lambda = \frac1m X_w^\top y`: the objective of
+    arXiv:1810.02281's experiments. The features are centred first.
+
+    Parameters
+    ----------
+    data : Standardized or (X, y)
+        E.g. ``op.load_standardized_ethanol()``.
+
+    Raises
+    ------
+    ValueError
+        If the feature covariance is singular (a direction cannot be whitened)
+        or the label is uncorrelated with every feature.
+    """
+    X, y = (data.X, data.y) if hasattr(data, "X") else data
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"data must be (X of shape (m, d), y of shape (m,)), got {X.shape} and {y.shape}")
+    m, d = X.shape
+    Xc = X - X.mean(axis=0)
+    eigvals, eigvecs = np.linalg.eigh(Xc.T @ Xc / m)
+    if eigvals[0] <= 1e-14 * eigvals[-1]:
+        raise ValueError(f"data: the feature covariance is singular (smallest eigenvalue {eigvals[0]:.2e}); "
+                         "cannot whiten")
+    Xw = Xc @ eigvecs / np.sqrt(eigvals)
+    lam = Xw.T @ (y - y.mean()) / m
+    norm = float(np.linalg.norm(lam))
+    if norm == 0:
+        raise ValueError("data: the label is uncorrelated with every feature (Λ = 0)")
+    error = float(np.abs(Xw.T @ Xw / m - np.eye(d)).max())
+    target = lam / norm
+    return WhitenedProblem(X=np.sqrt(d) * np.eye(d), y=np.sqrt(d) * target, target=target,
+                           label_scale=1.0 / norm, whitening_error=error)
+
+
+@dataclass(frozen=True)
+class ConvergencePreset:
+    """Grids of the convergence experiment (Chapter 7).
+
+    Attributes
+    ----------
+    name : str
+    depths : tuple of int
+    width : int
+        Every hidden width (32 in arXiv:1810.02281's Ethanol experiments).
+    stds : tuple of float
+        Initialization std of the layer-wise Gaussian scheme; the balanced
+        scheme is drawn at the same expected end-to-end size.
+    lrs : tuple of float
+        Learning rates tried for every std; the fastest run is kept.
+    num_iters : int
+        The cap (10^6 in the follow-up).
+    epsilon : float
+        Converged: reduced loss at most ``epsilon`` (1e-5 in the follow-up).
+    seeds : tuple of int
+    """
+
+    name: str
+    depths: tuple[int, ...]
+    width: int
+    stds: tuple[float, ...]
+    lrs: tuple[float, ...]
+    num_iters: int
+    epsilon: float = 1e-5
+    seeds: tuple[int, ...] = (0,)
+
+
+def _grid(lo: float, hi: float, per_decade: float) -> tuple[float, ...]:
+    n = int(round(np.log10(hi / lo) * per_decade)) + 1
+    return tuple(float(v) for v in np.geomspace(lo, hi, n))
+
+
+#: Fast (CI), reader default and the follow-up's scale (learning rates on a log grid in [1e-4, 1], cap 10^6).
+PRESETS: dict[str, ConvergencePreset] = {
+    "fast": ConvergencePreset("fast", (3, 8), 32, _grid(0.01, 1.0, 1.5), _grid(1e-3, 1.0, 1), 2_000),
+    "default": ConvergencePreset("default", (3, 8), 32, _grid(0.005, 1.0, 3), _grid(1e-4, 1.0, 1), 10_000),
+    "paper": ConvergencePreset("paper", (3, 8), 32, _grid(0.002, 1.0, 6), _grid(1e-4, 1.0, 4), 1_000_000),
+}
+
+
+def balanced_end_to_end_std(std: float, depth: int, width: int) -> float:
+    """Entry std of the end-to-end row a layer-wise Gaussian start of std ``std`` has: std^N · width^((N−1)/2)."""
+    return float(std**depth * width ** ((depth - 1) / 2))
+
+
+@dataclass(frozen=True)
+class ConvergenceRun:
+    """One run of the experiment: its place in the grid and its :class:`~overparam.RunConfig`."""
+
+    scheme: str
+    depth: int
+    std: float
+    seed: int
+    lr: float
+    config: RunConfig
+
+
+def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> list[ConvergenceRun]:
+    r"""Every run of the experiment: depth × std × seed × learning rate × scheme (Chapter 7).
+
+    * ``"gaussian"``: layer-wise i.i.d. :math:`\mathcal N(0, s^2)` layers
+      (``RunConfig(init="gaussian")``);
+    * ``"balanced"``: Procedure 1 of arXiv:1810.02281 applied to an end-to-end
+      row :math:`A` with i.i.d. :math:`\mathcal N(0, s^2)` entries: the
+      procedure as stated, with the same std;
+    * ``"balanced, matched size"``: Procedure 1 applied to :math:`A` with
+      entry std :math:`s_A = s^N n^{(N-1)/2}`, the entry std of the Gaussian
+      scheme's own end-to-end row, so that both start at the same expected
+      size and differ only in balancedness (the book's rule).
+
+    The two balanced schemes share the direction of :math:`A` (seeded by ``seed``).
+    """
+    d = problem.target.size
+    runs = []
+    for depth in preset.depths:
+        for std in preset.stds:
+            for seed in preset.seeds:
+                direction = np.random.default_rng(seed).standard_normal(d)
+                sizes = {"balanced": std, "balanced, matched size": balanced_end_to_end_std(std, depth, preset.width)}
+                for lr in preset.lrs:
+                    for scheme in SCHEMES:
+                        if scheme == "gaussian":
+                            cfg = RunConfig("gd", lr, depth=depth, p=2, width=preset.width, init="gaussian",
+                                            init_scale=std, seed=seed)
+                        else:
+                            a = direction * sizes[scheme]
+                            cfg = RunConfig("gd", lr, depth=depth, p=2, width=preset.width, seed=seed,
+                                            init_scale=float(np.linalg.norm(a)) ** (1 / depth),
+                                            init_direction=tuple(a))
+                        runs.append(ConvergenceRun(scheme, depth, std, seed, lr, cfg))
+    return runs
+
+
+def run_convergence(problem: WhitenedProblem, preset: ConvergencePreset, *, threads: int | None = 1,
+                    **sweep_options: Any) -> SweepResult:
+    """Train every run of :func:`convergence_runs` in lockstep, recording the first step at ``epsilon`` (Chapter 7).
+
+    Float32 unless ``dtype`` is given. ``threads``: torch's thread count for
+    the run (restored afterwards); the matrices are small (32 × 128), and
+    on a 2-core machine two threads were 100× slower than one when another
+    process was busy. ``None`` leaves torch's setting alone.
+    """
+    import torch
+
+    runs = [r.config for r in convergence_runs(problem, preset)]
+    options: dict[str, Any] = dict(record=max(1, preset.num_iters // 100), target=preset.epsilon, dtype="float32")
+    options.update(sweep_options)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads, 1))
+    try:
+        return run_sweep((problem.X, problem.y), runs, preset.num_iters, **options)
+    finally:
+        torch.set_num_threads(before)
+
+
+def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
+                      preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
+    """Per (scheme, depth), for each std of the preset: the fewest iterations to ``epsilon`` over learning rates and seeds.
+
+    :data:`~overparam.training.NEVER` where no run got there within
+    ``num_iters`` (Chapter 7).
+    """
+    if result.reached_at is None:
+        raise ValueError("result has no reached_at: run it with run_convergence (a target)")
+    runs = convergence_runs(problem, preset)
+    if len(result) != len(runs) or any(r.config != c for r, c in zip(runs, result.configs)):
+        raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem "
+                         f"({len(result)} runs, the preset makes {len(runs)})")
+    table = {}
+    for depth in preset.depths:
+        for scheme in SCHEMES:
+            row = []
+            for std in preset.stds:
+                hits = [result.reached_at[i] for i, r in enumerate(runs)
+                        if r.scheme == scheme and r.depth == depth and r.std == std]
+                row.append(float(np.min(hits)))
+            table[scheme, depth] = np.array(row)
+    return table
+
+
+def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset, ax=None):
+    """Iterations to ``epsilon`` against the init std, per scheme and depth; never-converged marked at the cap."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    stds = np.asarray(preset.stds)
+    for (scheme, depth), its in table.items():
+        color = DEPTH_COLORS.get(depth, "C7")
+        style, marker = {"gaussian": ("--", "s"), "balanced": ("-", "o"), "balanced, matched size": (":", "^")}[scheme]
+        done = np.isfinite(its)
+        ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}")
+        if (~done).any():
+            ax.loglog(stds[~done], np.full((~done).sum(), preset.num_iters), "x", color=color, ms=7)
+    ax.axhline(preset.num_iters, color="0.6", lw=0.8, ls=":")
+    ax.set(xlabel="initialization std s",
+           ylabel=f"iterations to ℓ ≤ {preset.epsilon:g}",
+           title="convergence time against the initial scale (× : not within the cap)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def deficiency_margin(W_e: np.ndarray, target: np.ndarray) -> float:
+    r"""The deficiency margin :math:`c = \sigma_{\min}(\Phi) - \|W - \Phi\|_F` of ``W_e`` w.r.t. ``target`` (Chapter 7).
+
+    Positive when the ball of radius :math:`\|W - \Phi\|_F` around the target
+    contains no rank-deficient matrix (arXiv:1810.02281, Definition 2); then
+    every matrix at least as close to the target has
+    :math:`\sigma_{\min} \ge c`.
+    """
+    W = np.atleast_2d(np.asarray(W_e, dtype=np.float64))
+    Phi = np.atleast_2d(np.asarray(target, dtype=np.float64))
+    if W.shape != Phi.shape:
+        raise ValueError(f"W_e must have the target's shape {Phi.shape}, got {W.shape}")
+    return float(np.linalg.svd(Phi, compute_uv=False).min() - np.linalg.norm(W - Phi))
+
+
+def rate_bound(W_e: np.ndarray, depth: int) -> float:
+    r"""The rate :math:`2\,\sigma_{\min}(W_e)^{2(N-1)/N}` of the gradient-flow bound :math:`\dot\ell \le -2\sigma_{\min}^{2(N-1)/N}\,\ell`.
+
+    From Claim 1 of arXiv:1802.06509: every eigenvalue of the preconditioner
+    :math:`P_{W_e}` is at least :math:`\sigma_{\min}(W_e)^{2(N-1)/N}`, and
+    :math:`\|\nabla\ell\|^2 = 2\ell` for :math:`\ell = \frac12\|W - \Phi\|^2`
+    (Chapter 7).
+    """
+    depth = check_int("depth", depth, 1)
+    W = np.atleast_2d(np.asarray(W_e, dtype=np.float64))
+    return float(2 * np.linalg.svd(W, compute_uv=False).min() ** (2 * (depth - 1) / depth))
+
+
+def imbalance_along(problem: WhitenedProblem, config: RunConfig, checkpoints) -> np.ndarray:
+    r"""The smallest δ for which the layers are δ-balanced, :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`,
+    at step 0 and at every checkpoint of the run ``config`` (Chapter 7; arXiv:1810.02281, Definition 1).
+
+    The run is re-trained in float64 by :func:`overparam.train_deep_linear`
+    from the sweep's own start (:func:`overparam.sweep.start_layers`).
+    """
+    d = problem.target.size
+    return measure_at(
+        lambda layers, n: list(train_deep_linear(problem.X, problem.y, 2, layers, config.lr, n, record_every=n).factors),
+        start_layers(config, d), checkpoints, max_imbalance)

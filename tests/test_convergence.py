@@ -1,0 +1,123 @@
+"""Chapter 7, Part A: the whitened problem, the two schemes, iterations to the optimum, the theorem's quantities."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import overparam as op
+from overparam import convergence as cv
+from overparam.sweep import RunConfig, run_sweep, start_layers
+
+
+def _correlated(seed=0, m=400, d=6):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, d)) @ rng.normal(size=(d, d))  # correlated features
+    y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=m)
+    return X, y
+
+
+def test_whitened_problem_reduces_the_l2_loss_to_half_the_squared_distance_to_lambda():
+    X, y = _correlated()
+    prob = cv.whitened_problem((X, y))
+    assert np.linalg.norm(prob.target) == pytest.approx(1.0) and prob.whitening_error < 1e-10
+    # independent route: whiten by a Cholesky factor and an orthogonal rotation (any whitening gives the same loss
+    # up to a rotation of w); here compare losses through the PCA basis used by the reduction
+    m, d = X.shape
+    Xc, yc = X - X.mean(0), (y - y.mean()) * prob.label_scale
+    lam, V = np.linalg.eigh(Xc.T @ Xc / m)
+    Xw = Xc @ V / np.sqrt(lam)
+    full = lambda w: 0.5 * np.mean((Xw @ w - yc) ** 2)  # noqa: E731
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        w = rng.normal(size=d)
+        assert full(w) - full(prob.target) == pytest.approx(prob.loss(w), rel=1e-10)
+        assert op.lp_loss(w, prob.X, prob.y, 2) == pytest.approx(prob.loss(w), rel=1e-12), "the reduced regression"
+    assert prob.loss(prob.target) == 0.0
+    with pytest.raises(ValueError, match="singular"):
+        cv.whitened_problem((np.c_[X, X[:, :1]], y))
+    with pytest.raises(ValueError, match="entries"):
+        prob.loss(np.ones(d + 1))
+
+
+def test_gaussian_init_runs_start_from_gaussian_init_and_train_like_the_autograd_network():
+    X, y = _correlated(d=5)
+    prob = cv.whitened_problem((X, y))
+    cfg = RunConfig("gd", 0.05, depth=3, p=2, width=4, init="gaussian", init_scale=0.4, seed=3)
+    layers = start_layers(cfg, 5)
+    for got, want in zip(layers, op.gaussian_init([5, 4, 4, 1], 0.4, 3)):
+        np.testing.assert_array_equal(got, want)
+    res = run_sweep((prob.X, prob.y), [cfg], 200, record=20)
+    oracle = op.train_deep_linear(prob.X, prob.y, 2, layers, 0.05, 200, record_every=20)
+    np.testing.assert_allclose(res.loss[0], oracle.loss, rtol=1e-9, atol=1e-12 * oracle.loss[0])
+    with pytest.raises(ValueError, match="init 'gaussian' needs"):
+        RunConfig("gd", 0.1, depth=3, width=1, init="gaussian")
+    with pytest.raises(ValueError, match="init must be one of"):
+        RunConfig("gd", 0.1, depth=3, width=4, init="orthogonal")
+
+
+def test_the_three_schemes_at_their_sizes_and_balancedness():
+    X, y = _correlated(d=8)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (3,), 4, (0.3,), (0.1,), 10, seeds=(0,))
+    runs = cv.convergence_runs(prob, preset)
+    assert [r.scheme for r in runs] == list(cv.SCHEMES)
+    by = {r.scheme: start_layers(r.config, 8) for r in runs}
+    assert op.max_imbalance(by["balanced"]) < 1e-12 and op.max_imbalance(by["balanced, matched size"]) < 1e-12
+    assert op.max_imbalance(by["gaussian"]) > 1e-3
+    a = np.random.default_rng(0).standard_normal(8)
+    np.testing.assert_allclose(op.end_to_end(by["balanced"])[0], 0.3 * a, rtol=1e-10)
+    np.testing.assert_allclose(op.end_to_end(by["balanced, matched size"])[0],
+                               cv.balanced_end_to_end_std(0.3, 3, 4) * a, rtol=1e-10)
+    # the matched size is the Gaussian scheme's: entry variance s^(2N) n^(N-1), by Monte Carlo
+    draws = np.array([op.end_to_end(op.gaussian_init([8, 4, 4, 1], 0.3, s))[0] for s in range(4000)])
+    assert draws.std() == pytest.approx(cv.balanced_end_to_end_std(0.3, 3, 4), rel=0.05)
+
+
+def test_iterations_vs_std_takes_the_fastest_run_per_scheme_and_std():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.2, 0.6), (0.05, 0.3), 400, epsilon=1e-4)
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    table = cv.iterations_vs_std(res, prob, preset)
+    runs = cv.convergence_runs(prob, preset)
+    assert set(table) == {(s, 2) for s in cv.SCHEMES}
+    for (scheme, depth), row in table.items():
+        for k, std in enumerate(preset.stds):
+            idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.std == std]
+            assert row[k] == min(res.reached_at[i] for i in idx)
+    assert np.isfinite(table["balanced", 2]).all()
+    with pytest.raises(ValueError, match="not the sweep"):
+        cv.iterations_vs_std(res, prob, dataclasses.replace(preset, lrs=(0.05,)))
+
+
+def test_deficiency_margin_and_the_rate_bound_along_a_balanced_run():
+    """The proof's step: along gradient descent from a balanced start, −Δℓ/(ηℓ) ≥ 2σ_min^{2(N−1)/N} up to O(η)."""
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    target = prob.target
+    assert cv.deficiency_margin(0.5 * target, target) == pytest.approx(0.5)
+    assert cv.deficiency_margin(-0.5 * target, target) == pytest.approx(-0.5)
+    assert cv.rate_bound(np.array([[0.0, 2.0]]), 3) == pytest.approx(2 * 2 ** (4 / 3))
+    start = op.balanced_factors(0.3 * target[None, :], 3, widths=[4, 4], seed=0)
+    eta = 1e-3
+    run = op.train_deep_linear(prob.X, prob.y, 2, start, eta, 2000, record_every=1)
+    rates = -np.diff(run.loss) / (eta * run.loss[:-1])
+    bounds = np.array([cv.rate_bound(W, 3) for W in run.W_e[:-1]])
+    assert np.all(rates >= 0.99 * bounds)
+    with pytest.raises(ValueError, match="shape"):
+        cv.deficiency_margin(np.ones(3), target)
+
+
+def test_imbalance_along_starts_at_the_start_and_follows_the_training():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (3,), 4, (0.3,), (0.05,), 10)
+    gauss, bal, _ = (r.config for r in cv.convergence_runs(prob, preset))
+    trace = cv.imbalance_along(prob, gauss, [10, 50])
+    assert trace[0] == pytest.approx(op.max_imbalance(start_layers(gauss, 6)))
+    after = op.train_deep_linear(prob.X, prob.y, 2, start_layers(gauss, 6), 0.05, 50).factors
+    assert trace[-1] == pytest.approx(op.max_imbalance(after), rel=1e-12)
+    bal_trace = cv.imbalance_along(prob, bal, [10, 50])
+    assert bal_trace[0] < 1e-14 and bal_trace.max() < 0.02 * trace[0], "balanced drifts by O(η²) a step only"
