@@ -44,6 +44,7 @@ __all__ = [
     "balanced_end_to_end_std",
     "convergence_runs",
     "deficiency_margin",
+    "fastest_run",
     "imbalance_along",
     "iterations_vs_std",
     "plot_iterations_vs_std",
@@ -168,7 +169,7 @@ def _grid(lo: float, hi: float, per_decade: float) -> tuple[float, ...]:
 
 #: Fast (CI), reader default and the follow-up's scale (learning rates on a log grid in [1e-4, 1], cap 10^6).
 PRESETS: dict[str, ConvergencePreset] = {
-    "fast": ConvergencePreset("fast", (3, 8), 32, _grid(0.01, 1.0, 1.5), _grid(1e-3, 1.0, 1), 2_000),
+    "fast": ConvergencePreset("fast", (3, 8), 32, _grid(0.01, 1.0, 2), _grid(1e-3, 1.0, 1), 2_000),
     "default": ConvergencePreset("default", (3, 8), 32, _grid(0.005, 1.0, 3), _grid(1e-4, 1.0, 1), 10_000),
     "paper": ConvergencePreset("paper", (3, 8), 32, _grid(0.002, 1.0, 6), _grid(1e-4, 1.0, 4), 1_000_000),
 }
@@ -275,6 +276,19 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
     return table
 
 
+def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: ConvergencePreset, scheme: str, depth: int,
+                std: float) -> ConvergenceRun | None:
+    """The run of ``scheme`` and ``depth`` at ``std`` that reached ``epsilon`` first; ``None`` if none did (Chapter 7)."""
+    runs = convergence_runs(problem, preset)
+    if len(result) != len(runs) or result.reached_at is None:
+        raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem")
+    idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.depth == depth and np.isclose(r.std, std)]
+    if not idx:
+        raise ValueError(f"no runs of scheme {scheme!r}, depth {depth} at std {std:g} in preset {preset.name!r}")
+    best = min(idx, key=lambda i: (result.reached_at[i], -runs[i].lr))
+    return runs[best] if np.isfinite(result.reached_at[best]) else None
+
+
 def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset, ax=None):
     """Iterations to ``epsilon`` against the init std, per scheme and depth; never-converged marked at the cap."""
     import matplotlib.pyplot as plt
@@ -283,7 +297,7 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     stds = np.asarray(preset.stds)
     for (scheme, depth), its in table.items():
-        color = DEPTH_COLORS.get(depth, "C7")
+        color = DEPTH_COLORS[depth % len(DEPTH_COLORS)]
         style, marker = {"gaussian": ("--", "s"), "balanced": ("-", "o"), "balanced, matched size": (":", "^")}[scheme]
         done = np.isfinite(its)
         ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}")

@@ -121,3 +121,16 @@ def test_imbalance_along_starts_at_the_start_and_follows_the_training():
     assert trace[-1] == pytest.approx(op.max_imbalance(after), rel=1e-12)
     bal_trace = cv.imbalance_along(prob, bal, [10, 50])
     assert bal_trace[0] < 1e-14 and bal_trace.max() < 0.02 * trace[0], "balanced drifts by O(η²) a step only"
+
+
+def test_fastest_run_is_the_first_to_reach_epsilon():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.2,), (0.05, 0.3), 400, epsilon=1e-4)
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    runs = cv.convergence_runs(prob, preset)
+    best = cv.fastest_run(res, prob, preset, "balanced", 2, 0.2)
+    i = runs.index(best)
+    assert res.reached_at[i] == cv.iterations_vs_std(res, prob, preset)["balanced", 2][0]
+    with pytest.raises(ValueError, match="no runs"):
+        cv.fastest_run(res, prob, preset, "balanced", 5, 0.2)
