@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
@@ -104,7 +104,7 @@ def low_rank_matrix(n_rows: int, n_cols: int, rank: int, seed: Seed) -> np.ndarr
     return W / np.linalg.norm(W)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompletionProblem:
     """A matrix-completion problem: a target and the set Ω of its observed entries.
 
@@ -115,9 +115,9 @@ class CompletionProblem:
         \\ell(W) = \\tfrac12 \\sum_{(i,j) \\in \\Omega} (W_{ij} - W^*_{ij})^2,
         \\qquad \\nabla \\ell(W) = P_\\Omega(W - W^*),
 
-    :math:`P_\\Omega` keeping the observed entries and zeroing the others (the
-    loss of arXiv:1905.13655's matrix-completion experiments, up to this
-    choice of sum and factor ½). Defined in Chapter 7 (ch-beyond-speed).
+    :math:`P_\\Omega` keeping the observed entries and zeroing the others: the
+    completion loss of arXiv:1905.13655 in the book's normalization (a sum
+    over Ω with the factor ½). Defined in Chapter 7 (ch-beyond-speed).
 
     Attributes
     ----------
@@ -236,8 +236,8 @@ def small_balanced_start(n_rows: int, n_cols: int, depth: int, scale: float, see
     min(n_rows, n_cols). So :math:`W_N \\cdots W_1 = A` (to round-off), the
     layers are balanced (:math:`D_j = 0`), and for a small ``scale`` the start
     is near zero: the setting in which :func:`singular_value_rates` holds
-    exactly under gradient flow. (arXiv:1905.13655 trains from small random
-    layers, balanced only approximately; this start makes the theory exact.)
+    exactly under gradient flow. (A small random start of independent layers
+    is balanced only approximately; this one makes the theory exact.)
     Note the rule differs from :func:`overparam.balance.balanced_init`, which
     fixes the spectral norm of every layer. Defined in Chapter 7
     (ch-beyond-speed).
@@ -410,7 +410,7 @@ def singular_value_rates(W_e: np.ndarray, grad_e: np.ndarray, depth: int) -> np.
         \\dot\\sigma_r = -N\\, (\\sigma_r^2)^{1 - 1/N}\\,
         \\langle \\nabla\\ell(W_e),\\, u_r v_r^\\top \\rangle
 
-    (the singular-value dynamics theorem of arXiv:1905.13655, Section 3): the
+    (the singular-value dynamics of arXiv:1905.13655's dynamical analysis): the
     factor :math:`\\sigma_r^{2 - 2/N}` speeds up large singular values and
     stalls small ones the more the deeper the network, the book's reading of
     why depth finds low rank. It is :math:`-u_r^\\top D v_r` for the direction
@@ -447,8 +447,8 @@ def effective_rank(W: np.ndarray) -> float:
 
     The exponential of the entropy of the normalized singular values (with
     0 log 0 = 0): between 1 and the rank, equal to k for k equal non-zero
-    singular values, unchanged by scaling W. The measure of low rank used by
-    arXiv:1905.13655; Chapter 7 (ch-beyond-speed) reads it off every final
+    singular values, unchanged by scaling W: a measure of low rank without a
+    threshold. Chapter 7 (ch-beyond-speed) reads it off every final
     :math:`W_e`.
 
     Parameters
@@ -681,7 +681,7 @@ class CompletionExperiment:
     steps: np.ndarray
     singular_values: np.ndarray
     seconds: np.ndarray
-    nuclear_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
+    nuclear_seconds: np.ndarray
 
 
 def _per_depth(name: str, value: float | Sequence[float], depths: list[int]) -> list[float]:
@@ -714,8 +714,8 @@ def completion_experiment(
     (:func:`train_deep_factorization`, ``on_divergence="stop"``) from
     :func:`small_balanced_start` with Frobenius norm ``scale`` (the same
     Gaussian direction for every depth and count, drawn with ``seed + 1``);
-    and :func:`nuclear_norm_completion` for every count. The setting of
-    arXiv:1905.13655's matrix-completion experiment (n = 100, rank 5 there).
+    and :func:`nuclear_norm_completion` for every count. Chapter 7 runs it at
+    the size of arXiv:1905.13655's matrix-completion experiments (n = 100, rank 5).
 
     Parameters
     ----------
