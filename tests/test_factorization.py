@@ -1,0 +1,353 @@
+"""Deep matrix factorization (Chapter 7, Part B): the problem, training against autograd, the singular-value
+dynamics against Claim 1 and finite differences, the effective rank, and the nuclear-norm baseline against
+closed forms and its optimality (KKT) conditions."""
+import numpy as np
+import pytest
+import torch
+
+from overparam.balance import balanced_factors, max_imbalance
+from overparam.deep import end_to_end
+from overparam.dynamics import end_to_end_direction
+from overparam.factorization import (
+    CompletionProblem,
+    ConvergenceError,
+    completion_experiment,
+    completion_problem,
+    effective_rank,
+    low_rank_matrix,
+    nuclear_norm_completion,
+    singular_value_rates,
+    singular_value_threshold,
+    small_balanced_start,
+    train_deep_factorization,
+)
+from overparam.training import DivergenceError
+
+
+def _random_mask(shape, fraction, seed):
+    return np.random.default_rng(seed).random(shape) < fraction
+
+
+def _orthonormal(n, k, seed):
+    return np.linalg.qr(np.random.default_rng(seed).normal(size=(n, k)))[0]
+
+
+# --- the problem -------------------------------------------------------------
+
+
+def test_low_rank_matrix_has_the_rank_and_unit_frobenius_norm_and_follows_its_seed():
+    W = low_rank_matrix(12, 9, 3, seed=4)
+    s = np.linalg.svd(W, compute_uv=False)
+    assert W.shape == (12, 9)
+    assert np.linalg.norm(W) == pytest.approx(1.0, rel=1e-14)
+    assert s[2] > 1e-3 and s[3] < 1e-14
+    np.testing.assert_array_equal(W, low_rank_matrix(12, 9, 3, seed=4))
+    assert not np.allclose(W, low_rank_matrix(12, 9, 3, seed=5))
+
+
+@pytest.mark.parametrize("args, match", [((4, 3, 4), "rank"), ((4, 3, 0), "rank"), ((0, 3, 1), "n_rows"),
+                                         ((4, 3.0, 1), "n_cols")])
+def test_low_rank_matrix_checks_its_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        low_rank_matrix(*args, seed=0)
+
+
+def test_loss_gradient_and_error_against_a_plain_loop_and_autograd():
+    rng = np.random.default_rng(0)
+    target, W = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    mask = _random_mask((5, 7), 0.4, seed=1)
+    problem = CompletionProblem(target=target, mask=mask)
+    expected = 0.0
+    for i in range(5):
+        for j in range(7):
+            if mask[i, j]:
+                expected += 0.5 * (W[i, j] - target[i, j]) ** 2
+    assert problem.loss(W) == pytest.approx(expected, rel=1e-14)
+    assert problem.num_observed == int(mask.sum()) and problem.shape == (5, 7)
+
+    Wt = torch.tensor(W, requires_grad=True)
+    value = 0.5 * ((Wt - torch.tensor(target))[torch.tensor(mask)] ** 2).sum()
+    np.testing.assert_allclose(problem.gradient(W), torch.autograd.grad(value, Wt)[0].numpy(), rtol=1e-14)
+
+    full = np.sqrt(((W - target) ** 2).sum() / (target**2).sum())
+    assert problem.reconstruction_error(W) == pytest.approx(full, rel=1e-13)  # over all entries, not just Ω
+    assert problem.reconstruction_error(target) == 0.0
+
+
+def test_completion_problem_validates_and_keeps_read_only_copies():
+    target = np.ones((3, 4))
+    with pytest.raises(ValueError, match="mask must be a boolean"):
+        CompletionProblem(target=target, mask=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="mask must have the shape"):
+        CompletionProblem(target=target, mask=np.ones((4, 3), dtype=bool))
+    with pytest.raises(ValueError, match="target must be a 2-D"):
+        CompletionProblem(target=np.ones(3), mask=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="target must contain only finite"):
+        CompletionProblem(target=np.full((2, 2), np.nan), mask=np.ones((2, 2), dtype=bool))
+    mask = np.ones((3, 4), dtype=bool)
+    problem = CompletionProblem(target=target, mask=mask)
+    mask[0, 0] = False
+    target[0, 0] = 5.0
+    assert problem.num_observed == 12 and problem.target[0, 0] == 1.0
+    with pytest.raises(ValueError, match="W must have the target's shape"):
+        problem.loss(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="zero matrix"):
+        CompletionProblem(target=np.zeros((2, 2)), mask=mask[:2, :2]).reconstruction_error(np.ones((2, 2)))
+
+
+def test_completion_problem_counts_nests_and_keeps_one_target_per_seed():
+    small, large = completion_problem(10, 2, 20, seed=3), completion_problem(10, 2, 60, seed=3)
+    assert small.num_observed == 20 and large.num_observed == 60
+    np.testing.assert_array_equal(small.target, large.target)
+    assert np.all(large.mask[small.mask])  # nested: every entry of the smaller set is in the larger
+    assert completion_problem(6, 1, 10, seed=0, n_cols=4).shape == (6, 4)
+    with pytest.raises(ValueError, match="num_observed"):
+        completion_problem(3, 1, 10, seed=0)
+
+
+def test_completion_problem_observes_entries_uniformly():
+    """Over 400 seeds, every entry of a 3 × 4 matrix is observed about 6/12 of the time (binomial, 5 sigma)."""
+    freq = np.mean([completion_problem(3, 1, 6, seed=s, n_cols=4).mask for s in range(400)], axis=0)
+    assert np.abs(freq - 0.5).max() < 5 * np.sqrt(0.25 / 400)
+
+
+# --- the start and training --------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_small_balanced_start_is_balanced_and_has_the_asked_norm(depth):
+    factors = small_balanced_start(6, 4, depth, 1e-2, seed=2)
+    W_e = end_to_end(factors)
+    assert W_e.shape == (6, 4) and len(factors) == depth
+    assert np.linalg.norm(W_e) == pytest.approx(1e-2, rel=1e-12)
+    assert max_imbalance(factors) < 1e-15
+    assert all(W.shape[0] == 4 for W in factors[:-1])  # hidden widths min(6, 4)
+    np.testing.assert_array_equal(W_e, end_to_end(small_balanced_start(6, 4, depth, 1e-2, seed=2)))
+
+
+def _autograd_gd(problem, factors, lr, num_iters):
+    """Plain GD with torch.autograd on ½‖P_Ω(W_N⋯W_1 − W*)‖², independent of the library's chain rule."""
+    Ws = [torch.tensor(W, requires_grad=True) for W in factors]
+    target, mask = torch.tensor(problem.target), torch.tensor(problem.mask)
+    losses = []
+    for _ in range(num_iters):
+        W_e = Ws[0]
+        for W in Ws[1:]:
+            W_e = W @ W_e
+        value = 0.5 * ((W_e - target)[mask] ** 2).sum()
+        losses.append(float(value.detach()))
+        grads = torch.autograd.grad(value, Ws)
+        Ws = [(W - lr * G).detach().requires_grad_() for W, G in zip(Ws, grads)]
+    return [W.detach().numpy() for W in Ws], np.array(losses)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_training_matches_autograd_gradient_descent(depth):
+    problem = CompletionProblem(target=low_rank_matrix(7, 5, 2, seed=0), mask=_random_mask((7, 5), 0.5, seed=1))
+    rng = np.random.default_rng(2)
+    dims = [5] + [6] * (depth - 1) + [7]  # any widths, unbalanced start
+    start = [0.5 * rng.normal(size=(b, a)) / np.sqrt(a) for a, b in zip(dims[:-1], dims[1:])]
+    history = train_deep_factorization(problem, start, 0.3, 25)
+    expected, losses = _autograd_gd(problem, start, 0.3, 25)
+    for got, want in zip(history.factors, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(history.loss[:-1], losses, rtol=1e-12)
+    np.testing.assert_allclose(history.W_e, end_to_end(expected), atol=1e-12)
+    assert history.loss[-1] == pytest.approx(problem.loss(history.W_e), rel=1e-14)
+    assert history.depth == depth and history.lr == 0.3 and not history.diverged
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_training_records_observes_and_fits_a_fully_observed_matrix():
+    """A full-rank target, every entry observed: GD converges linearly (a zero singular value would not)."""
+    target = (_orthonormal(6, 6, 0) * np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])) @ _orthonormal(6, 6, 1).T
+    problem = CompletionProblem(target=target, mask=np.ones((6, 6), dtype=bool))
+    history = train_deep_factorization(problem, small_balanced_start(6, 6, 3, 0.5, seed=1), 0.3, 400,
+                                       record_every=150, observe=lambda W: np.linalg.svd(W, compute_uv=False))
+    np.testing.assert_array_equal(history.steps, [0, 150, 300, 400])
+    assert history.observed.shape == (4, 6)
+    np.testing.assert_allclose(history.observed[-1], np.linalg.svd(history.W_e, compute_uv=False), rtol=1e-12)
+    assert history.final_loss < 1e-20
+    assert problem.reconstruction_error(history.W_e) < 1e-10
+
+
+def test_training_divergence_follows_the_books_rule():
+    problem = CompletionProblem(target=low_rank_matrix(5, 5, 1, seed=0), mask=np.ones((5, 5), dtype=bool))
+    start = small_balanced_start(5, 5, 2, 1.0, seed=1)
+    with pytest.raises(DivergenceError, match="depth-2 matrix factorization"):
+        train_deep_factorization(problem, start, 50.0, 100)
+    stopped = train_deep_factorization(problem, start, 50.0, 100, on_divergence="stop")
+    assert stopped.diverged and stopped.steps[-1] == stopped.diverged_at - 1
+    assert np.all(np.isfinite(stopped.W_e))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(factors=[np.ones((3, 4))]), "W_1 needs 5 columns"),
+    (dict(lr=0.0), "lr"),
+    (dict(num_iters=-1), "num_iters"),
+    (dict(observe=3), "observe"),
+    (dict(problem=np.ones((4, 5))), "problem must be a CompletionProblem"),
+])
+def test_training_checks_its_arguments(kwargs, match):
+    args = dict(problem=CompletionProblem(target=np.ones((4, 5)), mask=np.ones((4, 5), dtype=bool)),
+                factors=[np.ones((4, 5))], lr=0.1, num_iters=3)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        train_deep_factorization(**args)
+
+
+# --- singular-value dynamics -------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("shape", [(6, 6), (7, 4), (3, 5)])
+def test_singular_value_rates_are_claim_1s_direction_on_u_r_v_r(depth, shape):
+    """σ̇_r = −u_rᵀ D v_r with D = Σ_j [W Wᵀ]^{(j−1)/N} ∇ℓ [WᵀW]^{(N−j)/N}, the end-to-end rule's direction."""
+    rng = np.random.default_rng(depth + shape[0])
+    W_e, grad = rng.normal(size=shape), rng.normal(size=shape)
+    U, _, Vt = np.linalg.svd(W_e, full_matrices=False)
+    D = end_to_end_direction(W_e, grad, depth)
+    expected = -np.einsum("ir,ij,rj->r", U, D, Vt)
+    np.testing.assert_allclose(singular_value_rates(W_e, grad, depth), expected, rtol=1e-10,
+                               atol=1e-12 * np.abs(expected).max())
+
+
+def _finite_difference_error(lr, num_steps=3):
+    """max_t ‖(σ(t+1) − σ(t))/η − σ̇(t)‖_∞ / ‖σ̇(t)‖_∞ over a few GD steps of a balanced depth-3 factorization."""
+    problem = CompletionProblem(target=low_rank_matrix(6, 5, 2, seed=0), mask=_random_mask((6, 5), 0.6, seed=1))
+    W0 = (_orthonormal(6, 5, 4) * np.array([0.9, 0.7, 0.5, 0.35, 0.2])) @ _orthonormal(5, 5, 5).T
+    history = train_deep_factorization(problem, balanced_factors(W0, 3), lr, num_steps,
+                                       observe=lambda W: np.concatenate([np.linalg.svd(W, compute_uv=False),
+                                                                         W.ravel()]))
+    worst = 0.0
+    for t in range(num_steps):
+        sigma, W_t = history.observed[t, :5], history.observed[t, 5:].reshape(6, 5)
+        rates = singular_value_rates(W_t, problem.gradient(W_t), 3)
+        difference = (history.observed[t + 1, :5] - sigma) / lr
+        worst = max(worst, np.abs(difference - rates).max() / np.abs(rates).max())
+    return worst
+
+
+def test_singular_value_rates_match_finite_differences_of_gradient_descent_to_first_order_in_lr():
+    """From a balanced start, GD with step η moves σ_r by η σ̇_r + O(η²): the relative error shrinks like η."""
+    coarse, fine = _finite_difference_error(1e-3), _finite_difference_error(1e-4)
+    assert coarse < 1e-2
+    assert 5 < coarse / fine < 20
+
+
+def test_singular_value_rates_check_shapes_and_depth():
+    with pytest.raises(ValueError, match="grad_e must have the shape"):
+        singular_value_rates(np.ones((3, 2)), np.ones((2, 3)), 2)
+    with pytest.raises(ValueError, match="depth"):
+        singular_value_rates(np.ones((3, 2)), np.ones((3, 2)), 0)
+
+
+# --- effective rank ----------------------------------------------------------
+
+
+def test_effective_rank_closed_forms():
+    assert effective_rank(np.eye(7)) == pytest.approx(7.0, rel=1e-13)
+    assert effective_rank(np.outer([1.0, 2.0, 3.0], [4.0, -1.0])) == pytest.approx(1.0, abs=1e-12)
+    assert effective_rank(np.diag([1.0, 1.0, 0.0])) == pytest.approx(2.0, rel=1e-14)
+    p = np.array([3.0, 1.0]) / 4  # σ = (3, 1): exp of the entropy of (3/4, 1/4)
+    assert effective_rank(np.diag([3.0, 1.0])) == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-14)
+    W = np.random.default_rng(0).normal(size=(5, 8))
+    assert effective_rank(1e-6 * W) == pytest.approx(effective_rank(W), rel=1e-12)
+    assert 1.0 < effective_rank(W) < 5.0
+
+
+def test_effective_rank_refuses_the_zero_matrix_and_non_matrices():
+    with pytest.raises(ValueError, match="non-zero"):
+        effective_rank(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="2-D"):
+        effective_rank(np.ones(3))
+
+
+# --- the nuclear-norm baseline -----------------------------------------------
+
+
+def test_singular_value_threshold_against_known_factors():
+    U, V = _orthonormal(6, 4, 0), _orthonormal(5, 4, 1)
+    W = (U * np.array([3.0, 2.0, 0.5, 0.1])) @ V.T
+    np.testing.assert_allclose(singular_value_threshold(W, 1.0), (U * np.array([2.0, 1.0, 0, 0])) @ V.T, atol=1e-14)
+    np.testing.assert_allclose(singular_value_threshold(W, 0.0), W, atol=1e-14)
+    np.testing.assert_array_equal(singular_value_threshold(W, 3.5), np.zeros((6, 5)))
+    with pytest.raises(ValueError, match="tau"):
+        singular_value_threshold(W, -1.0)
+
+
+def test_nuclear_norm_completion_with_every_entry_observed_returns_the_target():
+    target = np.random.default_rng(0).normal(size=(6, 5))  # full rank: recovery is by the constraints alone
+    result = nuclear_norm_completion(CompletionProblem(target=target, mask=np.ones((6, 5), dtype=bool)))
+    np.testing.assert_allclose(result.solution, target, atol=1e-12)
+
+
+def test_nuclear_norm_completion_closed_forms_one_entry_and_one_row():
+    """One entry a at (i, j): a e_i e_jᵀ. One full row r: e_i rᵀ (both meet ‖X‖_* >= ‖X‖_2 >= what is observed)."""
+    target = np.random.default_rng(1).normal(size=(5, 6))
+    entry = np.zeros((5, 6), dtype=bool)
+    entry[2, 4] = True
+    expected = np.zeros((5, 6))
+    expected[2, 4] = target[2, 4]
+    got = nuclear_norm_completion(CompletionProblem(target=target, mask=entry)).solution
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    row = np.zeros((5, 6), dtype=bool)
+    row[3] = True
+    expected = np.zeros((5, 6))
+    expected[3] = target[3]
+    got = nuclear_norm_completion(CompletionProblem(target=target, mask=row)).solution
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_nuclear_norm_completion_meets_the_kkt_conditions():
+    """Optimality certificate: Y on Ω, ‖Y‖_2 <= 1, <Y, X> = ‖X‖_* and X feasible prove X a minimizer."""
+    problem = completion_problem(30, 2, 360, seed=7)
+    result = nuclear_norm_completion(problem)
+    X, Y = result.solution, result.dual
+    np.testing.assert_array_equal(X[problem.mask], problem.target[problem.mask])
+    assert np.abs(Y[~problem.mask]).max() < 1e-4 * np.abs(Y).max()
+    assert np.linalg.norm(Y, 2) <= 1 + 1e-4
+    nuclear = np.linalg.svd(X, compute_uv=False).sum()
+    assert np.sum(Y * X) == pytest.approx(nuclear, rel=1e-4)
+    assert result.nuclear_norm == pytest.approx(nuclear, rel=1e-14)
+    assert nuclear <= np.linalg.svd(problem.target, compute_uv=False).sum() * (1 + 1e-6)  # the target is feasible
+
+
+def test_nuclear_norm_completion_recovers_a_rank_one_matrix_from_60_percent():
+    problem = completion_problem(30, 1, 540, seed=2)
+    assert problem.reconstruction_error(nuclear_norm_completion(problem).solution) < 1e-4
+
+
+def test_nuclear_norm_completion_raises_when_it_does_not_converge_and_checks_arguments():
+    problem = completion_problem(10, 2, 40, seed=0)
+    with pytest.raises(ConvergenceError, match="max_iters=2"):
+        nuclear_norm_completion(problem, max_iters=2)
+    with pytest.raises(ValueError, match="rho"):
+        nuclear_norm_completion(problem, rho=0.0)
+    with pytest.raises(ValueError, match="tol"):
+        nuclear_norm_completion(problem, tol=-1.0)
+    with pytest.raises(ValueError, match="relaxation"):
+        nuclear_norm_completion(problem, relaxation=2.0)
+    with pytest.raises(ValueError, match="non-zero entry"):
+        nuclear_norm_completion(CompletionProblem(target=np.zeros((3, 3)), mask=np.eye(3, dtype=bool)))
+
+
+# --- the experiment ----------------------------------------------------------
+
+
+def test_completion_experiment_is_the_direct_calls_in_one_table():
+    result = completion_experiment(8, 1, counts=(30, 64), depths=(2, 3), lr=(0.5, 0.8), num_iters=120,
+                                   scale=1e-2, seed=4, record_every=50, top=3)
+    assert result.errors.shape == (2, 2) and result.singular_values.shape == (2, 2, 4, 3)
+    np.testing.assert_array_equal(result.steps, [0, 50, 100, 120])
+    problem = completion_problem(8, 1, 30, seed=4)
+    direct = train_deep_factorization(problem, small_balanced_start(8, 8, 3, 1e-2, seed=5), 0.8, 120)
+    assert result.errors[1, 0] == pytest.approx(problem.reconstruction_error(direct.W_e), rel=1e-12)
+    assert result.effective_ranks[1, 0] == pytest.approx(effective_rank(direct.W_e), rel=1e-12)
+    assert result.final_loss[1, 0] == pytest.approx(direct.final_loss, rel=1e-12)
+    np.testing.assert_allclose(result.singular_values[1, 0, -1], np.linalg.svd(direct.W_e, compute_uv=False)[:3],
+                               rtol=1e-12)
+    assert result.nuclear_errors[1] < 1e-5  # every entry observed
+    assert np.all(result.seconds > 0) and np.all(result.nuclear_seconds > 0)
+    with pytest.raises(ValueError, match="lr must be one number or one per depth"):
+        completion_experiment(8, 1, (30,), (2, 3), lr=(0.5,), num_iters=5, scale=1e-2, seed=0)
