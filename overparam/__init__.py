@@ -14,7 +14,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks, convergence, ethanol, toy
+from . import checks, convergence, ethanol, factorization, toy
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -159,6 +159,7 @@ __all__ = [
     "check_problem",
     "checks",
     "convergence",
+    "factorization",
     "circle",
     "COLLAPSE_FACTOR",
     "compare_network_and_rule",

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import balance, convnet_analysis, deep, dynamics, losses
+from . import balance, convnet_analysis, deep, dynamics, factorization, losses
 
 __all__ = [
     "CheckResult",
@@ -35,6 +35,7 @@ __all__ = [
     "end_to_end_step",
     "single_output_direction",
     "product_penalty_gradients",
+    "effective_rank",
 ]
 
 
@@ -227,4 +228,19 @@ def product_penalty_gradients(fn: Callable[..., Any], *, verbose: bool = True) -
     shapes = ((3, 3, 3), (6, 4, 2), (2, 5, 5), (9, 3, 1))
     cases = [(f"W_a {m}x{k}, W_b {k}x{n}", (rng.normal(size=(m, k)), rng.normal(size=(k, n)))) for m, k, n in shapes]
     return run_check("product_penalty_gradients", fn, convnet_analysis.product_penalty_gradients, cases,
+                     verbose=verbose)
+
+
+def effective_rank(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
+    """Check ``fn(W)`` against :func:`overparam.factorization.effective_rank` (Chapter 7).
+
+    Cases: full-rank, rank-deficient (exact zero singular values) and rectangular matrices, and a multiple of the
+    identity (effective rank n).
+    """
+    rng = np.random.default_rng(10)
+    low = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 6))
+    diag = np.diag([3.0, 1.0, 0.0, 0.0])
+    cases = [("5x5 Gaussian", (rng.normal(size=(5, 5)),)), ("4x7 Gaussian", (rng.normal(size=(4, 7)),)),
+             ("2 x identity(6)", (2 * np.eye(6),)), ("rank 2, 6x6", (low,)), ("diag(3, 1, 0, 0)", (diag,))]
+    return run_check("effective_rank", fn, factorization.effective_rank, cases, rtol=1e-6, atol=1e-8,
                      verbose=verbose)

@@ -44,6 +44,7 @@ __all__ = [
     "balanced_end_to_end_std",
     "convergence_runs",
     "deficiency_margin",
+    "depth_color",
     "fastest_run",
     "imbalance_along",
     "iterations_vs_std",
@@ -289,6 +290,11 @@ def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: Convergen
     return runs[best] if np.isfinite(result.reached_at[best]) else None
 
 
+def depth_color(depth: int) -> str:
+    """The colour of a depth in Chapter 7's figures (two depths, two well-separated colours)."""
+    return {3: "C0", 8: "C3"}.get(int(depth), DEPTH_COLORS[int(depth) % len(DEPTH_COLORS)])
+
+
 def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset, ax=None):
     """Iterations to ``epsilon`` against the init std, per scheme and depth; never-converged marked at the cap."""
     import matplotlib.pyplot as plt
@@ -297,7 +303,7 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     stds = np.asarray(preset.stds)
     for (scheme, depth), its in table.items():
-        color = DEPTH_COLORS[depth % len(DEPTH_COLORS)]
+        color = depth_color(depth)
         style, marker = {"gaussian": ("--", "s"), "balanced": ("-", "o"), "balanced, matched size": (":", "^")}[scheme]
         done = np.isfinite(its)
         ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}")
@@ -307,7 +313,7 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     ax.set(xlabel="initialization std s",
            ylabel=f"iterations to ℓ ≤ {preset.epsilon:g}",
            title="convergence time against the initial scale (× : not within the cap)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
     return ax
 
 

@@ -33,13 +33,15 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from .balance import _rng, balanced_factors
-from .deep import _as_factors, _product, layer_gradients
+from .balance import balanced_factors
+from .deep import end_to_end, layer_gradients
 from .training import History, check_run, train_loop
 from .validation import check_int, check_real
 
 __all__ = [
+    "COMPLETION_PRESETS",
     "CompletionExperiment",
+    "CompletionPreset",
     "ConvergenceError",
     "CompletionProblem",
     "FactorizationHistory",
@@ -49,6 +51,9 @@ __all__ = [
     "effective_rank",
     "low_rank_matrix",
     "nuclear_norm_completion",
+    "plot_errors_vs_count",
+    "plot_singular_values",
+    "run_completion",
     "singular_value_rates",
     "singular_value_threshold",
     "small_balanced_start",
@@ -97,7 +102,7 @@ def low_rank_matrix(n_rows: int, n_cols: int, rank: int, seed: Seed) -> np.ndarr
     """
     n_rows, n_cols = check_int("n_rows", n_rows, 1), check_int("n_cols", n_cols, 1)
     rank = check_int("rank", rank, 1, min(n_rows, n_cols))
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     U = rng.standard_normal((n_rows, rank))
     V = rng.standard_normal((n_cols, rank))
     W = U @ V.T
@@ -215,7 +220,7 @@ def completion_problem(n: int, rank: int, num_observed: int, seed: Seed, n_cols:
     n_cols = n if n_cols is None else check_int("n_cols", n_cols, 1)
     rank = check_int("rank", rank, 1, min(n, n_cols))
     num_observed = check_int("num_observed", num_observed, 1, n * n_cols)
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     target = low_rank_matrix(n, n_cols, rank, rng)
     mask = np.zeros(n * n_cols, dtype=bool)
     mask[rng.permutation(n * n_cols)[:num_observed]] = True
@@ -261,7 +266,7 @@ def small_balanced_start(n_rows: int, n_cols: int, depth: int, scale: float, see
     n_rows, n_cols = check_int("n_rows", n_rows, 1), check_int("n_cols", n_cols, 1)
     depth = check_int("depth", depth, 1)
     scale = check_real("scale", scale, above=0)
-    A = _rng(seed).standard_normal((n_rows, n_cols))
+    A = np.random.default_rng(seed).standard_normal((n_rows, n_cols))
     A *= scale / np.linalg.norm(A)
     return balanced_factors(A, depth)
 
@@ -351,7 +356,8 @@ def train_deep_factorization(
     """
     if not isinstance(problem, CompletionProblem):
         raise ValueError(f"problem must be a CompletionProblem, got {type(problem).__name__}")
-    Ws0 = _as_factors(factors)
+    end_to_end(factors)  # validates the chain of shapes
+    Ws0 = [np.asarray(W, dtype=np.float64) for W in factors]
     n_rows, n_cols = problem.shape
     if Ws0[0].shape[1] != n_cols or Ws0[-1].shape[0] != n_rows:
         raise ValueError(
@@ -363,11 +369,11 @@ def train_deep_factorization(
 
     def loss(Ws: list[np.ndarray]) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
-            return problem.loss(_product(Ws))
+            return problem.loss(end_to_end(Ws))
 
     def step(Ws: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
         with np.errstate(over="ignore", invalid="ignore"):
-            grad_e = problem.gradient(_product(Ws))
+            grad_e = problem.gradient(end_to_end(Ws))
             value = 0.5 * float(np.sum(grad_e * grad_e))
             if not math.isfinite(value):  # the loop stops here; no step from a non-finite state
                 return value, Ws
@@ -376,7 +382,7 @@ def train_deep_factorization(
     watch = None
     if observe is not None:
         def watch(Ws: list[np.ndarray]) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(observe(_product(Ws)), dtype=np.float64))
+            return torch.as_tensor(np.asarray(observe(end_to_end(Ws)), dtype=np.float64))
 
     trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every, on_divergence=on_divergence,
                        observe=watch, what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
@@ -386,7 +392,7 @@ def train_deep_factorization(
         loss=trace.loss,
         diverged_at=trace.diverged_at,
         factors=tuple(final),
-        W_e=_product(final),
+        W_e=end_to_end(final),
         lr=lr,
         depth=len(final),
         observed=trace.observed,
@@ -792,3 +798,69 @@ def completion_experiment(
         counts=np.array(counts), depths=np.array(depths), errors=errors, final_loss=final_loss,
         effective_ranks=eff, nuclear_errors=nuc_err, nuclear_effective_ranks=nuc_eff, steps=steps,
         singular_values=svals, seconds=seconds, nuclear_seconds=nuc_sec)
+
+
+@dataclass(frozen=True)
+class CompletionPreset:
+    """Settings of Part B's experiment (Chapter 7): the paper's size (n = 100, rank 5) at a budget per scale."""
+
+    name: str
+    n: int
+    rank: int
+    counts: tuple[int, ...]
+    depths: tuple[int, ...]
+    lr: float
+    num_iters: int
+    scale: float
+    seed: int = 0
+    record_every: int = 50
+
+
+#: CI's fast mode and the reader default (one seed). lr = 2 is the largest of the step sizes tried that converged
+#: at every count; the start scale 1e-4 (Frobenius norm, the target's is 1) sets the deep networks' error floor.
+COMPLETION_PRESETS: dict[str, CompletionPreset] = {
+    "fast": CompletionPreset("fast", 100, 5, (2000, 4000), (2, 3, 4), 2.0, 2_000, 1e-4),
+    "default": CompletionPreset("default", 100, 5, (1000, 2000, 3000, 4000, 5000), (2, 3, 4), 2.0, 3_000, 1e-4),
+}
+
+
+def run_completion(preset: CompletionPreset) -> CompletionExperiment:
+    """:func:`completion_experiment` with a preset's settings (Chapter 7)."""
+    return completion_experiment(preset.n, preset.rank, preset.counts, preset.depths, preset.lr, preset.num_iters,
+                                 preset.scale, preset.seed, record_every=preset.record_every)
+
+
+def plot_errors_vs_count(experiment: CompletionExperiment, ax=None):
+    """Reconstruction error against the number of observed entries, per depth and for the nuclear norm."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import DEPTH_COLORS
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.2, 4.0))
+    for d, depth in enumerate(experiment.depths):
+        ax.semilogy(experiment.counts, experiment.errors[d], "o-", color=DEPTH_COLORS[int(depth) % len(DEPTH_COLORS)],
+                    label=f"depth {depth}")
+    if np.isfinite(experiment.nuclear_errors).any():
+        ax.semilogy(experiment.counts, np.maximum(experiment.nuclear_errors, 1e-12), "k--s", ms=4,
+                    label="minimum nuclear norm")
+    ax.set(xlabel="observed entries |Ω|", ylabel="‖W − W*‖_F / ‖W*‖_F",
+           title="matrix completion: error on all entries")
+    ax.legend()
+    return ax
+
+
+def plot_singular_values(experiment: CompletionExperiment, count_index: int, axes=None):
+    """The largest singular values of W_e along training, one panel per depth, at one observation count."""
+    import matplotlib.pyplot as plt
+
+    count_index = check_int("count_index", count_index, 0, len(experiment.counts) - 1)
+    if axes is None:
+        _, axes = plt.subplots(1, len(experiment.depths), figsize=(3.6 * len(experiment.depths), 3.4), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, d in zip(axes, range(len(experiment.depths))):
+        sv = experiment.singular_values[d, count_index]
+        ax.semilogy(np.maximum(experiment.steps, 1), sv, lw=1.2)
+        ax.set(xscale="log", xlabel="iteration", title=f"depth {experiment.depths[d]}")
+    axes[0].set_ylabel("singular values of W_e")
+    return axes

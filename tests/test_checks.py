@@ -48,6 +48,12 @@ def _wrong_product_penalty(W_a, W_b):  # differentiates ||W_a W_b||^2 without th
     return 2 * ga, 2 * gb
 
 
+def _wrong_effective_rank(W):  # exponentiates the entropy of the squared singular values
+    s = np.linalg.svd(W, compute_uv=False) ** 2
+    p = s[s > 0] / s.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
 CASES = [
     ("lp_loss", op.lp_loss, _wrong_loss),
     ("lp_gradient", op.lp_gradient, _wrong_gradient),
@@ -58,6 +64,7 @@ CASES = [
     ("end_to_end_step", op.end_to_end_step, _wrong_step),
     ("single_output_direction", op.single_output_direction, _wrong_single_output),
     ("product_penalty_gradients", op.product_penalty_gradients, _wrong_product_penalty),
+    ("effective_rank", op.factorization.effective_rank, _wrong_effective_rank),
 ]
 
 
