@@ -12,7 +12,7 @@ import sys
 from .files import OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
-_COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.toy", "overparam.cli.mnist")
+_COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.toy", "overparam.cli.mnist", "overparam.cli.convergence")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -190,3 +190,25 @@ def test_ethanol_cuda_without_a_cuda_device_is_a_usage_error(monkeypatch, capsys
         main(["ethanol", "--device", "cuda"])
     assert info.value.code == 2
     _assert_one_line_usage_error(capsys, "--device", "no CUDA device")
+
+
+def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_path, monkeypatch, capsys):
+    from overparam import convergence
+    from overparam.cli import convergence as cli_convergence
+
+    monkeypatch.setitem(convergence.PRESETS, "fast", dataclasses.replace(
+        convergence.PRESETS["fast"], num_iters=30, depths=(3,), stds=(0.1, 0.3), lrs=(0.1,), width=4))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    fake = op.Standardized(X=X, y=X @ rng.normal(size=5), x_mean=np.zeros(5), x_std=np.ones(5), y_mean=0.0, y_std=1.0)
+    monkeypatch.setattr(cli_convergence, "load_standardized_ethanol", lambda data_dir=None: fake)
+    assert main(["convergence", "--preset", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "depth 3, gaussian:" in out and "wrote results/convergence_fast.npz" in out
+    saved = op.SweepResult.load(tmp_path / "results" / "convergence_fast.npz")
+    assert len(saved) == 6 and saved.target == 1e-5 and saved.provenance["command"].startswith("python -m overparam")
+    assert (tmp_path / "results" / "convergence_fast.png").exists()
+    before = (tmp_path / "results" / "convergence_fast.npz").read_bytes()
+    assert main(["convergence", "--preset", "fast", "--no-figures"]) == 0
+    assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before, "the default file is kept"
+    assert len(list((tmp_path / "results").glob("convergence_fast*.npz"))) == 2
