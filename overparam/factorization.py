@@ -35,7 +35,7 @@ import torch
 
 from .balance import balanced_factors
 from .deep import end_to_end, layer_gradients
-from .training import History, check_run, train_loop
+from .training import History, check_run, is_recorded, train_loop
 from .validation import check_int, check_real
 
 __all__ = [
@@ -764,7 +764,7 @@ def completion_experiment(
     scale = check_real("scale", scale, above=0)
     top = min(n, 2 * rank + 2) if top is None else check_int("top", top, 1, n)
 
-    steps = np.array([t for t in range(num_iters + 1) if t % record_every == 0 or t == num_iters], dtype=np.int64)
+    steps = np.array([t for t in range(num_iters + 1) if is_recorded(t, num_iters, record_every)], dtype=np.int64)
     D, C, T = len(depths), len(counts), len(steps)
     errors, final_loss, eff = (np.full((D, C), np.nan) for _ in range(3))
     seconds = np.zeros((D, C))
