@@ -5,7 +5,7 @@ import argparse
 
 import torch
 
-__all__ = ["device_name", "positive_int"]
+__all__ = ["add_results_file_options", "device_name", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -28,3 +28,14 @@ def device_name(text: str) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f"{text!r}: torch sees no CUDA device on this machine; use cpu")
     return text
+
+
+def add_results_file_options(parser: argparse.ArgumentParser, name: str, figures: str) -> None:
+    """``--out``, ``--force`` and ``--data-dir`` of a command that writes one results file from the Ethanol data.
+
+    ``name``: the default file is ``results/<name>_<preset>.npz``; ``figures``: what is written next to it.
+    """
+    parser.add_argument("--out", default=None, help=f"results file (default results/{name}_<preset>.npz, or a fresh "
+                        f"time-stamped name if that exists); {figures} written next to it")
+    parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
+    parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")

@@ -22,7 +22,7 @@ from ..convergence import PRESETS, SCHEMES, iterations_vs_std, plot_iterations_v
 from ..data import load_standardized_ethanol
 from ..files import check_writable, choose_output
 from ..plotting import use_book_style
-from .args import positive_int
+from .args import add_results_file_options, positive_int
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -67,10 +67,7 @@ def register(subparsers: Any) -> None:
                                    "Gaussian and balanced starts, depths 3 and 8", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="long",
                         help="fast (CI), default (the chapter's), long (finer grids, cap 10^5)")
-    parser.add_argument("--out", default=None, help="results file (default results/convergence_<preset>.npz, or a "
-                        "fresh time-stamped name if that exists); the figure is written next to it")
-    parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
-    parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    add_results_file_options(parser, "convergence", "the figure is")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (default 1: the matrices are small)")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")

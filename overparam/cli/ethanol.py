@@ -18,7 +18,7 @@ from ..files import check_writable, choose_output
 from ..optimum import lp_optimum
 from ..plotting import use_book_style
 from ..sweep import SweepResult, run_sweep
-from .args import device_name, positive_int
+from .args import add_results_file_options, device_name, positive_int
 from .progress import Progress
 
 __all__ = ["FIGURE_SUFFIXES", "register", "run"]
@@ -84,10 +84,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
-    parser.add_argument("--out", default=None, help="results file (default results/ethanol_<preset>.npz, or a fresh "
-                        "time-stamped name if that exists); figures are written next to it")
-    parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
-    parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    add_results_file_options(parser, "ethanol", "figures are")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", type=device_name, default="cpu", help="torch device: cpu, cuda or cuda:K")
     parser.add_argument("--threads", type=positive_int, default=None,
