@@ -26,9 +26,11 @@ read it: :func:`select_runs` (three learning-rate rules) and
 :meth:`SweepResult.iterations_to`.
 
 An iteration is two matrix products plus about a dozen small tensor
-operations, in plain eager PyTorch. Divergence checks and loss records are
-batched per ``chunk`` iterations, so the loop never waits on a Python-side
-test. Measurements of the engine's speed and the design choices they led to
+operations per block of runs, in plain eager PyTorch. Divergence checks and
+loss records are batched per ``chunk`` iterations, so the loop never waits on
+a Python-side test. On a CUDA device a full chunk is captured once as a CUDA
+graph and replayed (``run_sweep(..., cuda_graph=...)``), since there the
+kernel launches, not the arithmetic, set the pace. Measurements of the engine's speed and the design choices they led to
 are in ``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
 """
 from __future__ import annotations
@@ -56,6 +58,8 @@ __all__ = [
     "METHODS",
     "RunConfig",
     "SweepResult",
+    "SweepComparison",
+    "compare_sweeps",
     "run_sweep",
     "start_layers",
     "product_runs",
@@ -307,7 +311,10 @@ class _Optimizer:
     """Plain GD, θ ← θ − η g, and the base of the others.
 
     Each hyper-parameter of the method becomes a (B, 1) column of per-run
-    values; each name in ``slots`` a zero-initialized state like θ.
+    values; each name in ``slots`` a zero-initialized state like θ. ``step``
+    updates θ and the state in place and reads the step number t + 1 from
+    ``count``, a 0-d float64 tensor on the device (not a Python int), so that
+    a chunk of steps can be captured once as a CUDA graph and replayed.
     """
 
     method, slots = "gd", ()
@@ -322,7 +329,7 @@ class _Optimizer:
     def state(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self.slots]
 
-    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, count: torch.Tensor) -> None:
         theta.addcmul_(lr, g, value=-1)
 
 
@@ -331,7 +338,7 @@ class _Momentum(_Optimizer):
 
     method, slots = "momentum", ("v",)
 
-    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, count: torch.Tensor) -> None:
         self.v.mul_(self.momentum).add_(g)
         theta.addcmul_(lr, self.v, value=-1)
 
@@ -341,7 +348,7 @@ class _AdaGrad(_Optimizer):
 
     method, slots = "adagrad", ("sum",)
 
-    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, count: torch.Tensor) -> None:
         self.sum.addcmul_(g, g)
         theta.addcmul_(lr, g / (self.sum.sqrt() + self.eps), value=-1)
 
@@ -354,7 +361,7 @@ class _AdaDelta(_Optimizer):
 
     method, slots = "adadelta", ("sq", "acc")
 
-    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, count: torch.Tensor) -> None:
         self.sq.mul_(self.rho).addcmul_(g * g, 1 - self.rho)
         delta = (self.acc + self.eps).sqrt_().div_((self.sq + self.eps).sqrt_()).mul_(g)
         self.acc.mul_(self.rho).addcmul_(delta * delta, 1 - self.rho)
@@ -370,11 +377,27 @@ class _Adam(_Optimizer):
 
     method, slots = "adam", ("m", "v")
 
-    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, t: int) -> None:
+    def __init__(self, configs: Sequence[RunConfig], theta: torch.Tensor):
+        super().__init__(configs, theta)
+        self.powers = [(b.double(), b * b * b) for b in (self.beta1, self.beta2)]  # β in float64, β·β·β
+
+    @staticmethod
+    def _power(beta_64: torch.Tensor, beta_cubed: torch.Tensor, count: torch.Tensor,
+               third: torch.Tensor) -> torch.Tensor:
+        """β^t for a device tensor t, bit for bit torch's ``β.pow(t)`` for a Python int t (checked on the CPU).
+
+        For a Python int, torch rounds a float64 power to β's dtype, except at
+        t = 3 (``third``), which it computes as β·β·β in that dtype.
+        """
+        return torch.where(third, beta_cubed, beta_64.pow(count).to(beta_cubed.dtype))
+
+    def step(self, theta: torch.Tensor, g: torch.Tensor, lr: torch.Tensor, count: torch.Tensor) -> None:
         self.m.lerp_(g, 1 - self.beta1)
         self.v.mul_(self.beta2).addcmul_(g * g, 1 - self.beta2)
-        bias1 = 1 - self.beta1.pow(t + 1)
-        bias2_sqrt = (1 - self.beta2.pow(t + 1)).sqrt_()
+        third = count == 3
+        (b1_64, b1_cubed), (b2_64, b2_cubed) = self.powers
+        bias1 = 1 - self._power(b1_64, b1_cubed, count, third)
+        bias2_sqrt = (1 - self._power(b2_64, b2_cubed, count, third)).sqrt_()
         denom = (self.v.sqrt() / bias2_sqrt).add_(self.eps)
         theta.addcmul_(lr / bias1, self.m / denom, value=-1)
 
@@ -386,7 +409,12 @@ _OPTIMIZERS = {c.method: c for c in (_Optimizer, _Momentum, _AdaGrad, _AdaDelta,
 # Blocks: the runs of one kind, owning contiguous rows of W_e and G
 # ---------------------------------------------------------------------------
 class _Block:
-    """A block's runs are frozen by zeroing their learning rates (a (B, ...) tensor ``lr``)."""
+    """A block's runs are frozen by zeroing their learning rates (a (B, ...) tensor ``lr``).
+
+    ``step`` and ``write_we`` write into tensors allocated once, in
+    ``__init__``, and never rebind an attribute: a captured CUDA graph keeps
+    reading and writing the same memory on every replay.
+    """
 
     lr: torch.Tensor
 
@@ -425,15 +453,16 @@ class _ScalarNets(_Block):
         self.lr = torch.as_tensor(lr, dtype=we.dtype, device=we.device)
         self.grad = torch.empty_like(self.theta)
         self.diagonal = torch.eye(self.k, dtype=torch.bool, device=we.device)
+        self.prod = torch.empty(B, 1, dtype=we.dtype, device=we.device)  # Π_j ω_j per run
         self.opt = _OPTIMIZERS[configs[0].method](configs, self.theta)
         self.write_we()
 
     def write_we(self) -> None:
         if self.k:
-            self.prod = self.theta[:, self.d :].prod(1, keepdim=True)
+            torch.prod(self.theta[:, self.d :], 1, keepdim=True, out=self.prod)
             torch.mul(self.theta[:, : self.d], self.prod, out=self.we)
 
-    def step(self, g: torch.Tensor, t: int) -> None:
+    def step(self, g: torch.Tensor, count: torch.Tensor) -> None:
         if self.k:
             w1, omega = self.theta[:, : self.d], self.theta[:, self.d :]
             torch.mul(g, self.prod, out=self.grad[:, : self.d])
@@ -443,7 +472,7 @@ class _ScalarNets(_Block):
                 others = torch.where(self.diagonal, 1.0, omega.unsqueeze(1)).prod(2)  # Π_{i≠j} ω_i, zeros allowed
                 torch.mul(others, torch.linalg.vecdot(g, w1).unsqueeze(1), out=self.grad[:, self.d :])
             g = self.grad
-        self.opt.step(self.theta, g, self.lr, t)
+        self.opt.step(self.theta, g, self.lr, count)
         self.write_we()
 
     def state(self) -> list[torch.Tensor]:
@@ -475,7 +504,7 @@ class _EndToEnd(_Block):
         self.lr = torch.tensor([[c.lr] for c in configs], **like)
         self.tiny = torch.finfo(we.dtype).tiny
 
-    def step(self, g: torch.Tensor, t: int) -> None:
+    def step(self, g: torch.Tensor, count: torch.Tensor) -> None:
         w = self.we
         norm2 = torch.linalg.vecdot(w, w).unsqueeze(1)
         coef = self.along * torch.linalg.vecdot(g, w).unsqueeze(1) / norm2.clamp_min(self.tiny)
@@ -504,16 +533,19 @@ class _WideNets(_Block):
         per_run = [start_layers(c, we.shape[1]) for c in configs]
         self.layers = [torch.as_tensor(np.stack(ws), **like) for ws in zip(*per_run)]
         self.lr = torch.tensor([[[c.lr]] for c in configs], **like)
+        # above[j] = A_j = W_N ··· W_{j+1} (B, 1, n); above[N−1] = 1
+        B = len(configs)
+        self.above = [torch.empty(B, 1, layer.shape[2], **like) for layer in self.layers[1:]]
+        self.above.append(torch.ones(B, 1, 1, **like))
         self.write_we()
 
     def write_we(self) -> None:
-        W = self.layers
-        self.above = [torch.ones(len(self.configs), 1, 1, dtype=W[0].dtype, device=W[0].device)]
-        for layer in W[:0:-1]:
-            self.above.insert(0, self.above[0] @ layer)
-        self.we.copy_((self.above[0] @ W[0]).squeeze(1))
+        W, above = self.layers, self.above
+        for j in range(len(W) - 2, -1, -1):
+            torch.matmul(above[j + 1], W[j + 1], out=above[j])
+        self.we.copy_((above[0] @ W[0]).squeeze(1))
 
-    def step(self, g: torch.Tensor, t: int) -> None:
+    def step(self, g: torch.Tensor, count: torch.Tensor) -> None:
         # B_j gᵀ = W_{j-1} ... W_1 gᵀ by matrix-vector products (the output is a row: no matrix chain is formed)
         g = g.unsqueeze(1)
         pulled = [self.layers[0] @ g.transpose(1, 2)]
@@ -599,6 +631,7 @@ class _Lockstep:
             if not moment:
                 self.buffers[sl.start] = torch.empty(sl.stop - sl.start, m, **like)
         self.blocks = [(sl, _make_block(key, [runs[i] for i in idx], self.We[sl, :d])) for key, idx, sl in plan]
+        self.count = torch.ones((), dtype=torch.float64, device=device)  # t + 1 of the next update
 
     def gradient(self, raw_loss: torch.Tensor) -> None:
         """G for every row and ⟨We, G⟩ (p·L, or 2·L in moment form) into ``raw_loss``."""
@@ -612,9 +645,11 @@ class _Lockstep:
             torch.mm(r, self.Xa_m, out=self.G[sl])
         torch.linalg.vecdot(self.We, self.G, out=raw_loss)
 
-    def update(self, t: int) -> None:
+    def update(self) -> None:
+        """One step of every run from ``G``; ``count`` (t + 1, on the device) then moves on."""
         for sl, block in self.blocks:
-            block.step(self.G[sl, : self.d], t)
+            block.step(self.G[sl, : self.d], self.count)
+        self.count.add_(1)
 
     def snapshot(self) -> list[list[torch.Tensor]]:
         return [[x.clone() for x in block.state()] for _, block in self.blocks]
@@ -635,6 +670,55 @@ class _Lockstep:
         for sl, block in self.blocks:
             out[sl] = block.factors()
         return out
+
+
+def _iterate(prog: _Lockstep, raw: torch.Tensor, n: int, updates: int) -> None:
+    """``n`` iterations: iteration i writes its loss into ``raw[i]``; the first ``updates`` of them then step."""
+    for i in range(n):
+        prog.gradient(raw[i])
+        if i < updates:
+            prog.update()
+
+
+class _Chunks:
+    """Runs the chunks of a sweep: eagerly, or on CUDA as one captured graph (``cuda_graph``).
+
+    Eagerly, each of the dozens of small tensor operations of an iteration
+    is one kernel launch from Python; on a GPU the launches, not the
+    arithmetic, then set the pace. With ``cuda_graph`` the first full chunk
+    (``chunk`` iterations, each followed by a step) runs eagerly on a side
+    stream (the warm-up that capture needs: library handles and workspaces
+    are created there), the second is captured once as a
+    ``torch.cuda.CUDAGraph`` and every full chunk from then on is one replay.
+    Shorter chunks (the last one) run eagerly. Both ways run
+    :func:`_iterate` on the same tensors, which every block updates in place,
+    so a replay does the same arithmetic as the eager loop; divergence checks
+    and records stay at chunk boundaries, between replays.
+    """
+
+    def __init__(self, prog: _Lockstep, raw: torch.Tensor, chunk: int, cuda_graph: bool):
+        self.prog, self.raw, self.chunk, self.cuda_graph = prog, raw, chunk, cuda_graph
+        self.side: Any = None  # the warm-up and capture stream
+        self.graph: Any = None
+
+    def run(self, n: int, updates: int) -> None:
+        if not (self.cuda_graph and n == self.chunk and updates == n):
+            _iterate(self.prog, self.raw, n, updates)
+            return
+        device = self.raw.device
+        with torch.cuda.device(device):
+            if self.side is None:  # warm-up, on the stream that will capture
+                self.side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
+                self.side.wait_stream(main)
+                with torch.cuda.stream(self.side):
+                    _iterate(self.prog, self.raw, n, n)
+                main.wait_stream(self.side)
+                return
+            if self.graph is None:
+                self.graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph, stream=self.side):  # records the kernels; runs nothing
+                    _iterate(self.prog, self.raw, n, n)
+            self.graph.replay()
 
 
 # ---------------------------------------------------------------------------
@@ -839,6 +923,76 @@ class SweepResult:
         return result
 
 
+@dataclass(frozen=True)
+class SweepComparison:
+    """How two sweeps of the same runs agree (e.g. the CPU and a GPU engine; see :func:`compare_sweeps`).
+
+    Attributes
+    ----------
+    runs : int
+    diverged_in_both, diverged_only_first, diverged_only_second : tuple of int
+        Run indices by where they diverged.
+    same_divergence_step : bool
+        Every run that diverged in both did so at the same step.
+    final_rel_diff : ndarray
+        ``|L_a − L_b| / |L_a|`` of the final loss, for the runs trained in
+        both (in run order; NaN where both losses are 0).
+    trained_in_both : tuple of int
+        The runs of ``final_rel_diff``.
+    """
+
+    runs: int
+    diverged_in_both: tuple[int, ...]
+    diverged_only_first: tuple[int, ...]
+    diverged_only_second: tuple[int, ...]
+    same_divergence_step: bool
+    final_rel_diff: np.ndarray
+    trained_in_both: tuple[int, ...]
+
+    @property
+    def max_rel_diff(self) -> float:
+        """Largest relative difference of the final losses (0 if no run trained in both)."""
+        return float(np.nanmax(self.final_rel_diff)) if self.final_rel_diff.size else 0.0
+
+    @property
+    def median_rel_diff(self) -> float:
+        return float(np.nanmedian(self.final_rel_diff)) if self.final_rel_diff.size else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {"runs": self.runs, "diverged_in_both": list(self.diverged_in_both),
+                "diverged_only_first": list(self.diverged_only_first),
+                "diverged_only_second": list(self.diverged_only_second),
+                "same_divergence_step": self.same_divergence_step, "trained_in_both": len(self.trained_in_both),
+                "max_rel_diff": self.max_rel_diff, "median_rel_diff": self.median_rel_diff}
+
+
+def compare_sweeps(first: SweepResult, second: SweepResult) -> SweepComparison:
+    """Compare two sweeps of the same runs: which diverged where, and how close their final losses are.
+
+    Used to check a GPU sweep against the CPU engine (``scripts/gpu_sweep_check.sh``).
+
+    Raises
+    ------
+    ValueError
+        If the two sweeps do not hold the same runs (configs and ``num_iters``).
+    """
+    if first.configs != second.configs or first.num_iters != second.num_iters:
+        raise ValueError(f"first and second must be sweeps of the same runs, got {len(first)} runs x "
+                         f"{first.num_iters} iterations and {len(second)} runs x {second.num_iters}")
+    a, b = first.diverged, second.diverged
+    both = np.flatnonzero(~a & ~b)
+    la, lb = first.final_loss[both], second.final_loss[both]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.abs(la - lb) / np.abs(la)
+    return SweepComparison(
+        runs=len(first), diverged_in_both=tuple(np.flatnonzero(a & b).tolist()),
+        diverged_only_first=tuple(np.flatnonzero(a & ~b).tolist()),
+        diverged_only_second=tuple(np.flatnonzero(~a & b).tolist()),
+        same_divergence_step=bool(np.array_equal(first.diverged_at[a & b], second.diverged_at[a & b])),
+        final_rel_diff=rel, trained_in_both=tuple(both.tolist()))
+
+
 def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
                 by: Sequence[str] | None = None) -> dict[tuple, int]:
     """Pick one run per group of a learning-rate grid (Chapters 2 and 4).
@@ -934,6 +1088,7 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     command: str | None = None,
     target: float | None = None,
+    cuda_graph: bool | None = None,
 ) -> SweepResult:
     """Train every run of ``runs`` for ``num_iters`` full-batch iterations, in lockstep.
 
@@ -991,6 +1146,12 @@ def run_sweep(
         run, the first iteration whose loss is <= ``target``, checked at every
         step whatever ``record`` is ("iterations to reach L < ε" of the toy
         of Chapter 4). Runs go on after reaching it.
+    cuda_graph : bool, optional
+        Capture a full chunk of iterations once as a CUDA graph and replay it
+        (see :class:`_Chunks`): the same arithmetic, without a kernel launch
+        from Python per operation. ``None`` (default): on for a CUDA
+        ``device``, off otherwise. ``True`` needs a CUDA device. Recorded in
+        the provenance.
 
     Returns
     -------
@@ -1001,8 +1162,8 @@ def run_sweep(
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
         ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
-        ``target``, an ``init_direction`` whose length is not d, or a problem
-        that fails :func:`overparam.check_problem`.
+        ``target``, ``cuda_graph``, an ``init_direction`` whose length is not
+        d, or a problem that fails :func:`overparam.check_problem`.
     """
     X, y = _problem_arrays(problem)
     runs = tuple(runs)
@@ -1019,7 +1180,14 @@ def run_sweep(
     steps = _record_steps(record, num_iters)
     dt = _as_dtype(dtype)
     device = torch.device(device)
-    provenance = make_provenance(command, problem_shape=list(X.shape))
+    if cuda_graph is None:
+        cuda_graph = device.type == "cuda"
+    elif not isinstance(cuda_graph, bool):
+        raise ValueError(f"cuda_graph must be True, False or None, got {cuda_graph!r}")
+    elif cuda_graph and device.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs a CUDA device, got device={str(device)!r}; "
+                         "pass cuda_graph=None or False")
+    provenance = make_provenance(command, problem_shape=list(X.shape), cuda_graph=cuda_graph)
 
     start_time = time.perf_counter()
     with torch.no_grad():
@@ -1032,16 +1200,14 @@ def run_sweep(
         active = np.zeros(prog.rows, dtype=bool)
         active[rows] = True
         raw = torch.empty(min(chunk, num_iters + 1), prog.rows, dtype=dt, device=device)
+        chunks = _Chunks(prog, raw, chunk, cuda_graph)
         limit = None
         previous = current = None
         t = 0
         while t <= num_iters and active.any():
             n = min(chunk, num_iters + 1 - t)
             previous, current = current, prog.snapshot()
-            for i in range(n):
-                prog.gradient(raw[i])
-                if t + i < num_iters:
-                    prog.update(t + i)
+            chunks.run(n, min(n, num_iters - t))
             chunk_loss = raw[:n].double().cpu().numpy() * prog.scale.numpy()
             if limit is None:
                 limit = np.where(chunk_loss[0] > 0, chunk_loss[0] * DIVERGENCE_FACTOR, DIVERGENCE_FACTOR)

@@ -3,6 +3,7 @@
 Usage (from the repository root)::
 
     .venv/bin/python scripts/bench_sweep.py [--iters 2000] [--threads 2] [--dtype float32] [--json out.json]
+    python3 scripts/bench_sweep.py --device cuda --json out.json     # on a GPU machine
 
 Rows of the table, all on the standardized Ethanol problem (2565 x 128), ℓ4 loss, depth-2
 networks with a scalar hidden layer, full-batch gradient descent:
@@ -11,9 +12,15 @@ networks with a scalar hidden layer, full-batch gradient descent:
     ``loss.backward()``, ``torch.optim.SGD.step()``, one run;
 (b) :func:`overparam.sweep.run_sweep` with B = 1 (default padding to 4 rows), and (b') with
     ``pad_rows=1``;
-(c) ``run_sweep`` with B = 32 runs;
+(c) ``run_sweep`` with B = 32 runs, and (c') with B = 110 (the size of the paper-scale sweeps);
 (d) the bare matrix products alone, ``R = X @ W`` and ``G = X.T @ R`` with W of shape (d, 32);
-    (d') the same products in the engine's layout, ``R = W_e @ [X, -y].T`` and ``G = R @ [X, -y]``.
+    (d') the same products in the engine's layout, ``R = W_e @ [X, -y].T`` and ``G = R @ [X, -y]``,
+    for 32 and for 110 rows.
+
+On a CUDA device the engine rows (b), (c), (c') appear twice: with ``cuda_graph=False`` (one kernel
+launch from Python per tensor operation, the engine before CUDA graphs) and with ``cuda_graph=True``
+(a chunk of iterations captured once and replayed). The bare pairs there are timed the same way,
+eagerly and as one captured graph, so that "the device's floor" is the matmul pair without launches.
 
 The targets: (c) at least 30x cheaper per run-iteration than (a), and within 2x of (d).
 This is a measurement, not a test: it asserts nothing. Each row is the best of ``--repeats``
@@ -71,29 +78,46 @@ def engine(problem: op.Standardized, batch: int, iters: int, dtype: str, device:
     return lambda: run_sweep(problem, runs, iters, record=100, dtype=dtype, device=device, **kw)
 
 
-def bare_pair(A: torch.Tensor, B: torch.Tensor, iters: int) -> Callable[[], None]:
+def _looped(step: Callable[[], torch.Tensor], iters: int, graph: bool) -> Callable[[], None]:
+    """``iters`` calls of ``step`` (which writes into fixed tensors), eagerly or as one captured CUDA graph."""
+    if not graph:
+        def run() -> None:
+            for _ in range(iters):
+                out = step()
+            float(out.flatten()[0])  # wait for the device
+        return run
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        out = step()  # warm-up before capture
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=side):
+        for _ in range(iters):
+            out = step()
+
+    def replay() -> None:
+        g.replay()
+        float(out.flatten()[0])
+
+    return replay
+
+
+def bare_pair(A: torch.Tensor, B: torch.Tensor, iters: int, graph: bool = False) -> Callable[[], None]:
     """``iters`` times: R = A @ W, G = B @ R (column layout) ."""
     W = torch.randn(A.shape[1], 32, dtype=A.dtype, device=A.device) * 0.01
-
-    def run() -> None:
-        for _ in range(iters):
-            G = B @ (A @ W)
-        float(G[0, 0])
-
-    return run
+    R = torch.empty(A.shape[0], 32, dtype=A.dtype, device=A.device)
+    G = torch.empty(B.shape[0], 32, dtype=A.dtype, device=A.device)
+    return _looped(lambda: torch.mm(B, torch.mm(A, W, out=R), out=G), iters, graph)
 
 
-def bare_pair_rows(Xa: torch.Tensor, iters: int) -> Callable[[], None]:
+def bare_pair_rows(Xa: torch.Tensor, iters: int, rows: int = 32, graph: bool = False) -> Callable[[], None]:
     """``iters`` times: R = W_e @ Xaᵀ, G = R @ Xa (the engine's row layout)."""
     XaT = Xa.T.contiguous()
-    W = torch.randn(32, Xa.shape[1], dtype=Xa.dtype, device=Xa.device) * 0.01
-
-    def run() -> None:
-        for _ in range(iters):
-            G = (W @ XaT) @ Xa
-        float(G[0, 0])
-
-    return run
+    W = torch.randn(rows, Xa.shape[1], dtype=Xa.dtype, device=Xa.device) * 0.01
+    R = torch.empty(rows, Xa.shape[0], dtype=Xa.dtype, device=Xa.device)
+    G = torch.empty(rows, Xa.shape[1], dtype=Xa.dtype, device=Xa.device)
+    return _looped(lambda: torch.mm(torch.mm(W, XaT, out=R), Xa, out=G), iters, graph)
 
 
 def main() -> int:
@@ -116,14 +140,28 @@ def main() -> int:
     Xa = torch.cat([X, -y[:, None]], dim=1)
     n, reps = args.iters, args.repeats
 
-    rows = [
-        ("(a) naive loop: nn.Linear x2, backward, SGD.step", 1, naive_loop(X, y, n, 1e-3)),
-        ("(b) engine, B = 1", 1, engine(problem, 1, n, args.dtype, args.device)),
-        ("(b') engine, B = 1, pad_rows=1", 1, engine(problem, 1, n, args.dtype, args.device, pad_rows=1)),
-        ("(c) engine, B = 32", 32, engine(problem, 32, n, args.dtype, args.device)),
-        ("(d) bare X @ W, X.T @ R (W: d x 32)", 32, bare_pair(X, X.T.contiguous(), n)),
-        ("(d') bare pair, engine layout (32 rows)", 32, bare_pair_rows(Xa, n)),
-    ]
+    on_cuda = torch.device(args.device).type == "cuda"
+    graphs = [False, True] if on_cuda else [False]
+
+    def tag(graph: bool) -> str:
+        return (", CUDA graph" if graph else ", eager") if on_cuda else ""
+
+    rows = [("(a) naive loop: nn.Linear x2, backward, SGD.step", 1, naive_loop(X, y, n, 1e-3))]
+    for g in graphs:
+        kw = {"cuda_graph": g} if on_cuda else {}
+        rows += [
+            (f"(b) engine, B = 1{tag(g)}", 1, engine(problem, 1, n, args.dtype, args.device, **kw)),
+            (f"(b') engine, B = 1, pad_rows=1{tag(g)}", 1,
+             engine(problem, 1, n, args.dtype, args.device, pad_rows=1, **kw)),
+            (f"(c) engine, B = 32{tag(g)}", 32, engine(problem, 32, n, args.dtype, args.device, **kw)),
+            (f"(c') engine, B = 110{tag(g)}", 110, engine(problem, 110, n, args.dtype, args.device, **kw)),
+        ]
+    for g in graphs:
+        rows += [
+            (f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}", 32, bare_pair(X, X.T.contiguous(), n, g)),
+            (f"(d') bare pair, engine layout (32 rows){tag(g)}", 32, bare_pair_rows(Xa, n, 32, g)),
+            (f"(d') bare pair, engine layout (110 rows){tag(g)}", 110, bare_pair_rows(Xa, n, 110, g)),
+        ]
     results = {}
     for name, batch, fn in rows:
         per_iter = best_time(fn, reps) / n * 1e6
@@ -132,18 +170,22 @@ def main() -> int:
     naive = results[rows[0][0]]["us_per_run_iter"]
     print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
           f"{n} iterations per timing, best of {reps}")
-    print(f"{'':50s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
+    print(f"{'':58s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
     for name, r in results.items():
-        print(f"{name:50s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
+        print(f"{name:58s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
               f"{naive / r['us_per_run_iter']:7.1f}x")
-    c = results[rows[3][0]]["us_per_run_iter"]
-    d = min(results[rows[4][0]]["us_per_run_iter"], results[rows[5][0]]["us_per_run_iter"])
-    print(f"(c) vs (a): {naive / c:.1f}x cheaper (target >= 30x); (c) / best of (d), (d'): {c / d:.2f} (target <= 2)")
+    for g in graphs:
+        c = results[f"(c) engine, B = 32{tag(g)}"]["us_per_run_iter"]
+        d = min(results[f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}"]["us_per_run_iter"],
+                results[f"(d') bare pair, engine layout (32 rows){tag(g)}"]["us_per_run_iter"])
+        print(f"(c){tag(g)} vs (a): {naive / c:.1f}x cheaper (target >= 30x); "
+              f"(c) / best of (d), (d'): {c / d:.2f} (target <= 2)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
                 "repeats": reps, "torch": torch.__version__, "machine": platform.machine(),
-                "processor": platform.processor()}
+                "processor": platform.processor(),
+                "gpu": torch.cuda.get_device_name(torch.device(args.device)) if on_cuda else None}
         args.json.write_text(json.dumps({"meta": meta, "rows": results}, indent=2))
     return 0
 

@@ -400,8 +400,18 @@ def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
     res = SweepResult.load(out)
     assert res.num_iters == 30 and res.configs == tiny.runs() and res.dtype == "float64"
     assert res.provenance["command"].startswith("python -m overparam")
+    assert res.provenance["cuda_graph"] is False
     for suffix in ("_depth_l2.png", "_depth_l4.png", "_teaser.png"):
         assert (tmp_path / f"eth{suffix}").stat().st_size > 10_000
+
+
+def test_cli_cuda_graph_on_needs_a_cuda_device(tmp_path, capsys):
+    from overparam.__main__ import main
+
+    out = tmp_path / "eth.npz"
+    assert main(["ethanol", "--preset", "fast", "--out", str(out), "--cuda-graph", "on"]) == 2
+    assert "--cuda-graph on needs a CUDA --device, got 'cpu'" in capsys.readouterr().err
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------

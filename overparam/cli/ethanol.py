@@ -37,6 +37,8 @@ def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
     plt.close(ax.figure)
 
 
+#: ``--cuda-graph`` values and the ``cuda_graph`` argument of :func:`overparam.sweep.run_sweep` they give.
+CUDA_GRAPH_CHOICES = {"auto": None, "on": True, "off": False}
 #: The figures written beside a results file ``<stem>.npz``.
 FIGURE_SUFFIXES = ("_depth_l2.png", "_depth_l4.png", "_teaser.png")
 
@@ -44,6 +46,9 @@ FIGURE_SUFFIXES = ("_depth_l2.png", "_depth_l4.png", "_teaser.png")
 def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results file and the figures, print the summary."""
     preset = PRESETS[args.preset]
+    if args.cuda_graph == "on" and torch.device(args.device).type != "cuda":
+        print(f"error: --cuda-graph on needs a CUDA --device, got {args.device!r}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     out, why = choose_output(args.out, f"results/ethanol_{preset.name}.npz", force=args.force,
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"{torch.get_num_threads()} threads", file=sys.stderr)
     result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
                        progress=Progress(f"ethanol {preset.name}", unit="it"),
-                       command=args.command_line)
+                       command=args.command_line, cuda_graph=CUDA_GRAPH_CHOICES[args.cuda_graph])
     result.provenance["optimum_loss"] = {str(p): v for p, v in optima.items()}  # L* of lp_optimum, per p
     result.save(out)
     written = [out]
@@ -89,5 +94,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--device", type=device_name, default="cpu", help="torch device: cpu, cuda or cuda:K")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--cuda-graph", choices=sorted(CUDA_GRAPH_CHOICES), default="auto",
+                        help="replay chunks of iterations as a captured CUDA graph: auto (on for a CUDA device), "
+                        "on (needs one) or off")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")
     parser.set_defaults(func=run)

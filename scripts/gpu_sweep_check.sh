@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# One device call for the GPU speed work (the sweep engine's CUDA graphs and the convnet on CUDA): checks,
+# timings and the paper-scale Ethanol sweep, all into $OUT (at most 6 files, so that every one comes back):
+#
+#   log.txt                  everything printed, stage by stage, with wall times
+#   bench_cuda.json          scripts/bench_sweep.py --device cuda: us/iteration at B = 1, 32, 110, eager and
+#                            CUDA graph, beside the bare matmul pair (eager and captured)
+#   ethanol_paper_cuda.npz   python -m overparam ethanol --preset paper on the GPU (CUDA graphs on)
+#   compare.json             that file against the committed CPU run results/ethanol_paper.npz
+#   mnist_1000.npz, .json    the four convnet variants, 1,000 steps each, on the GPU (ms/step per variant)
+#
+# Stages, each under its own time limit so that one slow stage cannot eat the others (about 9 min in all):
+#   1. pytest tests/test_sweep_graph.py: the CPU invariants and, on the GPU, graph replay == eager loop bit
+#      for bit and agreement with the CPU engine (90 s)
+#   2. the benchmark (150 s)     3. the paper preset (240 s)     4. the comparison (30 s)     5. the convnet (80 s)
+#
+# Before the call, on the machine without a GPU:  bash scripts/gpu_sweep_check.sh --prepare
+# (copies the Ethanol and MNIST files from OVERPARAM_DATA_DIR, default ../shared/data, into .data/, which git
+# ignores). The call itself:  run(command="bash scripts/gpu_sweep_check.sh", carry=[".data"], timeout_s=600).
+# It uses the device's own python3 (torch with CUDA, numpy, scipy, matplotlib, pytest) and installs nothing.
+# A dry run of the script's plumbing on a CPU machine (minutes, numbers meaningless):
+#   DEVICE=cpu PRESET=fast BENCH_ITERS=200 STEPS=20 PYTHON=.venv/bin/python OUT=/tmp/out bash scripts/gpu_sweep_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+    src=${OVERPARAM_DATA_DIR:-../shared/data}
+    for d in gas_sensor mnist; do
+        [ -d "$src/$d" ] || { echo "error: $src/$d not found; set OVERPARAM_DATA_DIR to the folder holding it" >&2; exit 2; }
+    done
+    mkdir -p .data && cp -r "$src/gas_sensor" "$src/mnist" .data/ && du -sh .data
+    exit 0
+fi
+
+: "${OUT:?set OUT to the folder that receives the results}"
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda} PRESET=${PRESET:-paper} BENCH_ITERS=${BENCH_ITERS:-5000} STEPS=${STEPS:-1000}
+GRAPH=$([ "$DEVICE" = cpu ] && echo off || echo on)
+LOG="$OUT/log.txt"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OVERPARAM_DATA_DIR="$PWD/.data" \
+    OVERPARAM_CACHE_DIR=/tmp/overparam-cache MPLBACKEND=Agg
+for f in .data/gas_sensor .data/mnist/t10k-images-idx3-ubyte.gz; do
+    [ -e "$f" ] || { echo "error: $f missing: run 'bash scripts/gpu_sweep_check.sh --prepare' here and carry .data" >&2; exit 2; }
+done
+
+stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log its output and wall time
+    local name=$1 limit=$2 start rc
+    shift 2
+    start=$(date +%s)
+    echo "=== $name (limit ${limit} s) $(date -u +%H:%M:%SZ)" | tee -a "$LOG"
+    timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
+    rc=${PIPESTATUS[0]}
+    echo "=== $name: exit $rc, $(( $(date +%s) - start )) s" | tee -a "$LOG"
+}
+
+{
+    date -u +"start %Y-%m-%dT%H:%M:%SZ"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader || true
+    "$PY" -c 'import torch, numpy, platform; print("python", platform.python_version(), "torch", torch.__version__,
+"numpy", numpy.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.get_device_name(0))'
+    git log -1 --format='commit %H %s' 2>/dev/null || true
+} 2>&1 | tee "$LOG"
+
+stage "1. tests/test_sweep_graph.py" 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep_graph.py
+stage "2. bench_sweep --device $DEVICE" 150 "$PY" scripts/bench_sweep.py --device "$DEVICE" --iters "$BENCH_ITERS" \
+    --repeats 1 --json "$OUT/bench_$DEVICE.json"
+stage "3. ethanol $PRESET preset on $DEVICE" 240 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
+    --cuda-graph "$GRAPH" --no-figures --out "$OUT/ethanol_${PRESET}_$DEVICE.npz"
+if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "results/ethanol_$PRESET.npz" ]; then
+    stage "4. compare with results/ethanol_$PRESET.npz (CPU)" 30 "$PY" -c '
+import json, sys
+import overparam as op
+cpu, gpu = op.SweepResult.load(sys.argv[3]), op.SweepResult.load(sys.argv[1])
+out = {"cpu": {"device": cpu.device, "wall_time_s": cpu.wall_time, "date_utc": cpu.provenance.get("date_utc")},
+       "gpu": {"device": gpu.device, "wall_time_s": gpu.wall_time, "date_utc": gpu.provenance.get("date_utc")},
+       "comparison": op.compare_sweeps(cpu, gpu).as_dict()}
+json.dump(out, open(sys.argv[2], "w"), indent=2)
+print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "results/ethanol_$PRESET.npz"
+fi
+stage "5. convnet, 4 variants x $STEPS steps on $DEVICE" 80 "$PY" -m overparam mnist \
+    --variants baseline,product,factors,original --steps "$STEPS" --device "$DEVICE" --data-dir .data --no-download \
+    --out "$OUT/mnist_$STEPS.npz"
+echo "=== summary" | tee -a "$LOG"
+grep -E "passed|failed|error|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
+    | grep -v "^=== .*limit" | tail -40
