@@ -9,10 +9,10 @@
 #   compare.json             that file against the committed CPU run results/ethanol_paper.npz
 #   mnist_1000.npz, .json    the four convnet variants, 1,000 steps each, on the GPU (ms/step per variant)
 #
-# Stages, each under its own time limit so that one slow stage cannot eat the others (about 9 min in all):
+# Stages, each under its own time limit so that one slow stage cannot eat the others (at most 590 s in all):
 #   1. pytest tests/test_sweep_graph.py: the CPU invariants and, on the GPU, graph replay == eager loop bit
-#      for bit and agreement with the CPU engine (90 s)
-#   2. the benchmark (150 s)     3. the paper preset (240 s)     4. the comparison (30 s)     5. the convnet (80 s)
+#      for bit and agreement with the CPU engine (60 s)
+#   2. the benchmark (150 s)     3. the convnet (70 s)     4. the paper preset (290 s)     5. the comparison (20 s)
 #
 # Before the call, on the machine without a GPU:  bash scripts/gpu_sweep_check.sh --prepare
 # (copies the Ethanol and MNIST files from OVERPARAM_DATA_DIR, default ../shared/data, into .data/, which git
@@ -61,13 +61,16 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log 
     git log -1 --format='commit %H %s' 2>/dev/null || true
 } 2>&1 | tee "$LOG"
 
-stage "1. tests/test_sweep_graph.py" 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep_graph.py
+stage "1. tests/test_sweep_graph.py" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep_graph.py
 stage "2. bench_sweep --device $DEVICE" 150 "$PY" scripts/bench_sweep.py --device "$DEVICE" --iters "$BENCH_ITERS" \
     --repeats 1 --json "$OUT/bench_$DEVICE.json"
-stage "3. ethanol $PRESET preset on $DEVICE" 240 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
+stage "3. convnet, 4 variants x $STEPS steps on $DEVICE" 70 "$PY" -m overparam mnist \
+    --variants baseline,product,factors,original --steps "$STEPS" --device "$DEVICE" --data-dir .data --no-download \
+    --out "$OUT/mnist_$STEPS.npz"
+stage "4. ethanol $PRESET preset on $DEVICE" 290 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
     --cuda-graph "$GRAPH" --no-figures --out "$OUT/ethanol_${PRESET}_$DEVICE.npz"
 if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "results/ethanol_$PRESET.npz" ]; then
-    stage "4. compare with results/ethanol_$PRESET.npz (CPU)" 30 "$PY" -c '
+    stage "5. compare with results/ethanol_$PRESET.npz (CPU)" 20 "$PY" -c '
 import json, sys
 import overparam as op
 cpu, gpu = op.SweepResult.load(sys.argv[3]), op.SweepResult.load(sys.argv[1])
@@ -77,9 +80,6 @@ out = {"cpu": {"device": cpu.device, "wall_time_s": cpu.wall_time, "date_utc": c
 json.dump(out, open(sys.argv[2], "w"), indent=2)
 print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "results/ethanol_$PRESET.npz"
 fi
-stage "5. convnet, 4 variants x $STEPS steps on $DEVICE" 80 "$PY" -m overparam mnist \
-    --variants baseline,product,factors,original --steps "$STEPS" --device "$DEVICE" --data-dir .data --no-download \
-    --out "$OUT/mnist_$STEPS.npz"
 echo "=== summary" | tee -a "$LOG"
 grep -E "passed|failed|error|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
     | grep -v "^=== .*limit" | tail -40
