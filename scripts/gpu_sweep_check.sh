@@ -12,7 +12,8 @@
 # Stages, each under its own time limit so that one slow stage cannot eat the others (at most 590 s in all):
 #   1. pytest tests/test_sweep_graph.py: the CPU invariants and, on the GPU, graph replay == eager loop bit
 #      for bit and agreement with the CPU engine (60 s)
-#   2. the benchmark (150 s)     3. the convnet (70 s)     4. the paper preset (290 s)     5. the comparison (20 s)
+#   2. the benchmark (150 s)   3. the convnet (70 s), 3b. its host synchronizations per step (40 s)
+#   4. the paper preset (250 s)   5. the comparison (20 s)
 #
 # Before the call, on the machine without a GPU:  bash scripts/gpu_sweep_check.sh --prepare
 # (copies the Ethanol and MNIST files from OVERPARAM_DATA_DIR, default ../shared/data, into .data/, which git
@@ -67,7 +68,27 @@ stage "2. bench_sweep --device $DEVICE" 150 "$PY" scripts/bench_sweep.py --devic
 stage "3. convnet, 4 variants x $STEPS steps on $DEVICE" 70 "$PY" -m overparam mnist \
     --variants baseline,product,factors,original --steps "$STEPS" --device "$DEVICE" --data-dir .data --no-download \
     --out "$OUT/mnist_$STEPS.npz"
-stage "4. ethanol $PRESET preset on $DEVICE" 290 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
+stage "3b. convnet host synchronizations per step on $DEVICE" 40 "$PY" -c '
+import sys, warnings
+import torch
+import overparam as op
+device, steps = sys.argv[1], int(sys.argv[2])
+torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+data = op.mnist_training_set(".data", download=False)
+for variant in ("baseline", "product"):
+    config = op.ConvNetConfig(variant=variant, eval_every=steps)  # accuracy only at the start and the end
+    op.train_convnet(config, data, 20, device=device)  # warm-up
+    if device != "cpu":
+        torch.cuda.set_sync_debug_mode("warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = op.train_convnet(config, data, steps, device=device)
+    if device != "cpu":
+        torch.cuda.set_sync_debug_mode(0)
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    print(f"{variant}: {syncs} synchronizing calls in {steps} steps ({syncs / steps:.2f} per step; the loss is checked "
+          f"every {max(1, steps // 200)} steps), {h.ms_per_step:.2f} ms/step")' "$DEVICE" "$STEPS"
+stage "4. ethanol $PRESET preset on $DEVICE" 250 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
     --cuda-graph "$GRAPH" --no-figures --out "$OUT/ethanol_${PRESET}_$DEVICE.npz"
 if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "results/ethanol_$PRESET.npz" ]; then
     stage "5. compare with results/ethanol_$PRESET.npz (CPU)" 20 "$PY" -c '
@@ -81,5 +102,5 @@ json.dump(out, open(sys.argv[2], "w"), indent=2)
 print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "results/ethanol_$PRESET.npz"
 fi
 echo "=== summary" | tee -a "$LOG"
-grep -E "passed|failed|error|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
+grep -E "passed|failed|error|synchronizing calls|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
     | grep -v "^=== .*limit" | tail -40
