@@ -30,8 +30,9 @@ operations per block of runs, in plain eager PyTorch. Divergence checks and
 loss records are batched per ``chunk`` iterations, so the loop never waits on
 a Python-side test. On a CUDA device a full chunk is captured once as a CUDA
 graph and replayed (``run_sweep(..., cuda_graph=...)``), since there the
-kernel launches, not the arithmetic, set the pace. Measurements of the engine's speed and the design choices they led to
-are in ``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
+kernel launches, not the arithmetic, set the pace. Measurements of the
+engine's speed and the design choices they led to are in
+``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
 """
 from __future__ import annotations
 
@@ -936,7 +937,8 @@ class SweepComparison:
         Every run that diverged in both did so at the same step.
     final_rel_diff : ndarray
         ``|L_a − L_b| / |L_a|`` of the final loss, for the runs trained in
-        both (in run order; NaN where both losses are 0).
+        both (in run order; NaN where both losses are 0, inf where only
+        ``L_a`` is).
     trained_in_both : tuple of int
         The runs of ``final_rel_diff``.
     """
