@@ -30,7 +30,9 @@ operations per block of runs, in plain eager PyTorch. Divergence checks and
 loss records are batched per ``chunk`` iterations, so the loop never waits on
 a Python-side test. On a CUDA device a full chunk is captured once as a CUDA
 graph and replayed (``run_sweep(..., cuda_graph=...)``), since there the
-kernel launches, not the arithmetic, set the pace. Measurements of the
+kernel launches, not the arithmetic, set the pace; ``fuse=True`` further
+compiles each iteration with ``torch.compile``, so that a block's elementwise
+operations run as a few fused kernels. Measurements of the
 engine's speed and the design choices they led to are in
 ``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
 """
@@ -314,7 +316,7 @@ class _Optimizer:
     Each hyper-parameter of the method becomes a (B, 1) column of per-run
     values; each name in ``slots`` a zero-initialized state like θ. ``step``
     updates θ and the state in place and reads the step number t + 1 from
-    ``count``, a 0-d float64 tensor on the device (not a Python int), so that
+    ``count``, a one-element float64 tensor on the device (not a Python int), so that
     a chunk of steps can be captured once as a CUDA graph and replayed.
     """
 
@@ -461,17 +463,18 @@ class _ScalarNets(_Block):
     def write_we(self) -> None:
         if self.k:
             torch.prod(self.theta[:, self.d :], 1, keepdim=True, out=self.prod)
-            torch.mul(self.theta[:, : self.d], self.prod, out=self.we)
+            self.we.copy_(self.theta[:, : self.d] * self.prod)
 
     def step(self, g: torch.Tensor, count: torch.Tensor) -> None:
         if self.k:
             w1, omega = self.theta[:, : self.d], self.theta[:, self.d :]
-            torch.mul(g, self.prod, out=self.grad[:, : self.d])
+            # copy_ into column slices rather than out= (which torch.compile cannot trace for a strided view)
+            self.grad[:, : self.d].copy_(g * self.prod)
             if self.k == 1:  # one hidden scalar: ∇_ω = ⟨g, w_1⟩
-                torch.linalg.vecdot(g, w1, out=self.grad[:, self.d])
+                self.grad[:, self.d].copy_(torch.linalg.vecdot(g, w1))
             else:
                 others = torch.where(self.diagonal, 1.0, omega.unsqueeze(1)).prod(2)  # Π_{i≠j} ω_i, zeros allowed
-                torch.mul(others, torch.linalg.vecdot(g, w1).unsqueeze(1), out=self.grad[:, self.d :])
+                self.grad[:, self.d :].copy_(others * torch.linalg.vecdot(g, w1).unsqueeze(1))
             g = self.grad
         self.opt.step(self.theta, g, self.lr, count)
         self.write_we()
@@ -632,7 +635,9 @@ class _Lockstep:
             if not moment:
                 self.buffers[sl.start] = torch.empty(sl.stop - sl.start, m, **like)
         self.blocks = [(sl, _make_block(key, [runs[i] for i in idx], self.We[sl, :d])) for key, idx, sl in plan]
-        self.count = torch.ones((), dtype=torch.float64, device=device)  # t + 1 of the next update
+        # t + 1 of the next update. Shape (1,), not 0-d: torch.compile (2.13, CPU) drops an in-place update
+        # of a 0-d tensor attribute (it stays 1), which the fused path's test caught.
+        self.count = torch.ones(1, dtype=torch.float64, device=device)
 
     def gradient(self, raw_loss: torch.Tensor) -> None:
         """G for every row and ⟨We, G⟩ (p·L, or 2·L in moment form) into ``raw_loss``."""
@@ -673,12 +678,37 @@ class _Lockstep:
         return out
 
 
-def _iterate(prog: _Lockstep, raw: torch.Tensor, n: int, updates: int) -> None:
+class _Steps:
+    """The two halves of an iteration of ``prog``: eager, or each compiled once with ``torch.compile`` (``fuse``).
+
+    Compiled (inductor), the dozens of small elementwise operations of the
+    blocks' updates become a few fused kernels, with the same tensors read
+    and written in place, so the CUDA graph of :class:`_Chunks` can capture
+    them too. The results then agree with the eager engine to round-off, not
+    bit for bit (a fused kernel may round a product and a sum once, not
+    twice). Compiling happens at the first call, inside the sweep's wall
+    time; ``torch._dynamo.reset()`` first drops earlier sweeps' programs, so
+    that a session of many sweeps never reaches torch.compile's limit of
+    programs per function (beyond which it would fall back to eager
+    silently).
+    """
+
+    def __init__(self, prog: _Lockstep, fuse: bool):
+        self.prog = prog
+        self.gradient: Callable[[torch.Tensor], None] = prog.gradient
+        self.update: Callable[[], None] = prog.update
+        if fuse:
+            torch._dynamo.reset()
+            self.gradient = torch.compile(prog.gradient, fullgraph=True)
+            self.update = torch.compile(prog.update, fullgraph=True)
+
+
+def _iterate(steps: _Steps, raw: torch.Tensor, n: int, updates: int) -> None:
     """``n`` iterations: iteration i writes its loss into ``raw[i]``; the first ``updates`` of them then step."""
     for i in range(n):
-        prog.gradient(raw[i])
+        steps.gradient(raw[i])
         if i < updates:
-            prog.update()
+            steps.update()
 
 
 class _Chunks:
@@ -697,14 +727,14 @@ class _Chunks:
     and records stay at chunk boundaries, between replays.
     """
 
-    def __init__(self, prog: _Lockstep, raw: torch.Tensor, chunk: int, cuda_graph: bool):
-        self.prog, self.raw, self.chunk, self.cuda_graph = prog, raw, chunk, cuda_graph
+    def __init__(self, steps: _Steps, raw: torch.Tensor, chunk: int, cuda_graph: bool):
+        self.steps, self.raw, self.chunk, self.cuda_graph = steps, raw, chunk, cuda_graph
         self.side: Any = None  # the warm-up and capture stream
         self.graph: Any = None
 
     def run(self, n: int, updates: int) -> None:
         if not (self.cuda_graph and n == self.chunk and updates == n):
-            _iterate(self.prog, self.raw, n, updates)
+            _iterate(self.steps, self.raw, n, updates)
             return
         device = self.raw.device
         with torch.cuda.device(device):
@@ -712,13 +742,13 @@ class _Chunks:
                 self.side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
                 self.side.wait_stream(main)
                 with torch.cuda.stream(self.side):
-                    _iterate(self.prog, self.raw, n, n)
+                    _iterate(self.steps, self.raw, n, n)
                 main.wait_stream(self.side)
                 return
             if self.graph is None:
                 self.graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(self.graph, stream=self.side):  # records the kernels; runs nothing
-                    _iterate(self.prog, self.raw, n, n)
+                    _iterate(self.steps, self.raw, n, n)
             self.graph.replay()
 
 
@@ -1091,6 +1121,7 @@ def run_sweep(
     command: str | None = None,
     target: float | None = None,
     cuda_graph: bool | None = None,
+    fuse: bool = False,
 ) -> SweepResult:
     """Train every run of ``runs`` for ``num_iters`` full-batch iterations, in lockstep.
 
@@ -1154,6 +1185,13 @@ def run_sweep(
         from Python per operation. ``None`` (default): on for a CUDA
         ``device``, off otherwise. ``True`` needs a CUDA device. Recorded in
         the provenance.
+    fuse : bool
+        Compile the iteration with ``torch.compile`` (see :class:`_Steps`):
+        the blocks' elementwise operations as a few fused kernels, on any
+        device, with or without ``cuda_graph``. The losses then agree with
+        the eager engine's to round-off, not bit for bit; the compile time
+        (seconds to a minute) is part of ``wall_time``. Recorded in the
+        provenance.
 
     Returns
     -------
@@ -1164,7 +1202,7 @@ def run_sweep(
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
         ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
-        ``target``, ``cuda_graph``, an ``init_direction`` whose length is not
+        ``target``, ``cuda_graph``, ``fuse``, an ``init_direction`` whose length is not
         d, or a problem that fails :func:`overparam.check_problem`.
     """
     X, y = _problem_arrays(problem)
@@ -1189,7 +1227,9 @@ def run_sweep(
     elif cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, got device={str(device)!r}; "
                          "pass cuda_graph=None or False")
-    provenance = make_provenance(command, problem_shape=list(X.shape), cuda_graph=cuda_graph)
+    if not isinstance(fuse, bool):
+        raise ValueError(f"fuse must be True or False, got {fuse!r}")
+    provenance = make_provenance(command, problem_shape=list(X.shape), cuda_graph=cuda_graph, fuse=fuse)
 
     start_time = time.perf_counter()
     with torch.no_grad():
@@ -1202,7 +1242,7 @@ def run_sweep(
         active = np.zeros(prog.rows, dtype=bool)
         active[rows] = True
         raw = torch.empty(min(chunk, num_iters + 1), prog.rows, dtype=dt, device=device)
-        chunks = _Chunks(prog, raw, chunk, cuda_graph)
+        chunks = _Chunks(_Steps(prog, fuse), raw, chunk, cuda_graph)
         limit = None
         previous = current = None
         t = 0

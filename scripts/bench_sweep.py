@@ -20,10 +20,16 @@ networks with a scalar hidden layer, full-batch gradient descent:
 On a CUDA device the engine rows (b), (b'), (c), (c') appear twice: with ``cuda_graph=False`` (one
 kernel launch from Python per tensor operation, the engine before CUDA graphs) and with
 ``cuda_graph=True`` (a chunk of iterations captured once and replayed). A graph sweep runs its first
-chunk (1,000 iterations) eagerly as the warm-up before capture, so its rows are the marginal cost of
-the replayed iterations: (time for ``--iters`` − time for 2,000) / (``--iters`` − 2,000), which needs
-``--iters`` >= 3000. The bare pairs there are timed eagerly and as one captured graph, so that "the
-device's floor" is the matmul pair without launches.
+chunk (1,000 iterations) eagerly as the warm-up before capture, and the second is captured, so its
+rows are the marginal cost of the replayed iterations: the time from iteration 2,000 to ``--iters``
+over those iterations, read off the timestamps at the chunk boundaries that ``run_sweep``'s
+``progress`` reports (it is called after each chunk's losses reached the host, so the device has
+finished them). That needs ``--iters`` >= 3000. The bare pairs there are timed eagerly and as one
+captured graph, so that "the device's floor" is the matmul pair without launches.
+
+With ``--fuse`` the rows (b), (c), (c') appear once more with ``fuse=True`` (each iteration compiled by
+``torch.compile``; on a CUDA device together with the CUDA graph). Compiling happens in the first chunk,
+so these rows too are marginal: from iteration 1,000 on the CPU, 2,000 on a CUDA device.
 
 The targets: (c) at least 30x cheaper per run-iteration than (a), and within 2x of (d).
 This is a measurement, not a test: it asserts nothing. Each row is the best of ``--repeats``
@@ -76,9 +82,27 @@ def naive_loop(X: torch.Tensor, y: torch.Tensor, iters: int, lr: float) -> Calla
     return run
 
 
+def _engine_runs(batch: int) -> list:
+    return product_runs(method="gd", depth=2, p=4, lr=list(np.geomspace(2e-4, 1e-3, batch)))
+
+
 def engine(problem: op.Standardized, batch: int, iters: int, dtype: str, device: str, **kw) -> Callable[[], None]:
-    runs = product_runs(method="gd", depth=2, p=4, lr=list(np.geomspace(2e-4, 1e-3, batch)))
+    runs = _engine_runs(batch)
     return lambda: run_sweep(problem, runs, iters, record=100, dtype=dtype, device=device, **kw)
+
+
+def engine_marginal(problem: op.Standardized, batch: int, iters: int, start: int, dtype: str, device: str,
+                    **kw) -> Callable[[], float]:
+    """A call runs one sweep of ``iters`` iterations and returns its seconds per iteration from ``start`` on."""
+    runs = _engine_runs(batch)
+
+    def run() -> float:
+        stamps: dict[int, float] = {}
+        run_sweep(problem, runs, iters, record=100, dtype=dtype, device=device,
+                  progress=lambda done, total: stamps.setdefault(done, time.perf_counter()), **kw)
+        return (stamps[iters] - stamps[start]) / (iters - start)
+
+    return run
 
 
 def _looped(step: Callable[[], torch.Tensor], iters: int, graph: bool) -> Callable[[], None]:
@@ -131,6 +155,8 @@ def main() -> int:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None, help="folder with gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+    parser.add_argument("--fuse", action="store_true",
+                        help="also time the engine rows with fuse=True (torch.compile; each sweep compiles anew)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
     if args.threads:
@@ -149,39 +175,57 @@ def main() -> int:
     def tag(graph: bool) -> str:
         return (", CUDA graph" if graph else ", eager") if on_cuda else ""
 
-    warm = 2000  # a graph sweep of this many iterations: eager warm-up chunk, capture, one replay
-    if on_cuda and n < warm + 1000:
-        parser.error(f"--iters must be >= {warm + 1000} on a CUDA device (the graph rows subtract a "
-                     f"{warm}-iteration sweep), got {n}")
-    # (name, B, timed call, the call whose time is subtracted or None, iterations of that call)
-    rows = [("(a) naive loop: nn.Linear x2, backward, SGD.step", 1, naive_loop(X, y, n, 1e-3), None, 0)]
+    # Marginal rows start timing here: after the warm-up chunk (and, on CUDA, the captured one).
+    start = 2000 if on_cuda else 1000
+    if (on_cuda or args.fuse) and n < start + 1000:
+        parser.error(f"--iters must be >= {start + 1000} {'on a CUDA device' if on_cuda else 'with --fuse'} (the "
+                     f"graph and fused rows time iterations {start} to --iters), got {n}")
+
+    def whole(fn: Callable[[], None]) -> Callable[[], float]:
+        return lambda: best_time(fn, reps) / n * 1e6
+
+    def marginal(fn: Callable[[], float]) -> Callable[[], float]:
+        return lambda: min(fn() for _ in range(reps)) * 1e6
+
+    # (name, B, a call that returns microseconds per iteration, the iterations it timed or None: all)
+    rows = [("(a) naive loop: nn.Linear x2, backward, SGD.step", 1, whole(naive_loop(X, y, n, 1e-3)), None)]
+    engine_rows = [("(b) engine, B = 1", 1, {}), ("(b') engine, B = 1, pad_rows=1", 1, {"pad_rows": 1}),
+                   ("(c) engine, B = 32", 32, {}), ("(c') engine, B = 110", 110, {})]
     for g in graphs:
         kw = {"cuda_graph": g} if on_cuda else {}
-        for label, batch, extra in [("(b) engine, B = 1", 1, {}), ("(b') engine, B = 1, pad_rows=1", 1, {"pad_rows": 1}),
-                                    ("(c) engine, B = 32", 32, {}), ("(c') engine, B = 110", 110, {})]:
-            timed = engine(problem, batch, n, args.dtype, args.device, **kw, **extra)
-            short = engine(problem, batch, warm, args.dtype, args.device, **kw, **extra) if g else None
-            rows.append((f"{label}{tag(g)}", batch, timed, short, warm if g else 0))
+        for label, batch, extra in engine_rows:
+            if g:
+                fn = marginal(engine_marginal(problem, batch, n, start, args.dtype, args.device, **kw, **extra))
+                rows.append((f"{label}{tag(g)}", batch, fn, [start, n]))
+            else:
+                rows.append((f"{label}{tag(g)}", batch, whole(engine(problem, batch, n, args.dtype, args.device,
+                                                                     **kw, **extra)), None))
+    if args.fuse:
+        kw = {"cuda_graph": True} if on_cuda else {}
+        for label, batch, extra in engine_rows:
+            if not extra:
+                fn = marginal(engine_marginal(problem, batch, n, start, args.dtype, args.device, fuse=True, **kw))
+                rows.append((f"{label}{tag(on_cuda)}, fused", batch, fn, [start, n]))
     for g in graphs:
         rows += [
-            (f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}", 32, bare_pair(X, X.T.contiguous(), n, g), None, 0),
-            (f"(d') bare pair, engine layout (32 rows){tag(g)}", 32, bare_pair_rows(Xa, n, 32, g), None, 0),
-            (f"(d') bare pair, engine layout (110 rows){tag(g)}", 110, bare_pair_rows(Xa, n, 110, g), None, 0),
+            (f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}", 32, whole(bare_pair(X, X.T.contiguous(), n, g)), None),
+            (f"(d') bare pair, engine layout (32 rows){tag(g)}", 32, whole(bare_pair_rows(Xa, n, 32, g)), None),
+            (f"(d') bare pair, engine layout (110 rows){tag(g)}", 110, whole(bare_pair_rows(Xa, n, 110, g)), None),
         ]
     results = {}
-    for name, batch, fn, short, short_iters in rows:
-        seconds = best_time(fn, reps) - (best_time(short, reps) if short else 0.0)
-        per_iter = seconds / (n - short_iters) * 1e6
+    for name, batch, measure, span in rows:
+        per_iter = measure()
         results[name] = {"batch": batch, "us_per_iter": per_iter, "us_per_run_iter": per_iter / batch,
-                         "marginal_over_iters": [short_iters, n] if short else None}
+                         "marginal_over_iters": span}
+        print(f"  {name}: {per_iter:.1f} us/iter", file=sys.stderr, flush=True)
 
     naive = results[rows[0][0]]["us_per_run_iter"]
     print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
-          f"{n} iterations per timing, best of {reps}" + (f"; CUDA-graph engine rows: iterations {warm} to {n}"
-                                                           if on_cuda else ""))
-    print(f"{'':58s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
+          f"{n} iterations per timing, best of {reps}" + (f"; CUDA-graph and fused engine rows: iterations "
+                                                           f"{start} to {n}" if on_cuda or args.fuse else ""))
+    print(f"{'':66s} {'B':>3s} {'us/iter':>9s} {'us/run-iter':>12s} {'vs (a)':>8s}")
     for name, r in results.items():
-        print(f"{name:58s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
+        print(f"{name:66s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
               f"{naive / r['us_per_run_iter']:7.1f}x")
     for g in graphs:
         c = results[f"(c) engine, B = 32{tag(g)}"]["us_per_run_iter"]
@@ -192,7 +236,7 @@ def main() -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
-                "repeats": reps, "torch": torch.__version__, "machine": platform.machine(),
+                "repeats": reps, "fuse_rows": args.fuse, "torch": torch.__version__, "machine": platform.machine(),
                 "processor": platform.processor(),
                 "gpu": torch.cuda.get_device_name(torch.device(args.device)) if on_cuda else None}
         args.json.write_text(json.dumps({"meta": meta, "rows": results}, indent=2))

@@ -3,24 +3,27 @@
 # timings and the paper-scale Ethanol sweep, all into $OUT (at most 6 files, so that every one comes back):
 #
 #   log.txt                  everything printed, stage by stage, with wall times
-#   bench_cuda.json          scripts/bench_sweep.py --device cuda: us/iteration at B = 1, 32, 110, eager and
-#                            CUDA graph, beside the bare matmul pair (eager and captured)
-#   ethanol_paper_cuda.npz   python -m overparam ethanol --preset paper on the GPU (CUDA graphs on)
+#   bench_cuda.json          scripts/bench_sweep.py --device cuda --fuse: us/iteration at B = 1, 32, 110, eager,
+#                            CUDA graph and CUDA graph + torch.compile (fused), beside the bare matmul pair
+#   ethanol_paper_cuda.npz   python -m overparam ethanol --preset paper on the GPU (CUDA graphs on; --fuse too
+#                            if stage 1b passed)
 #   compare.json             that file against the committed CPU run results/ethanol_paper.npz
 #   mnist_1000.npz, .json    the four convnet variants, 1,000 steps each, on the GPU (ms/step per variant)
 #
 # Stages, each under its own time limit so that one slow stage cannot eat the others (at most 590 s in all):
-#   1. pytest tests/test_sweep_graph.py: the CPU invariants and, on the GPU, graph replay == eager loop bit
-#      for bit and agreement with the CPU engine (60 s)
-#   2. the benchmark (150 s)   3. the convnet (70 s), 3b. its host synchronizations per step (40 s)
-#   4. the paper preset (250 s)   5. the comparison (20 s)
+#   1. pytest tests/test_sweep_graph.py but the CPU compile test: the CPU invariants and, on the GPU, graph
+#      replay == eager loop bit for bit and agreement with the CPU engine (50 s)
+#   1b. the fused sweep (torch.compile's kernels in the CUDA graph) against the eager one on the GPU (70 s);
+#      stage 4 uses --fuse only if this passed
+#   2. the benchmark (130 s)   3. the convnet (70 s), 3b. its host synchronizations per step (40 s)
+#   4. the paper preset (210 s)   5. the comparison (20 s)
 #
 # Before the call, on the machine without a GPU:  bash scripts/gpu_sweep_check.sh --prepare
 # (copies the Ethanol and MNIST files from OVERPARAM_DATA_DIR, default ../shared/data, into .data/, which git
 # ignores). The call itself:  run(command="bash scripts/gpu_sweep_check.sh", carry=[".data"], timeout_s=600).
 # It uses the device's own python3 (torch with CUDA, numpy, scipy, matplotlib, pytest) and installs nothing.
 # A dry run of the script's plumbing on a CPU machine (minutes, numbers meaningless):
-#   DEVICE=cpu PRESET=fast BENCH_ITERS=200 STEPS=20 PYTHON=.venv/bin/python OUT=/tmp/out bash scripts/gpu_sweep_check.sh
+#   DEVICE=cpu PRESET=fast BENCH_ITERS=2000 STEPS=20 PYTHON=.venv/bin/python OUT=/tmp/out bash scripts/gpu_sweep_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +55,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log 
     timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
     rc=${PIPESTATUS[0]}
     echo "=== $name: exit $rc, $(( $(date +%s) - start )) s" | tee -a "$LOG"
+    return "$rc"
 }
 
 {
@@ -62,9 +66,14 @@ stage() {  # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log 
     git log -1 --format='commit %H %s' 2>/dev/null || true
 } 2>&1 | tee "$LOG"
 
-stage "1. tests/test_sweep_graph.py" 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep_graph.py
-stage "2. bench_sweep --device $DEVICE" 150 "$PY" scripts/bench_sweep.py --device "$DEVICE" --iters "$BENCH_ITERS" \
-    --repeats 1 --json "$OUT/bench_$DEVICE.json"
+stage "1. tests/test_sweep_graph.py" 50 "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep_graph.py \
+    -k "not fuse"
+FUSE=()
+stage "1b. fused sweep on $DEVICE" 70 "$PY" -m pytest -q -rA -p no:cacheprovider tests/test_sweep_graph.py \
+    -k "test_fused_cuda_graph_sweep_agrees_with_the_eager_device_engine" && FUSE=(--fuse)
+echo "stage 4 runs with: --cuda-graph $GRAPH ${FUSE[*]:-(not fused)}" | tee -a "$LOG"
+stage "2. bench_sweep --device $DEVICE --fuse" 130 "$PY" scripts/bench_sweep.py --device "$DEVICE" \
+    --iters "$BENCH_ITERS" --repeats 1 --fuse --json "$OUT/bench_$DEVICE.json"
 stage "3. convnet, 4 variants x $STEPS steps on $DEVICE" 70 "$PY" -m overparam mnist \
     --variants baseline,product,factors,original --steps "$STEPS" --device "$DEVICE" --data-dir .data --no-download \
     --out "$OUT/mnist_$STEPS.npz"
@@ -88,8 +97,8 @@ for variant in ("baseline", "product"):
     syncs = sum("synchroniz" in str(w.message) for w in caught)
     print(f"{variant}: {syncs} synchronizing calls in {steps} steps ({syncs / steps:.2f} per step; the loss is checked "
           f"every {max(1, steps // 200)} steps), {h.ms_per_step:.2f} ms/step")' "$DEVICE" "$STEPS"
-stage "4. ethanol $PRESET preset on $DEVICE" 250 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
-    --cuda-graph "$GRAPH" --no-figures --out "$OUT/ethanol_${PRESET}_$DEVICE.npz"
+stage "4. ethanol $PRESET preset on $DEVICE" 210 "$PY" -m overparam ethanol --preset "$PRESET" --device "$DEVICE" \
+    --cuda-graph "$GRAPH" "${FUSE[@]}" --no-figures --out "$OUT/ethanol_${PRESET}_$DEVICE.npz"
 if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "results/ethanol_$PRESET.npz" ]; then
     stage "5. compare with results/ethanol_$PRESET.npz (CPU)" 20 "$PY" -c '
 import json, sys
@@ -102,5 +111,5 @@ json.dump(out, open(sys.argv[2], "w"), indent=2)
 print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "results/ethanol_$PRESET.npz"
 fi
 echo "=== summary" | tee -a "$LOG"
-grep -E "passed|failed|error|synchronizing calls|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
-    | grep -v "^=== .*limit" | tail -40
+grep -E "passed|failed|error|stage 4 runs|synchronizing calls|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
+    | grep -v "^=== .*limit" | tail -60

@@ -414,6 +414,32 @@ def test_cli_cuda_graph_on_needs_a_cuda_device(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_cli_fuse_flag_reaches_run_sweep(tmp_path, monkeypatch):
+    """``--fuse`` is handed to run_sweep as ``fuse=True`` (the fused engine itself: tests/test_sweep_graph.py)."""
+    import dataclasses
+
+    from overparam import ethanol
+    from overparam.__main__ import main
+    from overparam.cli import ethanol as cli_ethanol
+
+    data_dir = os.environ.get("OVERPARAM_DATA_DIR")
+    if not data_dir:
+        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
+    monkeypatch.setitem(ethanol.PRESETS, "fast", dataclasses.replace(ethanol.PRESETS["fast"], num_iters=5, depths=(1,)))
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fuse"])
+        return run_sweep(*args, **{**kwargs, "fuse": False})
+
+    monkeypatch.setattr(cli_ethanol, "run_sweep", spy)
+    for flags in ([], ["--fuse"]):
+        out = tmp_path / f"eth{len(flags)}.npz"
+        assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--no-figures",
+                     *flags]) == 0
+    assert seen == [False, True]
+
+
 # ---------------------------------------------------------------------------
 # Fixed initial direction, exact iterations to a target, quarter decades
 # ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ present, the replay against the eager loop and the CPU engine.
 
 A captured CUDA graph replays fixed kernels on fixed memory. It is only correct if every iteration of a
 chunk reads and writes the same tensors: no block may rebind an attribute, and nothing may depend on a
-Python-side step number. The CPU tests below check exactly that; ``scripts/gpu_sweep_check.py`` runs the
+Python-side step number. The CPU tests below check exactly that; ``scripts/gpu_sweep_check.sh`` runs the
 CUDA tests on a device machine.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import overparam as op
-from overparam.sweep import RunConfig, _Adam, _Chunks, _iterate, _Lockstep, product_runs, run_sweep
+from overparam.sweep import RunConfig, _Adam, _Chunks, _iterate, _Lockstep, _Steps, product_runs, run_sweep
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -77,11 +77,12 @@ def test_every_block_updates_its_tensors_in_place():
     kinds = {type(block).__name__ for _, block in prog.blocks}
     assert kinds == {"_ScalarNets", "_EndToEnd", "_WideNets"}
     assert len(before) > 40  # the walk reaches the blocks' and optimizers' state
-    _iterate(prog, raw, 6, 6)
+    steps = _Steps(prog, fuse=False)
+    _iterate(steps, raw, 6, 6)
     snap = prog.snapshot()
-    _iterate(prog, raw, 6, 5)
+    _iterate(steps, raw, 6, 5)
     prog.restore_and_freeze(np.array([0, 5, prog.rows - 1]), snap)
-    _iterate(prog, raw, 6, 6)
+    _iterate(steps, raw, 6, 6)
     assert _tensors(prog) == before
     # The check can fail: rebinding one attribute, as write_we once did, is caught.
     block = next(b for _, b in prog.blocks if type(b).__name__ == "_WideNets")
@@ -93,8 +94,8 @@ def test_step_count_lives_on_the_device_and_counts_updates():
     X, y = _problem()
     prog = _Lockstep(X, y, [RunConfig("adam", 1e-2)], torch.float64, torch.device("cpu"), gram=True, pad_rows=1)
     raw = torch.empty(5, prog.rows, dtype=torch.float64)
-    _iterate(prog, raw, 5, 4)
-    _iterate(prog, raw, 3, 3)
+    _iterate(_Steps(prog, fuse=False), raw, 5, 4)
+    _iterate(_Steps(prog, fuse=False), raw, 3, 3)
     assert isinstance(prog.count, torch.Tensor) and prog.count.dtype == torch.float64
     assert float(prog.count) == 4 + 3 + 1  # t + 1 of the next update
 
@@ -104,7 +105,7 @@ def test_adam_power_of_a_device_count_equals_torch_pow_of_an_int(dtype):
     """The bias correction reads t from a tensor; it must be bit for bit ``β.pow(t)`` with a Python int t."""
     beta = torch.tensor([[0.9], [0.999], [0.95], [0.99], [0.5], [0.123]], dtype=dtype)
     for t in [*range(1, 1500), *range(999_990, 1_000_002)]:
-        count = torch.tensor(float(t), dtype=torch.float64)
+        count = torch.tensor([float(t)], dtype=torch.float64)  # the engine's count: one element
         got = _Adam._power(beta.double(), beta * beta * beta, count, count == 3)
         assert torch.equal(got, beta.pow(t)), t
 
@@ -142,7 +143,7 @@ class _FakeCuda:
         class Graph:
             def replay(self):
                 fake.replays += 1
-                _iterate(fake.chunks.prog, fake.chunks.raw, fake.chunks.chunk, fake.chunks.chunk)
+                _iterate(fake.chunks.steps, fake.chunks.raw, fake.chunks.chunk, fake.chunks.chunk)
 
         @contextlib.contextmanager
         def graph(g, stream=None):
@@ -160,7 +161,7 @@ class _FakeCuda:
     def _state(self) -> list[torch.Tensor]:
         """Every tensor of the program (by the walk of ``_tensors``), and ``raw``."""
         found: dict[str, torch.Tensor] = {}
-        _tensors(self.chunks.prog, found=found)
+        _tensors(self.chunks.steps.prog, found=found)
         return [*found.values(), self.chunks.raw]
 
 
@@ -169,9 +170,9 @@ def test_graph_chunks_run_warm_up_capture_and_replays_in_the_eager_order(monkeyp
     capture once, replay every full chunk, eager tail) gives the eager path's bits after every chunk."""
     X, y = _problem()
 
-    def fresh() -> tuple[_Lockstep, torch.Tensor]:
+    def fresh() -> tuple[_Steps, torch.Tensor]:
         prog = _Lockstep(X, y, _every_kind_of_run(), torch.float32, torch.device("cpu"), gram=True, pad_rows=4)
-        return prog, torch.empty(5, prog.rows)
+        return _Steps(prog, fuse=False), torch.empty(5, prog.rows)
 
     eager, graph = _Chunks(*fresh(), 5, cuda_graph=False), _Chunks(*fresh(), 5, cuda_graph=True)
     fake = _FakeCuda(graph)
@@ -179,11 +180,11 @@ def test_graph_chunks_run_warm_up_capture_and_replays_in_the_eager_order(monkeyp
     for n, updates in [(5, 5), (5, 5), (5, 5), (5, 5), (3, 2)]:
         eager.run(n, updates)
         graph.run(n, updates)
-        for a, b in [(eager.raw[:n], graph.raw[:n]), (eager.prog.We, graph.prog.We)]:  # the lr = 5 run blows up
+        for a, b in [(eager.raw[:n], graph.raw[:n]), (eager.steps.prog.We, graph.steps.prog.We)]:  # the lr = 5 run blows up
             torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
-        assert torch.equal(eager.prog.count, graph.prog.count)
+        assert torch.equal(eager.steps.prog.count, graph.steps.prog.count)
     assert (fake.captures, fake.replays) == (1, 3)
-    assert float(graph.prog.count) == 4 * 5 + 2 + 1
+    assert float(graph.steps.prog.count) == 4 * 5 + 2 + 1
 
 
 def test_cuda_graph_argument_is_checked_and_recorded():
@@ -196,10 +197,11 @@ def test_cuda_graph_argument_is_checked_and_recorded():
     assert run_sweep((X, y), cfg, 5).provenance["cuda_graph"] is False
 
 
-def _sweep(device: str, cuda_graph: bool | None, dtype: str = "float32", num_iters: int = 1_000, chunk: int = 100):
+def _sweep(device: str, cuda_graph: bool | None, dtype: str = "float32", num_iters: int = 1_000, chunk: int = 100,
+           fuse: bool = False):
     X, y = _problem()
     return run_sweep((X, y), _every_kind_of_run(), num_iters, record=10, dtype=dtype, device=device, chunk=chunk,
-                     cuda_graph=cuda_graph)
+                     cuda_graph=cuda_graph, fuse=fuse)
 
 
 @cuda
@@ -249,3 +251,47 @@ def test_compare_sweeps_reports_divergence_and_final_loss_agreement():
         op.compare_sweeps(double, shifted)
     with pytest.raises(ValueError, match="same runs"):
         op.compare_sweeps(double, run_sweep((X, y), runs, 10))
+
+
+def _fused_agrees(fused, eager, rtol: float) -> None:
+    """The same runs frozen at the same steps, and the recorded losses within ``rtol`` of each other."""
+    np.testing.assert_array_equal(fused.diverged_at, eager.diverged_at)
+    np.testing.assert_array_equal(fused.weights_step, eager.weights_step)
+    np.testing.assert_allclose(fused.loss, eager.loss, rtol=rtol, atol=0, equal_nan=True)
+    np.testing.assert_allclose(fused.w_e, eager.w_e, rtol=rtol, atol=rtol * np.abs(eager.w_e).max())
+
+
+def test_fused_sweep_compiles_two_whole_programs_and_agrees_with_the_eager_engine():
+    """``fuse=True`` (torch.compile; inductor's C++ kernels on the CPU): each half of an iteration is one
+    program, traced once (no graph break, no recompilation across iterations), and every block kind gives
+    the eager engine's losses to float64 round-off, its diverging run frozen at the same step.
+
+    This also catches a lost in-place update: torch.compile (2.13) dropped ``count.add_(1)`` on a 0-d
+    tensor, which left Adam's bias correction at t = 1 and its losses 90% off by step 300.
+    """
+    from torch._dynamo.utils import counters
+
+    eager = _sweep("cpu", None, "float64", num_iters=300)
+    counters.clear()
+    fused = _sweep("cpu", None, "float64", num_iters=300, fuse=True)
+    assert fused.provenance["fuse"] is True and eager.provenance["fuse"] is False
+    assert counters["stats"]["unique_graphs"] == 2, dict(counters["stats"])
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert np.isfinite(eager.diverged_at).sum() == 1
+    _fused_agrees(fused, eager, rtol=1e-9)
+    assert np.any(fused.loss != eager.loss)  # fused, not the eager loop again: the kernels round differently
+
+
+def test_fuse_argument_is_checked():
+    X, y = _problem()
+    with pytest.raises(ValueError, match="fuse must be True or False, got 'yes'"):
+        run_sweep((X, y), [RunConfig("gd", 1e-2)], 5, fuse="yes")
+
+
+@cuda
+def test_fused_cuda_graph_sweep_agrees_with_the_eager_device_engine():
+    """torch.compile's Triton kernels captured in the chunk's CUDA graph: float32 round-off of the eager sweep."""
+    eager = _sweep("cuda", False)
+    fused = _sweep("cuda", True, fuse=True)
+    assert fused.provenance["cuda_graph"] is True and fused.provenance["fuse"] is True
+    _fused_agrees(fused, eager, rtol=1e-3)

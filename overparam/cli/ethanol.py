@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
           f"{torch.get_num_threads()} threads", file=sys.stderr)
     result = run_sweep(data, runs, preset.num_iters, record=preset.record(), dtype=args.dtype, device=args.device,
                        progress=Progress(f"ethanol {preset.name}", unit="it"),
-                       command=args.command_line, cuda_graph=CUDA_GRAPH_CHOICES[args.cuda_graph])
+                       command=args.command_line, cuda_graph=CUDA_GRAPH_CHOICES[args.cuda_graph], fuse=args.fuse)
     result.provenance["optimum_loss"] = {str(p): v for p, v in optima.items()}  # L* of lp_optimum, per p
     result.save(out)
     written = [out]
@@ -97,5 +97,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cuda-graph", choices=sorted(CUDA_GRAPH_CHOICES), default="auto",
                         help="replay chunks of iterations as a captured CUDA graph: auto (on for a CUDA device), "
                         "on (needs one) or off")
+    parser.add_argument("--fuse", action="store_true",
+                        help="compile each iteration with torch.compile, so that the updates run as a few fused "
+                        "kernels (losses agree with the eager engine to round-off; compiling takes up to a minute)")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")
     parser.set_defaults(func=run)
