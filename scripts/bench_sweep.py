@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import overparam as op  # noqa: E402
+from overparam.files import atomic_write  # noqa: E402
 from overparam.sweep import product_runs, run_sweep  # noqa: E402
 
 
@@ -212,12 +213,18 @@ def main() -> int:
             (f"(d') bare pair, engine layout (32 rows){tag(g)}", 32, whole(bare_pair_rows(Xa, n, 32, g)), None),
             (f"(d') bare pair, engine layout (110 rows){tag(g)}", 110, whole(bare_pair_rows(Xa, n, 110, g)), None),
         ]
+    meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
+            "repeats": reps, "fuse_rows": args.fuse, "torch": torch.__version__, "machine": platform.machine(),
+            "processor": platform.processor(),
+            "gpu": torch.cuda.get_device_name(torch.device(args.device)) if on_cuda else None}
     results = {}
     for name, batch, measure, span in rows:
         per_iter = measure()
         results[name] = {"batch": batch, "us_per_iter": per_iter, "us_per_run_iter": per_iter / batch,
                          "marginal_over_iters": span}
         print(f"  {name}: {per_iter:.1f} us/iter", file=sys.stderr, flush=True)
+        if args.json:  # after every row, so that a run stopped at a time limit keeps the rows it finished
+            atomic_write(args.json, lambda f: f.write(json.dumps({"meta": meta, "rows": results}, indent=2).encode()))
 
     naive = results[rows[0][0]]["us_per_run_iter"]
     print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
@@ -233,13 +240,6 @@ def main() -> int:
                 results[f"(d') bare pair, engine layout (32 rows){tag(g)}"]["us_per_run_iter"])
         print(f"(c){tag(g)} vs (a): {naive / c:.1f}x cheaper (target >= 30x); "
               f"(c) / best of (d), (d'): {c / d:.2f} (target <= 2)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
-                "repeats": reps, "fuse_rows": args.fuse, "torch": torch.__version__, "machine": platform.machine(),
-                "processor": platform.processor(),
-                "gpu": torch.cuda.get_device_name(torch.device(args.device)) if on_cuda else None}
-        args.json.write_text(json.dumps({"meta": meta, "rows": results}, indent=2))
     return 0
 
 
