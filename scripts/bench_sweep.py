@@ -29,7 +29,9 @@ captured graph, so that "the device's floor" is the matmul pair without launches
 
 With ``--fuse`` the rows (b), (c), (c') appear once more with ``fuse=True`` (each iteration compiled by
 ``torch.compile``; on a CUDA device together with the CUDA graph). Compiling happens in the first chunk,
-so these rows too are marginal: from iteration 1,000 on the CPU, 2,000 on a CUDA device.
+so these rows too are marginal: from iteration 1,000 on the CPU, 2,000 on a CUDA device. They are timed
+last, and a failure of torch.compile there is reported (in the table and under "failed" in the JSON)
+without costing any other row.
 
 The targets: (c) at least 30x cheaper per run-iteration than (a), and within 2x of (d).
 This is a measurement, not a test: it asserts nothing. Each row is the best of ``--repeats``
@@ -201,30 +203,40 @@ def main() -> int:
             else:
                 rows.append((f"{label}{tag(g)}", batch, whole(engine(problem, batch, n, args.dtype, args.device,
                                                                      **kw, **extra)), None))
-    if args.fuse:
-        kw = {"cuda_graph": True} if on_cuda else {}
-        for label, batch, extra in engine_rows:
-            if not extra:
-                fn = marginal(engine_marginal(problem, batch, n, start, args.dtype, args.device, fuse=True, **kw))
-                rows.append((f"{label}{tag(on_cuda)}, fused", batch, fn, [start, n]))
     for g in graphs:
         rows += [
             (f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}", 32, whole(bare_pair(X, X.T.contiguous(), n, g)), None),
             (f"(d') bare pair, engine layout (32 rows){tag(g)}", 32, whole(bare_pair_rows(Xa, n, 32, g)), None),
             (f"(d') bare pair, engine layout (110 rows){tag(g)}", 110, whole(bare_pair_rows(Xa, n, 110, g)), None),
         ]
+    # Last, so that a torch.compile failure (another torch version may trace differently) costs no other row.
+    if args.fuse:
+        kw = {"cuda_graph": True} if on_cuda else {}
+        for label, batch, extra in engine_rows:
+            if not extra:
+                fn = marginal(engine_marginal(problem, batch, n, start, args.dtype, args.device, fuse=True, **kw))
+                rows.append((f"{label}{tag(on_cuda)}, fused", batch, fn, [start, n]))
     meta = {"dtype": args.dtype, "device": args.device, "threads": torch.get_num_threads(), "iters": n,
             "repeats": reps, "fuse_rows": args.fuse, "torch": torch.__version__, "machine": platform.machine(),
             "processor": platform.processor(),
             "gpu": torch.cuda.get_device_name(torch.device(args.device)) if on_cuda else None}
     results = {}
+    failed: dict[str, str] = {}
     for name, batch, measure, span in rows:
-        per_iter = measure()
-        results[name] = {"batch": batch, "us_per_iter": per_iter, "us_per_run_iter": per_iter / batch,
-                         "marginal_over_iters": span}
-        print(f"  {name}: {per_iter:.1f} us/iter", file=sys.stderr, flush=True)
+        try:
+            per_iter = measure()
+        except Exception as err:  # only the fused rows may fail: their error is reported, the table goes on
+            if not name.endswith(", fused"):
+                raise
+            failed[name] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            print(f"  {name}: failed: {failed[name]}", file=sys.stderr, flush=True)
+        else:
+            results[name] = {"batch": batch, "us_per_iter": per_iter, "us_per_run_iter": per_iter / batch,
+                             "marginal_over_iters": span}
+            print(f"  {name}: {per_iter:.1f} us/iter", file=sys.stderr, flush=True)
         if args.json:  # after every row, so that a run stopped at a time limit keeps the rows it finished
-            atomic_write(args.json, lambda f: f.write(json.dumps({"meta": meta, "rows": results}, indent=2).encode()))
+            record = {"meta": meta, "rows": results, "failed": failed}
+            atomic_write(args.json, lambda f: f.write(json.dumps(record, indent=2).encode()))
 
     naive = results[rows[0][0]]["us_per_run_iter"]
     print(f"Ethanol ℓ4, {args.dtype}, device {args.device}, torch threads {torch.get_num_threads()}, "
@@ -234,6 +246,8 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name:66s} {r['batch']:3d} {r['us_per_iter']:9.1f} {r['us_per_run_iter']:12.2f} "
               f"{naive / r['us_per_run_iter']:7.1f}x")
+    for name, why in failed.items():
+        print(f"{name:66s} failed: {why}")
     for g in graphs:
         c = results[f"(c) engine, B = 32{tag(g)}"]["us_per_run_iter"]
         d = min(results[f"(d) bare X @ W, X.T @ R (W: d x 32){tag(g)}"]["us_per_run_iter"],
