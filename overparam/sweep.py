@@ -32,9 +32,9 @@ a Python-side test. On a CUDA device a full chunk is captured once as a CUDA
 graph and replayed (``run_sweep(..., cuda_graph=...)``), since there the
 kernel launches, not the arithmetic, set the pace; ``fuse=True`` further
 compiles each iteration with ``torch.compile``, so that a block's elementwise
-operations run as a few fused kernels. Measurements of the
-engine's speed and the design choices they led to are in
-``docs/design-notes.md`` (``scripts/bench_sweep.py`` re-measures them).
+operations run as a few fused kernels. Measurements of the engine's speed and
+the design choices they led to are in ``docs/design-notes.md``
+(``scripts/bench_sweep.py`` re-measures them).
 """
 from __future__ import annotations
 
@@ -316,8 +316,9 @@ class _Optimizer:
     Each hyper-parameter of the method becomes a (B, 1) column of per-run
     values; each name in ``slots`` a zero-initialized state like θ. ``step``
     updates θ and the state in place and reads the step number t + 1 from
-    ``count``, a one-element float64 tensor on the device (not a Python int), so that
-    a chunk of steps can be captured once as a CUDA graph and replayed.
+    ``count``, a one-element float64 tensor on the device (not a Python
+    int), so that a chunk of steps can be captured once as a CUDA graph and
+    replayed.
     """
 
     method, slots = "gd", ()
@@ -1202,8 +1203,9 @@ def run_sweep(
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
         ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
-        ``target``, ``cuda_graph``, ``fuse``, an ``init_direction`` whose length is not
-        d, or a problem that fails :func:`overparam.check_problem`.
+        ``target``, ``cuda_graph``, ``fuse``, an ``init_direction`` whose
+        length is not d, or a problem that fails
+        :func:`overparam.check_problem`.
     """
     X, y = _problem_arrays(problem)
     runs = tuple(runs)
