@@ -265,7 +265,7 @@ def plot_loss_parts(
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import loss_axes, plain_log_ticks
+    from .plotting import loss_axes
 
     runs = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
     if axes is None:
@@ -280,7 +280,6 @@ def plot_loss_parts(
             ax.plot(values, color=color, alpha=faint_alpha, lw=0.5)
             steps, medians = running_median(values, window)
             ax.plot(steps, medians, color=color, label=VARIANT_LABELS.get(h.variant, h.variant))
-        plain_log_ticks(ax)
     fig.tight_layout()
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
     return fig
