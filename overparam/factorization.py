@@ -844,7 +844,7 @@ def plot_errors_vs_count(experiment: CompletionExperiment, ax=None):
     if np.isfinite(experiment.nuclear_errors).any():
         ax.semilogy(experiment.counts, np.maximum(experiment.nuclear_errors, 1e-12), "k--s", ms=4,
                     label="minimum nuclear norm")
-    ax.set(xlabel="observed entries |Ω|", ylabel="‖W − W*‖_F / ‖W*‖_F",
+    ax.set(xlabel=r"observed entries $|\Omega|$", ylabel=r"$\|W - W^*\|_F \,/\, \|W^*\|_F$",
            title="matrix completion: error on all entries")
     ax.legend()
     return ax
@@ -862,5 +862,5 @@ def plot_singular_values(experiment: CompletionExperiment, count_index: int, axe
         sv = experiment.singular_values[d, count_index]
         ax.semilogy(np.maximum(experiment.steps, 1), sv, lw=1.2)
         ax.set(xscale="log", xlabel="iteration", title=f"depth {experiment.depths[d]}")
-    axes[0].set_ylabel("singular values of W_e")
+    axes[0].set_ylabel("singular values of $W_e$")
     return axes

@@ -284,7 +284,8 @@ def rule_demo(
     plot_comparison(comparison, ax1, title=f"ℓ{p} loss, depth {depth}, η = {lr:.2g}", optimum=optimum)
     gap = comparison.gap
     ax2.loglog(np.maximum(gap.steps, 1), np.maximum(gap.loss_gap, 1e-16), color="0.3")
-    ax2.set(xlabel="iteration", ylabel="relative loss gap", title="|L_net − L_rule| / L_rule")
+    ax2.set(xlabel="iteration", ylabel="relative loss gap",
+            title=r"$|L_{\mathrm{net}} - L_{\mathrm{rule}}| \,/\, L_{\mathrm{rule}}$")
     fig.tight_layout()
     note_scale(fig, f"{num_iters:,} iterations")
     return comparison
