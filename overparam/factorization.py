@@ -54,6 +54,7 @@ __all__ = [
     "plot_errors_vs_count",
     "plot_singular_values",
     "run_completion",
+    "singular_value_rate_error",
     "singular_value_rates",
     "singular_value_threshold",
     "small_balanced_start",
@@ -446,6 +447,45 @@ def singular_value_rates(W_e: np.ndarray, grad_e: np.ndarray, depth: int) -> np.
     U, s, Vt = np.linalg.svd(W_e, full_matrices=False)
     inner = np.einsum("ir,ij,rj->r", U, grad_e, Vt)
     return -depth * s ** (2.0 - 2.0 / depth) * inner
+
+
+def singular_value_rate_error(
+    problem: CompletionProblem, factors: Sequence[np.ndarray], lr: float, top: int | None = None
+) -> float:
+    r"""How far one real gradient step departs from the singular-value dynamics (Chapter 7, ch-beyond-speed).
+
+    Takes one step of :func:`train_deep_factorization` with step ``lr`` from
+    ``factors`` and compares the finite difference
+    :math:`(\sigma_r(1) - \sigma_r(0))/\eta` of the ``top`` largest singular
+    values of :math:`W_e` with :func:`singular_value_rates` at the start (the
+    depth is ``len(factors)``). The rates hold for gradient flow from a
+    balanced start, so at a balanced point the error is the step's own,
+    first order in η, and away from balance it also measures the imbalance.
+
+    Parameters
+    ----------
+    problem : CompletionProblem
+    factors : sequence of ndarray
+        The layers ``(W_1, …, W_N)`` to step from.
+    lr : float
+        η > 0.
+    top : int, optional
+        How many of the largest singular values to compare (default: all).
+
+    Returns
+    -------
+    float
+        :math:`\max_r |\text{finite difference}_r - \dot\sigma_r| \,/\, \max_r |\dot\sigma_r|`
+        over the ``top`` largest.
+    """
+    factors = [_matrix(f"factors[{j}]", W) for j, W in enumerate(factors)]
+    lr = check_real("lr", lr, above=0.0)
+    W_e = end_to_end(factors)
+    top = check_int("top", min(W_e.shape) if top is None else top, 1, min(W_e.shape))
+    rates = singular_value_rates(W_e, problem.gradient(W_e), len(factors))[:top]
+    after = train_deep_factorization(problem, factors, lr, 1).W_e
+    difference = (np.linalg.svd(after, compute_uv=False)[:top] - np.linalg.svd(W_e, compute_uv=False)[:top]) / lr
+    return float(np.abs(difference - rates).max() / np.abs(rates).max())
 
 
 def effective_rank(W: np.ndarray) -> float:

@@ -16,6 +16,7 @@ from overparam.factorization import (
     effective_rank,
     low_rank_matrix,
     nuclear_norm_completion,
+    singular_value_rate_error,
     singular_value_rates,
     singular_value_threshold,
     small_balanced_start,
@@ -213,18 +214,13 @@ def test_singular_value_rates_are_claim_1s_direction_on_u_r_v_r(depth, shape):
 
 
 def _finite_difference_error(lr, num_steps=3):
-    """max_t ‖(σ(t+1) − σ(t))/η − σ̇(t)‖_∞ / ‖σ̇(t)‖_∞ over a few GD steps of a balanced depth-3 factorization."""
+    """The worst singular_value_rate_error over the first few GD steps of a balanced depth-3 factorization."""
     problem = CompletionProblem(target=low_rank_matrix(6, 5, 2, seed=0), mask=_random_mask((6, 5), 0.6, seed=1))
     W0 = (_orthonormal(6, 5, 4) * np.array([0.9, 0.7, 0.5, 0.35, 0.2])) @ _orthonormal(5, 5, 5).T
-    history = train_deep_factorization(problem, balanced_factors(W0, 3), lr, num_steps,
-                                       observe=lambda W: np.concatenate([np.linalg.svd(W, compute_uv=False),
-                                                                         W.ravel()]))
-    worst = 0.0
-    for t in range(num_steps):
-        sigma, W_t = history.observed[t, :5], history.observed[t, 5:].reshape(6, 5)
-        rates = singular_value_rates(W_t, problem.gradient(W_t), 3)
-        difference = (history.observed[t + 1, :5] - sigma) / lr
-        worst = max(worst, np.abs(difference - rates).max() / np.abs(rates).max())
+    factors, worst = balanced_factors(W0, 3), 0.0
+    for _ in range(num_steps):
+        worst = max(worst, singular_value_rate_error(problem, factors, lr))
+        factors = list(train_deep_factorization(problem, factors, lr, 1).factors)
     return worst
 
 
@@ -233,6 +229,22 @@ def test_singular_value_rates_match_finite_differences_of_gradient_descent_to_fi
     coarse, fine = _finite_difference_error(1e-3), _finite_difference_error(1e-4)
     assert coarse < 1e-2
     assert 5 < coarse / fine < 20
+
+
+def test_singular_value_rate_error_is_the_finite_difference_of_the_top_singular_values():
+    problem = CompletionProblem(target=low_rank_matrix(6, 5, 2, seed=0), mask=_random_mask((6, 5), 0.6, seed=1))
+    factors = balanced_factors(_orthonormal(6, 5, 4) * np.array([0.9, 0.7, 0.5, 0.35, 0.2]), 2)
+    W0, W1 = end_to_end(factors), train_deep_factorization(problem, factors, 1e-3, 1).W_e
+    difference = (np.linalg.svd(W1, compute_uv=False) - np.linalg.svd(W0, compute_uv=False)) / 1e-3
+    rates = singular_value_rates(W0, problem.gradient(W0), 2)
+    for top in (2, 5):
+        expected = np.abs(difference[:top] - rates[:top]).max() / np.abs(rates[:top]).max()
+        assert singular_value_rate_error(problem, factors, 1e-3, top=top) == pytest.approx(expected, rel=1e-12)
+    assert singular_value_rate_error(problem, factors, 1e-3) == singular_value_rate_error(problem, factors, 1e-3, 5)
+    with pytest.raises(ValueError, match="lr"):
+        singular_value_rate_error(problem, factors, 0.0)
+    with pytest.raises(ValueError, match="top"):
+        singular_value_rate_error(problem, factors, 1e-3, top=6)
 
 
 def test_singular_value_rates_check_shapes_and_depth():
