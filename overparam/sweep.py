@@ -848,6 +848,43 @@ class SweepResult:
                 out[i] = int(self.steps[k + int(np.argmax(loss[k:] >= bound))])
         return out
 
+    def spikes(self, i: int, optimum: float, factor: float = COLLAPSE_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+        """Where run ``i``'s suboptimality jumped above ``factor`` times its best so far (Chapters 2, 4).
+
+        At the edge of stability a run can shoot up for a few steps and fall
+        back: its L − L* at a recorded step is then many times the best it had
+        reached before. Such a run still trains (:attr:`failed_at` counts
+        only a run that *ends* far above its best or diverges), but its final
+        loss depends on where the run happens to stop. Recorded steps only, so
+        a spike between two of them is not seen; a diverged run is read up to
+        its divergence.
+
+        Parameters
+        ----------
+        i : int
+            The run.
+        optimum : float
+            :math:`L^*`, below every recorded loss of the run.
+        factor : float
+            > 1; default :data:`COLLAPSE_FACTOR`.
+
+        Returns
+        -------
+        steps, ratios : ndarray
+            The recorded steps of the spikes and, for each, L − L* over the
+            smallest L − L* recorded before it.
+        """
+        i = check_int("i", i, 0, len(self) - 1)
+        factor = check_real("factor", factor, above=1.0)
+        n = len(self.steps) if not self.diverged[i] else int(np.searchsorted(self.steps, self.diverged_at[i]))
+        gap = self.loss[i, :n] - check_real("optimum", optimum)
+        if n and not np.all(gap > 0):
+            raise ValueError(f"optimum must lie below every recorded loss of run {i}; "
+                             f"got {optimum!r}, and the run reached {float(np.min(self.loss[i, :n]))!r}")
+        ratios = gap[1:] / np.minimum.accumulate(gap)[:-1]
+        hit = ratios > factor
+        return self.steps[1:n][hit], ratios[hit]
+
     @property
     def trained(self) -> np.ndarray:
         """Boolean mask of the runs that neither diverged nor collapsed (see :attr:`failed_at`)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import overparam as op
 
@@ -43,3 +44,27 @@ def test_a_group_where_nothing_trained_is_left_out_and_diverged_runs_keep_their_
     np.testing.assert_array_equal(res.failed_at, [15, 20])
     assert res.outcome(0) == "diverged at step 15"
     assert op.select_runs(res, op.BEST_FINAL) == {}
+
+
+def test_spikes_are_found_against_the_best_so_far_and_a_spiking_run_still_trains():
+    # L* = 0.5: gaps 1.0, 0.4, 0.2, 0.7 (3.5x the best 0.2), 0.18, 0.3 (1.7x the best 0.18), 0.15
+    spiking = [1.5, 0.9, 0.7, 1.2, 0.68, 0.8, 0.65]
+    res = _result([spiking, [1.5, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6]], [1e-3, 1e-4])
+    steps, ratios = res.spikes(0, 0.5)
+    np.testing.assert_array_equal(steps, [30])
+    np.testing.assert_allclose(ratios, [3.5])
+    steps, ratios = res.spikes(0, 0.5, factor=1.5)  # the second, smaller jump too
+    np.testing.assert_array_equal(steps, [30, 50])
+    np.testing.assert_allclose(ratios, [3.5, 0.3 / 0.18])
+    assert res.spikes(1, 0.5)[0].size == 0
+    assert res.trained[0] and res.outcome(0) == "trained"  # it recovered: not a failure
+
+
+def test_spikes_of_a_diverged_run_stop_at_its_divergence_and_bad_arguments_are_named():
+    res = _result([[1.5, 0.7, 0.6, np.inf]], [1e-2], diverged_at=[25])
+    assert res.spikes(0, 0.5)[0].size == 0  # the frozen inf after step 25 is not a spike
+    for kwargs, message in (({"optimum": 0.65}, "^optimum must lie below"),
+                            ({"optimum": 0.5, "factor": 1.0}, "^factor "), ({"optimum": 0.5, "i": 3}, "^i must be")):
+        kwargs.setdefault("i", 0)
+        with pytest.raises(ValueError, match=message):
+            res.spikes(**kwargs)
