@@ -84,3 +84,78 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     result = _build(tmp_path)
     assert result.returncode != 0
     assert "this cell fails on purpose" in result.stdout + result.stderr
+
+
+def _code_cells(nb_path: Path) -> list[str]:
+    """The notebook's code cells as Python source (IPython magics and shell lines become ``pass``)."""
+    nb = json.loads(nb_path.read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    def python(line: str) -> str:
+        stripped = line.lstrip()
+        return line[: len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line
+
+    return ["\n".join(map(python, cell.splitlines())) for cell in cells]
+
+
+def test_notebooks_define_no_helpers_beyond_the_exercises():
+    """The logic lives in overparam/: a notebook defines no function or class except an exercise's ``my_…``."""
+    import ast
+
+    found = []
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for source in _code_cells(nb_path):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                        and not node.name.startswith("my_"):
+                    found.append(f"{nb_path.name}: {node.name}")
+    assert not found, found
+
+
+RAW_TEX = ("_{", "^{", "^(", "\\")  # outside $…$ a figure would print these literally
+
+
+def _raw_tex(text: str) -> bool:
+    import re
+
+    return any(mark in re.sub(r"\$[^$]*\$", "", text) for mark in RAW_TEX)
+
+
+def _figure_strings(tree) -> list[str]:
+    """Strings that end up on a figure: label/xlabel/ylabel/title keywords and set_xlabel/set_ylabel/set_title."""
+    import ast
+
+    def text(node) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        return None
+
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        candidates = [k.value for k in node.keywords if k.arg in ("label", "xlabel", "ylabel", "title")]
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        if name in ("set_xlabel", "set_ylabel", "set_title", "suptitle") and node.args:
+            candidates.append(node.args[0])
+        out += [t for t in map(text, candidates) if t]
+    return out
+
+
+def test_figure_labels_and_captions_write_math_as_math():
+    """``e^{−2ηλt}`` or ``‖D_j‖_{F}`` in a label or caption is printed as it is; math goes between dollars."""
+    import ast
+
+    found = []
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            caption = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption", "")
+            if _raw_tex(caption):
+                found.append(f"{nb_path.name} caption: {caption[:80]}")
+        for source in _code_cells(nb_path):
+            found += [f"{nb_path.name}: {t}" for t in _figure_strings(ast.parse(source)) if _raw_tex(t)]
+    for module in sorted((ROOT / "overparam").rglob("*.py")):
+        found += [f"{module.name}: {t}" for t in _figure_strings(ast.parse(module.read_text())) if _raw_tex(t)]
+    assert not found, found
