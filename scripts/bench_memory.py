@@ -23,9 +23,13 @@ import time
 from pathlib import Path
 
 import nbformat
-import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+try:
+    from scripts.student_edition import book_notebooks
+except ImportError:  # run as `python scripts/bench_memory.py`: scripts/ itself is on sys.path
+    from student_edition import book_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_CELL = (
@@ -34,10 +38,8 @@ PEAK_CELL = (
 
 
 def toc_chapters() -> list[str]:
-    """The notebooks' stems in the order of ``_toc.yml`` (only files that are notebooks)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
-    return [Path(f).name for f in files if (ROOT / f"{f}.ipynb").exists()]
+    """The notebooks' stems in the order of ``_toc.yml`` (the student edition's :func:`book_notebooks`)."""
+    return [path.stem for path in book_notebooks(ROOT)]
 
 
 def measure(stem: str) -> dict:

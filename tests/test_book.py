@@ -90,6 +90,7 @@ def _code_cells(nb_path: Path) -> list[str]:
     """The notebook's code cells as Python source (IPython magics and shell lines become ``pass``)."""
     nb = json.loads(nb_path.read_text())
     cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
     def python(line: str) -> str:
         stripped = line.lstrip()
         return line[: len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line
