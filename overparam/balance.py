@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .deep import _as_factors
-from .validation import check_int, check_real
+from .validation import check_int, check_real, rng_from_seed
 
 __all__ = [
     "balanced_factors",
@@ -56,19 +56,13 @@ def max_imbalance(factors: Sequence[np.ndarray]) -> float:
     return max((float(np.linalg.norm(D)) for D in imbalance(factors)), default=0.0)
 
 
-def _rng(seed: Seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(check_int("seed", seed, 0, expected="an integer >= 0 or a numpy Generator"))
-
-
 def random_orthogonal(n: int, seed: Seed) -> np.ndarray:
     """A Haar-random orthogonal (n, n) matrix: QR of a Gaussian matrix, signs fixed by diag(R).
 
     Defined in Chapter 3.
     """
     n = check_int("n", n, 1)
-    Q, R = np.linalg.qr(_rng(seed).standard_normal((n, n)))
+    Q, R = np.linalg.qr(rng_from_seed(seed).standard_normal((n, n)))
     return Q * np.sign(np.diag(R))
 
 
@@ -86,7 +80,7 @@ def rotate_hidden(factors: Sequence[np.ndarray], seed: Seed) -> list[np.ndarray]
     Defined in Chapter 3.
     """
     Ws = _as_factors(factors)
-    rng = _rng(seed)
+    rng = rng_from_seed(seed)
     Qs = [np.eye(Ws[0].shape[1])] + [random_orthogonal(W.shape[0], rng) for W in Ws[:-1]] + [np.eye(Ws[-1].shape[0])]
     return [Qs[j + 1] @ W @ Qs[j].T for j, W in enumerate(Ws)]
 
@@ -193,7 +187,7 @@ def balanced_init(
     """
     d, k, depth = check_int("d", d, 1), check_int("k", k, 1), check_int("depth", depth, 1)
     scale = check_real("scale", scale, above=0)
-    A = _rng(seed).standard_normal((k, d))
+    A = rng_from_seed(seed).standard_normal((k, d))
     A *= scale**depth / np.linalg.norm(A, 2)
     return balanced_factors(A, depth, widths)
 
@@ -224,7 +218,7 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     if len(dims) < 2:
         raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")
     std = check_real("std", std, at_least=0)
-    rng = _rng(seed)
+    rng = rng_from_seed(seed)
     return [std * rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(dims[:-1], dims[1:])]
 
 

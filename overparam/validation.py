@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "float_array"]
+__all__ = ["check_int", "check_real", "float_array", "rng_from_seed", "torch_seed"]
 
 
 def _is_bool(value: Any) -> bool:
@@ -100,3 +100,25 @@ def float_array(value: Any) -> Any:
         return value if value.is_floating_point() or value.is_complex() else value.double()
     array = np.asarray(value)
     return array.astype(np.float64) if array.dtype.kind in "biu" else array
+
+
+def rng_from_seed(seed: Any, name: str = "seed") -> np.random.Generator:
+    """A numpy ``Generator`` from a seed: an integer >= 0, or a ``Generator`` passed through unchanged.
+
+    Every random draw of the library goes through an explicit seed; this is the
+    one place that turns it into a generator, so that ``seed=1.5``, ``seed=-1``
+    or ``seed="a"`` get the same error everywhere.
+
+    Raises
+    ------
+    ValueError
+        ``"seed must be an integer >= 0 or a numpy Generator, got ..."``.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check_int(name, seed, 0, expected="an integer >= 0 or a numpy Generator"))
+
+
+def torch_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` checked as an integer >= 0, for ``torch.Generator().manual_seed`` (which would take ``1.5`` as 1)."""
+    return check_int(name, seed, 0)
