@@ -15,12 +15,13 @@ it only at second order in the learning rate (Chapter 3, ``ch-balancedness``).
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 
 from .deep import _as_factors
-from .validation import check_int, check_real, rng_from_seed
+from .validation import check_int, check_real, finite_array, rng_from_seed
 
 __all__ = [
     "balanced_factors",
@@ -131,7 +132,7 @@ def balanced_factors(
     list of ndarray
         ``[W_1, …, W_N]``.
     """
-    W_e = np.asarray(W_e, dtype=np.float64)
+    W_e = finite_array("W_e", W_e)
     if W_e.ndim != 2:
         raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
     depth = check_int("depth", depth, 1)
@@ -187,8 +188,14 @@ def balanced_init(
     """
     d, k, depth = check_int("d", d, 1), check_int("k", k, 1), check_int("depth", depth, 1)
     scale = check_real("scale", scale, above=0)
+    try:
+        norm_e = scale**depth
+    except OverflowError:
+        norm_e = math.inf
+    if not 0 < norm_e < math.inf:
+        raise ValueError(f"scale must keep scale**depth a positive finite float, got scale={scale:g} and depth={depth}")
     A = rng_from_seed(seed).standard_normal((k, d))
-    A *= scale**depth / np.linalg.norm(A, 2)
+    A *= norm_e / np.linalg.norm(A, 2)
     return balanced_factors(A, depth, widths)
 
 

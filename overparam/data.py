@@ -446,6 +446,8 @@ def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (examples, features), got shape {X.shape}")
+    if X.size == 0:
+        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):

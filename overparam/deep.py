@@ -24,8 +24,8 @@ import torch
 
 from .linear import problem_tensors
 from .losses import _loss_from_residual, check_problem
-from .training import DeepHistory, check_run, to_numpy, train_loop  # DeepHistory: re-exported
-from .validation import check_int, check_real
+from .training import DeepHistory, DivergenceError, check_run, to_numpy, train_loop  # DeepHistory: re-exported
+from .validation import check_int, check_real, finite_array
 
 __all__ = [
     "DeepHistory",
@@ -40,19 +40,24 @@ __all__ = [
 ]
 
 
-def _as_factors(factors: Sequence[Any]) -> list[np.ndarray]:
-    """Validate a chain of layer matrices; return them as float64 arrays."""
+def _as_factors(factors: Sequence[Any], name: str = "factors") -> list[np.ndarray]:
+    """Validate a chain of finite layer matrices; return them as float64 arrays.
+
+    ``name`` is the argument's name in the caller's signature, for the messages.
+    """
     if isinstance(factors, np.ndarray) or len(factors) == 0:
-        raise ValueError("factors must be a non-empty list [W_1, ..., W_N] of 2-D arrays")
+        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays")
     out = [np.asarray(W, dtype=np.float64) for W in factors]
     for j, W in enumerate(out):
         if W.ndim != 2:
-            raise ValueError(f"factors[{j}] (W_{j + 1}) must be 2-D, got shape {W.shape}")
+            raise ValueError(f"{name}[{j}] (W_{j + 1}) must be 2-D, got shape {W.shape}")
         if j and W.shape[1] != out[j - 1].shape[0]:
             raise ValueError(
-                f"factors[{j}] (W_{j + 1}) has shape {W.shape}; its {W.shape[1]} columns must equal "
-                f"the {out[j - 1].shape[0]} rows of factors[{j - 1}] (W_{j})"
+                f"{name}[{j}] (W_{j + 1}) has shape {W.shape}; its {W.shape[1]} columns must equal "
+                f"the {out[j - 1].shape[0]} rows of {name}[{j - 1}] (W_{j})"
             )
+        if not np.isfinite(W).all():
+            raise ValueError(f"{name}[{j}] (W_{j + 1}) must contain only finite values")
     return out
 
 
@@ -106,7 +111,7 @@ def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[n
     """
     Ws = _as_factors(factors)
     k, d = Ws[-1].shape[0], Ws[0].shape[1]
-    grad_e = np.asarray(grad_e, dtype=np.float64)
+    grad_e = finite_array("grad_e", grad_e)
     if grad_e.shape != (k, d):
         raise ValueError(f"grad_e must have the end-to-end shape ({k}, {d}), got {grad_e.shape}")
     below = [np.eye(d)]  # below[j] = W_j ⋯ W_1 (below[0] = I_d)
@@ -180,8 +185,8 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
     -------
     WarmupStep
     """
-    w1 = np.asarray(w1, dtype=np.float64)
-    grad = np.asarray(grad, dtype=np.float64)
+    w1 = finite_array("w1", w1)
+    grad = finite_array("grad", grad)
     if w1.ndim != 1:
         raise ValueError(f"w1 must be a vector of shape (d,), got shape {w1.shape}")
     if grad.shape != w1.shape:
@@ -248,19 +253,35 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
         η >= 0.
     num_steps : int
         T >= 1.
+
+    Raises
+    ------
+    DivergenceError
+        When an iterate of either run, or its gradient, stops being finite; the message names the step.
     """
     num_steps = check_int("num_steps", num_steps, 1)
-    w1 = np.asarray(w1, dtype=np.float64)
+    w1 = finite_array("w1", w1)
+    omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
     w_rec = w1 * omega2
     rho, gamma, network, recursion, grads = [], [], [w_rec.copy()], [w_rec.copy()], []
-    for _ in range(num_steps):
-        step = warmup_step(w1, omega2, gradient(w1 * omega2), lr)
-        grads.append(np.asarray(gradient(w_rec), dtype=np.float64))
-        w_rec = (1 - step.gamma) * w_rec - step.rho * grads[-1]
+    for t in range(1, num_steps + 1):
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad_net = np.asarray(gradient(w1 * omega2), dtype=np.float64)
+            grad_rec = np.asarray(gradient(w_rec), dtype=np.float64)
+            finite = np.isfinite(grad_net).all() and np.isfinite(grad_rec).all()
+            if finite:
+                step = warmup_step(w1, omega2, grad_net, lr)
+                w_rec = (1 - step.gamma) * w_rec - step.rho * grad_rec
+                w_net = step.w
+                finite = np.isfinite(w_net).all() and np.isfinite(w_rec).all() and np.isfinite(step.omega2)
+        if not finite:
+            raise DivergenceError(t, None, "the warm-up",
+                                  "w(t) or its gradient is no longer finite; use a smaller learning rate")
+        grads.append(grad_rec)
         w1, omega2 = step.w1, step.omega2
         rho.append(step.rho)
         gamma.append(step.gamma)
-        network.append(step.w)
+        network.append(w_net)
         recursion.append(w_rec.copy())
     return WarmupTrajectory(rho=np.array(rho), gamma=np.array(gamma), network=np.array(network),
                             recursion=np.array(recursion), recursion_gradients=np.array(grads))
@@ -354,8 +375,8 @@ def train_deep_linear(
     -------
     DeepHistory
     """
-    check_problem(X, y, p)
-    Ws0 = _as_factors(factors0)
+    X, y, _ = check_problem(X, y, p)
+    Ws0 = _as_factors(factors0, "factors0")
     d = np.shape(X)[1]
     if Ws0[0].shape[1] != d or Ws0[-1].shape[0] != 1:
         raise ValueError(

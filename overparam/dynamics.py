@@ -23,7 +23,7 @@ import torch
 from .linear import lp_step_functions, problem_tensors
 from .losses import check_problem
 from .training import DeepHistory, check_run, to_numpy, train_loop
-from .validation import check_int, check_real
+from .validation import check_int, check_real, finite_array
 
 __all__ = [
     "end_to_end_direction",
@@ -99,8 +99,8 @@ def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndar
 
 
 def _check_pair(W_e: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
-    W_e = np.asarray(W_e, dtype=np.float64)
-    grad = np.asarray(grad, dtype=np.float64)
+    W_e = finite_array("W_e", W_e)
+    grad = finite_array("grad", grad)
     if W_e.ndim != 2:
         raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
     if grad.shape != W_e.shape:
@@ -187,7 +187,7 @@ def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
     depth : int
         N >= 1 (N = 1 gives the identity).
     """
-    W_e = np.asarray(W_e, dtype=np.float64)
+    W_e = finite_array("W_e", W_e)
     if W_e.ndim != 2:
         raise ValueError(f"W_e must be a 2-D (k, d) matrix, got shape {W_e.shape}")
     depth = check_int("depth", depth, 1)
@@ -205,8 +205,8 @@ def _single_output_direction(w: Any, g: Any, depth: int) -> Any:
 
 
 def _check_vector_pair(w: Any, grad: Any) -> tuple[np.ndarray, np.ndarray]:
-    w = np.asarray(w, dtype=np.float64)
-    grad = np.asarray(grad, dtype=np.float64)
+    w = finite_array("w", w)
+    grad = finite_array("grad", grad)
     if w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[0] != 1):
         raise ValueError(f"w must be a vector of shape (d,) or (1, d), got shape {w.shape}")
     if grad.shape != w.shape:
@@ -296,8 +296,7 @@ def train_end_to_end(
     -------
     DeepHistory
     """
-    W_e0 = np.asarray(W_e0, dtype=np.float64)
-    check_problem(X, y, p, W_e0)
+    X, y, W_e0 = check_problem(X, y, p, np.asarray(W_e0, dtype=np.float64), w_name="W_e0")
     depth = check_int("depth", depth, 1)
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)

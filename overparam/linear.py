@@ -26,6 +26,7 @@ from .training import (  # DIVERGENCE_FACTOR, DivergenceError, GDHistory, larges
     to_numpy,
     train_loop,
 )
+from .validation import finite_array
 
 __all__ = ["DivergenceError", "GDHistory", "gradient_descent", "largest_stable", "quadratic_lr_limit"]
 
@@ -125,7 +126,7 @@ def gradient_descent(
     -------
     GDHistory
     """
-    check_problem(X, y, p, w0)
+    X, y, w0 = check_problem(X, y, p, w0, w_name="w0")
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     Xt, yt = problem_tensors(X, y, dtype)
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
@@ -149,7 +150,10 @@ def quadratic_lr_limit(X: np.ndarray) -> float:
     -------
     float
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got shape {X.shape}")
-    return float(2.0 / np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1])
+    X = finite_array("X", X)
+    if X.ndim != 2 or X.size == 0:
+        raise ValueError(f"X must be 2-D with at least one row and one column, got shape {X.shape}")
+    top = float(np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1])
+    if top <= 0:
+        raise ValueError("X must not be all zeros (the ℓ2 loss is then flat and every step size is stable)")
+    return 2.0 / top

@@ -25,30 +25,46 @@ from .validation import check_int, float_array
 __all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem"]
 
 
-def check_problem(X: Any, y: Any, p: int, w: Any | None = None) -> None:
+def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str = "w") -> tuple[Any, Any, Any]:
     """Validate an ℓp regression problem; raise ``ValueError`` naming the argument.
 
     Parameters
     ----------
-    X : array, shape (m, d)
-    y : array, shape (m,)
+    X : array-like, shape (m, d)
+        At least one row and one column, finite.
+    y : array-like, shape (m,)
     p : int
         Even integer, at least 2.
-    w : array, shape (d,) or (1, d), optional
+    w : array-like, shape (d,) or (1, d), optional
+    w_name : str
+        The name of ``w`` in the caller's signature, for the messages (``"w0"``, ``"W_e0"``, ...).
+
+    Returns
+    -------
+    X, y, w
+        The inputs as arrays (lists converted, integers made float64 by
+        :func:`~overparam.validation.float_array`; ``w`` stays ``None`` if not given).
     """
     p = check_int("p", p, 2, expected="an even integer >= 2")
     if p % 2:
         raise ValueError(f"p must be an even integer >= 2, got {p}")
+    X, y = float_array(X), float_array(y)
     if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")
     m, d = X.shape
+    if m == 0 or d == 0:
+        raise ValueError(f"X must have at least one row and one column, got shape {tuple(X.shape)}")
     if tuple(y.shape) != (m,):
         raise ValueError(f"y must have shape ({m},) to match X's {m} rows, got {tuple(y.shape)}")
-    if w is not None and tuple(w.shape) not in {(d,), (1, d)}:
-        raise ValueError(f"w must have shape ({d},) or (1, {d}) to match X's {d} columns, got {tuple(w.shape)}")
-    for name, a in (("X", X), ("y", y)) + ((("w", w),) if w is not None else ()):
+    if w is not None:
+        w = float_array(w)
+        if tuple(w.shape) not in {(d,), (1, d)}:
+            raise ValueError(f"{w_name} must have shape ({d},) or (1, {d}) to match X's {d} columns, "
+                             f"got {tuple(w.shape)}")
+    for name, a in (("X", X), ("y", y)) + (((w_name, w),) if w is not None else ()):
         if not bool(np.isfinite(np.asarray(a)).all()):
             raise ValueError(f"{name} must contain only finite values")
+    return X, y, w
 
 
 def _residual(w: Any, X: Any, y: Any) -> Any:
@@ -82,8 +98,7 @@ def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
     -------
     float
     """
-    w, X, y = float_array(w), float_array(X), float_array(y)
-    check_problem(X, y, p, w)
+    X, y, w = check_problem(X, y, p, w)
     return float(_loss_from_residual(_residual(w, X, y), p))
 
 
@@ -92,8 +107,7 @@ def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.n
 
     Defined in Chapter 1. Returned in the layout of ``w``.
     """
-    w, X, y = float_array(w), float_array(X), float_array(y)
-    check_problem(X, y, p, w)
+    X, y, w = check_problem(X, y, p, w)
     return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)
 
 
@@ -104,7 +118,6 @@ def lp_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.nd
     it is ``3 X^T diag(r^2) X / m``, huge far from the optimum and vanishing
     as the residuals shrink. Shape (d, d), whatever the layout of ``w``.
     """
-    w, X, y = float_array(w), float_array(X), float_array(y)
-    check_problem(X, y, p, w)
+    X, y, w = check_problem(X, y, p, w)
     r = _residual(w, X, y)
     return (p - 1) * (X.T * r ** (p - 2)) @ X / X.shape[0]

@@ -24,6 +24,7 @@ from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
 from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
+from .validation import finite_array
 
 __all__ = [
     "RuleComparison",
@@ -121,7 +122,10 @@ def run_gap(run: DeepHistory, reference: DeepHistory) -> RunGap:
         )
     steps, i, j = np.intersect1d(run.steps, reference.steps, return_indices=True)
     if steps.size == 0:
-        raise ValueError("run and reference share no recorded step; record both at the same steps")
+        stopped = [f"{name} diverged at step {h.diverged_at}" for name, h in (("run", run), ("reference", reference))
+                   if h.diverged and h.steps.size == 0]
+        raise ValueError("run and reference share no recorded step; "
+                         + ("; ".join(stopped) if stopped else "record both at the same steps"))
     axes = tuple(range(1, run.W_e.ndim))
     return RunGap(
         steps=steps,
@@ -203,7 +207,11 @@ def compare_network_and_rule(
     -------
     RuleComparison
     """
-    factors0 = _as_factors(factors0)
+    factors0 = _as_factors(factors0, "factors0")
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite_product = bool(np.isfinite(end_to_end(factors0)).all())
+    if not finite_product:
+        raise ValueError("factors0 must have a finite product W_e(0) = W_N ⋯ W_1 (it overflows)")
     kwargs: dict[str, Any] = dict(record_every=record_every, dtype=dtype, on_divergence="stop")
     network = train_deep_linear(X, y, p, factors0, lr, num_iters, weight_decay, **kwargs)
     rule = train_end_to_end(X, y, p, end_to_end(factors0), len(factors0), lr, num_iters, weight_decay, **kwargs)
@@ -343,7 +351,7 @@ def preconditioned_sharpness(W_e: np.ndarray, depth: int, hessian: np.ndarray) -
     float
     """
     P = preconditioner(W_e, depth)
-    H = np.asarray(hessian, dtype=np.float64)
+    H = finite_array("hessian", hessian)
     if H.shape != P.shape:
         raise ValueError(f"hessian must have shape {P.shape} (k·d squared, column-stacked), got {H.shape}")
     if not np.allclose(H, H.T, rtol=1e-10, atol=1e-12 * float(np.abs(H).max(initial=1.0))):

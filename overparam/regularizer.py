@@ -30,7 +30,7 @@ from .dynamics import end_to_end_direction, single_output_direction
 from .linear import lp_step_functions, problem_tensors, start_vector
 from .losses import check_problem
 from .training import GDHistory, check_run, to_numpy, train_loop
-from .validation import check_int, check_real, float_array
+from .validation import check_int, check_real, finite_array, float_array
 
 __all__ = [
     "Arc",
@@ -116,8 +116,8 @@ def gradient_plane(c: np.ndarray, direction: np.ndarray) -> Plane:
     direction : ndarray
         Same shape as ``c``, not parallel to it.
     """
-    c = np.asarray(c, dtype=np.float64)
-    direction = np.asarray(direction, dtype=np.float64)
+    c = finite_array("c", c)
+    direction = finite_array("direction", direction)
     if direction.shape != c.shape:
         raise ValueError(f"direction must have the shape of c {c.shape}, got {direction.shape}")
     norm = float(np.linalg.norm(c))
@@ -493,7 +493,7 @@ def penalized_gradient_descent(
     -------
     GDHistory
     """
-    check_problem(X, y, p, w0)
+    X, y, w0 = check_problem(X, y, p, w0, w_name="w0")
     if not isinstance(penalty, NormPowerPenalty):
         raise ValueError(f"penalty must be a NormPowerPenalty, got {type(penalty).__name__}")
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)

@@ -1093,6 +1093,8 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
     if rule == FASTEST_TO_TARGET and result.reached_at is None:
         raise ValueError(f"rule {FASTEST_TO_TARGET!r} needs a result of run_sweep(..., target=...)")
     names = [f.name for f in fields(RunConfig)]
+    if isinstance(by, str):
+        raise ValueError(f"by must be a list of RunConfig fields, e.g. [{by!r}], got the string {by!r}")
     by = [n for n in names if n not in ("lr", *_HYPER_NAMES)] if by is None else list(by)
     if set(by) - set(names):
         raise ValueError(f"by must name RunConfig fields, got {sorted(set(by) - set(names))}")
@@ -1119,9 +1121,14 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 # The sweep
 # ---------------------------------------------------------------------------
 def _problem_arrays(problem: Any) -> tuple[np.ndarray, np.ndarray]:
-    X, y = (problem.X, problem.y) if hasattr(problem, "X") else problem
-    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    check_problem(X, y, 2)
+    if hasattr(problem, "X") and hasattr(problem, "y"):
+        X, y = problem.X, problem.y
+    elif isinstance(problem, (tuple, list)) and len(problem) == 2:
+        X, y = problem
+    else:
+        raise ValueError("problem must be a pair (X, y) or an object with attributes X and y "
+                         f"(e.g. op.load_standardized_ethanol()), got {type(problem).__name__}")
+    X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), 2)
     return X, y
 
 
@@ -1258,7 +1265,12 @@ def run_sweep(
         target = check_real("target", target, above=0, expected="a finite number > 0 or None")
     steps = _record_steps(record, num_iters)
     dt = _as_dtype(dtype)
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'cpu' or 'cuda[:k]', got {device!r} ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but torch.cuda.is_available() is False; use device='cpu'")
     if cuda_graph is None:
         cuda_graph = device.type == "cuda"
     elif not isinstance(cuda_graph, bool):

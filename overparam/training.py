@@ -99,8 +99,8 @@ class DivergenceError(RuntimeError):
     ----------
     step : int
         The first step whose loss broke the divergence rule.
-    loss : float
-        Its loss.
+    loss : float or None
+        Its loss; ``None`` for a method that does not compute one (the message then leaves it out).
     what : str
         The method, for the message (e.g. "gradient descent").
     hint : str, optional
@@ -108,10 +108,11 @@ class DivergenceError(RuntimeError):
         ``on_divergence="stop"``.
     """
 
-    def __init__(self, step: int, loss: float, what: str = "gradient descent", hint: str | None = None):
+    def __init__(self, step: int, loss: float | None, what: str = "gradient descent", hint: str | None = None):
         self.step, self.loss = step, loss
         hint = hint or ("use a smaller learning rate, or pass on_divergence='stop' to keep the history up to that step")
-        super().__init__(f"{what} diverged at step {step} (loss {loss:.3g}); {hint}")
+        at = f" (loss {loss:.3g})" if loss is not None else ""
+        super().__init__(f"{what} diverged at step {step}{at}; {hint}")
 
 
 # ---------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     """The run with the largest learning rate that did not diverge.
 
     The learning-rate rule of Chapter 1 (and of the depth experiments of
-    Chapter 2, after arXiv:1802.06509, Section 5): on a grid, keep the largest
+    Chapter 2): on a grid, keep the largest
     η stable for the *whole* run.
 
     Parameters
@@ -246,6 +247,9 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     ValueError
         If ``histories`` is empty or every run diverged.
     """
+    histories = list(histories)
+    if not histories:
+        raise ValueError("histories must hold at least one run, got an empty sequence")
     stable = [h for h in histories if not h.diverged]
     if not stable:
         raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "float_array", "rng_from_seed", "torch_seed"]
+__all__ = ["check_int", "check_real", "finite_array", "float_array", "rng_from_seed", "torch_seed"]
 
 
 def _is_bool(value: Any) -> bool:
@@ -122,3 +122,23 @@ def rng_from_seed(seed: Any, name: str = "seed") -> np.random.Generator:
 def torch_seed(seed: Any, name: str = "seed") -> int:
     """``seed`` checked as an integer >= 0, for ``torch.Generator().manual_seed`` (which would take ``1.5`` as 1)."""
     return check_int(name, seed, 0)
+
+
+def finite_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 numpy array, refused unless every entry is finite.
+
+    For the pure functions of the library (one step, one matrix), whose result
+    would otherwise be silently NaN or fail deep inside numpy's linear algebra.
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be an array of numbers, got ..."`` or ``"<name> must contain only finite values"``.
+    """
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must contain only finite values")
+    return array

@@ -177,7 +177,7 @@ def test_divergence_is_reported_with_its_step():
         ({"lr": -0.1}, "lr"),
         ({"factors0": [np.ones((2, 4)), np.ones((1, 2))]}, "factors0"),
         ({"factors0": [np.ones((2, 5)), np.ones((3, 2))]}, "factors0"),
-        ({"factors0": [np.ones((2, 5)), np.ones((1, 3))]}, r"factors\[1\]"),
+        ({"factors0": [np.ones((2, 5)), np.ones((1, 3))]}, r"factors0\[1\]"),
         ({"num_iters": -1}, "num_iters"),
         ({"record_every": 0}, "record_every"),
         ({"weight_decay": -1.0}, "weight_decay"),

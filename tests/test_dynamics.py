@@ -279,7 +279,7 @@ def test_rule_float32_and_divergence():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"W_e0": np.ones(5)}, "w must have shape"), ({"depth": 0}, "depth"), ({"lr": -1.0}, "lr"), ({"p": 3}, "p must")],
+    [({"W_e0": np.ones(5)}, "W_e0 must have shape"), ({"depth": 0}, "depth"), ({"lr": -1.0}, "lr"), ({"p": 3}, "p must")],
 )
 def test_bad_rule_training_input_raises(kwargs, match):
     X, y = _regression()

@@ -153,3 +153,94 @@ def test_configurations_from_numpy_scalars_are_saved_as_json():
     for config in (op.RunConfig("gd", np.float32(0.1), depth=np.int64(2), seed=np.int64(1)),
                    op.ConvNetConfig(lr=np.float32(0.01), batch_size=np.int64(32), eval_every=np.int64(5))):
         assert json.loads(json.dumps(dataclasses.asdict(config))) == dataclasses.asdict(config)
+
+
+NAN3 = np.array([np.nan, 0.0, 1.0])
+#: Bad arrays: (id, call, the argument the message must name). Each used to return NaN silently, raise a
+#: numpy/LAPACK error, crash on a list, or blame the learning rate for a start that was never finite.
+BAD_ARRAY_CASES = [
+    ("lp_loss empty X", lambda: op.lp_loss(np.zeros(3), np.zeros((0, 3)), np.zeros(0), 2), "X"),
+    ("gradient_descent empty X", lambda: op.gradient_descent(np.zeros((0, 3)), np.zeros(0), 2, 0.1, 5), "X"),
+    ("gradient_descent X without columns", lambda: op.gradient_descent(np.zeros((6, 0)), np.zeros(6), 2, 0.1, 5), "X"),
+    ("gradient_descent w0 shape", lambda: op.gradient_descent(X, Y, 2, 0.1, 5, w0=np.zeros(5)), "w0"),
+    ("gradient_descent w0 NaN", lambda: op.gradient_descent(X, Y, 2, 0.1, 5, w0=NAN3), "w0"),
+    ("penalized_gradient_descent w0 shape",
+     lambda: op.penalized_gradient_descent(X, Y, 2, op.NormPowerPenalty(0.1), 0.1, 3, w0=np.zeros(5)), "w0"),
+    ("train_end_to_end W_e0 shape", lambda: op.train_end_to_end(X, Y, 2, np.zeros(4), 2, 0.1, 3), "W_e0"),
+    ("train_deep_linear NaN start", lambda: op.train_deep_linear(X, Y, 2, [NAN3[None, :]], 0.1, 3), r"factors0\[0\]"),
+    ("compare_network_and_rule overflowing start",
+     lambda: op.compare_network_and_rule(X, Y, 4, [np.full((1, 3), 1e200), np.full((1, 1), 1e200)], 0.1, 3),
+     "factors0"),
+    ("lp_optimum empty X", lambda: op.lp_optimum(np.zeros((0, 3)), np.zeros(0), 4), "X"),
+    ("lp_optimum NaN y", lambda: op.lp_optimum(X, np.full(8, np.nan), 4), "y"),
+    ("quadratic_lr_limit empty", lambda: op.quadratic_lr_limit(np.zeros((0, 3))), "X"),
+    ("quadratic_lr_limit NaN", lambda: op.quadratic_lr_limit(np.full((2, 3), np.nan)), "X"),
+    ("quadratic_lr_limit zeros", lambda: op.quadratic_lr_limit(np.zeros((2, 3))), "X"),
+    ("standardize empty", lambda: op.standardize(np.zeros((0, 3)), np.zeros(0)), "X"),
+    ("run_sweep bare array", lambda: op.run_sweep(X, [op.RunConfig("gd", 0.1)], 5), "problem"),
+    ("run_sweep empty X", lambda: op.run_sweep((np.zeros((0, 3)), np.zeros(0)), [op.RunConfig("gd", 0.1)], 5), "X"),
+    ("largest_stable empty", lambda: op.largest_stable([]), "histories"),
+    ("balanced_init overflowing scale", lambda: op.balanced_init(3, 1, 3, 1e200, 0), "scale"),
+    ("balanced_factors NaN", lambda: op.balanced_factors(NAN3[None, :], 2), "W_e"),
+    ("end_to_end NaN", lambda: op.end_to_end([NAN3[None, :]]), r"factors\[0\]"),
+    ("max_imbalance NaN", lambda: op.max_imbalance([NAN3[None, :], np.ones((1, 1))]), r"factors\[0\]"),
+    ("layer_gradients NaN grad_e", lambda: op.layer_gradients([W_E, np.ones((1, 1))], NAN3[None, :]), "grad_e"),
+    ("single_output_direction NaN grad", lambda: op.single_output_direction(np.ones(3), NAN3, 2), "grad"),
+    ("end_to_end_step NaN W_e", lambda: op.end_to_end_step(NAN3[None, :], W_E, 2, 0.1), "W_e"),
+    ("preconditioner NaN", lambda: op.preconditioner(NAN3[None, :], 2), "W_e"),
+    ("preconditioned_sharpness NaN hessian",
+     lambda: op.preconditioned_sharpness(np.ones((1, 3)), 2, np.full((3, 3), np.nan)), "hessian"),
+    ("warmup_step NaN grad", lambda: op.warmup_step(np.ones(3), 0.5, NAN3, 0.1), "grad"),
+    ("warmup_trajectory NaN w1", lambda: op.warmup_trajectory(NAN3, 0.5, lambda w: w, 0.1, 3), "w1"),
+    ("gradient_plane NaN direction", lambda: op.gradient_plane(np.ones(3), NAN3), "direction"),
+    ("select_runs by a string",
+     lambda: op.select_runs(op.run_sweep((X, Y), [op.RunConfig("gd", 0.01)], 3), by="depth"), "by"),
+    ("run_sweep on a missing GPU", lambda: op.run_sweep((X, Y), [op.RunConfig("gd", 0.01)], 3, device="cuda"),
+     "device") if not __import__("torch").cuda.is_available() else
+    ("run_sweep on a bad device", lambda: op.run_sweep((X, Y), [op.RunConfig("gd", 0.01)], 3, device="tpu"),
+     "device"),
+]
+
+
+@pytest.mark.parametrize("call, name", [c[1:] for c in BAD_ARRAY_CASES], ids=[c[0] for c in BAD_ARRAY_CASES])
+def test_bad_arrays_are_named(call, name):
+    with pytest.raises(ValueError, match=rf"(^|\W){name}(\W|$)"):
+        call()
+
+
+def test_lists_train_like_arrays():
+    """The trainers used to call ``X.shape`` on their raw input, so a list crashed with an AttributeError."""
+    arrays = op.gradient_descent(X, Y, 2, 0.1, 5, w0=np.zeros(3))
+    lists = op.gradient_descent(X.tolist(), Y.tolist(), 2, 0.1, 5, w0=[0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lists.loss, arrays.loss)
+    deep = op.train_deep_linear(X.tolist(), Y.tolist(), 2, [W_E.tolist(), [[1.0]]], 0.01, 3)
+    np.testing.assert_array_equal(deep.loss, op.train_deep_linear(X, Y, 2, [W_E, np.ones((1, 1))], 0.01, 3).loss)
+
+
+def test_a_diverging_warmup_names_its_step():
+    """It used to print overflow warnings and then blame ``w`` inside the gradient."""
+    import warnings
+
+    grad = lambda w: op.lp_gradient(w, X, Y, 4)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning may escape either
+        with pytest.raises(op.DivergenceError, match=r"^the warm-up diverged at step \d+; ") as caught:
+            op.warmup_trajectory(np.ones(3), 1.0, grad, 1e6, 20)
+    assert 1 <= caught.value.step <= 20 and caught.value.loss is None
+    assert len(op.warmup_trajectory(np.full(3, 0.1), 0.1, grad, 1e-3, 20).rho) == 20
+
+
+def test_seeds_are_checked_in_one_place():
+    from overparam.validation import finite_array, rng_from_seed, torch_seed
+
+    generator = np.random.default_rng(3)
+    assert rng_from_seed(generator) is generator
+    assert rng_from_seed(np.int64(3)).standard_normal() == np.random.default_rng(3).standard_normal()
+    for bad in (-1, 1.5, "a", None, True):
+        with pytest.raises(ValueError, match=r"^seed must be an integer >= 0 or a numpy Generator"):
+            rng_from_seed(bad)
+        with pytest.raises(ValueError, match=r"^seed must be an integer >= 0"):
+            torch_seed(bad)
+    with pytest.raises(ValueError, match=r"^M must be an array of numbers"):
+        finite_array("M", [[1.0], "a"])
+    assert finite_array("M", [[1, 2]]).dtype == np.float64
