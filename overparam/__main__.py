@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from .data import DataIntegrityError
 from .files import OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except OutputPathError as exc:  # a user error found before any work: one line, exit status 2
         parser.error(str(exc))
+    except (FileNotFoundError, DataIntegrityError) as exc:  # missing or damaged data: what to do, in one message
+        print(f"python -m overparam {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

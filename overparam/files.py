@@ -97,8 +97,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     Path
         ``path``. On any exception the temporary file is removed and ``path``
         is left as it was.
+
+    Raises
+    ------
+    OutputPathError
+        ``path`` is an existing folder.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"path: {path} is a folder; give a file name such as {path / 'results.npz'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -142,7 +149,8 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
       outputs is asking for them to be replaced. A ``requested`` that is an
       existing folder raises :class:`OutputPathError`.
     * Otherwise ``default`` is used if none of its files exists yet, or if
-      ``force``; else a fresh stem with a UTC time stamp beside it, so that
+      ``force``; else a fresh stem with a UTC time stamp beside it (and a
+      counter, ``-2``, ``-3``, …, if that one is taken too), so that
       committed results are never overwritten by accident.
     """
     if requested is not None:
@@ -157,7 +165,11 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
     if force:
         return stem, "replacing the existing files, as asked by --force"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return stem.with_name(f"{stem.name}-{stamp}"), (
+    fresh, n = stem.with_name(f"{stem.name}-{stamp}"), 1
+    while any(Path(f"{fresh}{s}").exists() for s in suffixes):  # two runs started in the same second
+        n += 1
+        fresh = stem.with_name(f"{stem.name}-{stamp}-{n}")
+    return fresh, (
         f"{existing[0]} exists and is kept; name it with --out, or pass --force, to replace it")
 
 

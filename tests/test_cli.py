@@ -17,6 +17,7 @@ from overparam import ethanol, toy
 from overparam.cli import ethanol as cli_ethanol
 from overparam.cli import toy as cli_toy
 from overparam.__main__ import main
+from overparam.files import OutputPathError
 
 
 @pytest.fixture(autouse=True)
@@ -170,6 +171,9 @@ BAD_ARGUMENTS = [
     (["mnist", "--threads", "-1"], "--threads"),
     (["mnist", "--eval-every", "0"], "--eval-every"),
     (["mnist", "--device", "bogus"], "--device"),
+    (["mnist", "--variants", "baseline,product,baseline"], "--variants"),
+    (["mnist", "--seed", "-1"], "--seed"),
+    (["mnist", "--seed", "1.5"], "--seed"),
 ]
 
 
@@ -190,6 +194,63 @@ def test_ethanol_cuda_without_a_cuda_device_is_a_usage_error(monkeypatch, capsys
         main(["ethanol", "--device", "cuda"])
     assert info.value.code == 2
     _assert_one_line_usage_error(capsys, "--device", "no CUDA device")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_mnist_cuda_without_a_cuda_device_is_a_usage_error(capsys):
+    """It used to pass the parser and end in a traceback from the trainer."""
+    with pytest.raises(SystemExit) as info:
+        main(["mnist", "--device", "cuda", "--steps", "1"])
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, "--device", "no CUDA device")
+
+
+def test_missing_mnist_data_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.warns(UserWarning, match="instead of the 55,000 training images"):  # it tries the test set first
+        assert main(["mnist", "--steps", "1", "--data-dir", str(tmp_path / "empty"), "--no-download",
+                     "--out", "run.npz"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "python -m overparam mnist: error:" in err and "mnist" in err
+    assert not (tmp_path / "run.npz").exists()
+
+
+def test_damaged_ethanol_data_is_one_error_line_not_a_traceback(monkeypatch, capsys):
+    def damaged(data_dir=None):
+        raise op.DataIntegrityError("batch1.dat, line 3: unreadable value")
+
+    monkeypatch.setattr(cli_ethanol, "load_ethanol", damaged)
+    assert main(ETHANOL) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.rstrip().endswith(
+        "python -m overparam ethanol: error: batch1.dat, line 3: unreadable value")
+
+
+def test_toy_out_with_npz_suffix_is_taken_as_the_stem(tmp_path):
+    """``--out run.npz`` used to write ``run.npz_y5.npz``."""
+    assert main(TOY + ["--out", "run.npz"]) == 0
+    assert (tmp_path / "run_y5.npz").is_file() and not list(tmp_path.glob("run.npz*"))
+
+
+def test_time_stamped_names_never_collide(tmp_path, monkeypatch):
+    """Two runs started in the same second used to get the same fresh name."""
+    from overparam import files
+
+    fixed = files._dt.datetime(2026, 12, 2, 8, 0, 0, tzinfo=files._dt.timezone.utc)
+    monkeypatch.setattr(files, "_dt", types.SimpleNamespace(
+        datetime=types.SimpleNamespace(now=lambda tz=None: fixed), timezone=files._dt.timezone))
+    _committed(tmp_path, "e.npz")
+    first, _ = files.choose_output(None, "results/e.npz")
+    assert first.name == "e-20261202T080000Z.npz"
+    first.write_bytes(b"the first run")
+    second, _ = files.choose_output(None, "results/e.npz")
+    assert second.name == "e-20261202T080000Z-2.npz"
+
+
+def test_atomic_write_onto_a_folder_is_named(tmp_path):
+    with pytest.raises(OutputPathError, match=r"^path: .* is a folder"):
+        op.atomic_write(tmp_path, lambda fh: fh.write(b"x"))
+    assert not list(tmp_path.iterdir())
 
 
 def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_path, monkeypatch, capsys):

@@ -5,13 +5,20 @@ import argparse
 
 import torch
 
-__all__ = ["add_results_file_options", "device_name", "positive_int"]
+__all__ = ["add_results_file_options", "device_name", "nonnegative_int", "positive_int"]
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1 (``--threads``, ``--eval-every``)."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (``--seed``)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return int(text)
 
 

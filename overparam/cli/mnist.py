@@ -29,7 +29,7 @@ from ..convnet import VARIANTS, ConvNetConfig, resolve_device, save_histories, t
 from ..files import provenance
 from ..files import check_writable, choose_output
 from ..mnist import MNISTData, load_mnist, mnist_training_set
-from .args import positive_int
+from .args import device_name, nonnegative_int, positive_int
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -40,6 +40,9 @@ def _parse_variants(text: str) -> list[str]:
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants:
         raise argparse.ArgumentTypeError(f"--variants: choose from {','.join(VARIANTS)}, got {text!r}")
+    repeated = sorted({v for v in variants if variants.count(v) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"--variants: each variant once, got {','.join(repeated)} more than once")
     return variants
 
 
@@ -61,12 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"comma-separated subset of {','.join(VARIANTS)} (default: all)")
     p.add_argument("--steps", type=_parse_steps, default=None, metavar="full|N",
                    help="'full' = the tutorial's 8,593 steps (default), or a number of steps")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (CUDA when torch sees a GPU, else CPU; the default), cpu, cuda or cuda:K")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for torch (default: torch's own choice)")
     p.add_argument("--data-dir", default=None, help="folder holding mnist/*.gz (default: OVERPARAM_DATA_DIR, cache)")
     p.add_argument("--no-download", action="store_true", help="never download missing MNIST files")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the initialization and dropout (default 0)")
     p.add_argument("--eval-every", type=positive_int, default=None,
                    help="steps between validation-error evaluations (default: 100, the tutorial's, on CUDA; "
                         "200 on CPU, where each costs about 2 s)")

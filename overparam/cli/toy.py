@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     suffixes = [f"_y{y1:g}.npz" for y1 in preset.y1_values] + ([] if args.no_figures else [".png"])
-    stem, why = choose_stem(args.out, f"results/toy_{preset.name}", suffixes, force=args.force)
+    requested = args.out[: -len(".npz")] if args.out and args.out.endswith(".npz") else args.out
+    stem, why = choose_stem(requested, f"results/toy_{preset.name}", suffixes, force=args.force)
     figure = Path(f"{stem}.png")
     check_writable(figure)
     print(f"results will be written to {stem}_y*.npz ({why})", file=sys.stderr)
@@ -70,7 +71,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--preset", choices=sorted(TOY_PRESETS), default="paper",
                         help="budget per run: fast 4e4, default 1e5, paper 4e5 iterations")
     parser.add_argument("--out", default=None, help="file stem (default results/toy_<preset>, or a fresh time-stamped "
-                        "stem if its files exist): writes <stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png")
+                        "stem if its files exist): writes <stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png; "
+                        "a trailing .npz is dropped")
     parser.add_argument("--force", action="store_true", help="replace the default files if they exist")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's choice)")
