@@ -61,7 +61,7 @@ from torch import nn
 from .files import atomic_write, invalid_results, provenance, read_provenance, read_results
 from .training import DIVERGENCE_FACTOR, DivergenceError
 from .mnist import MNISTData
-from .validation import check_int, check_real
+from .validation import check_int, check_real, torch_seed
 
 __all__ = [
     "ConvNetConfig",
@@ -187,9 +187,15 @@ class TutorialConvNet(nn.Module):
     keep_prob : float
         Dropout keep probability in training mode.
     seed : int
-        Seeds the initialization. The original parameters are drawn first and
-        in the same order for every variant, so one seed gives all variants
-        the same conv and original-shaped dense weights.
+        Seeds the initialization (an integer >= 0). The original parameters
+        are drawn first and in the same order for every variant, so one seed
+        gives all variants the same conv and original-shaped dense weights.
+
+    Raises
+    ------
+    ValueError
+        ``variant`` is not one of :data:`VARIANTS`, ``init_std`` is not > 0,
+        ``keep_prob`` is not in (0, 1], or ``seed`` is not an integer >= 0.
 
     Notes
     -----
@@ -202,11 +208,13 @@ class TutorialConvNet(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if not 0 < keep_prob <= 1:
+        init_std = check_real("init_std", init_std, above=0)
+        keep_prob = check_real("keep_prob", keep_prob, above=0, expected="in (0, 1]")
+        if keep_prob > 1:
             raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
         self.variant = variant
         self.keep_prob = keep_prob
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(torch_seed(seed))
         self.conv1_w = _truncated_normal((32, 1, 5, 5), init_std, gen)
         self.conv1_b = nn.Parameter(torch.zeros(32))
         self.conv2_w = _truncated_normal((64, 32, 5, 5), init_std, gen)
@@ -296,7 +304,30 @@ class TutorialConvNet(nn.Module):
 
 @torch.no_grad()
 def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``images`` classified correctly, in evaluation mode (no dropout)."""
+    """Fraction of ``images`` classified correctly, in evaluation mode (no dropout).
+
+    Parameters
+    ----------
+    model : TutorialConvNet
+    images : tensor, shape (n, 1, 28, 28)
+        On the model's device; a numpy array is converted with ``torch.as_tensor``.
+    labels : tensor of int, shape (n,)
+    batch_size : int
+        Images per forward pass.
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` is not a positive integer, or ``images`` and ``labels``
+        do not hold the same number (at least one) of examples.
+    """
+    batch_size = check_int("batch_size", batch_size, 1, expected="a positive integer")
+    images, labels = torch.as_tensor(images), torch.as_tensor(labels)
+    if labels.ndim != 1 or images.ndim == 0 or images.shape[0] != labels.shape[0]:
+        raise ValueError("images and labels must hold the same number n of examples (labels of shape (n,)), "
+                         f"got images of shape {tuple(images.shape)} and labels of shape {tuple(labels.shape)}")
+    if labels.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got 0")
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=labels.device)
@@ -421,6 +452,54 @@ def _device_name(dev: torch.device) -> str:
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
 
 
+def _checked_data(name: str, data: Any) -> MNISTData:
+    """``data`` checked as an :class:`MNISTData` the net can take: float32 images (n, 1, 28, 28), labels 0-9.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` (``"data"``, ``"eval_data['validation']"``, ...) and what was expected.
+    """
+    if not isinstance(data, MNISTData):
+        hint = (" (to train on an (images, labels) pair, wrap it: MNISTData(images, labels, split, source))"
+                if isinstance(data, (tuple, list)) and len(data) == 2 else "")
+        raise ValueError(f"{name} must be an MNISTData, got {type(data).__name__}{hint}")
+    images, labels = np.asarray(data.images), np.asarray(data.labels)
+    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"{name}.images must have shape (n, 1, 28, 28), got {images.shape}")
+    if images.dtype != np.float32:
+        raise ValueError(f"{name}.images must be float32 (scaled as load_mnist's), got dtype {images.dtype}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{name}.images and {name}.labels must hold the same number n of examples (labels of "
+                         f"shape (n,)), got {images.shape[0]} images and labels of shape {labels.shape}")
+    if labels.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one image, got 0")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name}.labels must be integers in 0..{_CLASSES - 1}, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= _CLASSES:
+        raise ValueError(f"{name}.labels must be integers in 0..{_CLASSES - 1}, "
+                         f"got values from {labels.min()} to {labels.max()}")
+    finite = np.isfinite(images)
+    if not finite.all():
+        raise ValueError(f"{name}.images must contain only finite values, got {int((~finite).sum())} NaN or infinite")
+    return data
+
+
+def _checked_sets(name: str, sets: Any) -> dict[str, MNISTData]:
+    """``eval_data`` or ``final_eval_data`` checked as a mapping of names to :class:`MNISTData` (``None``: empty)."""
+    if sets is None:
+        return {}
+    if not isinstance(sets, Mapping):
+        raise ValueError(f"{name} must be a mapping of names to MNISTData, e.g. {{'validation': data}}, "
+                         f"got {type(sets).__name__}")
+    return {k: _checked_data(f"{name}[{k!r}]", v) for k, v in sets.items()}
+
+
+def _tensors(data: MNISTData, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and (int64) labels of ``data`` on ``dev``."""
+    return torch.as_tensor(data.images, device=dev), torch.as_tensor(data.labels, dtype=torch.int64, device=dev)
+
+
 def train_convnet(
     config: ConvNetConfig,
     data: MNISTData,
@@ -449,18 +528,20 @@ def train_convnet(
     ----------
     config : ConvNetConfig
     data : MNISTData
-        Training images, more than ``batch_size`` of them.
+        Training images, more than ``batch_size`` of them: float32 of shape
+        (n, 1, 28, 28), finite, with labels 0-9 (as :func:`~overparam.mnist.load_mnist` returns them).
     num_steps : int, optional
         Updates to run; ``None`` means ``config.full_steps`` (8,593).
     eval_data : mapping of str to MNISTData, optional
         Sets whose accuracy is measured every ``config.eval_every`` steps
-        (``convolutional.py`` does this with its 5,000 validation images).
+        (``convolutional.py`` does this with its 5,000 validation images),
+        e.g. ``{"validation": data}``.
     final_eval_data : mapping of str to MNISTData, optional
         Sets whose accuracy is measured once, after the last step (the
         tutorial's 10,000 test images).
     device : {"auto", "cpu", "cuda"}
     seed : int
-        Seeds the initialization (:class:`TutorialConvNet`) and, via
+        An integer >= 0; seeds the initialization (:class:`TutorialConvNet`) and, via
         ``seed + 1``, the dropout masks.
     progress : callable, optional
         Called as ``progress(steps_done, num_steps, stats)`` about 200 times
@@ -473,15 +554,27 @@ def train_convnet(
 
     Raises
     ------
+    ValueError
+        ``config`` is not a :class:`ConvNetConfig`; ``num_steps`` is not an
+        integer >= 0 (or ``None``); ``seed`` is not an integer >= 0; ``data``
+        (or a set of ``eval_data`` / ``final_eval_data``) is not an
+        :class:`MNISTData` with float32 images of shape (n, 1, 28, 28), finite,
+        and as many labels, integers in 0..9; ``eval_data`` or
+        ``final_eval_data`` is not a mapping; ``data`` holds ``batch_size``
+        images or fewer; or ``device`` is not available.
     DivergenceError
         The batch loss became non-finite or grew above ``DIVERGENCE_FACTOR``
         times its first value; checked at every progress interval (about 200
         times a run, so a GPU is not synchronized every step), the error names
         the first such step.
     """
-    steps = config.full_steps if num_steps is None else int(num_steps)
-    if steps < 0:
-        raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+    if not isinstance(config, ConvNetConfig):
+        raise ValueError(f"config must be a ConvNetConfig, got {type(config).__name__}")
+    steps = config.full_steps if num_steps is None else check_int("num_steps", num_steps, 0,
+                                                                   expected="an integer >= 0 or None")
+    seed = torch_seed(seed)
+    data = _checked_data("data", data)
+    eval_sets, final_sets = _checked_sets("eval_data", eval_data), _checked_sets("final_eval_data", final_eval_data)
     n, B = len(data), config.batch_size
     if n <= B:
         raise ValueError(f"data must hold more than batch_size={B} images, got {n}")
@@ -489,13 +582,10 @@ def train_convnet(
     model = TutorialConvNet(config.variant, init_std=config.init_std, keep_prob=config.keep_prob, seed=seed).to(dev)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    dropout_gen = torch.Generator(device=dev).manual_seed(int(seed) + 1)
-    X = torch.as_tensor(data.images, device=dev)
-    y = torch.as_tensor(data.labels, device=dev)
-    evals = {k: (torch.as_tensor(v.images, device=dev), torch.as_tensor(v.labels, device=dev))
-             for k, v in (eval_data or {}).items()}
-    finals = {k: (torch.as_tensor(v.images, device=dev), torch.as_tensor(v.labels, device=dev))
-              for k, v in (final_eval_data or {}).items()}
+    dropout_gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    X, y = _tensors(data, dev)
+    evals = {k: _tensors(v, dev) for k, v in eval_sets.items()}
+    finals = {k: _tensors(v, dev) for k, v in final_sets.items()}
     logs = torch.zeros((3, steps), dtype=torch.float64, device=dev)  # cross-entropy, weighted penalty, batch error
     lrs = np.array([config.lr_at(s) for s in range(steps)])
     eval_steps = sorted({0, steps, *range(0, steps, config.eval_every)})
@@ -552,7 +642,7 @@ def train_convnet(
         seconds=seconds,
         eval_seconds=eval_seconds,
         final_accuracy=final_acc,
-        seed=int(seed),
+        seed=seed,
         device=_device_name(dev),
         data=data.description,
     )

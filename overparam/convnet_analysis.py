@@ -59,6 +59,17 @@ PAPER_READOFFS: dict[str, dict[int, float]] = {
 LOSS_PARTS: dict[str, str] = {"batch_loss": "batch loss", "cross_entropy": "cross-entropy", "penalty": "λ · penalty"}
 
 
+def _runs(histories: Mapping[str, ConvNetHistory], needed: Sequence[str] = ()) -> Mapping[str, ConvNetHistory]:
+    """``histories`` checked as a mapping of run names to histories, holding the runs ``needed``."""
+    if not isinstance(histories, Mapping):
+        raise ValueError("histories must be a mapping of variant names to ConvNetHistory, e.g. {'baseline': h}, "
+                         f"got {type(histories).__name__}")
+    missing = [v for v in needed if v not in histories]
+    if missing:
+        raise ValueError(f"histories must hold the runs {list(needed)}, got {list(histories)} (missing {missing})")
+    return histories
+
+
 def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Centred running median of a per-step series (Chapter 6).
 
@@ -98,7 +109,16 @@ def crossing_step(lower: np.ndarray, upper: np.ndarray, window: int) -> int | No
     """First step from which the running median of ``lower`` stays below that of ``upper`` to the end.
 
     Returns ``None`` when it is not below at the last step (Chapter 6).
+
+    Raises
+    ------
+    ValueError
+        ``lower`` and ``upper`` differ in shape, or ``window`` does not suit them (:func:`running_median`).
     """
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    if lower.shape != upper.shape:
+        raise ValueError(f"lower and upper must have the same shape (one value per step), "
+                         f"got {lower.shape} and {upper.shape}")
     steps, a = running_median(lower, window)
     _, b = running_median(upper, window)
     above = np.flatnonzero(a >= b)
@@ -120,8 +140,8 @@ def steps_to_levels(
     """
     if part not in LOSS_PARTS:
         raise ValueError(f"part must be one of {sorted(LOSS_PARTS)}, got {part!r}")
-    return {v: [first_step_below(getattr(h, part), float(level), window) for level in levels]
-            for v, h in histories.items()}
+    return {v: [first_step_below(getattr(h, part), level, window) for level in levels]
+            for v, h in _runs(histories).items()}
 
 
 def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
@@ -138,6 +158,7 @@ def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
         and a Markdown table: network, step, paper, ours, ours / paper.
     """
     rows, worst = [], 1.0
+    histories = _runs(histories)
     for v, points in readoffs.items():
         if v not in histories:
             raise ValueError(f"histories has no run {v!r} to compare with the paper's read-offs")
@@ -208,8 +229,9 @@ def accumulated_step(lr: np.ndarray, momentum: float) -> np.ndarray:
         ``S_0 = 0``.
     """
     lr = np.asarray(lr, dtype=np.float64)
-    if lr.ndim != 1 or np.any(lr <= 0):
-        raise ValueError("lr must be a one-dimensional array of positive learning rates")
+    if lr.ndim != 1 or not np.all(np.isfinite(lr) & (lr > 0)):
+        raise ValueError(f"lr must be a one-dimensional array of finite positive learning rates, got shape {lr.shape}"
+                         + (f" with values from {lr.min():g} to {lr.max():g}" if lr.ndim == 1 and lr.size else ""))
     momentum = check_real("momentum", momentum, at_least=0, below=1)
     gain = (1 - momentum ** np.arange(1, lr.size + 1)) / (1 - momentum)
     return np.r_[0.0, np.cumsum(lr * gain)]
@@ -244,6 +266,8 @@ def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
     parameters (baseline, factors, original) and depends on the weights for
     the penalty on the product. Computed with autograd.
     """
+    if not isinstance(net, TutorialConvNet):
+        raise ValueError(f"net must be a TutorialConvNet, got {type(net).__name__}")
     weight_decay = check_real("weight_decay", weight_decay, above=0)
     penalty = weight_decay * net.penalty()
     params = [p for p in net.parameters() if p.requires_grad]
@@ -293,6 +317,7 @@ def summary_table(histories: Mapping[str, ConvNetHistory], tail: int = 500) -> t
     and ms per training step. Errors missing from a run are NaN.
     """
     tail = check_int("tail", tail, 1)
+    histories = _runs(histories)
     rows, lines = [], []
     header = ("variant", "batch loss", "cross-entropy", "λ · penalty", "validation error %", "test error %", "ms/step")
     for v, h in histories.items():
@@ -322,6 +347,7 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
 
     from .plotting import loss_axes
 
+    histories = _runs(histories, ("baseline", "product"))
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     loss_axes(ax, title="batch loss: tutorial net vs overparameterized", ylabel="batch loss")
@@ -340,11 +366,22 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
 
 
 def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
-    """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end."""
+    """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end.
+
+    Raises
+    ------
+    ValueError
+        Some run holds no ``"validation"`` accuracies: train it with
+        ``train_convnet(..., eval_data={"validation": data})``.
+    """
     import matplotlib.pyplot as plt
 
     from .plotting import plain_log_ticks
 
+    missing = [v for v, h in _runs(histories).items() if "validation" not in h.accuracy]
+    if missing:
+        raise ValueError(f"histories hold no validation evaluations for the runs {missing}; train them with "
+                         "train_convnet(..., eval_data={'validation': data}) to measure the validation accuracy")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     for v, h in histories.items():

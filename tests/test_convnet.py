@@ -19,6 +19,7 @@ from overparam.convnet import (
     ConvNetConfig,
     ConvNetHistory,
     TutorialConvNet,
+    accuracy,
     flatten_nhwc,
     load_histories,
     resolve_device,
@@ -218,6 +219,64 @@ def test_config_and_trainer_reject_bad_input(small):
         with pytest.raises(ValueError, match="cuda"):
             resolve_device("cuda")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_net_rejects_bad_init_std_keep_prob_and_seed():
+    with pytest.raises(ValueError, match="init_std must be a finite number > 0"):
+        TutorialConvNet("baseline", init_std=-1)
+    with pytest.raises(ValueError, match=r"keep_prob must be in \(0, 1\]"):
+        TutorialConvNet("baseline", keep_prob="0.5")
+    for bad in (1.5, "a", -1):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            TutorialConvNet("baseline", seed=bad)
+    assert TutorialConvNet("baseline", seed=np.int64(3)).keep_prob == 0.5
+
+
+@needs_data
+def test_accuracy_rejects_bad_batch_size_and_inputs(small):
+    net = TutorialConvNet("baseline")
+    images, labels = torch.as_tensor(small.images[:20]), torch.as_tensor(small.labels[:20])
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            accuracy(net, images, labels, bad)
+    with pytest.raises(ValueError, match="images must hold at least one image"):
+        accuracy(net, images[:0], labels[:0])
+    with pytest.raises(ValueError, match="images and labels must hold the same number"):
+        accuracy(net, images, labels[:15])
+    assert accuracy(net, images, labels, 7) == accuracy(net, small.images[:20], small.labels[:20])
+
+
+@needs_data
+def test_trainer_names_the_bad_argument(small):
+    config = ConvNetConfig(batch_size=8, eval_every=2)
+    data = MNISTData(small.images[:40], small.labels[:40], "test", "")
+    for bad in (2.7, "3", -1):
+        with pytest.raises(ValueError, match="num_steps must be an integer >= 0"):
+            train_convnet(config, data, bad, device="cpu")
+    for bad in (1.5, "a", -1):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            train_convnet(config, data, 1, device="cpu", seed=bad)
+    with pytest.raises(ValueError, match="config must be a ConvNetConfig, got dict"):
+        train_convnet({"lr": 0.01}, data, 1, device="cpu")
+    with pytest.raises(ValueError, match=r"data must be an MNISTData, got tuple \(to train on an \(images, labels\)"):
+        train_convnet(config, (data.images, data.labels), 1, device="cpu")
+    with pytest.raises(ValueError, match="data.images and data.labels must hold the same number.*40 images.*30"):
+        train_convnet(config, MNISTData(data.images, data.labels[:30], "test", ""), 1, device="cpu")
+    with pytest.raises(ValueError, match=r"data.images must have shape \(n, 1, 28, 28\)"):
+        train_convnet(config, MNISTData(data.images[:, :, :14], data.labels, "test", ""), 1, device="cpu")
+    with pytest.raises(ValueError, match=r"data.labels must be integers in 0\.\.9, got values from 0 to 12"):
+        train_convnet(config, MNISTData(data.images, np.r_[data.labels[:39], 12], "test", ""), 1, device="cpu")
+    nan_images = data.images.copy()
+    nan_images[3, 0, 5, 5] = np.nan
+    with pytest.raises(ValueError, match="data.images must contain only finite values, got 1 NaN"):
+        train_convnet(config, MNISTData(nan_images, data.labels, "test", ""), 1, device="cpu")
+    with pytest.raises(ValueError, match=r"eval_data must be a mapping of names to MNISTData.*got list"):
+        train_convnet(config, data, 1, device="cpu", eval_data=[data])
+    with pytest.raises(ValueError, match=r"final_eval_data\['test'\].labels must be integers in 0\.\.9"):
+        train_convnet(config, data, 1, device="cpu",
+                      final_eval_data={"test": MNISTData(data.images, data.labels + 10, "test", "")})
+    h = train_convnet(config, data, np.int64(2), device="cpu", seed=np.int64(1))
+    assert h.num_steps == 2 and h.seed == 1 and type(h.seed) is int
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Tests of Chapter 6's analysis helpers (overparam.convnet_analysis) and of finding results files."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -29,6 +31,8 @@ def test_first_step_below_and_crossing_on_known_series():
     assert op.crossing_step(falling, flat, 3) == 61  # 10 - 0.1 t < 4 from t = 61 on
     assert op.crossing_step(flat, falling, 3) is None  # ends above
     assert op.crossing_step(flat - 10, flat, 3) == 1  # below from the first median on
+    with pytest.raises(ValueError, match=r"lower and upper must have the same shape.*\(10,\) and \(8,\)"):
+        op.crossing_step(np.arange(10.0), np.arange(8.0), 3)
 
 
 def test_accumulated_step_is_the_distance_momentum_moves_under_a_constant_gradient():
@@ -43,6 +47,8 @@ def test_accumulated_step_is_the_distance_momentum_moves_under_a_constant_gradie
     np.testing.assert_allclose(S, positions, rtol=1e-12)
     with pytest.raises(ValueError, match="momentum"):
         op.accumulated_step(lr, 1.0)
+    with pytest.raises(ValueError, match="lr must be a one-dimensional array of finite positive"):
+        op.accumulated_step(np.array([0.1, np.nan]), 0.9)
     with pytest.raises(ValueError, match="positive"):
         op.accumulated_step(-lr, 0.9)
 
@@ -150,3 +156,26 @@ def test_readoff_comparison_reads_our_curve_at_the_paper_steps():
                     "| product | 500 | 0.25 | 1 | 4.00 |"]
     with pytest.raises(ValueError, match="no run 'factors'"):
         op.readoff_comparison(runs, 1, {"factors": {10: 1.0}})
+
+
+def test_figures_and_tables_name_the_missing_runs_and_sets():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(50, dtype=float)
+    run = _fake_history("baseline", 1.0 / (1 + t))  # trained without eval_data: no validation accuracies
+    with pytest.raises(ValueError, match=r"histories hold no validation evaluations.*eval_data=\{'validation'"):
+        op.plot_validation_error({"baseline": run})
+    with pytest.raises(ValueError, match=r"histories must hold the runs .*missing \['product'\]"):
+        op.plot_paper_figure({"baseline": run}, 3)
+    for call in (lambda: op.steps_to_levels(run, (0.1,), 1), lambda: op.summary_table(run)):
+        with pytest.raises(ValueError, match="histories must be a mapping of variant names to ConvNetHistory"):
+            call()
+    with pytest.raises(ValueError, match="net must be a TutorialConvNet, got NoneType"):
+        op.penalty_speedup(None)
+    validated = dataclasses.replace(run, accuracy={"validation": np.array([0.1, 0.9])})
+    fig = op.plot_validation_error({"baseline": validated})
+    assert len(fig.axes[0].lines) == 1
+    plt.close(fig)
