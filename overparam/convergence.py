@@ -33,7 +33,7 @@ from .deep import train_deep_linear
 from .plotting import DEPTH_COLORS
 from .sweep import RunConfig, SweepResult, run_sweep, start_layers
 from .training import measure_at
-from .validation import check_int, check_real
+from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
 __all__ = [
     "ConvergencePreset",
@@ -101,19 +101,32 @@ def whitened_problem(data: Any) -> WhitenedProblem:
     Parameters
     ----------
     data : Standardized or (X, y)
-        E.g. ``op.load_standardized_ethanol()``.
+        E.g. ``op.load_standardized_ethanol()``: X of shape (m, d) with
+        m, d >= 1, y of shape (m,), both finite.
 
     Raises
     ------
     ValueError
-        If the feature covariance is singular (a direction cannot be whitened)
-        or the label is uncorrelated with every feature.
+        If ``data`` is not such a pair, if the feature covariance is singular
+        (a direction cannot be whitened) or the label is uncorrelated with
+        every feature.
     """
-    X, y = (data.X, data.y) if hasattr(data, "X") else data
+    if hasattr(data, "X") and hasattr(data, "y"):
+        X, y = data.X, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data
+    else:
+        shape = f" of shape {data.shape}" if isinstance(data, np.ndarray) else ""
+        raise ValueError(f"data must be a Standardized (with X and y) or a pair (X, y), "
+                         f"got {type(data).__name__}{shape}")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"data must be (X of shape (m, d), y of shape (m,)), got {X.shape} and {y.shape}")
+    if X.size == 0:
+        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ValueError("X and y must contain only finite values")
     m, d = X.shape
     Xc = X - X.mean(axis=0)
     eigvals, eigvecs = np.linalg.eigh(Xc.T @ Xc / m)
@@ -139,18 +152,27 @@ class ConvergencePreset:
     ----------
     name : str
     depths : tuple of int
+        Non-empty, each >= 1.
     width : int
-        Every hidden width (32 in arXiv:1810.02281's Ethanol experiments).
+        Every hidden width (32 in arXiv:1810.02281's Ethanol experiments),
+        >= 2 (the Gaussian scheme needs hidden layers that are matrices).
     stds : tuple of float
         Initialization std of the layer-wise Gaussian scheme; the balanced
-        scheme is drawn at the same expected end-to-end size.
+        scheme is drawn at the same expected end-to-end size. Non-empty, each > 0.
     lrs : tuple of float
         Learning rates tried for every std; the fastest run is kept.
+        Non-empty, each > 0.
     num_iters : int
-        The cap (10^6 in the follow-up).
+        The cap (10^6 in the follow-up), >= 1.
     epsilon : float
-        Converged: reduced loss at most ``epsilon`` (1e-5 in the follow-up).
+        Converged: reduced loss at most ``epsilon`` (1e-5 in the follow-up), > 0.
     seeds : tuple of int
+        Non-empty, each >= 0.
+
+    Raises
+    ------
+    ValueError
+        When the preset is made with a bad field, naming it (e.g. ``lrs[0]``, ``epsilon``).
     """
 
     name: str
@@ -161,6 +183,21 @@ class ConvergencePreset:
     num_iters: int
     epsilon: float = 1e-5
     seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        for i, depth in enumerate(check_sequence("depths", self.depths, "integers >= 1")):
+            check_int(f"depths[{i}]", depth, 1)
+        check_int("width", self.width, 2)
+        for i, std in enumerate(check_sequence("stds", self.stds, "numbers > 0")):
+            check_real(f"stds[{i}]", std, above=0)
+        for i, lr in enumerate(check_sequence("lrs", self.lrs, "numbers > 0")):
+            check_real(f"lrs[{i}]", lr, above=0)
+        check_int("num_iters", self.num_iters, 1)
+        check_real("epsilon", self.epsilon, above=0)
+        for i, seed in enumerate(check_sequence("seeds", self.seeds, "integers >= 0")):
+            check_int(f"seeds[{i}]", seed, 0)
 
 
 def _grid(lo: float, hi: float, per_decade: float) -> tuple[float, ...]:
@@ -194,6 +231,13 @@ class ConvergenceRun:
     config: RunConfig
 
 
+def _check_problem_and_preset(problem: Any, preset: Any) -> None:
+    if not isinstance(problem, WhitenedProblem):
+        raise ValueError(f"problem must be a WhitenedProblem (see whitened_problem), got {type(problem).__name__}")
+    if not isinstance(preset, ConvergencePreset):
+        raise ValueError(f"preset must be a ConvergencePreset, got {type(preset).__name__}")
+
+
 def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> list[ConvergenceRun]:
     r"""Every run of the experiment: depth × std × seed × learning rate × scheme (Chapter 7).
 
@@ -209,12 +253,13 @@ def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> lis
 
     The two balanced schemes share the direction of :math:`A` (seeded by ``seed``).
     """
+    _check_problem_and_preset(problem, preset)
     d = problem.target.size
     runs = []
     for depth in preset.depths:
         for std in preset.stds:
             for seed in preset.seeds:
-                direction = np.random.default_rng(seed).standard_normal(d)
+                direction = rng_from_seed(seed, "preset.seeds").standard_normal(d)
                 sizes = {"balanced": std, "balanced, matched size": balanced_end_to_end_std(std, depth, preset.width)}
                 for lr in preset.lrs:
                     for scheme in SCHEMES:
@@ -300,6 +345,9 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     """Iterations to ``epsilon`` against the init std, per scheme and depth; never-converged marked at the cap."""
     import matplotlib.pyplot as plt
 
+    for scheme, _ in table:
+        if scheme not in SCHEMES:
+            raise ValueError(f"table keys must be (scheme, depth) with scheme one of {SCHEMES}, got {scheme!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     stds = np.asarray(preset.stds)
@@ -326,8 +374,8 @@ def deficiency_margin(W_e: np.ndarray, target: np.ndarray) -> float:
     every matrix at least as close to the target has
     :math:`\sigma_{\min} \ge c`.
     """
-    W = np.atleast_2d(np.asarray(W_e, dtype=np.float64))
-    Phi = np.atleast_2d(np.asarray(target, dtype=np.float64))
+    W = np.atleast_2d(finite_array("W_e", W_e))
+    Phi = np.atleast_2d(finite_array("target", target))
     if W.shape != Phi.shape:
         raise ValueError(f"W_e must have the target's shape {Phi.shape}, got {W.shape}")
     return float(np.linalg.svd(Phi, compute_uv=False).min() - np.linalg.norm(W - Phi))
@@ -342,7 +390,7 @@ def rate_bound(W_e: np.ndarray, depth: int) -> float:
     (Chapter 7).
     """
     depth = check_int("depth", depth, 1)
-    W = np.atleast_2d(np.asarray(W_e, dtype=np.float64))
+    W = np.atleast_2d(finite_array("W_e", W_e))
     return float(2 * np.linalg.svd(W, compute_uv=False).min() ** (2 * (depth - 1) / depth))
 
 

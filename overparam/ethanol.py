@@ -30,7 +30,7 @@ is far from 0, so "how fast does depth help" is measured here as the number of
 iterations a run needs to come within :math:`\\varepsilon` of the optimum,
 :math:`L \\le L^* + \\varepsilon`, for a ladder of absolute precisions
 :data:`EPSILONS`, and the speed-up of depth :math:`N` over depth 1 as the ratio
-of those counts (arXiv:1802.06509, §3 and §8: ℓ4 regression accelerated by
+of those counts (arXiv:1802.06509: ℓ4 regression accelerated by
 depth).
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
                     select_runs)
+from .validation import check_int, check_real, check_sequence
 
 __all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "W_E0_NORM",
            "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table",
@@ -79,6 +80,15 @@ class PrecisionRow:
     iterations: tuple[float, ...]
 
 
+def _loss_exponent(result: SweepResult, p: Any) -> int:
+    """``p`` checked as an even integer >= 2 that is the loss exponent of some run of ``result``."""
+    p = check_int("p", p, 2, expected="an even integer >= 2")
+    held = sorted({c.p for c in result.configs})
+    if p % 2 or p not in held:
+        raise ValueError(f"p must be the exponent of an ℓp loss the results hold, one of {held}, got {p}")
+    return p
+
+
 def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Sequence[float] = EPSILONS,
                     rule: str = BEST_FINAL) -> list[PrecisionRow]:
     """Per method and depth of the ℓp runs, the run chosen by ``rule`` and its iterations to each precision.
@@ -86,9 +96,16 @@ def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Seque
     Groups in which no run trained (every run diverged or collapsed, see
     :attr:`overparam.SweepResult.trained`) have no row; :func:`failed_groups`
     lists them.
+
+    Raises
+    ------
+    ValueError
+        If ``optimum`` is not a finite number, ``p`` is not the exponent of
+        some run of ``result`` (the message lists those it holds), or an ε is
+        not > 0.
     """
-    if not np.isfinite(optimum):
-        raise ValueError(f"optimum must be a finite loss, got {optimum!r}")
+    optimum = check_real("optimum", optimum, expected="a finite loss")
+    p = _loss_exponent(result, p)
     eps = [float(e) for e in epsilons]
     if not eps or any(not (np.isfinite(e) and e > 0) for e in eps):
         raise ValueError(f"epsilons must be positive numbers, got {epsilons!r}")
@@ -138,7 +155,11 @@ def speedup_vs_precision(rows: Sequence[PrecisionRow], method: str = "gd") -> di
 
 
 def failed_groups(result: SweepResult, p: int) -> dict[tuple[str, int], list[str]]:
-    """The (method, depth) groups of the ℓp runs in which no run trained, with each run's outcome (Chapter 2)."""
+    """The (method, depth) groups of the ℓp runs in which no run trained, with each run's outcome (Chapter 2).
+
+    ``p`` must be the exponent of some run of ``result`` (else a ``ValueError`` listing those it holds).
+    """
+    p = _loss_exponent(result, p)
     groups: dict[tuple[str, int], list[int]] = {}
     for i, c in enumerate(result.configs):
         if c.p == p:
@@ -159,6 +180,7 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
 
     from .plotting import DEPTH_COLORS
 
+    num_iters = check_int("num_iters", num_iters, 1)
     colors = DEPTH_COLORS if colors is None else colors
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -205,16 +227,23 @@ class EthanolPreset:
     ----------
     name : str
     num_iters : int
+        >= 1.
     depths : tuple of int
-        Depths of the GD sweeps (both losses).
+        Depths of the GD sweeps (both losses), non-empty, each a key of
+        :data:`L4_GRID_TOP` (1 to 8).
     l4_points : int or dict of int to int
         ℓ4 grid per depth: this many quarter-decade points below :data:`L4_GRID_TOP`
-        (one number for every depth, or one per depth).
+        (one number >= 1 for every depth, or one per depth of ``depths``).
     l2_grid : tuple of float
-        ℓ2 grid, the same for every depth.
+        ℓ2 grid, the same for every depth, non-empty, each > 0.
     baselines : dict
         Per baseline method, the grid axes handed to :func:`overparam.sweep.product_runs`
         (ℓ4, linear model).
+
+    Raises
+    ------
+    ValueError
+        When the preset is made with a bad field, naming it.
     """
 
     name: str
@@ -224,6 +253,27 @@ class EthanolPreset:
     l2_grid: tuple[float, ...]
     baselines: dict[str, dict[str, Any]]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        check_int("num_iters", self.num_iters, 1)
+        depths = check_sequence("depths", self.depths, f"integers in 1 to {max(L4_GRID_TOP)}")
+        for i, depth in enumerate(depths):
+            check_int(f"depths[{i}]", depth, min(L4_GRID_TOP), max(L4_GRID_TOP),
+                      expected=f"a depth of L4_GRID_TOP, an integer in 1 to {max(L4_GRID_TOP)}")
+        if isinstance(self.l4_points, Mapping):
+            missing = [depth for depth in depths if depth not in self.l4_points]
+            if missing:
+                raise ValueError(f"l4_points must have an entry for every depth of depths, missing {missing}")
+            for depth in depths:
+                check_int(f"l4_points[{depth}]", self.l4_points[depth], 1)
+        else:
+            check_int("l4_points", self.l4_points, 1, expected="an integer >= 1 or a dict {depth: integer >= 1}")
+        for i, lr in enumerate(check_sequence("l2_grid", self.l2_grid, "numbers > 0")):
+            check_real(f"l2_grid[{i}]", lr, above=0)
+        if not isinstance(self.baselines, Mapping) or not all(isinstance(a, Mapping) for a in self.baselines.values()):
+            raise ValueError(f"baselines must be a dict {{method: {{field: values}}}}, got {self.baselines!r}")
+
     def runs(self) -> tuple[RunConfig, ...]:
         """Every run of the preset: ℓ2 depth sweep, ℓ4 depth sweep, ℓ4 baselines."""
         runs: list[RunConfig] = []
@@ -231,7 +281,7 @@ class EthanolPreset:
             runs += product_runs(method="gd", depth=depth, p=2, lr=list(self.l2_grid), init_scale=_init_scale(depth))
         for depth in self.depths:
             top = round(4 * np.log10(L4_GRID_TOP[depth]))
-            points = self.l4_points if isinstance(self.l4_points, int) else self.l4_points[depth]
+            points = self.l4_points[depth] if isinstance(self.l4_points, Mapping) else self.l4_points
             runs += product_runs(method="gd", depth=depth, p=4, lr=quarter_decades(top - points, top - 1),
                                  init_scale=_init_scale(depth))
         for method, axes in self.baselines.items():
@@ -288,13 +338,15 @@ def _loss_label(p: int, optimum: float | None) -> str:
 
 
 def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None, optimum: float | None = None) -> Any:
-    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; arXiv:1802.06509 §8).
+    """Plot, per depth, the chosen GD run of the ℓp depth sweep (Chapter 2; the depth experiments of arXiv:1802.06509).
 
     The run per depth is the best final loss among those that trained
     (:data:`~overparam.sweep.BEST_FINAL`). With ``optimum`` (:math:`L^*` of
     :func:`overparam.lp_optimum`) the curves are the suboptimality
-    :math:`L - L^*`. Log-log axes; returns the axes.
+    :math:`L - L^*`. Log-log axes; returns the axes. ``p`` must be the exponent
+    of some run of ``result``.
     """
+    p = _loss_exponent(result, p)
     chosen = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
     ax = loss_axes(ax, title=f"ℓ{p}, GD on depth-N linear networks", ylabel=_loss_label(p, optimum), logx=True)
     after0 = result.steps > 0  # log axis
@@ -315,7 +367,7 @@ def teaser_runs(result: SweepResult) -> dict[str, int]:
 
 
 def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = None) -> Any:
-    """Plot the teaser (Chapter 2; arXiv:1802.06509 §3): overparameterized GD against adaptive methods on ℓ4.
+    """Plot the teaser (Chapter 2; the teaser of arXiv:1802.06509): overparameterized GD against adaptive methods on ℓ4.
 
     With ``optimum`` the curves are the suboptimality :math:`L - L^*`.
     """
@@ -340,6 +392,10 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
     A group in which no run trained is listed as such, with every run's outcome.
     """
+    if optima is not None:
+        if not isinstance(optima, Mapping):
+            raise ValueError(f"optima must be a dict {{p: L*}}, got {type(optima).__name__}")
+        optima = {p: check_real(f"optima[{p!r}]", v, expected="a finite loss") for p, v in optima.items()}
     lines = []
     best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
     stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])

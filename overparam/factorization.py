@@ -35,8 +35,8 @@ import torch
 
 from .balance import balanced_factors
 from .deep import end_to_end, layer_gradients
-from .training import History, check_run, is_recorded, train_loop
-from .validation import check_int, check_real
+from .training import NEVER, History, check_run, is_recorded, train_loop
+from .validation import check_int, check_real, check_sequence, rng_from_seed
 
 __all__ = [
     "COMPLETION_PRESETS",
@@ -95,15 +95,21 @@ def low_rank_matrix(n_rows: int, n_cols: int, rank: int, seed: Seed) -> np.ndarr
     rank : int
         1 <= rank <= min(n_rows, n_cols).
     seed : int or numpy Generator
+        An integer >= 0, or a Generator to draw from.
 
     Returns
     -------
     ndarray, shape (n_rows, n_cols)
         Rank ``rank`` (with probability 1), Frobenius norm 1.
+
+    Raises
+    ------
+    ValueError
+        For a bad argument, naming it (e.g. ``seed=-1`` or ``seed=1.5``).
     """
     n_rows, n_cols = check_int("n_rows", n_rows, 1), check_int("n_cols", n_cols, 1)
     rank = check_int("rank", rank, 1, min(n_rows, n_cols))
-    rng = np.random.default_rng(seed)
+    rng = rng_from_seed(seed)
     U = rng.standard_normal((n_rows, rank))
     V = rng.standard_normal((n_cols, rank))
     W = U @ V.T
@@ -210,6 +216,7 @@ def completion_problem(n: int, rank: int, num_observed: int, seed: Seed, n_cols:
     num_observed : int
         1 <= num_observed <= n · n_cols.
     seed : int or numpy Generator
+        An integer >= 0, or a Generator to draw from.
     n_cols : int, optional
         Columns; default ``n`` (square).
 
@@ -221,7 +228,7 @@ def completion_problem(n: int, rank: int, num_observed: int, seed: Seed, n_cols:
     n_cols = n if n_cols is None else check_int("n_cols", n_cols, 1)
     rank = check_int("rank", rank, 1, min(n, n_cols))
     num_observed = check_int("num_observed", num_observed, 1, n * n_cols)
-    rng = np.random.default_rng(seed)
+    rng = rng_from_seed(seed)
     target = low_rank_matrix(n, n_cols, rank, rng)
     mask = np.zeros(n * n_cols, dtype=bool)
     mask[rng.permutation(n * n_cols)[:num_observed]] = True
@@ -257,6 +264,7 @@ def small_balanced_start(n_rows: int, n_cols: int, depth: int, scale: float, see
     scale : float
         :math:`\\|W_e\\|_F` at the start, > 0.
     seed : int or numpy Generator
+        An integer >= 0, or a Generator to draw from.
 
     Returns
     -------
@@ -267,7 +275,7 @@ def small_balanced_start(n_rows: int, n_cols: int, depth: int, scale: float, see
     n_rows, n_cols = check_int("n_rows", n_rows, 1), check_int("n_cols", n_cols, 1)
     depth = check_int("depth", depth, 1)
     scale = check_real("scale", scale, above=0)
-    A = np.random.default_rng(seed).standard_normal((n_rows, n_cols))
+    A = rng_from_seed(seed).standard_normal((n_rows, n_cols))
     A *= scale / np.linalg.norm(A)
     return balanced_factors(A, depth)
 
@@ -334,8 +342,8 @@ def train_deep_factorization(
     ----------
     problem : CompletionProblem
     factors : list of ndarray
-        Initial ``[W_1, …, W_N]``: ``W_1`` with n_cols columns, ``W_N`` with
-        n_rows rows (e.g. :func:`small_balanced_start`).
+        Initial ``[W_1, …, W_N]``, finite: ``W_1`` with n_cols columns,
+        ``W_N`` with n_rows rows (e.g. :func:`small_balanced_start`).
     lr : float
         η > 0.
     num_iters : int
@@ -354,6 +362,14 @@ def train_deep_factorization(
     Returns
     -------
     FactorizationHistory
+
+    Raises
+    ------
+    ValueError
+        For a bad argument, naming it; a start that is not finite is one
+        (``"factors[j] must contain only finite values"``), not a divergence.
+    DivergenceError
+        With ``on_divergence="raise"``, naming the step at which the run diverged.
     """
     if not isinstance(problem, CompletionProblem):
         raise ValueError(f"problem must be a CompletionProblem, got {type(problem).__name__}")
@@ -478,6 +494,8 @@ def singular_value_rate_error(
         :math:`\max_r |\text{finite difference}_r - \dot\sigma_r| \,/\, \max_r |\dot\sigma_r|`
         over the ``top`` largest.
     """
+    if not isinstance(problem, CompletionProblem):
+        raise ValueError(f"problem must be a CompletionProblem, got {type(problem).__name__}")
     factors = [_matrix(f"factors[{j}]", W) for j, W in enumerate(factors)]
     lr = check_real("lr", lr, above=0.0)
     W_e = end_to_end(factors)
@@ -715,6 +733,11 @@ class CompletionExperiment:
         (``nan`` from a divergence on).
     seconds : ndarray, shape (D, C)
         Wall time of each network run; ``nuclear_seconds``, shape (C,), of each solve.
+    diverged_at : ndarray, shape (D, C)
+        The step at which each network run diverged
+        (:attr:`FactorizationHistory.diverged_at`), :data:`~overparam.training.NEVER`
+        (``inf``) for a run that did not: the book's format for an array of
+        steps, as in :attr:`overparam.SweepResult.diverged_at`.
     """
 
     counts: np.ndarray
@@ -728,6 +751,12 @@ class CompletionExperiment:
     singular_values: np.ndarray
     seconds: np.ndarray
     nuclear_seconds: np.ndarray
+    diverged_at: np.ndarray
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Bool array, shape (D, C): which network runs diverged (their ``errors`` are ``nan``)."""
+        return self.diverged_at != NEVER
 
 
 def _per_depth(name: str, value: float | Sequence[float], depths: list[int]) -> list[float]:
@@ -791,6 +820,8 @@ def completion_experiment(
     Returns
     -------
     CompletionExperiment
+        A run that diverges is kept up to the step before (``errors`` ``nan``,
+        ``final_loss`` ``inf``) and its step is in ``diverged_at``.
     """
     n, rank = check_int("n", n, 1), check_int("rank", rank, 1, n)
     seed = check_int("seed", seed, 0)
@@ -808,6 +839,7 @@ def completion_experiment(
     D, C, T = len(depths), len(counts), len(steps)
     errors, final_loss, eff = (np.full((D, C), np.nan) for _ in range(3))
     seconds = np.zeros((D, C))
+    diverged_at = np.full((D, C), NEVER)
     svals = np.full((D, C, T, top), np.nan)
     nuc_err, nuc_eff, nuc_sec = np.full(C, np.nan), np.full(C, np.nan), np.full(C, np.nan)
 
@@ -825,7 +857,9 @@ def completion_experiment(
             final_loss[d, c] = run.final_loss
             kept = np.isin(run.steps, steps)  # a diverged run's extra last step is left out
             svals[d, c, np.searchsorted(steps, run.steps[kept])] = run.observed[kept]
-            if not run.diverged:
+            if run.diverged:
+                diverged_at[d, c] = run.diverged_at
+            else:
                 errors[d, c] = problem.reconstruction_error(run.W_e)
                 eff[d, c] = effective_rank(run.W_e)
         if nuclear:
@@ -837,12 +871,16 @@ def completion_experiment(
     return CompletionExperiment(
         counts=np.array(counts), depths=np.array(depths), errors=errors, final_loss=final_loss,
         effective_ranks=eff, nuclear_errors=nuc_err, nuclear_effective_ranks=nuc_eff, steps=steps,
-        singular_values=svals, seconds=seconds, nuclear_seconds=nuc_sec)
+        singular_values=svals, seconds=seconds, nuclear_seconds=nuc_sec, diverged_at=diverged_at)
 
 
 @dataclass(frozen=True)
 class CompletionPreset:
-    """Settings of Part B's experiment (Chapter 7): the paper's size (n = 100, rank 5) at a budget per scale."""
+    """Settings of Part B's experiment (Chapter 7): the paper's size (n = 100, rank 5) at a budget per scale.
+
+    The fields are the arguments of :func:`completion_experiment` of the same
+    names, checked when the preset is made (a ``ValueError`` naming the field).
+    """
 
     name: str
     n: int
@@ -854,6 +892,20 @@ class CompletionPreset:
     scale: float
     seed: int = 0
     record_every: int = 50
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        n = check_int("n", self.n, 1)
+        check_int("rank", self.rank, 1, n)
+        for i, c in enumerate(check_sequence("counts", self.counts, "integers")):
+            check_int(f"counts[{i}]", c, 1, n * n)
+        depths = [check_int(f"depths[{i}]", N, 1) for i, N in enumerate(check_sequence("depths", self.depths, "integers"))]
+        _per_depth("lr", self.lr, depths)
+        check_int("num_iters", self.num_iters, 1)
+        check_real("scale", self.scale, above=0)
+        check_int("seed", self.seed, 0)
+        check_int("record_every", self.record_every, 1)
 
 
 #: CI's fast mode and the reader default (one seed). lr = 2 is the largest of the step sizes tried that converged

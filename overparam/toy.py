@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from .plotting import DEPTH_COLORS
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
 from .training import NEVER
-from .validation import check_int, check_real
+from .validation import check_int, check_real, check_sequence
 
 __all__ = [
     "TOY_LR_GRID",
@@ -110,7 +110,11 @@ def toy_runs(depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GR
 
     Every run starts from :math:`w_1 = s\\,(1, 1)/\\sqrt2`, :math:`\\omega_j = s`
     (``s = init_scale``), i.e. :math:`w_e(0) = s^N (1, 1)/\\sqrt2`; ``p = 4``.
+    ``depths`` and ``lrs`` are non-empty sequences (of integers >= 1 and of
+    numbers > 0).
     """
+    check_sequence("depths", depths, "integers >= 1")
+    check_sequence("lrs", lrs, "numbers > 0")
     return product_runs(method=method, depth=list(depths), p=4, lr=list(lrs), init_scale=init_scale,
                         init_direction=TOY_DIRECTION)
 
@@ -175,17 +179,33 @@ class ToyPreset:
     ----------
     name : str
     num_iters : int
-        Budget per run. The fastest run per depth does not depend on it as
-        long as it exceeds that run's count (the slowest chosen count in the
-        full-scale table is about 35,000).
+        Budget per run, >= 1. The fastest run per depth does not depend on it
+        as long as it exceeds that run's count (the slowest chosen count in
+        the full-scale table is about 35,000).
     y1_values : tuple of float
+        Non-empty, each finite and non-zero (the figure marks :math:`2/y_1^2`).
     depths : tuple of int
+        Non-empty, each >= 1.
+
+    Raises
+    ------
+    ValueError
+        When the preset is made with a bad field, naming it.
     """
 
     name: str
     num_iters: int
     y1_values: tuple[float, ...] = (5.0, 10.0, 20.0)
     depths: tuple[int, ...] = (1, 2, 3)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        check_int("num_iters", self.num_iters, 1)
+        for i, y1 in enumerate(check_sequence("y1_values", self.y1_values, "non-zero numbers")):
+            check_real(f"y1_values[{i}]", y1, nonzero=True)
+        for i, depth in enumerate(check_sequence("depths", self.depths, "integers >= 1")):
+            check_int(f"depths[{i}]", depth, 1)
 
 
 #: ``paper``: the full budget (4·10⁵ iterations per run). ``default`` (a reader's run) and ``fast`` (CI)
@@ -234,6 +254,9 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
     reached it first. A depth whose runs all failed gets a row with
     ``iterations = None``.
     """
+    if not isinstance(results, Mapping):
+        raise ValueError(f"results must be a dict {{y1: SweepResult}} (e.g. load_toy_results), "
+                         f"got {type(results).__name__}")
     rows = []
     for y1, result in results.items():
         if result.reached_at is None:
@@ -293,6 +316,9 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
     """
     import matplotlib.pyplot as plt
 
+    if not isinstance(results, Mapping) or not results:
+        got = "an empty dict" if isinstance(results, Mapping) else type(results).__name__
+        raise ValueError(f"results must be a non-empty dict {{y1: SweepResult}}, got {got}")
     if axes is None:
         _, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), sharey=True)
     axes = np.atleast_1d(axes)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "finite_array", "float_array", "rng_from_seed", "torch_seed"]
+__all__ = ["check_int", "check_real", "check_sequence", "finite_array", "float_array", "rng_from_seed", "torch_seed"]
 
 
 def _is_bool(value: Any) -> bool:
@@ -142,3 +142,15 @@ def finite_array(name: str, value: Any) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must contain only finite values")
     return array
+
+
+def check_sequence(name: str, values: Any, what: str) -> Any:
+    """``values`` if it is a non-empty tuple, list, range or 1-D array, else a ``ValueError`` naming ``name``.
+
+    For the grids and lists of the presets (depths, step sizes, seeds): a
+    scalar or an empty grid is refused before any run starts; ``what`` says
+    what the entries are ("depths", "step sizes", ...).
+    """
+    if not isinstance(values, (tuple, list, range, np.ndarray)) or getattr(values, "ndim", 1) != 1 or not len(values):
+        raise ValueError(f"{name} must be a non-empty tuple of {what}, got {values!r}")
+    return values

@@ -134,3 +134,60 @@ def test_fastest_run_is_the_first_to_reach_epsilon():
     assert res.reached_at[i] == cv.iterations_vs_std(res, prob, preset)["balanced", 2][0]
     with pytest.raises(ValueError, match="no runs"):
         cv.fastest_run(res, prob, preset, "balanced", 5, 0.2)
+
+
+@pytest.mark.parametrize("data, match", [
+    (np.ones((5, 3)), r"data must be a Standardized \(with X and y\) or a pair \(X, y\), got ndarray of shape"),
+    ((np.ones((5, 3)), np.ones(5), np.ones(5)), "data must be"),
+    ((np.zeros((0, 3)), np.zeros(0)), "X must have at least one row and one column"),
+    ((np.zeros((4, 0)), np.zeros(4)), "X must have at least one row and one column"),
+])
+def test_whitened_problem_names_bad_data(data, match):
+    """Bug: a bare array gave "too many values to unpack", an empty X a LinAlgError from LAPACK."""
+    with pytest.raises(ValueError, match=match):
+        cv.whitened_problem(data)
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_whitened_problem_refuses_non_finite_data(where):
+    """Bug: NaN data gave "Eigenvalues did not converge" from LAPACK."""
+    X, y = _correlated(m=20, d=3)
+    if where == "X":
+        X[3, 1] = np.nan
+    else:
+        y[0] = np.inf
+    with pytest.raises(ValueError, match="X and y must contain only finite values"):
+        cv.whitened_problem((X, y))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("depths", ()), ("depths", 3), ("depths", (3, 0)), ("width", 1), ("stds", ()), ("stds", (0.1, 0.0)),
+    ("lrs", (-1.0,)), ("lrs", (float("nan"),)), ("num_iters", -1), ("num_iters", 10.0), ("epsilon", 0),
+    ("epsilon", -1e-5), ("seeds", (-1,)), ("seeds", (1.5,)), ("seeds", ()), ("name", None),
+])
+def test_convergence_preset_checks_its_fields(field, value):
+    """Bug: a preset with lrs=(-1,) or num_iters=-1 was built, and epsilon=0 was reported as "target must be > 0"."""
+    good = dict(name="t", depths=(3,), width=4, stds=(0.1,), lrs=(0.1,), num_iters=10)
+    cv.ConvergencePreset(**good)
+    with pytest.raises(ValueError, match=rf"^{field}\b"):
+        cv.ConvergencePreset(**{**good, field: value})
+    with pytest.raises(ValueError, match=rf"^{field}\b"):
+        dataclasses.replace(cv.PRESETS["fast"], **{field: value})
+
+
+def test_convergence_runs_and_the_theorems_quantities_check_their_inputs():
+    X, y = _correlated(m=40, d=3)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (3,), 4, (0.3,), (0.05,), 10)
+    with pytest.raises(ValueError, match="problem must be a WhitenedProblem"):
+        cv.convergence_runs((X, y), preset)
+    with pytest.raises(ValueError, match="preset must be a ConvergencePreset"):
+        cv.run_convergence(prob, "fast")
+    with pytest.raises(ValueError, match="W_e must contain only finite values"):
+        cv.deficiency_margin(np.full(3, np.nan), prob.target)
+    with pytest.raises(ValueError, match="target must contain only finite values"):
+        cv.deficiency_margin(prob.target, np.full(3, np.inf))
+    with pytest.raises(ValueError, match="W_e must contain only finite values"):
+        cv.rate_bound(np.array([[np.nan, 1.0]]), 2)
+    with pytest.raises(ValueError, match="scheme"):
+        cv.plot_iterations_vs_std({("orthogonal", 3): np.ones(1)}, preset)

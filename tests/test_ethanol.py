@@ -69,3 +69,66 @@ def test_precision_markdown_marks_never_with_a_dash():
     assert table[3] == "| gd | 2 | 0.001 | 0.0010 | 0 | 30 | 40 | 50 |"
     with pytest.raises(ValueError, match="one iteration count per ε"):
         ethanol.precision_markdown(ethanol.precision_table(res, L_STAR, 4, epsilons=eps), (1.0,))
+
+
+@pytest.mark.parametrize("p, match", [
+    (3, r"p must be the exponent of an ℓp loss the results hold, one of \[4\], got 3"),
+    (2, r"p must be the exponent of an ℓp loss the results hold, one of \[4\], got 2"),
+    (4.0, "p must be an even integer >= 2"),
+    ("4", "p must be an even integer >= 2"),
+])
+def test_precision_table_and_failed_groups_name_a_p_the_results_do_not_hold(p, match):
+    """Bug: an odd p, or one not in the sweep, silently gave no rows."""
+    res = _sweep(CURVES, diverged={3: 20})
+    with pytest.raises(ValueError, match=match):
+        ethanol.precision_table(res, L_STAR, p)
+    with pytest.raises(ValueError, match=match):
+        ethanol.failed_groups(res, p)
+    with pytest.raises(ValueError, match=match):
+        ethanol.plot_depth_sweep(res, p)
+
+
+@pytest.mark.parametrize("optimum", ["a", float("nan"), None, np.array([0.1, 0.2])])
+def test_precision_table_and_summary_name_a_bad_optimum(optimum):
+    """Bug: optimum="a" gave a ufunc TypeError."""
+    res = _sweep(CURVES, diverged={3: 20})
+    with pytest.raises(ValueError, match="^optimum must be a finite loss"):
+        ethanol.precision_table(res, optimum, 4)
+    with pytest.raises(ValueError, match=r"^optima\[4\] must be a finite loss"):
+        ethanol.summary(res, {4: optimum})
+
+
+def test_plot_speedup_vs_precision_checks_num_iters():
+    rows = ethanol.precision_table(_sweep(CURVES, diverged={3: 20}), L_STAR, 4, epsilons=(0.5, 0.02))
+    with pytest.raises(ValueError, match="^num_iters"):
+        ethanol.plot_speedup_vs_precision(rows, 0, epsilons=(0.5, 0.02))
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("depths", (1, 9), r"depths\[1\] must be a depth of L4_GRID_TOP"),
+    ("depths", (), "depths must be a non-empty tuple"),
+    ("depths", 2, "depths must be a non-empty tuple"),
+    ("l4_points", {1: 2}, r"l4_points must have an entry for every depth of depths, missing \[2\]"),
+    ("l4_points", {1: 2, 2: 0}, r"l4_points\[2\] must be an integer >= 1"),
+    ("l4_points", 0, "l4_points must be an integer >= 1 or a dict"),
+    ("num_iters", -1, "num_iters must be an integer >= 1"),
+    ("l2_grid", (), "l2_grid must be a non-empty tuple"),
+    ("l2_grid", (0.01, -1.0), r"l2_grid\[1\] must be a finite number > 0"),
+    ("baselines", [], "baselines must be a dict"),
+    ("name", 3, "name must be a string"),
+])
+def test_ethanol_preset_checks_its_fields(field, value, match):
+    """Bug: EthanolPreset("x", 10, (9,), 2, (0.01,), {}).runs() gave KeyError: 9; a depth missing in l4_points,
+    KeyError: 2."""
+    good = dict(name="x", num_iters=10, depths=(1, 2), l4_points=2, l2_grid=(0.01,), baselines={})
+    assert len(ethanol.EthanolPreset(**good).runs()) == 2 + 4
+    with pytest.raises(ValueError, match=match):
+        ethanol.EthanolPreset(**{**good, field: value})
+
+
+def test_ethanol_presets_are_valid_and_take_numpy_integers():
+    for preset in ethanol.PRESETS.values():
+        assert len(preset.runs()) > 0
+    plain = ethanol.EthanolPreset("x", 10, (1, 2), 2, (0.01,), {})
+    numpy = ethanol.EthanolPreset("x", np.int64(10), (1, 2), np.int64(2), (0.01,), {})
+    assert numpy.runs() == plain.runs()

@@ -9,6 +9,7 @@ from overparam.balance import balanced_factors, max_imbalance
 from overparam.deep import end_to_end
 from overparam.dynamics import end_to_end_direction
 from overparam.factorization import (
+    CompletionPreset,
     CompletionProblem,
     ConvergenceError,
     completion_experiment,
@@ -22,7 +23,7 @@ from overparam.factorization import (
     small_balanced_start,
     train_deep_factorization,
 )
-from overparam.training import DivergenceError
+from overparam.training import NEVER, DivergenceError
 
 
 def _random_mask(shape, fraction, seed):
@@ -51,6 +52,27 @@ def test_low_rank_matrix_has_the_rank_and_unit_frobenius_norm_and_follows_its_se
 def test_low_rank_matrix_checks_its_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         low_rank_matrix(*args, seed=0)
+
+
+_DRAWS = {
+    "low_rank_matrix": lambda seed: low_rank_matrix(4, 3, 1, seed),
+    "completion_problem": lambda seed: completion_problem(4, 1, 5, seed).mask,
+    "small_balanced_start": lambda seed: small_balanced_start(4, 3, 2, 0.1, seed)[0],
+}
+
+
+@pytest.mark.parametrize("draw", sorted(_DRAWS))
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", None, True])
+def test_random_draws_check_their_seed(draw, seed):
+    """Bug: seed=-1 gave numpy's "expected non-negative integer", seed=1.5 a TypeError from SeedSequence."""
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or a numpy Generator"):
+        _DRAWS[draw](seed)
+
+
+@pytest.mark.parametrize("draw", sorted(_DRAWS))
+def test_random_draws_take_an_int_or_a_generator_as_before(draw):
+    np.testing.assert_array_equal(_DRAWS[draw](3), _DRAWS[draw](np.random.default_rng(3)))
+    np.testing.assert_array_equal(_DRAWS[draw](np.int64(3)), _DRAWS[draw](3))
 
 
 def test_loss_gradient_and_error_against_a_plain_loop_and_autograd():
@@ -188,6 +210,9 @@ def test_training_divergence_follows_the_books_rule():
     (dict(num_iters=-1), "num_iters"),
     (dict(observe=3), "observe"),
     (dict(problem=np.ones((4, 5))), "problem must be a CompletionProblem"),
+    # bug: a non-finite start was reported as a divergence at step 0 ("use a smaller learning rate")
+    (dict(factors=[np.full((4, 5), np.nan)]), r"factors\[0\].* must contain only finite values"),
+    (dict(factors=[np.ones((4, 5)), np.full((4, 4), np.inf)]), r"factors\[1\].* must contain only finite values"),
 ])
 def test_training_checks_its_arguments(kwargs, match):
     args = dict(problem=CompletionProblem(target=np.ones((4, 5)), mask=np.ones((4, 5), dtype=bool)),
@@ -195,6 +220,11 @@ def test_training_checks_its_arguments(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         train_deep_factorization(**args)
+
+
+def test_singular_value_rate_error_checks_the_problem():
+    with pytest.raises(ValueError, match="problem must be a CompletionProblem"):
+        singular_value_rate_error(None, small_balanced_start(4, 4, 2, 0.1, seed=0), 0.1)
 
 
 # --- singular-value dynamics -------------------------------------------------
@@ -363,3 +393,27 @@ def test_completion_experiment_is_the_direct_calls_in_one_table():
     assert np.all(result.seconds > 0) and np.all(result.nuclear_seconds > 0)
     with pytest.raises(ValueError, match="lr must be one number or one per depth"):
         completion_experiment(8, 1, (30,), (2, 3), lr=(0.5,), num_iters=5, scale=1e-2, seed=0)
+
+
+def test_completion_experiment_records_the_step_a_run_diverged_at():
+    """Bug: a diverged run left errors nan and final_loss inf, and no step to report."""
+    result = completion_experiment(4, 1, counts=(8, 16), depths=(1, 3), lr=(0.1, 1e3), num_iters=20, scale=1.0,
+                                   seed=0, record_every=5, nuclear=False)
+    direct = train_deep_factorization(completion_problem(4, 1, 8, seed=0), small_balanced_start(4, 4, 3, 1.0, seed=1),
+                                      1e3, 20, record_every=5, on_divergence="stop")
+    assert direct.diverged
+    assert result.diverged_at[1, 0] == direct.diverged_at and result.diverged[1, 0]
+    assert np.isnan(result.errors[1, 0]) and result.final_loss[1, 0] == np.inf  # the documented behaviour, kept
+    assert result.diverged_at.shape == (2, 2) and np.all(result.diverged_at[0] == NEVER)
+    assert not result.diverged[0].any() and np.isfinite(result.errors[0]).all()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("n", 0), ("rank", 200), ("counts", ()), ("counts", (0,)), ("counts", 2000), ("depths", (0, 2)), ("lr", -1.0),
+    ("lr", (1.0,)), ("num_iters", -1), ("scale", 0.0), ("seed", -1), ("record_every", 0), ("name", 3),
+])
+def test_completion_preset_checks_its_fields(field, value):
+    good = dict(name="t", n=100, rank=5, counts=(2000,), depths=(2, 3), lr=2.0, num_iters=10, scale=1e-4)
+    CompletionPreset(**good)
+    with pytest.raises(ValueError, match=rf"^{field}\b"):
+        CompletionPreset(**{**good, field: value})

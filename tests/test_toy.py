@@ -154,3 +154,30 @@ def test_damaged_toy_file_is_not_a_valid_results_file(tmp_path):
     damaged.write_bytes(damaged.read_bytes()[:100])
     with pytest.raises(op.InvalidResultsFile, match="toy_y10.npz: not a valid results file"):
         op.load_toy_results(stem, (5.0, 10.0))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("num_iters", -5), ("num_iters", 0), ("num_iters", 1e4), ("y1_values", ()), ("y1_values", 5.0),
+    ("y1_values", (5.0, 0.0)), ("y1_values", (float("nan"),)), ("depths", ()), ("depths", (1, 0)), ("depths", 2),
+    ("name", None),
+])
+def test_preset_checks_its_fields(field, value):
+    """Bug: ToyPreset("x", -5) was built without complaint."""
+    with pytest.raises(ValueError, match=rf"^{field}\b"):
+        op.ToyPreset(**{"name": "x", "num_iters": 10, field: value})
+    with pytest.raises(ValueError, match=rf"^{field}\b"):
+        dataclasses.replace(op.TOY_PRESETS["fast"], **{field: value})
+
+
+def test_grid_functions_name_an_empty_or_scalar_grid():
+    """Bug: toy_runs(lrs=[]) gave no runs silently, depths=2 a TypeError, run_toy(depths=[]) named "runs"."""
+    with pytest.raises(ValueError, match="^lrs must be a non-empty"):
+        op.toy_runs(lrs=[])
+    with pytest.raises(ValueError, match="^depths must be a non-empty"):
+        op.toy_runs(depths=2)
+    with pytest.raises(ValueError, match="^depths must be a non-empty"):
+        op.run_toy(5.0, 10, depths=[], lrs=[1e-3])
+    with pytest.raises(ValueError, match="^results must be a dict"):
+        op.toy_table([op.run_toy(5.0, 10, depths=(1,), lrs=[1e-3])])
+    with pytest.raises(ValueError, match="^results must be a non-empty dict"):
+        op.plot_iterations_vs_lr({})
