@@ -35,7 +35,9 @@ Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def problem_tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """The data ``X``, ``y`` of an ℓp problem as torch tensors of ``dtype``."""
+    """The data ``X``, ``y`` of an ℓp problem as torch tensors of ``dtype`` (``torch.float32`` or ``torch.float64``)."""
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     return torch.as_tensor(np.asarray(X), dtype=dtype), torch.as_tensor(np.asarray(y), dtype=dtype)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
+from .validation import check_int, check_real
 
 __all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
 
@@ -92,10 +93,8 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
         decrement reached).
     """
     X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), p)
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    tol = check_real("tol", tol, above=0)
+    max_iter = check_int("max_iter", max_iter, 1)
     w = _least_squares(X, y)
     if p == 2:
         return LpOptimum(w, lp_loss(w, X, y, 2), 2, 0, 0.0, float(np.linalg.norm(lp_gradient(w, X, y, 2))))
