@@ -133,9 +133,15 @@ def _looped(step: Callable[[], torch.Tensor], iters: int, graph: bool) -> Callab
     return replay
 
 
+def _small_random(shape: tuple[int, int], like: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A seeded N(0, 0.01²) matrix of ``like``'s dtype and device (the timed products' weights)."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=gen, dtype=like.dtype) * 0.01).to(like.device)
+
+
 def bare_pair(A: torch.Tensor, B: torch.Tensor, iters: int, graph: bool = False) -> Callable[[], None]:
     """``iters`` times: R = A @ W, G = B @ R (column layout) ."""
-    W = torch.randn(A.shape[1], 32, dtype=A.dtype, device=A.device) * 0.01
+    W = _small_random((A.shape[1], 32), A)
     R = torch.empty(A.shape[0], 32, dtype=A.dtype, device=A.device)
     G = torch.empty(B.shape[0], 32, dtype=A.dtype, device=A.device)
     return _looped(lambda: torch.mm(B, torch.mm(A, W, out=R), out=G), iters, graph)
@@ -144,7 +150,7 @@ def bare_pair(A: torch.Tensor, B: torch.Tensor, iters: int, graph: bool = False)
 def bare_pair_rows(Xa: torch.Tensor, iters: int, rows: int = 32, graph: bool = False) -> Callable[[], None]:
     """``iters`` times: R = W_e @ Xaᵀ, G = R @ Xa (the engine's row layout)."""
     XaT = Xa.T.contiguous()
-    W = torch.randn(rows, Xa.shape[1], dtype=Xa.dtype, device=Xa.device) * 0.01
+    W = _small_random((rows, Xa.shape[1]), Xa)
     R = torch.empty(rows, Xa.shape[0], dtype=Xa.dtype, device=Xa.device)
     G = torch.empty(rows, Xa.shape[1], dtype=Xa.dtype, device=Xa.device)
     return _looped(lambda: torch.mm(torch.mm(W, XaT, out=R), Xa, out=G), iters, graph)
