@@ -30,6 +30,7 @@ import numpy as np
 
 from .balance import max_imbalance
 from .deep import train_deep_linear
+from .losses import regression_pair
 from .plotting import DEPTH_COLORS
 from .sweep import RunConfig, SweepResult, run_sweep, start_layers
 from .training import measure_at
@@ -111,22 +112,7 @@ def whitened_problem(data: Any) -> WhitenedProblem:
         (a direction cannot be whitened) or the label is uncorrelated with
         every feature.
     """
-    if hasattr(data, "X") and hasattr(data, "y"):
-        X, y = data.X, data.y
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = data
-    else:
-        shape = f" of shape {data.shape}" if isinstance(data, np.ndarray) else ""
-        raise ValueError(f"data must be a Standardized (with X and y) or a pair (X, y), "
-                         f"got {type(data).__name__}{shape}")
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise ValueError(f"data must be (X of shape (m, d), y of shape (m,)), got {X.shape} and {y.shape}")
-    if X.size == 0:
-        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-    if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        raise ValueError("X and y must contain only finite values")
+    X, y = regression_pair(data, "data")
     m, d = X.shape
     Xc = X - X.mean(axis=0)
     eigvals, eigvecs = np.linalg.eigh(Xc.T @ Xc / m)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .validation import check_int, float_array
 
-__all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem"]
+__all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem", "regression_pair"]
 
 
 def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str = "w") -> tuple[Any, Any, Any]:
@@ -65,6 +65,30 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
         if not bool(np.isfinite(np.asarray(a)).all()):
             raise ValueError(f"{name} must contain only finite values")
     return X, y, w
+
+
+def regression_pair(data: Any, name: str = "problem") -> tuple[np.ndarray, np.ndarray]:
+    """The checked float64 arrays ``(X, y)`` of a regression data set given as a pair or as an object.
+
+    ``data`` is ``(X, y)`` or anything with attributes ``X`` and ``y`` (e.g.
+    ``op.load_standardized_ethanol()``); the arrays pass :func:`check_problem`.
+    ``name`` is the argument's name in the caller's signature, for the message.
+
+    Raises
+    ------
+    ValueError
+        ``data`` is neither, or its arrays fail :func:`check_problem`.
+    """
+    if hasattr(data, "X") and hasattr(data, "y"):
+        X, y = data.X, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data
+    else:
+        shape = f" of shape {data.shape}" if isinstance(data, np.ndarray) else ""
+        raise ValueError(f"{name} must be a pair (X, y) or an object with attributes X and y "
+                         f"(e.g. op.load_standardized_ethanol()), got {type(data).__name__}{shape}")
+    X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), 2)
+    return X, y
 
 
 def _residual(w: Any, X: Any, y: Any) -> Any:

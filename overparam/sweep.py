@@ -54,7 +54,7 @@ from .balance import balanced_factors, gaussian_init, rotate_hidden
 from .files import atomic_write, invalid_results, read_provenance, read_results
 from .files import provenance as make_provenance
 from .training import DIVERGENCE_FACTOR, NEVER, GDHistory, as_step_array, step_or_none
-from .losses import check_problem
+from .losses import regression_pair
 from .validation import check_int, check_real
 
 __all__ = [
@@ -1120,18 +1120,6 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 # ---------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------
-def _problem_arrays(problem: Any) -> tuple[np.ndarray, np.ndarray]:
-    if hasattr(problem, "X") and hasattr(problem, "y"):
-        X, y = problem.X, problem.y
-    elif isinstance(problem, (tuple, list)) and len(problem) == 2:
-        X, y = problem
-    else:
-        raise ValueError("problem must be a pair (X, y) or an object with attributes X and y "
-                         f"(e.g. op.load_standardized_ethanol()), got {type(problem).__name__}")
-    X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), 2)
-    return X, y
-
-
 def _record_steps(record: int | Iterable[int], num_iters: int) -> np.ndarray:
     if isinstance(record, Integral):
         record = check_int("record", record, 1, expected="an integer >= 1 or a list of steps")
@@ -1251,7 +1239,7 @@ def run_sweep(
         length is not d, or a problem that fails
         :func:`overparam.check_problem`.
     """
-    X, y = _problem_arrays(problem)
+    X, y = regression_pair(problem)
     runs = tuple(runs)
     if not runs or not all(isinstance(c, RunConfig) for c in runs):
         raise ValueError("runs must be a non-empty sequence of RunConfig")
