@@ -90,7 +90,7 @@ METHODS: tuple[str, ...] = tuple(_HYPER_DEFAULTS)
 INITS: tuple[str, ...] = ("balanced", "gaussian")
 _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 
-#: A run that ends more than this many times above its own best loss has collapsed (:attr:`SweepResult.failed_at`).
+#: A run that ends at this many times its own best loss or above has collapsed (:attr:`SweepResult.failed_at`).
 COLLAPSE_FACTOR = 2.0
 #: Learning-rate rules of :func:`select_runs`.
 LARGEST_STABLE = "largest_stable"
@@ -832,8 +832,8 @@ class SweepResult:
         """The step at which each run failed; :data:`~overparam.training.NEVER` for a run that trained (Chapters 2, 4).
 
         A run fails by *diverging* (its ``diverged_at``) or by *collapsing*:
-        it ends at or above its initial loss, or more than
-        :data:`COLLAPSE_FACTOR` times above the best loss it had reached (a
+        it ends at or above its initial loss, or at or above
+        :data:`COLLAPSE_FACTOR` times the best loss it had reached (a
         deep network thrown back onto the saddle at the origin by a too-large
         step does this without ever crossing the divergence threshold). For a
         collapse the step is the first recorded one after the run's best at
