@@ -107,6 +107,61 @@ def test_factorized_net_computes_the_end_to_end_net():
         torch.testing.assert_close(over(x), plain(x), rtol=1e-12, atol=1e-12)
 
 
+# An independent forward pass, written from the tutorial's description with torch.nn.functional primitives only
+# (none of the module's helpers), used by the forward, training-replay and accuracy tests below.
+def _oracle_logits(p: dict[str, torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None = None,
+                   keep_prob: float = 0.5) -> torch.Tensor:
+    """Logits of the tutorial convnet with parameters ``p`` (name -> tensor) on NCHW images ``x``.
+
+    conv 5x5 'SAME' + bias + ReLU, max-pool 2x2 stride 2, twice; TF's NHWC flatten; fc1 + ReLU; dropout
+    with the boolean ``mask`` if given (kept units scaled by 1 / keep_prob); fc2. Factored dense layers
+    use the end-to-end matrix W_a W_b, formed first (the module applies the factors one after the other).
+    """
+    h = F.relu(F.conv2d(x, p["conv1_w"], p["conv1_b"], stride=1, padding="same"))
+    h = F.max_pool2d(h, kernel_size=2, stride=2)
+    h = F.relu(F.conv2d(h, p["conv2_w"], p["conv2_b"], stride=1, padding="same"))
+    h = F.max_pool2d(h, kernel_size=2, stride=2)
+    assert h.shape[1:] == (64, 7, 7)
+    # NHWC flatten: the 64 channels of pixel (0, 0), then those of pixel (0, 1), ..., row by row
+    flat = torch.cat([h[:, :, i, j] for i in range(7) for j in range(7)], dim=1)
+    w1 = p["fc1_w"] @ p["fc1_w2"] if "fc1_w2" in p else p["fc1_w"]
+    w2 = p["fc2_w"] @ p["fc2_w2"] if "fc2_w2" in p else p["fc2_w"]
+    hidden = F.relu(flat @ w1 + p["fc1_b"])
+    if mask is not None:
+        hidden = torch.where(mask, hidden / keep_prob, torch.zeros_like(hidden))
+    return hidden @ w2 + p["fc2_b"]
+
+
+def _perturbed_net(variant: str, seed: int) -> TutorialConvNet:
+    """A net whose every parameter (biases included: conv1's is 0 at init) got independent noise of std 0.05."""
+    net = TutorialConvNet(variant, seed=seed)
+    gen = torch.Generator().manual_seed(100 + seed)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(0.05 * torch.randn(param.shape, generator=gen))
+    return net
+
+
+def _float64_params(net: TutorialConvNet) -> dict[str, torch.Tensor]:
+    return {name: param.detach().double().clone() for name, param in net.named_parameters()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_matches_a_hand_built_float64_network(variant):
+    """Eval-mode logits against :func:`_oracle_logits` on random images in the pixel range [-0.5, 0.5].
+
+    Measured: |float32 model - float64 oracle| <= 4.4e-6 on logits of size <= 7 (float32 round-off), and
+    a float64 copy of the model agrees to 2.8e-14; the tolerances are 3e-5 and 2e-13.
+    """
+    net = _perturbed_net(variant, seed=3).eval()
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(4)) - 0.5
+    expected = _oracle_logits(_float64_params(net), x.double())
+    assert expected.std(dim=0).min() > 0.1  # the logits depend on the image (measured >= 0.6): nothing collapsed
+    with torch.no_grad():
+        torch.testing.assert_close(net(x).double(), expected, rtol=0, atol=3e-5)
+        torch.testing.assert_close(net.double()(x.double()), expected, rtol=0, atol=2e-13)
+
+
 def test_dropout_zeroes_or_doubles_in_training_only():
     net = TutorialConvNet("baseline").double()
     x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
@@ -171,6 +226,72 @@ def test_logged_step_zero_equals_independent_computation(small, variant):
     np.testing.assert_allclose(h.batch_loss, h.cross_entropy + h.penalty)
 
 
+def _replay_training(config: ConvNetConfig, data: MNISTData, num_steps: int, seed: int) -> dict[str, np.ndarray]:
+    """``num_steps`` of the tutorial's training written out by hand in float64, logging what the trainer logs.
+
+    Same start as the trainer (``TutorialConvNet(variant, seed)``) and the same dropout masks (a generator
+    seeded ``seed + 1`` drawing one uniform (B, 512) array per step, unit kept where it is < keep_prob);
+    everything else is independent: batches ``offset = s B mod (n - B)``, the loss as mean cross-entropy
+    (log-sum-exp by hand) + weight_decay x TF l2_loss of the variant's penalised tensors, gradients by
+    autograd, TF momentum ``v <- m v + g; theta <- theta - lr v`` and the staircase lr
+    ``lr * lr_decay ** floor(s B / epoch_size)``.
+    """
+    params = {k: t.requires_grad_(True) for k, t in _float64_params(TutorialConvNet(config.variant, seed=seed)).items()}
+    velocity = {k: torch.zeros_like(t) for k, t in params.items()}
+    masks = torch.Generator().manual_seed(seed + 1)
+    X, y = torch.as_tensor(data.images).double(), torch.as_tensor(data.labels).long()
+    n, B = len(y), config.batch_size
+    logs: dict[str, list[float]] = {"cross_entropy": [], "penalty": [], "batch_error": [], "lr": []}
+    for s in range(num_steps):
+        xb, yb = X[(s * B) % (n - B):][:B], y[(s * B) % (n - B):][:B]
+        mask = torch.rand((B, 512), generator=masks) < config.keep_prob
+        logits = _oracle_logits(params, xb, mask, config.keep_prob)
+        ce = (torch.logsumexp(logits, dim=1) - logits[torch.arange(B), yb]).mean()
+        p = params
+        if config.variant in ("baseline", "original"):  # the original-shaped weights only
+            penalised = [p["fc1_w"], p["fc2_w"]]
+        elif config.variant == "product":  # the end-to-end matrices
+            penalised = [p["fc1_w"] @ p["fc1_w2"], p["fc2_w"] @ p["fc2_w2"]]
+        else:  # "factors": every factor
+            penalised = [p["fc1_w"], p["fc1_w2"], p["fc2_w"], p["fc2_w2"]]
+        penalised += [p["fc1_b"], p["fc2_b"]]
+        pen = config.weight_decay * sum(0.5 * (t**2).sum() for t in penalised)
+        grads = dict(zip(params, torch.autograd.grad(ce + pen, list(params.values()))))
+        lr = config.lr * config.lr_decay ** ((s * B) // config.epoch_size)
+        with torch.no_grad():
+            for k, theta in params.items():
+                velocity[k] = config.momentum * velocity[k] + grads[k]
+                theta -= lr * velocity[k]
+        logs["cross_entropy"].append(ce.item())
+        logs["penalty"].append(pen.item())
+        logs["batch_error"].append((logits.argmax(dim=1) != yb).double().mean().item())
+        logs["lr"].append(lr)
+    return {k: np.array(v) for k, v in logs.items()}
+
+
+@needs_data
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_trainer_steps_match_a_hand_written_replay(small, variant):
+    """Four steps of train_convnet against :func:`_replay_training`: the logged losses after 0-3 updates.
+
+    The set of 40 images with batch 16 gives offsets 0, 16, 8, 0; epoch_size=32 with lr_decay=0.5
+    halves the lr every 2 steps (0.05, 0.05, 0.025, 0.025), so the schedule is exercised
+    within the run; lr=0.05 and weight_decay=0.01 (not 5e-4) make momentum, the schedule and the penalty
+    placement move the logged values well above round-off. Measured (float32 trainer vs float64 replay):
+    relative differences <= 5.6e-7 in the cross-entropy, <= 8.3e-8 in the penalty; tolerances 3e-6 and 5e-7.
+    """
+    config = ConvNetConfig(variant=variant, batch_size=16, epoch_size=32, lr=0.05, lr_decay=0.5,
+                           weight_decay=0.01, eval_every=1000)
+    data = MNISTData(small.images[:40], small.labels[:40], "test", small.source)
+    h = train_convnet(config, data, 4, device="cpu", seed=2)
+    ref = _replay_training(config, data, 4, seed=2)
+    np.testing.assert_allclose(h.cross_entropy, ref["cross_entropy"], rtol=3e-6)
+    np.testing.assert_allclose(h.penalty, ref["penalty"], rtol=5e-7)
+    np.testing.assert_array_equal(h.lr, ref["lr"])
+    np.testing.assert_array_equal(h.batch_error, ref["batch_error"])
+    assert ref["lr"].tolist() == [0.05, 0.05, 0.025, 0.025]
+
+
 # ---------------------------------------------------------------------------
 # Optimizer and schedule
 # ---------------------------------------------------------------------------
@@ -200,6 +321,23 @@ def test_tutorial_schedule_and_budget():
     assert c.lr_at(0) == 0.01 and c.lr_at(859) == 0.01
     assert c.lr_at(860) == pytest.approx(0.0095) and c.lr_at(1718) == pytest.approx(0.0095)
     assert c.lr_at(1719) == pytest.approx(0.01 * 0.95**2) and c.lr_at(8592) == pytest.approx(0.01 * 0.95**9)
+
+
+def test_lr_schedule_is_the_tutorials_staircase_at_every_step():
+    """``tf.train.exponential_decay(0.01, step * 64, 55000, 0.95, staircase=True)`` at every step of the run.
+
+    Independent of the floor formula: the k-th decay happens at the first step with step * 64 >= k * 55000,
+    i.e. at ceil(k * 55000 / 64) = 860, 1719, 2579, ..., 7735 (the 10th would be 8594, past the run).
+    """
+    c = ConvNetConfig()
+    boundaries = [-(-k * 55_000 // 64) for k in range(1, 11)]
+    assert boundaries[:3] == [860, 1719, 2579] and boundaries[-1] == 8594 > c.full_steps - 1
+    for step in range(c.full_steps):
+        decays = sum(step >= b for b in boundaries)
+        assert c.lr_at(step) == pytest.approx(0.01 * 0.95**decays, rel=1e-14), step
+    # another batch / epoch size: decays every 2 steps, 7 images per step and 14 per epoch
+    other = ConvNetConfig(batch_size=7, epoch_size=14, lr=0.5, lr_decay=0.5)
+    assert [other.lr_at(s) for s in range(6)] == [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
 
 
 @needs_data
@@ -244,6 +382,32 @@ def test_accuracy_rejects_bad_batch_size_and_inputs(small):
     with pytest.raises(ValueError, match="images and labels must hold the same number"):
         accuracy(net, images, labels[:15])
     assert accuracy(net, images, labels, 7) == accuracy(net, small.images[:20], small.labels[:20])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_accuracy_is_the_eval_mode_argmax_and_restores_the_mode(training):
+    """accuracy() against a hand argmax of the float64 oracle's (dropout-free) logits, on 23 images in batches of 5.
+
+    The labels are built from the oracle's predictions: right on the 8 images with index = 0 mod 3 and on the
+    last one (both 21 and 22 sit in the short last batch of 3), wrong (prediction + 1 mod 10) elsewhere, so
+    the answer is exactly 9/23; a dropped last batch, dropout left on or a per-batch mean would miss it.
+    The model's training flag must come back as it was. Measured: the top-two gap of the oracle's logits
+    is >= 1.5e-3 on these images, 300 times the float32 round-off of the logits (measured 5.0e-6 here),
+    so the model's float32 argmax cannot differ from the oracle's.
+    """
+    net = _perturbed_net("product", seed=5).train(training)
+    images = torch.rand(23, 1, 28, 28, generator=torch.Generator().manual_seed(6)) - 0.5
+    logits = _oracle_logits(_float64_params(net), images.double())
+    top2 = logits.topk(2, dim=1).values
+    assert float((top2[:, 0] - top2[:, 1]).min()) > 1e-3
+    predicted = logits.argmax(dim=1)
+    right = (torch.arange(23) % 3 == 0) | (torch.arange(23) == 22)
+    labels = torch.where(right, predicted, (predicted + 1) % 10)
+    assert int(right.sum()) == 9 and len(set(predicted.tolist())) > 1
+    assert accuracy(net, images, labels, batch_size=5) == 9 / 23
+    assert net.training is training
+    assert accuracy(net, images.numpy(), labels.numpy(), batch_size=23) == 9 / 23
+    assert net.training is training
 
 
 @needs_data
