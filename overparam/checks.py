@@ -68,9 +68,13 @@ def _as_list(value: Any) -> list[np.ndarray]:
 
 def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     """``None`` when ``got`` matches ``expected``; otherwise what differs."""
+    if got is None:
+        return "returned None (is a return statement missing?)"
     try:
-        got_l = _as_list(got)
-    except (TypeError, ValueError) as exc:
+        # A list is a list of results only where the reference returns several arrays; where it returns one,
+        # a list (a gradient built entry by entry) is that one array.
+        got_l = _as_list(got) if isinstance(expected, (list, tuple)) else [np.asarray(got, dtype=np.float64)]
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: a torch tensor that requires grad
         return f"returned something that is not an array ({exc})"
     exp_l = _as_list(expected)
     if len(got_l) != len(exp_l):
@@ -154,7 +158,7 @@ def _factor_cases(seed: int, depths: Sequence[int] = (1, 2, 3, 4)) -> list[tuple
     rng = np.random.default_rng(seed)
     out = []
     for depth in depths:
-        dims = [4] + list(rng.integers(1, 5, size=depth - 1)) + [2]
+        dims = [4] + [int(n) for n in rng.integers(1, 5, size=depth - 1)] + [2]  # ints: "dims [4, 3, 2]" in messages
         out.append((f"depth {depth}, dims {dims}", [rng.normal(size=(dims[j + 1], dims[j])) for j in range(depth)]))
     return out
 
