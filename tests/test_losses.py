@@ -83,3 +83,70 @@ def test_integer_inputs_give_the_float64_answer(dtype):
 def test_numpy_integer_p_is_accepted():
     X, y, w = _problem()
     assert op.lp_loss(w, X, y, np.int64(4)) == op.lp_loss(w, X, y, 4)
+
+
+# --- check_problem: the validation every ℓp function goes through -------------
+
+
+def test_check_problem_returns_float64_arrays_of_the_inputs():
+    """Lists and integer arrays come back as float64 arrays with the same values; float arrays are not copied."""
+    X_list, y_list, w_list = [[1, 2], [3, 4], [5, 6]], [1, 0, -1], [2, -3]
+    X, y, w = op.check_problem(X_list, y_list, 4, w_list)
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in (X, y, w))
+    assert (X.shape, y.shape, w.shape) == ((3, 2), (3,), (2,))
+    np.testing.assert_array_equal(X, np.array(X_list, dtype=float))
+    np.testing.assert_array_equal(y, np.array(y_list, dtype=float))
+    np.testing.assert_array_equal(w, np.array(w_list, dtype=float))
+    Xi = np.arange(6, dtype=np.int32).reshape(3, 2)
+    assert op.check_problem(Xi, np.zeros(3, dtype=bool), 2)[0].dtype == np.float64
+    # float inputs pass through unchanged (float32 stays float32: the trainers choose their own dtype)
+    Xf, yf = np.ones((3, 2), dtype=np.float32), np.ones(3)
+    Xo, yo, wo = op.check_problem(Xf, yf, 2)
+    assert Xo is Xf and yo is yf and wo is None
+    # w as the (1, d) end-to-end matrix of a single-output network is accepted in that layout
+    assert op.check_problem(Xf, yf, 2, np.ones((1, 2)))[2].shape == (1, 2)
+
+
+def test_check_problem_keeps_torch_tensors():
+    """The training loops pass tensors; they must stay tensors (an integer tensor becomes float64)."""
+    X, y, w = op.check_problem(torch.ones(4, 3, dtype=torch.float32), torch.arange(4), 2, torch.zeros(3))
+    assert isinstance(X, torch.Tensor) and X.dtype == torch.float32
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+    assert isinstance(w, torch.Tensor) and w.shape == (3,)
+
+
+@pytest.mark.parametrize(
+    "X, y, w, match",
+    [
+        (np.zeros((4, 3)), np.zeros(5), None, r"y must have shape \(4,\) to match X's 4 rows, got \(5,\)"),
+        (np.zeros((4, 3)), np.zeros((4, 1)), None, r"y must have shape \(4,\) to match X's 4 rows, got \(4, 1\)"),
+        (np.zeros((0, 3)), np.zeros(0), None, r"X must have at least one row and one column, got shape \(0, 3\)"),
+        (np.zeros((4, 0)), np.zeros(4), None, r"X must have at least one row and one column, got shape \(4, 0\)"),
+        (np.zeros((2, 2, 2)), np.zeros(2), None, r"X must be 2-D \(examples, features\), got shape \(2, 2, 2\)"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), np.zeros(2), None, "X must contain only finite values"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), np.zeros(2), None, "X must contain only finite values"),
+        (np.zeros((2, 2)), np.array([1.0, -np.inf]), None, "y must contain only finite values"),
+        (np.zeros((2, 2)), np.zeros(2), np.array([np.nan, 0.0]), "w must contain only finite values"),
+        (np.zeros((2, 3)), np.zeros(2), np.zeros(2), r"w must have shape \(3,\) or \(1, 3\) to match X's 3 columns"),
+        (np.zeros((2, 3)), np.zeros(2), np.zeros((3, 1)), r"w must have shape \(3,\) or \(1, 3\).*got \(3, 1\)"),
+        (np.zeros((2, 3)), np.zeros(2), np.zeros((2, 3)), r"w must have shape \(3,\) or \(1, 3\).*got \(2, 3\)"),
+    ],
+)
+def test_check_problem_names_what_is_wrong(X, y, w, match):
+    with pytest.raises(ValueError, match=match):
+        op.check_problem(X, y, 2, w)
+
+
+def test_check_problem_uses_the_callers_name_for_w():
+    """A trainer's initial point is ``w0`` or ``W_e0`` in its signature; the message must say so."""
+    X, y = np.zeros((2, 3)), np.zeros(2)
+    with pytest.raises(ValueError, match=r"^W_e0 must have shape \(3,\) or \(1, 3\)"):
+        op.check_problem(X, y, 2, np.zeros(4), w_name="W_e0")
+    with pytest.raises(ValueError, match=r"^w0 must contain only finite values"):
+        op.check_problem(X, y, 2, np.array([0.0, np.inf, 0.0]), w_name="w0")
+
+
+@pytest.mark.parametrize("p", [3, 1, 0, -2, 2.0, "4", True])
+def test_check_problem_refuses_p_that_is_not_an_even_integer(p):
+    with pytest.raises(ValueError, match="p must be an even integer >= 2"):
+        op.check_problem(np.zeros((2, 2)), np.zeros(2), p)

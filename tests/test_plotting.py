@@ -1,12 +1,19 @@
-"""Tests of the book's figure helpers (overparam.plotting)."""
+"""Tests of the book's figure helpers: overparam.plotting, and the chapters' plot_comparison and plot_loss_parts.
+
+The drawn lines are read back from the axes and compared with the data given (or, for running medians, with
+a median written out by hand), so a plot that shows the wrong run or the wrong smoothing fails.
+"""
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 import overparam as op  # noqa: E402
+from overparam.preconditioning import RuleComparison, plot_comparison, run_gap  # noqa: E402
+from overparam.training import DeepHistory  # noqa: E402
 
 
 def _labels(ax, minor):
@@ -76,4 +83,168 @@ def test_note_scale_sits_below_every_axis_label_and_inside_the_tight_image():
     assert box.x1 <= max(ax.get_tightbbox(renderer).x1 for ax in axes) + 1e-6  # ends at the right-most axes
     tight = fig.get_tightbbox(renderer)  # what bbox_inches="tight" saves, in inches
     assert tight.y0 * fig.dpi <= box.y0 + 1e-6
+    plt.close(fig)
+
+
+# --- plot_loss, use_book_style -------------------------------------------------
+
+
+def test_plot_loss_draws_exactly_the_given_curve():
+    """Linear x-axis: the line's data are the steps and losses given, with the label and the style kwargs."""
+    fig, ax = plt.subplots()
+    steps, loss = np.array([0, 5, 10, 50]), np.array([2.0, 1.5, 0.7, 0.1])
+    line = op.plot_loss(ax, steps, loss, "depth 2", color="#d62728", ls="--")
+    assert ax.get_lines() == [line]
+    np.testing.assert_array_equal(line.get_xdata(), [0.0, 5.0, 10.0, 50.0])  # step 0 kept on a linear axis
+    np.testing.assert_array_equal(line.get_ydata(), loss)
+    assert line.get_label() == "depth 2" and line.get_color() == "#d62728" and line.get_linestyle() == "--"
+    plt.close(fig)
+
+
+def test_plot_loss_on_a_log_x_axis_draws_iteration_0_at_1_only():
+    """log(0) is undefined: the initial point moves to x = 1; every other step, and the caller's array, stay."""
+    ax = op.loss_axes(logx=True)
+    steps = np.array([0, 1, 3, 1000])
+    line = op.plot_loss(ax, steps, [4.0, 3.0, 2.0, 1.0], "net")
+    np.testing.assert_array_equal(line.get_xdata(), [1.0, 1.0, 3.0, 1000.0])
+    np.testing.assert_array_equal(line.get_ydata(), [4.0, 3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(steps, [0, 1, 3, 1000])  # not modified in place
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    plt.close(ax.figure)
+
+
+def test_loss_axes_labels_and_scales():
+    ax = op.loss_axes(title="ℓ4 loss", xlabel="step", ylabel="L", logy=False)
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("ℓ4 loss", "step", "L")
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
+    fig, given = plt.subplots()
+    assert op.loss_axes(given) is given
+    assert (given.get_xlabel(), given.get_ylabel(), given.get_yscale()) == ("iteration", "training loss", "log")
+    plt.close("all")
+
+
+def test_use_book_style_sets_the_documented_defaults():
+    """Inside an rc_context so the book style does not leak into the other tests."""
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        op.use_book_style()
+        rc = matplotlib.rcParams
+        assert list(rc["figure.figsize"]) == [6.4, 4.0] and rc["figure.dpi"] == 100 and rc["savefig.dpi"] == 150
+        assert rc["axes.grid"] is True and rc["grid.alpha"] == 0.3
+        assert rc["axes.spines.top"] is False and rc["axes.spines.right"] is False
+        assert rc["axes.titlesize"] == 11 and rc["axes.labelsize"] == 10 and rc["legend.fontsize"] == 9
+        assert rc["legend.frameon"] is False and rc["lines.linewidth"] == 1.6
+        # and a figure made afterwards follows them
+        fig, ax = plt.subplots()
+        assert tuple(fig.get_size_inches()) == (6.4, 4.0)
+        assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+        assert ax.spines["left"].get_visible()
+        assert ax.plot([0, 1], [0, 1])[0].get_linewidth() == 1.6
+        plt.close(fig)
+    assert matplotlib.rcParams["axes.spines.top"] is True  # restored by rc_context
+
+
+# --- plot_comparison (Chapter 4) ----------------------------------------------
+
+
+def _deep_history(steps, loss, depth, diverged_at=None):
+    steps, loss = np.asarray(steps), np.asarray(loss, dtype=float)
+    W_e = np.zeros((len(steps), 1, 2))
+    return DeepHistory(steps=steps, loss=loss, w=W_e[-1, 0], lr=0.05, p=4, diverged_at=diverged_at, W_e=W_e,
+                       depth=depth)
+
+
+def _comparison(network, rule):
+    return RuleComparison(network=network, rule=rule, gap=run_gap(network, rule))
+
+
+def test_plot_comparison_lines_are_the_two_runs_data():
+    """Hand-made runs with different losses: each line carries its own run's steps and losses, not the other's."""
+    steps = [0, 1, 10, 100]
+    net_loss, rule_loss = [3.0, 2.0, 0.5, 0.25], [3.0, 1.9, 0.6, 0.2]
+    comp = _comparison(_deep_history(steps, net_loss, 3), _deep_history(steps, rule_loss, 3))
+    ax = plot_comparison(comp)
+    network, rule = ax.get_lines()
+    np.testing.assert_array_equal(network.get_xdata(), [1.0, 1.0, 10.0, 100.0])  # log x: step 0 drawn at 1
+    np.testing.assert_array_equal(network.get_ydata(), net_loss)
+    np.testing.assert_array_equal(rule.get_xdata(), [1.0, 1.0, 10.0, 100.0])
+    np.testing.assert_array_equal(rule.get_ydata(), rule_loss)
+    assert network.get_linestyle() == "-" and rule.get_linestyle() == "--"
+    assert network.get_color() == rule.get_color() == op.DEPTH_COLORS[3]
+    assert network.get_label() == "depth-3 network (GD)" and rule.get_label() == "end-to-end rule, N = 3"
+    assert ax.get_title() == "depth 3, η = 0.05" and ax.get_ylabel() == "training loss"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [network.get_label(), rule.get_label()]
+    # with the optimum given as a number, both lines are L − L* (hand-computed)
+    ax2 = plot_comparison(comp, optimum=0.125)
+    np.testing.assert_allclose(ax2.get_lines()[0].get_ydata(), [2.875, 1.875, 0.375, 0.125], rtol=1e-15)
+    np.testing.assert_allclose(ax2.get_lines()[1].get_ydata(), [2.875, 1.775, 0.475, 0.075], rtol=1e-15)
+    assert ax2.get_ylabel() == "L − L*"
+    plt.close("all")
+
+
+def test_plot_comparison_marks_a_diverged_network_at_its_last_point():
+    net = _deep_history([0, 10, 20], [1.0, 5.0, 80.0], 2, diverged_at=20)
+    rule = _deep_history([0, 10, 20, 30], [1.0, 0.5, 0.3, 0.2], 2)
+    ax = plot_comparison(_comparison(net, rule), title="custom")
+    network, marker, rule_line = ax.get_lines()
+    np.testing.assert_array_equal(network.get_xdata(), [1.0, 10.0, 20.0])
+    np.testing.assert_array_equal(network.get_ydata(), [1.0, 5.0, 80.0])
+    assert marker.get_marker() == "x" and list(marker.get_xdata()) == [20] and list(marker.get_ydata()) == [80.0]
+    np.testing.assert_array_equal(rule_line.get_ydata(), [1.0, 0.5, 0.3, 0.2])
+    assert ax.get_title() == "custom"
+    plt.close("all")
+
+
+# --- plot_loss_parts (Chapter 6) ------------------------------------------------
+
+
+def _median_by_hand(values, window):
+    """Centred running median written out: the middle of the sorted window, placed at its centre."""
+    half = window // 2
+    return ([i + half for i in range(len(values) - window + 1)],
+            [sorted(values[i:i + window])[half] for i in range(len(values) - window + 1)])
+
+
+def _convnet_history(variant, cross_entropy, penalty):
+    steps = len(cross_entropy)
+    return op.ConvNetHistory(config=op.ConvNetConfig(variant=variant), cross_entropy=np.array(cross_entropy),
+                             penalty=np.array(penalty), lr=np.full(steps, 0.01), eval_steps=np.array([0, steps]),
+                             accuracy={}, num_params=1, seconds=1.0, seed=0, device="cpu")
+
+
+def test_plot_loss_parts_draws_each_part_raw_and_smoothed():
+    """Three panels (batch loss, cross-entropy, penalty); per run a faint raw line and its running median."""
+    ce_b, pen_b = [2.0, 1.0, 3.0, 0.5, 0.8, 0.2, 0.4], [0.1, 0.3, 0.2, 0.2, 0.1, 0.05, 0.3]
+    ce_p, pen_p = [1.5, 1.2, 0.9, 1.1, 0.3, 0.6, 0.1], [0.5, 0.4, 0.45, 0.3, 0.35, 0.2, 0.25]
+    runs = {"baseline": _convnet_history("baseline", ce_b, pen_b),
+            "product": _convnet_history("product", ce_p, pen_p)}
+    fig = op.plot_loss_parts(runs, 3, faint_alpha=0.25)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["batch loss", "cross-entropy", "λ · penalty"]
+    assert [ax.get_ylabel() for ax in axes] == ["batch loss", "cross-entropy", "λ · penalty"]
+    assert all(ax.get_yscale() == "log" for ax in axes)
+    parts = [([b + q for b, q in zip(ce_b, pen_b)], [b + q for b, q in zip(ce_p, pen_p)]),
+             (ce_b, ce_p), (pen_b, pen_p)]
+    for ax, (baseline, product) in zip(axes, parts):
+        raw_b, med_b, raw_p, med_p = ax.get_lines()
+        for raw, med, values, color in ((raw_b, med_b, baseline, "k"), (raw_p, med_p, product, "C3")):
+            np.testing.assert_array_equal(raw.get_xdata(), np.arange(7))
+            np.testing.assert_allclose(raw.get_ydata(), values, rtol=1e-15)
+            assert raw.get_alpha() == 0.25
+            steps, medians = _median_by_hand(values, 3)
+            np.testing.assert_array_equal(med.get_xdata(), steps)
+            np.testing.assert_allclose(med.get_ydata(), medians, rtol=1e-15)
+            assert matplotlib.colors.same_color(raw.get_color(), color)
+            assert matplotlib.colors.same_color(med.get_color(), color)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["baseline (tutorial net)", "penalty on W₂W₁"]
+    plt.close(fig)
+
+
+def test_plot_loss_parts_draws_into_given_axes_from_a_list_of_runs():
+    run = _convnet_history("factors", [1.0, 0.5, 0.25, 0.125, 0.0625], [0.01] * 5)
+    fig, axes = plt.subplots(3, 1)
+    assert op.plot_loss_parts([run], 5, axes=axes) is fig
+    assert [len(ax.get_lines()) for ax in axes] == [2, 2, 2]
+    assert list(axes[1].get_lines()[1].get_xdata()) == [2] and list(axes[1].get_lines()[1].get_ydata()) == [0.25]
     plt.close(fig)
