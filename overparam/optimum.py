@@ -59,6 +59,20 @@ def _least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(X, y, rcond=None)[0]
 
 
+#: A residual within this many float64 epsilons of the size of its terms is round-off (:func:`_interpolates`).
+_ROUND_OFF_EPS = 1e3
+
+
+def _interpolates(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> bool:
+    """Whether every residual :math:`x_i^\\top w - y_i` is round-off: then :math:`w` fits the data exactly.
+
+    Every ℓp loss is then 0 to round-off, its minimum, and Newton's method has
+    nothing left to measure (the loss is below the resolution of its own test).
+    """
+    scale = np.abs(X) @ np.abs(w) + np.abs(y)
+    return bool(np.all(np.abs(X @ w - y) <= _ROUND_OFF_EPS * np.finfo(np.float64).eps * scale))
+
+
 def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_iter: int = 200) -> LpOptimum:
     """Minimize the ℓp loss exactly: least squares (p = 2) or damped Newton (p >= 4) (Chapter 1).
 
@@ -68,7 +82,9 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
     :math:`\\lambda^2 = -\\nabla L^\\top\\Delta` the squared Newton decrement. It
     stops when :math:`\\lambda^2/2 \\le \\text{tol}\\cdot L(w)`: for a
     self-concordant-like convex function that bounds the relative
-    suboptimality left.
+    suboptimality left. Data that a linear model fits exactly (noise-free
+    :math:`y = Xw`) have :math:`L^* = 0`, reached by least squares already:
+    Newton's method is then skipped (``iterations`` 0).
 
     Parameters
     ----------
@@ -101,6 +117,8 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
     loss = lp_loss(w, X, y, p)
     for it in range(1, max_iter + 1):
         g = lp_gradient(w, X, y, p)
+        if _interpolates(w, X, y):  # L* = 0 to round-off: nothing left for Newton's method to resolve
+            return LpOptimum(w, loss, int(p), it - 1, 0.0, float(np.linalg.norm(g)))
         H = lp_hessian(w, X, y, p)
         step = -np.linalg.lstsq(H, g, rcond=None)[0]
         dec2 = float(-g @ step)

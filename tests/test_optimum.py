@@ -143,3 +143,26 @@ def test_ethanol_optimum(ethanol):
     l2, l4 = op.lp_optimum(s.X, s.y, 2), op.lp_optimum(s.X, s.y, 4)
     assert l2.loss == pytest.approx(0.04999, abs=1e-5) and l4.loss == pytest.approx(0.05535, abs=1e-5)
     assert op.lp_loss(np.zeros(s.X.shape[1]), s.X, s.y, 4) == pytest.approx(1.3925, abs=1e-4)
+
+
+@pytest.mark.parametrize("p", [4, 6])
+def test_data_fit_exactly_have_optimum_zero_without_newton_steps(p):
+    """Noise-free y = Xw: least squares already fits every point, L* = 0 to round-off, no Newton step is taken.
+
+    (Before this case was handled, the Armijo test compared losses of order 1e-60 and the line search failed.)
+    A tiny amount of noise (1e-6) is not mistaken for an exact fit: Newton's method then runs and stops at a
+    stationary point. Measured: |w − w_true| 1.6e-15 without noise, 2.5e-7 and 2.9e-7 with it (p = 4, 6).
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    w_true = rng.normal(size=3)
+    exact = op.lp_optimum(X, X @ w_true, p)
+    assert exact.iterations == 0 and exact.decrement == 0.0
+    np.testing.assert_allclose(exact.w, w_true, atol=1e-13)
+    assert 0 <= exact.loss < 1e-50
+    noisy_y = X @ w_true + 1e-6 * rng.normal(size=30)
+    noisy = op.lp_optimum(X, noisy_y, p)
+    assert noisy.iterations >= 1
+    # the gradient falls from its value at w_true by 3.7e-9 (p = 4) and 1.0e-10 (p = 6)
+    assert noisy.gradient_norm < 3e-8 * np.linalg.norm(op.lp_gradient(w_true, X, noisy_y, p))
+    assert 1e-8 < np.abs(noisy.w - w_true).max() < 1e-6
