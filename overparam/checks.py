@@ -66,10 +66,19 @@ def _as_list(value: Any) -> list[np.ndarray]:
     return [np.asarray(value, dtype=np.float64)]
 
 
+def _is_low_precision(value: Any) -> bool:
+    """Whether ``value`` (an array, a tensor, or a list of them) holds float32 or float16 numbers."""
+    if isinstance(value, (list, tuple)):
+        return any(_is_low_precision(v) for v in value)
+    return str(getattr(value, "dtype", "")).removeprefix("torch.") in {"float32", "float16", "bfloat16"}
+
+
 def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     """``None`` when ``got`` matches ``expected``; otherwise what differs."""
     if got is None:
         return "returned None (is a return statement missing?)"
+    hint = ("; your result is in single precision and the check allows double-precision round-off only: "
+            "compute in float64 (numpy's default)" if _is_low_precision(got) else "")
     try:
         # A list is a list of results only where the reference returns several arrays; where it returns one,
         # a list (a gradient built entry by entry) is that one array.
@@ -91,7 +100,7 @@ def _compare(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
             k = int(np.argmax(err - bound))
             idx = np.unravel_index(k, e.shape) if e.ndim else ()
             return (f"{where}largest error {err.max():.3g} (at index {tuple(int(i) for i in idx)}: "
-                    f"got {g.flat[k]:.6g}, expected {e.flat[k]:.6g})")
+                    f"got {g.flat[k]:.10g}, expected {e.flat[k]:.10g}){hint}")
     return None
 
 

@@ -463,3 +463,22 @@ def test_student_cannot_corrupt_the_reference_inputs():
 def test_not_a_function():
     with pytest.raises(ValueError, match="lp_loss: expected your function, got int"):
         checks.lp_loss(3)
+
+
+def _gradient_in_float32(w, X, y, p):
+    """The right formula evaluated in single precision (torch's default dtype, or an explicit astype)."""
+    X32, y32, w32 = (a.astype(np.float32) for a in (X, y, w))
+    return X32.T @ (X32 @ w32 - y32) ** (p - 1) / len(y)
+
+
+def test_a_single_precision_answer_is_told_to_compute_in_float64():
+    """Float32 arithmetic misses the 1e-7 tolerance (measured error 6.2e-8 on an entry of size 0.3, over the
+    bound 3e-8); the message then says why, and prints enough digits to see the two values differ."""
+    result = checks.lp_gradient(_gradient_in_float32, verbose=False)
+    assert not result
+    assert re.search(r"got -?\d\.\d{9}", result.failure)  # ten significant digits, not six
+    assert "single precision" in result.failure and "float64" in result.failure
+    torch32 = checks.lp_gradient(lambda w, X, y, p: torch.tensor(_gradient_in_float32(w, X, y, p)), verbose=False)
+    assert not torch32 and "single precision" in torch32.failure
+    wrong64 = checks.lp_gradient(lambda w, X, y, p: 1.01 * op.lp_gradient(w, X, y, p), verbose=False)
+    assert not wrong64 and "precision" not in wrong64.failure  # a double-precision mistake gets no such hint
