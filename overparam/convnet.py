@@ -29,9 +29,11 @@ at the first step, the same as 0 * m + grad) and does ``p -= lr * buf``, with
 the current lr: the two are the same update (checked in ``tests/test_convnet.py``).
 
 Variants (the overparameterized ones use fc1 = (3136x512)(512x512) and
-fc2 = (512x10)(10x10) with no non-linearity between the factors; the new
-factors are truncated-normal std 0.1 as well, a choice of ours because the
-paper's initialization of them is not known to us):
+fc2 = (512x10)(10x10) with no non-linearity between the factors: square new
+factors, the smallest that keep what the dense maps can express, are our
+choice, since the paper says only that the factors add roughly 15% to the
+parameter count; the new factors are truncated-normal std 0.1 as well, also
+our choice, since we could not establish the paper's initialization of them):
 
 ``"baseline"``  the tutorial's net, penalty on ``W1, b1, W2, b2``;
 ``"product"``   penalty on each dense layer's end-to-end matrix ``W_a W_b`` and the biases;
@@ -200,8 +202,8 @@ class TutorialConvNet(nn.Module):
     Notes
     -----
     Parameters: 1,663,370 for ``"baseline"``, 262,244 more (+15.77 %) for the
-    others, the "roughly 15 %" extra parameters of the paper's MNIST
-    experiment (as the authors' blog post states it).
+    others, which fits the "roughly 15 %" extra parameters of the paper's
+    MNIST experiment (as the authors' blog post states it).
     """
 
     def __init__(self, variant: Variant = "baseline", *, init_std: float = 0.1, keep_prob: float = 0.5, seed: int = 0):
@@ -253,9 +255,13 @@ class TutorialConvNet(nn.Module):
     def penalty(self) -> torch.Tensor:
         """The l2 term before its 5e-4 factor, placed as the variant says.
 
+        Dense layer ``k`` (fc1 or fc2) has the matrix ``W_k`` in the baseline and
+        the factors ``W_{k,a}``, ``W_{k,b}`` (``x @ W_{k,a} @ W_{k,b}``) otherwise;
+        Chapter 6 writes fc1's as ``W_1^T`` and ``W_2^T``, with ``W_e = W_2 W_1``.
+
         .. math::
 
-            \\text{baseline: } \\tfrac12(\\|W_1\\|^2 + \\|b_1\\|^2 + \\|W_2\\|^2 + \\|b_2\\|^2), \\quad
+            \\text{baseline: } \\tfrac12\\textstyle\\sum_k (\\|W_k\\|^2 + \\|b_k\\|^2), \\quad
             \\text{product: } W_k \\to W_{k,a} W_{k,b}, \\quad
             \\text{factors: } \\|W_k\\|^2 \\to \\|W_{k,a}\\|^2 + \\|W_{k,b}\\|^2, \\quad
             \\text{original: } W_k \\to W_{k,a} .

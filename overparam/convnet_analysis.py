@@ -241,7 +241,8 @@ def product_penalty_gradients(W_a: np.ndarray, W_b: np.ndarray) -> tuple[np.ndar
     """Gradients of ``½‖W_a W_b‖²`` with respect to ``W_a`` and ``W_b`` (Chapter 6, exercise ``ex-mnist-grad``).
 
     The library's dense layers compute ``x @ W_a @ W_b`` (row vectors), so the
-    end-to-end matrix is ``E = W_a W_b`` and, by the layer-gradient formula of
+    end-to-end matrix is ``E = W_a W_b`` (the chapter's ``W_1^T``, ``W_2^T`` and
+    ``W_e^T``) and, by the layer-gradient formula of
     Chapter 2 (the chain rule behind Theorem 1 of arXiv:1802.06509), for two layers
 
     .. math::
@@ -260,7 +261,7 @@ def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
 
     .. math::
 
-        \\kappa = \\frac{\\|\\nabla_\\theta P\\|^2}{2\\lambda P}, \\qquad P = \\lambda\\cdot\\text{penalty}(\\theta),
+        \\kappa = \\frac{\\|\\nabla_\\theta \\Pi\\|^2}{2\\lambda \\Pi}, \\qquad \\Pi = \\lambda\\cdot\\text{penalty}(\\theta),
 
     which is exactly 1 for a penalty that is a plain sum of squares of
     parameters (baseline, factors, original) and depends on the weights for
