@@ -1,21 +1,21 @@
 """The two-example ℓ4 toy: why depth accelerates ℓ4 regression (Chapter 4).
 
-Two training examples :math:`x = e_1` and :math:`x = e_2` with labels
-:math:`y_1 \\gg y_2` and the ℓ4 loss
+Two training examples :math:`x = (1, 0)` and :math:`x = (0, 1)` with labels
+:math:`y_1 \\gg y_2` and the ℓ4 loss of :math:`w = (w_{(1)}, w_{(2)})`
 
 .. math::
 
-    L(w) = \\tfrac14 \\left[ (w_1 - y_1)^4 + (w_2 - y_2)^4 \\right]
+    L(w) = \\tfrac14 \\left[ (w_{(1)} - y_1)^4 + (w_{(2)} - y_2)^4 \\right]
 
-(the kind of example the paper uses to illustrate when depth accelerates; the
-paper's own settings for it are not known, so this runnable version and its
+(a small example of when depth accelerates; this runnable version and its
 settings are the course's: targets :math:`(y_1, 1)`, depths
 1-3 with scalar hidden layers, balanced near-zero initialization
-:math:`\\|w_1\\| = |\\omega_j| = 0.01` with :math:`w_1 \\propto (1, 1)`, a
+:math:`\\|w_1\\| = |\\omega_j| = 0.01` (first layer :math:`w_1`, scalar layers
+:math:`\\omega_j`) with :math:`w_1 \\propto (1, 1)`, a
 quarter-decade learning-rate grid, iterations to reach :math:`L < 10^{-5}`).
 
-Plain gradient descent decouples, :math:`w_i \\leftarrow w_i - \\eta (w_i -
-y_i)^3`; stability of the large coordinate from :math:`w \\approx 0` forces
+Plain gradient descent decouples, :math:`w_{(i)} \\leftarrow w_{(i)} - \\eta
+(w_{(i)} - y_i)^3`; stability of the large coordinate from :math:`w \\approx 0` forces
 :math:`\\eta < 2 / y_1^2`, and with that step the small coordinate crawls.
 Under the end-to-end rule the step is multiplied by
 :math:`\\|w\\|^{2-2/N}` (Equation 12): once the large coordinate has settled
@@ -78,7 +78,7 @@ def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndar
 
     The book's loss is the *mean* :math:`\\frac1p\\,\\frac1m\\sum_i r_i^p`
     (:func:`overparam.lp_loss`), the toy's the sum
-    :math:`\\frac1p\\sum_i (w_i - y_i)^p`. Scaling both examples by
+    :math:`\\frac1p\\sum_i (w_{(i)} - y_i)^p`. Scaling both examples by
     :math:`c = m^{1/p} = 2^{1/p}`, i.e. :math:`X = cI_2` and
     :math:`y = c\\,(y_1, y_2)`, makes the two equal for every :math:`w`, and
     the gradients too (:math:`\\nabla L = (w - y)^{p-1}` elementwise), so the
@@ -134,7 +134,7 @@ def toy_initial_factors(depth: int, init_scale: float = TOY_INIT_SCALE) -> list[
 def depth1_stability_limit(y1: float) -> float:
     """:math:`2 / y_1^2`: above it, plain GD on the toy diverges from :math:`w \\approx 0` (Chapter 4).
 
-    The large coordinate's error :math:`e = w_1 - y_1` follows
+    The large coordinate's error :math:`e = w_{(1)} - y_1` follows
     :math:`e \\leftarrow e - \\eta e^3 = e (1 - \\eta e^2)`; starting from
     :math:`|e| \\approx |y_1|`, it shrinks only if :math:`\\eta y_1^2 < 2`.
     """
