@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .files import find_results
 from .plotting import DEPTH_COLORS
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
@@ -58,6 +59,7 @@ __all__ = [
     "predicted_iterations",
     "toy_results_paths",
     "load_toy_results",
+    "find_toy_results",
     "format_toy_table",
     "plot_iterations_vs_lr",
 ]
@@ -291,6 +293,20 @@ def load_toy_results(stem: str | Path,
     if not all(p.exists() for p in paths.values()):
         return None
     return {y1: SweepResult.load(p) for y1, p in paths.items()}
+
+
+def find_toy_results(name: str = "toy_paper", y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values, *,
+                     download: bool = True) -> dict[float, SweepResult] | None:
+    """The committed paper-scale toy files, found like every results file (Chapter 4); ``None`` if any is missing.
+
+    Each ``<name>_y<y1>.npz`` is looked for (and, with ``download``,
+    fetched) by :func:`overparam.find_results`, so the chapter finds them in
+    a clone, from ``chapters/``, or on Colab, where only the package is installed.
+    """
+    found = {y1: find_results(path.name, download=download) for y1, path in toy_results_paths(name, y1_values).items()}
+    if any(path is None for path in found.values()):
+        return None
+    return {y1: SweepResult.load(path) for y1, path in found.items()}
 
 
 def format_toy_table(results: dict[float, SweepResult]) -> str:

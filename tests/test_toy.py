@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,16 @@ def test_grid_functions_name_an_empty_or_scalar_grid():
         op.toy_table([op.run_toy(5.0, 10, depths=(1,), lrs=[1e-3])])
     with pytest.raises(ValueError, match="^results must be a non-empty dict"):
         op.plot_iterations_vs_lr({})
+
+
+def test_find_toy_results_reads_the_committed_files_wherever_the_book_runs(tmp_path, monkeypatch):
+    """The committed paper-scale files are found through find_results (also from another working directory),
+    and a missing one gives None rather than a partial dict; download=False keeps the test offline."""
+    monkeypatch.chdir(tmp_path)  # neither results/ nor ../results/ here: only the package's own repository
+    found = op.find_toy_results("toy_paper", download=False)
+    assert found is not None and sorted(found) == [5.0, 10.0, 20.0]
+    direct = op.load_toy_results(Path(op.__file__).resolve().parents[1] / "results" / "toy_paper")
+    for y1 in found:
+        np.testing.assert_array_equal(found[y1].loss, direct[y1].loss)
+        assert found[y1].num_iters == direct[y1].num_iters == 400_000
+    assert op.find_toy_results("toy_paper", (5.0, 7.0), download=False) is None  # y1 = 7 was never run
