@@ -66,7 +66,7 @@ from .dynamics import (
     single_output_step,
     train_end_to_end,
 )
-from .files import InvalidResultsFile, atomic_write, find_results, provenance, read_provenance
+from .files import InvalidResultsFile, atomic_write, find_results, provenance, read_provenance, reader_command
 from .linear import gradient_descent, quadratic_lr_limit
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .optimum import LpOptimum, lp_optimum, suboptimality
@@ -186,6 +186,7 @@ __all__ = [
     "EthanolData",
     "FASTEST_TO_TARGET",
     "find_results",
+    "reader_command",
     "first_step_below",
     "levels_table",
     "readoff_comparison",

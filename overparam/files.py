@@ -26,7 +26,8 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
-           "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results"]
+           "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results",
+           "reader_command"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
@@ -254,6 +255,25 @@ def provenance(command: str | None = None, **extra: Any) -> dict[str, Any]:
 
 #: Keys of older results files and the names :func:`provenance` gives them now.
 LEGACY_PROVENANCE_KEYS = {"date": "date_utc"}
+
+
+def reader_command(command: str) -> str:
+    """A recorded command line as a reader can run it: without its ``--data-dir`` (Chapters 2, 4, 6, 7).
+
+    The data folder named there is the machine's that ran the command (a
+    reader's copy of the data is found or downloaded without the option), so
+    the chapters print the command without it.
+    """
+    words = str(command).split()
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--data-dir":
+            skip = True
+        elif not word.startswith("--data-dir="):
+            out.append(word)
+    return " ".join(out)
 
 
 def read_provenance(stored: dict[str, Any]) -> dict[str, Any]:

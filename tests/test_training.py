@@ -233,6 +233,15 @@ def test_one_provenance_format_and_the_old_key():
     assert op.read_provenance(record) == record
 
 
+def test_reader_command_drops_the_machines_data_folder_and_nothing_else():
+    recorded = "python -m overparam mnist --steps full --data-dir ../shared/data --out results/mnist_full.npz --threads 2"
+    assert op.reader_command(recorded) == "python -m overparam mnist --steps full --out results/mnist_full.npz --threads 2"
+    assert op.reader_command("python -m overparam ethanol --data-dir=/work/data --preset paper") == \
+        "python -m overparam ethanol --preset paper"
+    plain = "python -m overparam toy --preset paper --threads 1"
+    assert op.reader_command(plain) == plain
+
+
 def test_largest_stable_run_trains_from_the_top_and_stops_at_the_first_stable_run():
     X = np.random.default_rng(0).normal(size=(40, 3))
     y = X @ np.ones(3)
