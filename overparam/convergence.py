@@ -14,8 +14,9 @@ PCA-whitened features. This module holds that experiment:
   trains every other experiment of the book;
 * :class:`ConvergencePreset` and :data:`PRESETS`: depths, widths, the grids
   of initialization std and learning rate, the iteration cap;
-* :func:`convergence_runs`: the two initialization schemes at matched size,
-  layer-wise Gaussian and balanced (Procedure 1);
+* :func:`convergence_runs`: three initialization schemes, layer-wise
+  Gaussian, balanced (Procedure 1 at the same std) and balanced at the
+  Gaussian scheme's expected end-to-end size;
 * :func:`iterations_vs_std`, :func:`plot_iterations_vs_std`: the fastest
   run per std, the figure of the follow-up;
 * :func:`deficiency_margin` and :func:`rate_bound`: the theorem's two
@@ -143,8 +144,10 @@ class ConvergencePreset:
         Every hidden width (32 in arXiv:1810.02281's Ethanol experiments),
         >= 2 (the Gaussian scheme needs hidden layers that are matrices).
     stds : tuple of float
-        Initialization std of the layer-wise Gaussian scheme; the balanced
-        scheme is drawn at the same expected end-to-end size. Non-empty, each > 0.
+        Initialization std of the layer-wise Gaussian scheme, also the entry
+        std of the ``"balanced"`` scheme's end-to-end row (the
+        ``"balanced, matched size"`` scheme rescales it, see
+        :func:`convergence_runs`). Non-empty, each > 0.
     lrs : tuple of float
         Learning rates tried for every std; the fastest run is kept.
         Non-empty, each > 0.

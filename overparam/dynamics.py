@@ -1,7 +1,8 @@
 """The end-to-end dynamics of balanced deep linear networks (Chapter 4).
 
-When the layers are balanced, gradient descent on a depth-N linear network
-moves its end-to-end matrix by a rule of its own (arXiv:1802.06509, Theorem 1):
+When the layers are balanced, gradient flow on a depth-N linear network moves its
+end-to-end matrix by a rule of its own (arXiv:1802.06509, Theorem 1); gradient descent with
+small steps follows, approximately, its discretization, the end-to-end update rule:
 
 .. math::
 
@@ -76,7 +77,7 @@ def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndar
         \\;\\Rightarrow\\; [A]^\\alpha = V \\operatorname{diag}(\\lambda^\\alpha) V^\\top,
         \\qquad [A]^0 := I \\text{ even for singular } A
 
-    (the convention of arXiv:1802.06509, Theorem 1). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
+    (the convention Theorem 1's formula needs; Chapter 4 explains why). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
     are set to exactly 0 first: they are round-off, and a 1e−16 raised to the
     power 1/5 would become 6e−4. Defined in Chapter 4 (ch-preconditioner).
 

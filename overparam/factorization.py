@@ -790,7 +790,7 @@ def completion_experiment(
     :func:`small_balanced_start` with Frobenius norm ``scale`` (the same
     Gaussian direction for every depth and count, drawn with ``seed + 1``);
     and :func:`nuclear_norm_completion` for every count. Chapter 7 runs it at
-    the size of arXiv:1905.13655's matrix-completion experiments (n = 100, rank 5).
+    the book's own size (n = 100, rank 5; the chapter says why).
 
     Parameters
     ----------
@@ -876,7 +876,7 @@ def completion_experiment(
 
 @dataclass(frozen=True)
 class CompletionPreset:
-    """Settings of Part B's experiment (Chapter 7): the paper's size (n = 100, rank 5) at a budget per scale.
+    """Settings of Part B's experiment (Chapter 7): the book's size (n = 100, rank 5) at a budget per scale.
 
     The fields are the arguments of :func:`completion_experiment` of the same
     names, checked when the preset is made (a ``ValueError`` naming the field).

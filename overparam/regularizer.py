@@ -1,7 +1,8 @@
 """No regularizer reproduces depth: loop integrals of the end-to-end field (Chapter 5).
 
-Gradient descent on a balanced depth-N network moves its end-to-end matrix by
-:math:`W \\leftarrow W - \\eta F(W)` with the *update field* (arXiv:1802.06509, Theorems 1 and 2)
+Gradient descent with small steps on a balanced depth-N network moves its end-to-end matrix,
+approximately, by :math:`W \\leftarrow W - \\eta F(W)` with the *update field* (the discretization of the
+rule that arXiv:1802.06509, Theorem 1, proves for gradient flow)
 
 .. math::
 
@@ -11,8 +12,9 @@ Gradient descent on a balanced depth-N network moves its end-to-end matrix by
 Gradient descent on ``L + R`` for any regularizer ``R`` would have
 :math:`F = \\nabla(L + R)`, a gradient field, whose integral around every
 closed curve is zero. The no-regularizer theorem of arXiv:1802.06509 says that for N >= 3 and
-:math:`\\nabla L^1(0) \\neq 0` the field above has a non-zero integral around
-small half-disks at the origin, so no ``R`` exists. This module holds the
+:math:`\\nabla L^1(0) \\neq 0` the field above is not a gradient field, so no ``R`` exists; the
+proof given in Chapter 5 (the course's own) finds a non-zero integral around small half-disks at
+the origin. This module holds the
 pieces of that argument: planes and closed curves in them, a line integral
 accurate to many digits, the field, its closed-form integral and curl, and
 gradient descent on a penalized linear model for the chapter's experiment.
@@ -106,8 +108,8 @@ def gradient_plane(c: np.ndarray, direction: np.ndarray) -> Plane:
 
     :math:`u = c/\\|c\\|` and ``v`` = the part of ``direction`` orthogonal to
     ``u``, normalized (one Gram–Schmidt step), so that the plane's first axis
-    points along the gradient, as in the proof of the non-regularizer
-    theorem (the no-regularizer theorem of arXiv:1802.06509). Defined in Chapter 5.
+    points along the gradient, as in Chapter 5's proof of the no-regularizer
+    theorem of arXiv:1802.06509. Defined in Chapter 5.
 
     Parameters
     ----------
@@ -198,8 +200,8 @@ class Loop:
 
 
 def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)) -> Loop:
-    """Boundary of the upper half-disk of radius r, counter-clockwise (the curve of the proof of
-    the no-regularizer theorem of arXiv:1802.06509).
+    """Boundary of the upper half-disk of radius r, counter-clockwise (the curve of Chapter 5's
+    proof of the no-regularizer theorem of arXiv:1802.06509).
 
     The diameter along the plane's first axis from (−r, 0) to (r, 0), split
     at the centre, then the semicircle back through (0, r). With
@@ -215,8 +217,8 @@ def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)
     """The circle of radius r around ``center``, counter-clockwise. Defined in Chapter 5.
 
     Centred at the origin it cannot detect the end-to-end field's curl
-    (the reason the proof of the no-regularizer theorem of arXiv:1802.06509 uses half-disks): there the field's extra term is radial and the
-    integral vanishes for every N.
+    (the reason Chapter 5's proof of the no-regularizer theorem uses half-disks): there the
+    field's extra term is radial and the integral vanishes for every N.
     """
     r = check_real("radius", radius, above=0)
     return Loop(plane, (Arc(_pair("center", center), r, 0.0, 2.0 * np.pi),))
