@@ -147,6 +147,34 @@ def test_real_chapters_stub_exactly_their_solution_cells():
         assert not any("{solution" in _text(c) for c in student["cells"]), path.name
 
 
+# A {ref}/{numref} role's target: `label` or `text <label>`.
+_XREF = re.compile(r"\{(?:ref|numref)\}`(?:[^`<]*<)?(?P<label>[^`>]+)>?`")
+
+
+def _code_figure_labels(nb: dict) -> set[str]:
+    """Labels of figures that exist only once a code cell runs (``mystnb.figure.name`` in its metadata)."""
+    return {name for c in nb["cells"] if c["cell_type"] == "code"
+            if (name := c.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name"))}
+
+
+def test_xref_role_pattern_reads_both_spellings():
+    text = "see {numref}`fig-a`, {numref}`Figure %s <fig-b>` and {ref}`sec-c`"
+    assert [m["label"] for m in _XREF.finditer(text)] == ["fig-a", "fig-b", "sec-c"]
+
+
+def test_student_prose_points_at_no_figure_that_only_execution_draws():
+    """The student edition is not executed, so a code cell's figure has no target there: prose the students keep
+    (everything outside the solutions) must not reference one, or the student book's strict build fails."""
+    figures = {label for path in book_notebooks(ROOT) for label in _code_figure_labels(json.loads(path.read_text()))}
+    assert figures, "no code-cell figure found: the test reads the wrong metadata"
+    found = []
+    for path in book_notebooks(ROOT):
+        student, _ = studentize(json.loads(path.read_text()))
+        for cell in student["cells"]:
+            if cell["cell_type"] == "markdown":
+                found += [f"{path.name}: {m['label']}" for m in _XREF.finditer(_text(cell)) if m["label"] in figures]
+    assert not found, f"student prose references figures that the unexecuted student book lacks: {found}"
+
 def _execute(path: Path) -> dict:
     import nbclient
     import nbformat
