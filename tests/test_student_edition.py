@@ -165,15 +165,14 @@ def test_xref_role_pattern_reads_both_spellings():
 def test_student_prose_points_at_no_figure_that_only_execution_draws():
     """The student edition is not executed, so a code cell's figure has no target there: prose the students keep
     (everything outside the solutions) must not reference one, or the student book's strict build fails."""
-    figures = {label for path in book_notebooks(ROOT) for label in _code_figure_labels(json.loads(path.read_text()))}
+    notebooks = {path.name: json.loads(path.read_text()) for path in book_notebooks(ROOT)}
+    figures = {label for nb in notebooks.values() for label in _code_figure_labels(nb)}
     assert figures, "no code-cell figure found: the test reads the wrong metadata"
-    found = []
-    for path in book_notebooks(ROOT):
-        student, _ = studentize(json.loads(path.read_text()))
-        for cell in student["cells"]:
-            if cell["cell_type"] == "markdown":
-                found += [f"{path.name}: {m['label']}" for m in _XREF.finditer(_text(cell)) if m["label"] in figures]
+    found = [f"{name}: {m['label']}" for name, nb in notebooks.items()
+             for cell in studentize(nb)[0]["cells"] if cell["cell_type"] == "markdown"
+             for m in _XREF.finditer(_text(cell)) if m["label"] in figures]
     assert not found, f"student prose references figures that the unexecuted student book lacks: {found}"
+
 
 def _execute(path: Path) -> dict:
     import nbclient
