@@ -386,8 +386,10 @@ def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = Non
 def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     """A plain-text table per loss, method and depth: the chosen η by both rules, the final loss and outcome.
 
-    Columns: the largest η that trained (:data:`~overparam.sweep.LARGEST_STABLE`),
-    the η with the best final loss (:data:`~overparam.sweep.BEST_FINAL`), its
+    Columns: the largest η that trained (:data:`~overparam.sweep.LARGEST_STABLE`;
+    marked "≥" when it is the top of the group's grid, so the true limit lies
+    beyond the grid), the η with the best final loss
+    (:data:`~overparam.sweep.BEST_FINAL`), its
     final loss and, with ``optima`` (p -> L*), its final suboptimality
     :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
     A group in which no run trained is listed as such, with every run's outcome.
@@ -397,6 +399,7 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
             raise ValueError(f"optima must be a dict {{p: L*}}, got {type(optima).__name__}")
         optima = {p: check_real(f"optima[{p!r}]", v, expected="a finite loss") for p, v in optima.items()}
     lines = []
+    any_censored = False
     best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
     stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
     for p in sorted({c.p for c in result.configs}):
@@ -415,11 +418,18 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
                              + "; ".join(failed[method, depth]))
                 continue
             i, j = best[key], stable.get(key)
-            largest = f"{result.configs[j].lr:.3g}" if j is not None else "-"
+            largest = "-"
+            if j is not None:
+                top = max(result.configs[k].lr for k in result.select(method=method, depth=depth, p=p))
+                censored = result.configs[j].lr >= top
+                any_censored |= censored
+                largest = ("≥ " if censored else "") + f"{result.configs[j].lr:.3g}"
             its = f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"
             gap = f" {result.final_loss[i] - optimum:10.4g}" if optimum is not None else ""
             lines.append(f"{'':9s} {method:>9s} {depth:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
                          f"{result.final_loss[i]:11.4g}{gap}  {its:>18s}")
+    if any_censored:
+        lines.append("≥: the top of the grid trained, so the largest stable η is at least that")
     failed = ~result.trained
     lines.append(f"{int(failed.sum())} of {len(result)} runs failed ({int(result.diverged.sum())} diverged, "
                  f"{int((failed & ~result.diverged).sum())} collapsed); wall time {result.wall_time:.0f} s")

@@ -132,3 +132,17 @@ def test_ethanol_presets_are_valid_and_take_numpy_integers():
     plain = ethanol.EthanolPreset("x", 10, (1, 2), 2, (0.01,), {})
     numpy = ethanol.EthanolPreset("x", np.int64(10), (1, 2), np.int64(2), (0.01,), {})
     assert numpy.runs() == plain.runs()
+
+
+def test_summary_marks_a_largest_stable_step_at_the_top_of_the_grid_as_a_lower_bound():
+    curves = {("gd", 1, 1e-3): [1.05, 0.5, 0.2, 0.1, 0.08, 0.07],
+              ("gd", 1, 1e-2): [1.05, 0.35, 0.16, 0.1, 0.08, 0.07],   # top of depth 1's grid: trained
+              ("gd", 2, 1e-3): [1.05, 0.9, 0.2, 0.08, 0.054, 0.051],
+              ("gd", 2, 1e-2): [1.05, 1.0, np.nan, np.nan, np.nan, np.nan]}  # top of depth 2's grid: diverged
+    lines = ethanol.summary(_sweep(curves, diverged={3: 20})).splitlines()
+    depth1 = next(line for line in lines if line.split()[:2] == ["gd", "1"])
+    depth2 = next(line for line in lines if line.split()[:2] == ["gd", "2"])
+    assert "≥ 0.01" in depth1 and "≥" not in depth2 and " 0.001 " in depth2
+    assert "≥: the top of the grid trained" in "\n".join(lines)
+    no_mark = ethanol.summary(_sweep({k: v for k, v in curves.items() if k != ("gd", 1, 1e-2)}, diverged={2: 20}))
+    assert "≥ 0.001" in no_mark  # depth 1's only run is the top of its grid
