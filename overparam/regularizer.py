@@ -11,10 +11,11 @@ rule that arXiv:1802.06509, Theorem 1, proves for gradient flow)
 
 Gradient descent on ``L + R`` for any regularizer ``R`` would have
 :math:`F = \\nabla(L + R)`, a gradient field, whose integral around every
-closed curve is zero. The no-regularizer theorem of arXiv:1802.06509 says that for N >= 3 and
-:math:`\\nabla L^1(0) \\neq 0` the field above is not a gradient field, so no ``R`` exists; the
-proof given in Chapter 5 (the course's own) finds a non-zero integral around small half-disks at
-the origin. This module holds the
+closed curve is zero. The paper (arXiv:1802.06509, its no-regularizer result; also the authors'
+blog) says that the end-to-end update is not the gradient of any function, so that no ``R`` exists,
+unless :math:`\\nabla L^1(0) = 0`. Chapter 5 states the result in the form it proves, with its own
+proof: for N >= 3, :math:`\\nabla L^1(0) \\neq 0` and at least two weights, the integral around
+small half-disks at the origin is not zero. This module holds the
 pieces of that argument: planes and closed curves in them, a line integral
 accurate to many digits, the field, its closed-form integral and curl, and
 gradient descent on a penalized linear model for the chapter's experiment.
@@ -340,7 +341,7 @@ def half_disk_integral(c_norm: float, radius: float, depth: int) -> float:
 
         \\oint F\\cdot dw = 2\\,\\|c\\|\\, r^{\\frac{3N-2}{N}}\\, \\frac{(N-1)(N-2)}{3N-2},
 
-    zero for N = 1, 2 and positive for N >= 3 (the no-regularizer theorem of arXiv:1802.06509).
+    zero for N = 1, 2 and positive for N >= 3 (the computation behind Chapter 5's no-regularizer theorem).
     The diameter contributes :math:`2N\\|c\\| r^{a+1}/(a+1)` and the
     semicircle :math:`-2\\|c\\| r^{a+1}`, with :math:`a = 2 - 2/N`. Defined in
     Chapter 5.
@@ -404,8 +405,8 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     For N = 2 and the linear loss :math:`\\langle c, w\\rangle`,
     :math:`\\nabla\\Phi(w) = \\|w\\|\\, c + \\frac{\\langle c, w\\rangle}{\\|w\\|}\\, w`
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
-    modified objective here, which is why the non-regularizer theorem needs N >= 3
-    (the no-regularizer theorem of arXiv:1802.06509). Plain arithmetic: works on numpy arrays and torch
+    modified objective here, which is why Chapter 5's no-regularizer theorem (its statement
+    and proof of the result of arXiv:1802.06509) needs N >= 3. Plain arithmetic: works on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5.
     """
     w, c = float_array(w), float_array(c)
