@@ -31,8 +31,9 @@ the current lr: the two are the same update (checked in ``tests/test_convnet.py`
 Variants (the overparameterized ones use fc1 = (3136x512)(512x512) and
 fc2 = (512x10)(10x10) with no non-linearity between the factors: square new
 factors, the smallest that keep what the dense maps can express, are our
-choice, since the paper says only that the factors add roughly 15% to the
-parameter count; the new factors are truncated-normal std 0.1 as well, also
+choice, since we could not establish the factor shapes the paper used (the
+authors' blog post says only that the factors add roughly 15% to the
+parameter count); the new factors are truncated-normal std 0.1 as well, also
 our choice, since we could not establish the paper's initialization of them):
 
 ``"baseline"``  the tutorial's net, penalty on ``W1, b1, W2, b2``;
@@ -41,9 +42,10 @@ our choice, since we could not establish the paper's initialization of them):
 ``"original"``  penalty only on the original-shaped factor ``W_a`` (none on the new ``W_b``) and the biases.
 
 Cost: ``"product"`` forms the 3136x512 end-to-end matrix of fc1 for its
-penalty at every step, so its steps are the slowest. A full 8,593-step run is
-a job for ``python -m overparam mnist`` on a GPU; chapters train a few hundred
-steps (timings: ``docs/design-notes.md``).
+penalty at every step, so its steps do the most work; the other three do about
+the same. ``python -m overparam mnist --steps full`` writes the full
+8,593-step runs (Chapter 6 reads the committed file); the chapter itself
+trains a few hundred steps (timings: ``docs/design-notes.md``).
 """
 from __future__ import annotations
 

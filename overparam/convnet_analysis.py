@@ -49,8 +49,8 @@ VARIANT_LABELS: dict[str, str] = {
     "factors": "penalty on W₁ and W₂",
     "original": "penalty on W₁ only",
 }
-#: Batch loss read by eye off the paper's MNIST figure (arXiv:1802.06509; read from the copy in the authors'
-#: blog post), step -> value, for the tutorial's net and the overparameterized one. Approximate: for comparison only.
+#: Batch loss read by eye off the MNIST figure as the authors' blog post shows it (the paper's figure; its number in
+#: arXiv:1802.06509 not checked), step -> value, for the tutorial's net and the overparameterized one. Approximate: for comparison only.
 PAPER_READOFFS: dict[str, dict[int, float]] = {
     "baseline": {0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6},
     "product": {0: 14.0, 2000: 0.5, 3500: 0.25, 5000: 0.1, 8593: 0.05},
@@ -155,7 +155,7 @@ def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
     -------
     (float, str)
         The largest factor between ours and the paper's after step 0 (>= 1),
-        and a Markdown table: network, step, paper, ours, ours / paper.
+        and a Markdown table: network, step, blog post's figure, ours, ours / blog.
     """
     rows, worst = [], 1.0
     histories = _runs(histories)
@@ -168,7 +168,7 @@ def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
             rows.append(f"| {v} | {step:,} | {paper_value:g} | {ours:.3g} | {ours / paper_value:.2f} |")
             if step > 0:
                 worst = max(worst, ours / paper_value, paper_value / ours)
-    table = "| network | step | paper (read off) | ours | ours / paper |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    table = "| network | step | blog post's figure (read off) | ours | ours / blog |\n|---|---|---|---|---|\n" + "\n".join(rows)
     return worst, table
 
 
@@ -360,7 +360,7 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
         if readoffs:
             pts = PAPER_READOFFS[v]
             ax.plot(list(pts), list(pts.values()), "x", color=VARIANT_COLORS[v], ms=8, mew=2,
-                    label=f"paper's figure, read by eye ({'original' if v == 'baseline' else 'overparameterized'})")
+                    label=f"blog post's figure, read by eye ({'original' if v == 'baseline' else 'overparameterized'})")
     ax.set_ylim(1e-2, 1e2)
     ax.legend(loc="upper right")
     return ax.figure

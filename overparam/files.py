@@ -8,16 +8,21 @@ file intact. The command-line tools call :func:`check_writable` before they
 start computing and :func:`choose_output` to pick a path that never replaces
 an existing file unless the user named it or passed ``--force``. Every loader
 reads through :func:`read_results`, so a truncated or incomplete file is one
-clear :class:`InvalidResultsFile` ("not a valid results file").
+clear :class:`InvalidResultsFile` ("not a valid results file"). A results file
+fetched from the book's repository is checked against the SHA-256 of the
+committed file (:data:`RESULTS_SHA256`) when it is downloaded and every time
+it is taken from the cache (:func:`find_results`).
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import os
 import platform
 import sys
 import tempfile
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,12 +30,24 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
+__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_SHA256", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
            "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results",
            "reader_command"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
+
+#: SHA-256 of each committed results file that :func:`find_results` may download or take from the cache.
+#: ``tests/test_convnet_analysis.py`` keeps this table equal to the files under ``results/``: whoever commits a
+#: new results file updates its digest here in the same commit.
+RESULTS_SHA256: dict[str, str] = {
+    "convergence_long.npz": "26bd894ce50ff7023eebfbd01ce4df99be253f84567eb15958b8bbb01a8ee971",
+    "ethanol_paper.npz": "5c6254c00f215189355f3cd84abd02e51fa27c749a1905124ccb1084d47b10b1",
+    "mnist_full.npz": "e9e32257fc9f40fb453f1ca4a8d9f0932598c7e840ca2218d91bd04177972523",
+    "toy_paper_y5.npz": "8dde0100510fa6a9898c950fbe3c979efb80f8bdeaf41a15c18b207907bebfb7",
+    "toy_paper_y10.npz": "e8b79b79ffdf64617146b1fbb5860362d94b5756045a7f127e396ef0e6405c67",
+    "toy_paper_y20.npz": "d65231f3abb55b15f027710005533e15de652624bea59378751f8d5f2e71051d",
+}
 
 
 class InvalidResultsFile(ValueError):
@@ -190,37 +207,79 @@ def choose_output(requested: str | os.PathLike | None, default: str | os.PathLik
 
 
 def find_results(name: str, *, download: bool = True, fetch: Callable[[str], bytes] | None = None) -> Path | None:
-    """The committed results file ``results/<name>``, wherever the reader runs the book (Chapters 2, 4, 6).
+    """The committed results file ``results/<name>``, wherever the reader runs the book (Chapters 2, 4, 6, 7).
 
     Looked for, in order: the ``results/`` folder of the repository this
     package was installed from, ``results/`` and ``../results/`` relative to
-    the working directory (a chapter runs in ``chapters/``), the user cache
-    ``cache_dir()/results/``; then, with ``download``, fetched from
-    :data:`RESULTS_URL` into that cache (as on Colab, where the package is
-    installed but the repository is not there).
+    the working directory (a chapter runs in ``chapters/``); these copies are
+    the reader's own and are used as they are. Then, for the committed files
+    listed in :data:`RESULTS_SHA256` only, the user cache
+    ``cache_dir()/results/`` and, with ``download``, :data:`RESULTS_URL` (as
+    on Colab, where the package is installed but the repository is not there).
+
+    A cached or downloaded file is used only if its SHA-256 is the committed
+    file's: a cached copy that differs (damaged, or an older version of the
+    file) is downloaded again, and a download that differs (an error page, a
+    newer file than this version of the library knows) is not stored, and the
+    stale cached copy, if any, is removed.
+
+    Parameters
+    ----------
+    name : str
+        A plain file name, such as ``"mnist_full.npz"``.
+    download : bool
+        Whether to fetch a file that is not found, or whose cached copy is stale.
+    fetch : callable, optional
+        Returns the bytes at a URL, raising ``OSError`` when it cannot; by
+        default a plain HTTPS download (tests pass their own).
 
     Returns
     -------
     Path or None
-        ``None`` when the file is nowhere and cannot be downloaded; the
-        caller then skips what needs it, saying so.
+        ``None`` when no usable copy is found or can be downloaded (a warning
+        says why when a copy was rejected); the caller then skips what needs
+        the file, saying so.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a plain file name.
     """
     from .data import _urlopen_bytes, cache_dir
 
     if not name or Path(name).name != name:
         raise ValueError(f"name must be a plain file name such as 'mnist_full.npz', got {name!r}")
     package_repo = Path(__file__).resolve().parents[1]
-    candidates = [package_repo / "results", Path("results"), Path("..") / "results", cache_dir() / "results"]
-    for folder in candidates:
+    for folder in (package_repo / "results", Path("results"), Path("..") / "results"):
         if (folder / name).is_file():
             return folder / name
-    if not download:
+    expected = RESULTS_SHA256.get(name)
+    if expected is None:  # not a committed file: nothing to fetch, and nothing to check a copy against
         return None
-    try:
-        raw = (fetch or _urlopen_bytes)(RESULTS_URL + name)
-    except OSError:
+    cached = cache_dir() / "results" / name
+    stale = cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() != expected
+    if cached.is_file() and not stale:
+        return cached
+    raw = None
+    if download:
+        try:
+            raw = (fetch or _urlopen_bytes)(RESULTS_URL + name)
+        except OSError:
+            pass
+    if raw is None:
+        if stale:
+            warnings.warn(f"{cached} is not the committed {name} (its SHA-256 differs) and no fresh copy was "
+                          "downloaded (offline, or download=False); not used", stacklevel=2)
         return None
-    return atomic_write(cache_dir() / "results" / name, lambda fh: fh.write(raw))
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected:
+        cached.unlink(missing_ok=True)
+        warnings.warn(
+            f"{RESULTS_URL}{name}: the download ({len(raw):,} bytes, SHA-256 {digest[:16]}...) is not the "
+            f"committed file this version of the library expects (SHA-256 {expected[:16]}...); not used. "
+            "Update the library, or write the file yourself with the command the chapter names.", stacklevel=2)
+        return None
+    return atomic_write(cached, lambda fh: fh.write(raw))
 
 
 def provenance(command: str | None = None, **extra: Any) -> dict[str, Any]:

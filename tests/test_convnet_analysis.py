@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,27 +124,95 @@ def test_penalty_speedup_grows_like_init_std_squared():
     assert small / ((num + bias) / (den + bias) / 4) == pytest.approx(0.9986, abs=2e-4)
 
 
-def test_find_results_prefers_local_files_then_downloads_into_the_cache(tmp_path, monkeypatch):
+def _serve(content: bytes, asked: list[str]):
+    """A stand-in for the download: records each URL asked for and returns ``content``."""
+
+    def fetch(url: str) -> bytes:
+        asked.append(url)
+        return content
+
+    return fetch
+
+
+@pytest.fixture
+def fake_committed(tmp_path, monkeypatch):
+    """A committed file ``fake.npz`` (known digest) that is nowhere local; an empty cache in ``tmp_path``."""
+    good = b"the committed bytes"
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # no results/ nor ../results/ here
+    monkeypatch.setitem(files.RESULTS_SHA256, "fake.npz", hashlib.sha256(good).hexdigest())
+    return good, tmp_path / "cache" / "results" / "fake.npz"
+
+
+def test_pinned_digests_are_those_of_the_committed_results_files():
+    """Every committed results file has its SHA-256 in RESULTS_SHA256, and no other name has one."""
+    folder = Path(files.__file__).resolve().parents[1] / "results"
+    committed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.npz"))}
+    assert "mnist_full.npz" in committed
+    assert files.RESULTS_SHA256 == committed
+
+
+def test_find_results_prefers_local_files_and_fetches_only_committed_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     assert files.find_results("toy_paper_y5.npz", download=False) is not None  # the repository's own file
-    asked = []
-
-    def fetch(url):
-        asked.append(url)
-        return b"results bytes"
-
-    got = files.find_results("not_committed.npz", fetch=fetch)
-    assert asked == [files.RESULTS_URL + "not_committed.npz"]
-    assert got == tmp_path / "cache" / "results" / "not_committed.npz" and got.read_bytes() == b"results bytes"
-    assert files.find_results("not_committed.npz", fetch=fetch) == got and len(asked) == 1  # cached
-
-    def offline(url):
-        raise OSError("no network")
-
-    assert files.find_results("missing.npz", fetch=offline) is None
+    asked: list[str] = []
+    assert files.find_results("not_committed.npz", fetch=_serve(b"x", asked)) is None and asked == []
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "not_committed.npz").write_bytes(b"mine")  # a reader's own file is used as it is
+    assert files.find_results("not_committed.npz") == Path("results") / "not_committed.npz"
     with pytest.raises(ValueError, match="plain file name"):
         files.find_results("../etc/passwd")
+
+
+def test_find_results_accepts_and_caches_the_committed_file(fake_committed):
+    good, cached = fake_committed
+    asked: list[str] = []
+    assert files.find_results("fake.npz", fetch=_serve(good, asked)) == cached
+    assert asked == [files.RESULTS_URL + "fake.npz"] and cached.read_bytes() == good
+    assert files.find_results("fake.npz", fetch=_serve(good, asked)) == cached and len(asked) == 1  # from the cache
+
+
+def test_find_results_rejects_a_download_that_is_not_the_committed_file(fake_committed):
+    _, cached = fake_committed
+    asked: list[str] = []
+    with pytest.warns(UserWarning, match=r"fake\.npz: the download \(15 bytes.*not used"):
+        assert files.find_results("fake.npz", fetch=_serve(b"<html>404</html", asked)) is None
+    assert not cached.exists() and len(asked) == 1  # not cached: the next call asks again
+    with pytest.warns(UserWarning, match="not used"):
+        assert files.find_results("fake.npz", fetch=_serve(b"<html>404</html", asked)) is None
+    assert len(asked) == 2
+
+
+def test_find_results_fetches_a_stale_cached_copy_again(fake_committed):
+    good, cached = fake_committed
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"an older version")
+    asked: list[str] = []
+    assert files.find_results("fake.npz", fetch=_serve(good, asked)) == cached
+    assert len(asked) == 1 and cached.read_bytes() == good
+    # A stale copy that cannot be replaced is not used, and a bad download removes it.
+    cached.write_bytes(b"an older version")
+    with pytest.warns(UserWarning, match="its SHA-256 differs.*not used"):
+        assert files.find_results("fake.npz", download=False) is None
+    assert cached.exists()
+
+    def offline(url: str) -> bytes:
+        raise OSError("no network")
+
+    with pytest.warns(UserWarning, match="its SHA-256 differs.*not used"):
+        assert files.find_results("fake.npz", fetch=offline) is None
+    with pytest.warns(UserWarning, match="is not the committed file"):
+        assert files.find_results("fake.npz", fetch=_serve(b"another file", asked)) is None
+    assert not cached.exists()
+
+
+def test_find_results_without_a_copy_or_a_network_is_none(fake_committed):
+    def offline(url: str) -> bytes:
+        raise OSError("no network")
+
+    assert files.find_results("fake.npz", fetch=offline) is None
+    assert files.find_results("fake.npz", download=False) is None
 
 
 def _fake_history(variant: str, cross_entropy: np.ndarray) -> op.ConvNetHistory:
