@@ -53,6 +53,17 @@ def test_notebooks_are_stored_without_outputs():
         assert "import overparam as op" in code[1], nb_path.name
 
 
+def test_every_cell_has_a_unique_id():
+    """nbformat 4.5 cells carry an id (a missing one is a validation warning today and an error in later nbformat)."""
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        assert (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5), nb_path.name
+        ids = [cell.get("id") for cell in nb["cells"]]
+        missing = [i for i, cell_id in enumerate(ids) if not cell_id]
+        assert not missing, f"{nb_path.name}: cells {missing} have no id"
+        assert len(set(ids)) == len(ids), f"{nb_path.name}: duplicate cell ids"
+
+
 def test_strict_executed_build():
     result = _build(ROOT)
     log = result.stdout + result.stderr
