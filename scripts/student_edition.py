@@ -8,7 +8,13 @@ Usage (from the repository root; ``make student`` runs it)::
 What changes in the copy:
 
 - ``_config.yml``: ``hide_solutions: true`` (sphinx-exercise drops every ``{solution}`` block from the
-  HTML) and ``execute_notebooks: off`` (the stubs below raise, so the student book is not executed);
+  HTML) and ``execute_notebooks: off`` (the stubs below raise, so the student book is not executed). The
+  repository, issues and launch (Binder, Colab) buttons would open the full book's notebooks, solutions
+  included, so they are removed, unless ``--repository URL`` names the repository where the student edition
+  itself is published: then they point there;
+- ``_toc.yml`` and ``intro.md``: the instructors' page is left out, and the introduction's sentences that
+  describe the full book (executed pages, solutions, launch buttons, the instructors' page) are replaced by
+  ones true of the student edition (:data:`INTRO_CHANGES`; a sentence that no longer matches is an error);
 - every notebook listed in ``_toc.yml``: each *code* cell between a markdown cell holding a
   ``{solution-start} <label>`` directive and the one holding ``{solution-end}`` becomes
   ``raise NotImplementedError("Exercise <label>: your code here")``. The gated directives and the
@@ -38,8 +44,31 @@ STUDENT_DIR = ROOT / "_student"
 
 # Not part of the student's copy: version control, environments, build outputs, the project's own tests
 # and maintenance scripts (which know the solutions' layout), CI configuration.
-_SKIP_TOP = {"_build", "_student", "tests", "scripts"}
+_SKIP_TOP = {"_build", "_student", "tests", "scripts", "instructors.md"}
 _SKIP_ANYWHERE = ("__pycache__", "*.egg-info", ".ipynb_checkpoints", "_build", ".*")
+# Hidden files that the copy keeps: an instructor who publishes the edition from a repository of its own
+# needs the ignore list, or _build/ and .venv/ get committed.
+_KEEP_HIDDEN = {".gitignore"}
+# The instructors' page: not part of the student's book.
+INSTRUCTORS_PAGE = "instructors"
+
+# intro.md of the full book -> the student edition: (sentence in the full book, its replacement); the
+# launch-button sentence has two replacements, without and with ``--repository``.
+INTRO_CHANGES: tuple[tuple[str, str], ...] = (
+    ("**Read it.** Every page was executed when the book was built; the figures are real runs.",
+     "**Read it.** This is the student edition: its pages show the code without outputs and without the "
+     "solutions. Run a chapter's notebook to see its figures."),
+    ("**Teach with it.** Each chapter ends with exercises and solutions.",
+     "**Work through it.** Each chapter ends with exercises. A coding exercise leaves a cell that raises "
+     "`NotImplementedError` until you replace it with your answer, and `op.checks` tells you whether a function "
+     "you wrote is right."),
+    ("; the\n   {doc}`instructors' page <instructors>` lists how long each chapter takes.", "."),
+)
+INTRO_LAUNCH = ("Clone the repository and\nrun `make book` to rebuild everything, or open a chapter in Binder or Colab "
+                "with the launch buttons.")
+INTRO_LAUNCH_STUDENT = ("Clone the repository and\nrun `make setup` to install the library, then open a "
+                        "chapter's notebook in Jupyter.")
+INTRO_LAUNCH_PUBLISHED = INTRO_LAUNCH_STUDENT[:-1] + ", or open it in Binder or Colab with the launch buttons."
 
 # An opening fence of a MyST directive (colon or backtick fence) naming one of the solution directives.
 _OPENING = re.compile(r"^(?P<fence>:{3,}|`{3,})\{(?P<name>solution|solution-start|solution-end)\}[ \t]*(?P<arg>\S*)")
@@ -180,34 +209,88 @@ def book_notebooks(book: Path) -> list[Path]:
     return found
 
 
-def student_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The student book's ``_config.yml``: solutions hidden, notebooks not executed."""
+def student_config(config: dict[str, Any], repository: str | None = None) -> dict[str, Any]:
+    """The student book's ``_config.yml``: solutions hidden, notebooks not executed, no link to the full book.
+
+    Without ``repository`` the repository, issues and launch buttons go (they would open the full book's
+    notebooks, solutions included); with it, ``repository.url`` becomes ``repository`` and the buttons stay.
+    """
     out = copy.deepcopy(config)
     out["title"] = f"{config.get('title', 'Book')} (student edition)"
     out.setdefault("execute", {})["execute_notebooks"] = "off"
     out.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    if repository is not None:
+        if not re.fullmatch(r"https://\S+", repository):
+            raise ValueError(f"repository must be an https URL, got {repository!r}")
+        out.setdefault("repository", {})["url"] = repository
+        return out
+    out.pop("launch_buttons", None)
+    out.pop("repository", None)
+    html = out.setdefault("html", {})
+    html["use_repository_button"] = html["use_issues_button"] = html["use_edit_page_button"] = False
     return out
 
 
-def _ignore(directory: str, names: list[str]) -> set[str]:
-    skip = set(shutil.ignore_patterns(*_SKIP_ANYWHERE)(directory, names))
-    if Path(directory).resolve() == ROOT:
-        skip |= _SKIP_TOP & set(names)
-    return skip
+def student_toc(toc: dict[str, Any]) -> dict[str, Any]:
+    """The student book's ``_toc.yml``: the instructors' page left out (empty parts dropped)."""
+    out = copy.deepcopy(toc)
+
+    def prune(node: dict[str, Any]) -> None:
+        for key in ("parts", "chapters", "sections"):
+            if key in node:
+                node[key] = [e for e in node[key] if e.get("file") != INSTRUCTORS_PAGE]
+                for entry in node[key]:
+                    prune(entry)
+                node[key] = [e for e in node[key] if key != "parts" or e.get("chapters")]
+
+    prune(out)
+    return out
 
 
-def make_student_edition(source: Path = ROOT, out: Path = STUDENT_DIR) -> dict[str, NotebookReport]:
+def student_intro(text: str, published: bool = False) -> str:
+    """The student edition's ``intro.md``: :data:`INTRO_CHANGES` applied, each to exactly one place.
+
+    ``published`` (the edition is built with ``--repository``) keeps the launch buttons' sentence.
+    Raises ``ValueError`` naming a sentence of the full book's introduction that is no longer found once.
+    """
+    launch = INTRO_LAUNCH_PUBLISHED if published else INTRO_LAUNCH_STUDENT
+    for old, new in (*INTRO_CHANGES, (INTRO_LAUNCH, launch)):
+        if text.count(old) != 1:
+            raise ValueError(f"intro.md: expected the sentence {old!r} exactly once, found it {text.count(old)} "
+                             "times; update INTRO_CHANGES in scripts/student_edition.py")
+        text = text.replace(old, new)
+    return text
+
+
+def _ignore_for(source: Path):
+    """The ``copytree`` ignore function for a copy of the book in ``source``."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skip = set(shutil.ignore_patterns(*_SKIP_ANYWHERE)(directory, names)) - _KEEP_HIDDEN
+        if Path(directory).resolve() == source:
+            skip |= _SKIP_TOP & set(names)
+        return skip
+
+    return ignore
+
+
+def make_student_edition(source: Path = ROOT, out: Path = STUDENT_DIR,
+                         repository: str | None = None) -> dict[str, NotebookReport]:
     """Copy the book in ``source`` to ``out`` (replacing it) with the solutions removed.
 
+    ``repository``: the URL of the repository the student edition will be published from (its launch buttons
+    point there); ``None`` leaves the edition without repository and launch buttons.
     Returns one :class:`NotebookReport` per notebook of the toc, keyed by its path relative to ``out``.
     """
     source, out = source.resolve(), out.resolve()
     if out == source:
         raise ValueError("out must differ from the book's own folder")
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(source, out, ignore=_ignore)
-    config = yaml.safe_load((out / "_config.yml").read_text())
-    (out / "_config.yml").write_text(yaml.safe_dump(student_config(config), sort_keys=False, allow_unicode=True))
+    shutil.copytree(source, out, ignore=_ignore_for(source))
+    for name, change in (("_config.yml", lambda c: student_config(c, repository)), ("_toc.yml", student_toc)):
+        data = yaml.safe_load((out / name).read_text())
+        (out / name).write_text(yaml.safe_dump(change(data), sort_keys=False, allow_unicode=True))
+    intro = out / "intro.md"
+    intro.write_text(student_intro(intro.read_text(), published=repository is not None))
     import nbformat  # the notebooks are written back in the nbformat schema, with cell ids
 
     reports = {}
@@ -229,8 +312,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=STUDENT_DIR, help="where to write it (default: _student)")
     parser.add_argument("--no-html", action="store_true", help="write the sources only, do not build the HTML")
+    parser.add_argument("--repository", metavar="URL",
+                        help="the repository the student edition is published from: its pages' repository and "
+                             "launch (Binder, Colab) buttons point there (default: no such buttons)")
     args = parser.parse_args()
-    reports = make_student_edition(ROOT, args.out)
+    reports = make_student_edition(ROOT, args.out, args.repository)
     for name, report in reports.items():
         print(f"{name}: {len(report.stubbed)} solution code cells stubbed, "
               f"{report.solutions_removed} solutions removed")

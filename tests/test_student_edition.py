@@ -18,12 +18,16 @@ import pytest
 import yaml
 
 from scripts.student_edition import (
+    INTRO_CHANGES,
+    _ignore_for,
     book_notebooks,
     build_html,
     make_student_edition,
     student_config,
+    student_intro,
     studentize,
     stub_source,
+    toc_files,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +127,50 @@ def test_student_config_hides_solutions_and_does_not_execute():
     assert student["sphinx"]["extra_extensions"] == config["sphinx"]["extra_extensions"]
 
 
+def test_student_config_has_no_button_that_opens_the_full_book():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["launch_buttons"]["colab_url"] and config["html"]["use_repository_button"], "the book changed"
+    student = student_config(config)
+    assert "launch_buttons" not in student and "repository" not in student
+    assert not any(student["html"][k] for k in ("use_repository_button", "use_issues_button", "use_edit_page_button"))
+    assert config["launch_buttons"] and config["repository"]["url"].endswith("overparam-book"), "the input changed"
+    published = student_config(config, "https://github.com/a-course/student-book")
+    assert published["repository"]["url"] == "https://github.com/a-course/student-book"
+    assert published["launch_buttons"] == config["launch_buttons"]
+    with pytest.raises(ValueError, match="repository must be an https URL"):
+        student_config(config, "github.com/no-scheme")
+
+
+def test_student_intro_rewrites_each_sentence_about_the_full_book():
+    intro = (ROOT / "intro.md").read_text()
+    student = student_intro(intro)
+    assert "instructors" not in student and "launch buttons" not in student
+    assert "exercises and solutions" not in student and "Every page was executed" not in student
+    assert "This is the student edition" in student and "`make setup`" in student
+    assert "launch buttons" in student_intro(intro, published=True)
+    with pytest.raises(ValueError, match="Every page was executed"):
+        student_intro(intro.replace(INTRO_CHANGES[0][0], "**Read it.** Reworded."))
+
+
+def test_the_copy_keeps_the_ignore_list_and_skips_the_projects_own_folders(tmp_path):
+    ignore = _ignore_for(tmp_path)
+    names = ["tests", "scripts", "instructors.md", "chapters", ".git", ".venv", ".gitignore", "_build"]
+    assert ignore(str(tmp_path), names) == {"tests", "scripts", "instructors.md", ".git", ".venv", "_build"}
+    assert ignore(str(tmp_path / "chapters"), names) == {".git", ".venv", "_build"}, "only the top level skips"
+
+
+def test_student_edition_sources_leave_out_the_instructors_page(tmp_path):
+    book = tmp_path / "student"
+    make_student_edition(ROOT, book)
+    assert (book / ".gitignore").read_text() == (ROOT / ".gitignore").read_text()
+    assert not (book / "instructors.md").exists() and (book / "bibliography.md").is_file()
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    files = list(toc_files(toc))
+    assert "instructors" not in files and "bibliography" in files and "chapters/07_beyond_speed" in files
+    assert "launch_buttons" not in yaml.safe_load((book / "_config.yml").read_text())
+    assert (book / "intro.md").read_text() == student_intro((ROOT / "intro.md").read_text())
+
+
 def test_book_notebooks_follow_the_toc():
     toc_text = (ROOT / "_toc.yml").read_text()
     found = book_notebooks(ROOT)
@@ -217,4 +265,7 @@ def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, 
         assert 'class="solution' not in page, f"{name}: a solution is left in the student HTML"
         for label in set(report.stubbed.values()):
             assert f"Exercise {label}: your code here" in page, f"{name}: stub for {label} not shown"
+        for full_book in ("colab.research.google.com", "mybinder.org", "github.com/overparam-book"):
+            assert full_book not in page, f"{name}: the student page links to the full book ({full_book})"
+    assert not (html / "instructors.html").exists()
     shutil.rmtree(book, ignore_errors=True)
