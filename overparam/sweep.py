@@ -92,6 +92,9 @@ _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 
 #: A run that ends at this many times its own best loss or above has collapsed (:attr:`SweepResult.failed_at`).
 COLLAPSE_FACTOR = 2.0
+#: Rises of the loss smaller than this many units of round-off (``eps`` of the sweep's dtype times the initial
+#: loss) are not a collapse: a run that has converged to round-off jitters there (:attr:`SweepResult.failed_at`).
+ROUND_OFF_UNITS = 100.0
 #: Learning-rate rules of :func:`select_runs`.
 LARGEST_STABLE = "largest_stable"
 BEST_FINAL = "best_final"
@@ -838,14 +841,24 @@ class SweepResult:
         step does this without ever crossing the divergence threshold). For a
         collapse the step is the first recorded one after the run's best at
         which its loss was back above either bound (resolution: ``steps``).
+
+        A rise above the best that is within round-off, at most
+        :data:`ROUND_OFF_UNITS` times the dtype's ``eps`` times the initial
+        loss, is not a collapse (unless it is back at the initial loss):
+        a run that converges to a loss of zero jitters around it (the ℓ2
+        loss of the moment form, :math:`\tfrac12 w^\top H w - b^\top w + c`,
+        can even come out slightly negative in float32), and twice its best
+        is then still round-off.
         """
         out = self.diverged_at.astype(float)
+        eps = float(np.finfo(np.dtype(self.dtype)).eps)
         for i in np.flatnonzero(~self.diverged):
             loss = self.loss[i]
             k = int(np.argmin(loss))
-            bound = min(COLLAPSE_FACTOR * loss[k], loss[0])
-            if loss[-1] >= bound:
-                out[i] = int(self.steps[k + int(np.argmax(loss[k:] >= bound))])
+            above_best = max(COLLAPSE_FACTOR * loss[k], loss[k] + ROUND_OFF_UNITS * eps * abs(loss[0]))
+            back = (loss[k:] >= loss[0]) | (loss[k:] >= above_best)
+            if back[-1]:
+                out[i] = int(self.steps[k + int(np.argmax(back))])
         return out
 
     def spikes(self, i: int, optimum: float, factor: float = COLLAPSE_FACTOR) -> tuple[np.ndarray, np.ndarray]:

@@ -270,14 +270,15 @@ def _trained_by_hand(res: SweepResult) -> np.ndarray:
     """Which runs trained, read straight off the recorded losses (the rule documented on SweepResult.failed_at).
 
     A run fails if it diverged, ends at or above its initial loss, or ends at 2× (COLLAPSE_FACTOR) its
-    best recorded loss or more.
+    best recorded loss or more, unless it ends within 100 float eps × its initial loss of its best.
     """
     out = np.zeros(len(res), dtype=bool)
     for i in range(len(res)):
         if np.isfinite(res.diverged_at[i]):
             continue
         loss = res.loss[i]
-        out[i] = loss[-1] < loss[0] and loss[-1] < 2 * loss.min()
+        round_off = loss[-1] - loss.min() <= 100 * np.finfo(res.dtype).eps * abs(loss[0])
+        out[i] = loss[-1] < loss[0] and (round_off or loss[-1] < 2 * loss.min())
     return out
 
 
@@ -373,6 +374,25 @@ def test_select_runs_tie_breaks_collapses_and_empty_groups_on_a_hand_made_result
         assert select_runs(res, rule, by=by) == picks == _select_by_hand(res, rule, by), rule
     # Every group of the default grouping (here method and depth) is present unless all its runs failed.
     assert {k[:2] for k in select_runs(res, LARGEST_STABLE)} == {("gd", 1), ("momentum", 1)}
+
+
+def test_a_run_converged_to_round_off_has_not_collapsed():
+    """Near a zero loss the float32 moment form jitters around 0 (even below it): that is not a collapse, a real
+    rise back is, and so is a rise above round-off from a best of 0."""
+    never = op.training.NEVER
+    gd = RunConfig("gd", 0.1, p=2)
+    rows = [(gd, [0.5, 1e-3, -4e-8, 2e-8], never),    # 0: converged; ends "-0.5× its best": round-off
+            (gd, [0.5, 1e-3, 0.0, 3e-6], never),      # 1: 3e-6 above its best of 0, 50 units of round-off
+            (gd, [0.5, 1e-3, -4e-8, 1e-4], never),    # 2: back up by 1e-4 = 1,700 units: collapsed
+            (gd, [0.5, 0.1, 0.3, 0.3], never),        # 3: collapsed at step 2 (3× its best)
+            (gd, [0.0, 0.0, 0.0, 0.0], never)]        # 4: never left its initial loss: failed at step 0
+    res = _hand_result(rows)
+    res = SweepResult(**{**res.__dict__, "dtype": "float32"})
+    assert res.failed_at.tolist() == [never, never, 3, 2, 0] and res.trained.tolist() == [True, True] + [False] * 3
+    assert res.outcome(2).startswith("collapsed from step 3")
+    # In float64 round-off is 2e-14 of the initial loss: the same rises are collapses.
+    assert _hand_result(rows).failed_at.tolist() == [3, 3, 3, 2, 0]
+    assert not (res.trained ^ _trained_by_hand(res)).any()
 
 
 def test_largest_stable_skips_runs_stuck_at_the_saddle(problem):
