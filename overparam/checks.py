@@ -17,6 +17,8 @@ lp_gradient: passed 6 of 6 cases
 """
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -133,13 +135,13 @@ def run_check(
     cases = list(cases)
     passed, failure = 0, None
     for description, args in cases:
-        copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+        expected = reference(*copy.deepcopy(args))
         try:
-            got = student(*copies)
+            got = student(*copy.deepcopy(args))
         except Exception as exc:  # noqa: BLE001 - any error in student code is a failed case
             failure = f"case '{description}': your function raised {type(exc).__name__}: {exc}"
             break
-        problem = _compare(got, reference(*args), rtol, atol)
+        problem = _compare(got, expected, rtol, atol)
         if problem is not None:
             failure = f"case '{description}': {problem}"
             break

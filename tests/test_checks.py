@@ -460,6 +460,18 @@ def test_student_cannot_corrupt_the_reference_inputs():
     assert checks.lp_gradient(mutating, verbose=False)
 
 
+def test_a_right_answer_that_reorders_a_list_of_factors_in_place_passes():
+    """The factors come as a list: reversing it in place is legitimate and must not change the reference's case."""
+    def reversing(factors):
+        factors.reverse()
+        out = factors[0]
+        for W in factors[1:]:
+            out = out @ W
+        return out
+
+    assert checks.end_to_end(reversing, verbose=False)
+
+
 def test_not_a_function():
     with pytest.raises(ValueError, match="lp_loss: expected your function, got int"):
         checks.lp_loss(3)
