@@ -192,7 +192,7 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
     if grad.shape != w1.shape:
         raise ValueError(f"grad must have the shape of w1 {w1.shape}, got {grad.shape}")
     omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
-    lr = check_real("lr", lr, at_least=0)
+    lr = check_real("lr", lr, above=0)
     inner = float(grad @ w1)
     return WarmupStep(
         rho=lr * omega2**2,

@@ -163,7 +163,7 @@ def end_to_end_step(
     weight_decay : float
         λ >= 0 (the weight decay applied to every layer of the network).
     """
-    lr = check_real("lr", lr, at_least=0)
+    lr = check_real("lr", lr, above=0)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     direction = end_to_end_direction(W_e, grad, depth)
     return (1.0 - lr * weight_decay * depth) * np.asarray(W_e, dtype=np.float64) - lr * direction
@@ -248,7 +248,7 @@ def single_output_step(
 
     Defined in Chapter 4.
     """
-    lr = check_real("lr", lr, at_least=0)
+    lr = check_real("lr", lr, above=0)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     direction = single_output_direction(w, grad, depth)
     return (1.0 - lr * weight_decay * depth) * np.asarray(w, dtype=np.float64) - lr * direction

@@ -152,6 +152,8 @@ def test_warmup_rejects_zero_omega_and_bad_shapes():
         warmup_step(np.ones(3), 1.0, np.ones(4), 0.1)
     with pytest.raises(ValueError, match="lr"):
         warmup_step(np.ones(3), 1.0, np.ones(3), -0.1)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        warmup_step(np.ones(3), 1.0, np.ones(3), 0.0)
 
 
 @pytest.mark.parametrize("p", [2, 4])

@@ -115,6 +115,8 @@ def test_single_output_step_is_equation_12():
         (lambda: end_to_end_direction(np.ones((2, 3)), np.ones((2, 3)), 0), "depth"),
         (lambda: end_to_end_direction(np.ones(3), np.ones(3), 2), "W_e"),
         (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, -1e-3), "lr"),
+        (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, 0.0), "lr must be a finite number > 0"),
+        (lambda: single_output_step(np.ones(3), np.ones(3), 2, 0), "lr must be a finite number > 0"),
         (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, 1e-3, -1.0), "weight_decay"),
         (lambda: single_output_direction(np.ones((2, 3)), np.ones((2, 3)), 2), "w must be a vector"),
         (lambda: single_output_step(np.ones(3), np.ones(3), 2.5, 1e-3), "depth"),
