@@ -1,6 +1,6 @@
 """Command line for the paper-scale runs: ``python -m overparam COMMAND ...``.
 
-Each experiment family registers its own sub-command from a ``cli_*`` module;
+Each experiment family registers its own sub-command from a module of :mod:`overparam.cli`;
 ``python -m overparam --help`` lists them.
 """
 from __future__ import annotations

@@ -464,7 +464,7 @@ def standardize(X: np.ndarray, y: np.ndarray) -> Standardized:
 def load_standardized_ethanol(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Standardized:
     """The problem every chapter after the first trains on: Ethanol, features and label z-scored.
 
-    ``standardize(*load_ethanol(...))`` in one call, the preprocessing that
+    ``d = load_ethanol(...); standardize(d.X, d.y)`` in one call, the preprocessing that
     Chapter 1 (``ch-lp-regression``) builds step by step. Same arguments and
     errors as :func:`load_ethanol`.
     """

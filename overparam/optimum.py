@@ -152,5 +152,6 @@ def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
     ``loss`` may hold NaN (steps after a divergence) and stays NaN there.
     Values that round-off puts slightly below 0 are clipped to 0.
     """
-    best = optimum.loss if isinstance(optimum, LpOptimum) else float(optimum)
+    best = optimum.loss if isinstance(optimum, LpOptimum) else check_real(
+        "optimum", optimum, expected="an LpOptimum or a finite number (L*)")
     return np.maximum(np.asarray(loss, dtype=np.float64) - best, 0.0)

@@ -295,7 +295,7 @@ def _init_direction(cfg: RunConfig, d: int) -> tuple[np.ndarray, np.random.Gener
 
 
 def start_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
-    """The layers a wide run (``width > 1``) starts from: layer-wise Gaussian (``init="gaussian"``, Chapter 7) or balanced.
+    r"""The layers a wide run (``width > 1``) starts from: layer-wise Gaussian (``init="gaussian"``, Chapter 7) or balanced.
 
     Balanced: Procedure 1 (:func:`overparam.balanced_factors`) of the
     end-to-end start :math:`s^N u^\top`, whose exactly balanced layers of
@@ -771,8 +771,8 @@ class SweepResult:
     loss : ndarray, shape (B, S)
         Training loss of each run at ``steps``; NaN from a run's divergence
         step on.
-    diverged_at : ndarray of int, shape (B,)
-        First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
+    diverged_at : ndarray of float, shape (B,)
+        First step (a whole number) whose loss was non-finite or above ``DIVERGENCE_FACTOR``
         (1e6) times the run's initial loss (the rule of
         :func:`overparam.gradient_descent`); :data:`~overparam.training.NEVER`
         (``inf``) for a stable run. Float, so that "never" sorts last.
@@ -932,6 +932,7 @@ class SweepResult:
         The "iterations to reach a target loss" by which Chapter 2 compares
         depths (resolution: the recording grid ``steps``).
         """
+        target = check_real("target", target)
         hit = np.nan_to_num(self.loss, nan=np.inf) <= target
         first = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), self.steps[first].astype(float), NEVER)

@@ -252,9 +252,9 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
     """Per ``y1`` and depth, the fewest iterations to the target over the grid (Chapter 4).
 
     The rule is :data:`overparam.sweep.FASTEST_TO_TARGET`: among the runs that
-    reached the target and did not diverge within the budget, the one that
-    reached it first. A depth whose runs all failed gets a row with
-    ``iterations = None``.
+    reached the target and trained (neither diverged nor collapsed within the
+    budget, :attr:`overparam.SweepResult.trained`), the one that reached it
+    first. A depth whose runs all failed gets a row with ``iterations = None``.
     """
     if not isinstance(results, Mapping):
         raise ValueError(f"results must be a dict {{y1: SweepResult}} (e.g. load_toy_results), "
@@ -327,14 +327,19 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
     """One panel per :math:`y_1`: iterations to the target against η, one line per depth (Chapter 4).
 
     Runs that diverged are marked × at the top of the panel; runs that neither
-    diverged nor reached the target within the budget are left out. A dotted
-    vertical line marks the depth-1 stability limit :math:`2/y_1^2`.
+    diverged nor reached the target within the budget are left out. A run that
+    reached the target and collapsed later is drawn at the step it reached it
+    (:func:`toy_table` does not choose it). A dotted vertical line marks the
+    depth-1 stability limit :math:`2/y_1^2`.
     """
     import matplotlib.pyplot as plt
 
     if not isinstance(results, Mapping) or not results:
         got = "an empty dict" if isinstance(results, Mapping) else type(results).__name__
         raise ValueError(f"results must be a non-empty dict {{y1: SweepResult}}, got {got}")
+    for y1, result in results.items():
+        if result.reached_at is None or result.target is None:
+            raise ValueError(f"results[{y1!r}] has no target: run it with run_toy (or run_sweep(target=...))")
     if axes is None:
         _, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), sharey=True)
     axes = np.atleast_1d(axes)

@@ -151,7 +151,7 @@ class History:
 
     def iterations_to(self, target: float) -> int | None:
         """First recorded iteration whose loss is at most ``target`` (``None`` if never)."""
-        hit = np.flatnonzero(self.loss <= target)
+        hit = np.flatnonzero(self.loss <= check_real("target", target))
         return int(self.steps[hit[0]]) if hit.size else None
 
 
@@ -250,6 +250,9 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     histories = list(histories)
     if not histories:
         raise ValueError("histories must hold at least one run, got an empty sequence")
+    for i, h in enumerate(histories):
+        if not isinstance(h, GDHistory):
+            raise ValueError(f"histories[{i}] must be a GDHistory (a training run), got {type(h).__name__}")
     stable = [h for h in histories if not h.diverged]
     if not stable:
         raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")

@@ -248,3 +248,19 @@ def test_seeds_are_checked_in_one_place():
     with pytest.raises(ValueError, match=r"^M must be an array of numbers"):
         finite_array("M", [[1.0], "a"])
     assert finite_array("M", [[1, 2]]).dtype == np.float64
+
+
+def test_readers_of_results_name_the_bad_argument():
+    """Errors a reader meets when passing the wrong thing to the functions that read results."""
+    history = op.gradient_descent(np.eye(2), np.ones(2), 2, 0.1, 3)
+    with pytest.raises(ValueError, match="target must be a finite number, got None"):
+        history.iterations_to(None)
+    with pytest.raises(ValueError, match=r"histories\[0\] must be a GDHistory"):
+        op.largest_stable([1, 2])
+    with pytest.raises(ValueError, match="optimum must be an LpOptimum or a finite number"):
+        op.suboptimality(np.ones(3), "abc")
+    result = op.run_sweep((np.eye(2), np.ones(2)), [op.RunConfig("gd", 0.1, p=2)], 2, record=1)
+    with pytest.raises(ValueError, match="target must be a finite number"):
+        result.iterations_to(None)
+    with pytest.raises(ValueError, match=r"results\[1.0\] has no target"):
+        op.toy.plot_iterations_vs_lr({1.0: result})
