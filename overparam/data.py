@@ -31,11 +31,11 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import sys
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,13 +340,15 @@ def _download_to_cache(cache: Path, fetch: Callable[[str], bytes]) -> EthanolDat
     gas = cache / "gas_sensor"
     gas.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=gas.parent) as tmp:
-        tmp_dir = Path(tmp)
-        _extract_batches(fetch(UCI_GAS_ZIP_URL), tmp_dir)
-        # Verify before anything lands in the cache.
-        data = _read_batch_files(_batch_files_in(tmp_dir), f"the archive from {UCI_GAS_ZIP_URL}")
-        gas.mkdir(exist_ok=True)
-        for f in tmp_dir.glob("batch*.dat"):
-            shutil.move(str(f), gas / f.name)
+        staged = Path(tmp) / "gas_sensor"
+        staged.mkdir()
+        _extract_batches(fetch(UCI_GAS_ZIP_URL), staged)
+        # Verify before anything lands in the cache, then move the whole folder in with one rename (an
+        # interrupted download leaves no partial set of batch files behind).
+        data = _read_batch_files(_batch_files_in(staged), f"the archive from {UCI_GAS_ZIP_URL}")
+        if gas.exists():
+            gas.rename(Path(tmp) / "replaced")  # a copy that failed its checks; removed with the folder
+        staged.rename(gas)
     return EthanolData(X=data.X, y=data.y, batch=data.batch, source=f"UCI batch files in {gas} (downloaded)")
 
 
@@ -401,7 +403,9 @@ def load_ethanol(
         structure and known counts only (text that decodes, the line format,
         ethanol rows per batch, 128 finite features, concentrations within
         2.5-600 ppmv; the message names the file and line). A digit changed
-        inside a value of a batch file is not caught.
+        inside a value of a batch file is not caught. A copy in the download
+        cache that fails them is downloaded again (with a warning) when
+        ``download`` is allowed.
     """
     root = _data_dir(data_dir)
     if root is not None:
@@ -413,7 +417,14 @@ def load_ethanol(
         if found is not None:
             return found
     cache = cache_dir()
-    cached = _load_from_dir(cache) if cache.is_dir() else None
+    try:
+        cached = _load_from_dir(cache) if cache.is_dir() else None
+    except DataIntegrityError as exc:  # a damaged or partial download cache (never the reader's own copy)
+        if not download:
+            raise DataIntegrityError(f"{exc}\nThat copy is in the download cache: delete {cache / 'gas_sensor'}, or "
+                                     "allow the download, and the data are downloaded again.") from None
+        warnings.warn(f"the cached copy failed its checks ({exc}); downloading the data again", stacklevel=2)
+        cached = None
     if cached is not None:
         return cached
     if not download:

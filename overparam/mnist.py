@@ -246,8 +246,13 @@ def _read_verified(spec: _FileSpec, path: Path) -> tuple[np.ndarray, str]:
 # Locations and download
 # ---------------------------------------------------------------------------
 def _download(spec: _FileSpec, folder: Path, fetch: Callable[[str], bytes]) -> Path:
-    """Fetch one official file into ``folder`` (atomically), checking its published MD5 first."""
-    failures = []
+    """Fetch one official file into ``folder`` (atomically), checking its published MD5 first.
+
+    The mirrors are tried in order; one that is down or serves a file with another MD5 is passed over. If none
+    serves the official file: ``DataIntegrityError`` when some mirror served a wrong file, else
+    ``FileNotFoundError``; either names every mirror's failure.
+    """
+    failures, wrong_file = [], False
     for mirror in MNIST_MIRRORS:
         url = mirror + spec.name
         try:
@@ -257,15 +262,21 @@ def _download(spec: _FileSpec, folder: Path, fetch: Callable[[str], bytes]) -> P
             continue
         digest = hashlib.md5(raw, usedforsecurity=False).hexdigest()
         if digest != spec.official_gz_md5:
-            raise DataIntegrityError(
-                f"{url}: downloaded {len(raw)} bytes with MD5 {digest}, the official file's is {spec.official_gz_md5}"
-            )
+            failures.append(f"{url}: downloaded {len(raw)} bytes with MD5 {digest}, the official file's is "
+                            f"{spec.official_gz_md5}")
+            wrong_file = True
+            continue
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as tmp:
-            tmp.write(raw)
+            try:
+                tmp.write(raw)
+            except BaseException:
+                tmp.close()
+                Path(tmp.name).unlink(missing_ok=True)
+                raise
         os.replace(tmp.name, folder / spec.name)
         return folder / spec.name
-    raise FileNotFoundError("; ".join(failures))
+    raise (DataIntegrityError if wrong_file else FileNotFoundError)("; ".join(failures))
 
 
 def _missing_message(spec: _FileSpec, looked: list[Path], reason: str) -> str:

@@ -1,5 +1,6 @@
 """The Ethanol loader on both file layouts, on corrupt and missing data, and its download path (faked)."""
 import io
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -147,6 +148,23 @@ def test_download_fills_and_then_uses_the_cache(ethanol, tmp_path, nested):
     again = op.load_ethanol(_fetch=fake_fetch)
     assert len(calls) == 1 and "downloaded" not in again.source
     np.testing.assert_array_equal(again.X, d.X)
+
+
+def test_a_partial_cache_is_downloaded_again_or_named_offline(ethanol, tmp_path):
+    """An interrupted earlier download left some batch files in the cache: it is replaced, never used or trusted."""
+    _write_uci_batches(ethanol, tmp_path / "src")
+    archive = _zip_of(tmp_path / "src", nested=False)
+    gas = op.cache_dir() / "gas_sensor"
+    gas.mkdir(parents=True)
+    for f in sorted((tmp_path / "src").glob("batch*.dat"))[:3]:
+        (gas / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(op.DataIntegrityError, match=f"delete {re.escape(str(gas))}"):
+        op.load_ethanol(download=False)
+    with pytest.warns(UserWarning, match="downloading the data again"):
+        d = op.load_ethanol(_fetch=lambda url: archive)
+    assert "downloaded" in d.source and len(list(gas.glob("batch*.dat"))) == 10
+    assert sorted(p.name for p in gas.parent.iterdir()) == ["gas_sensor"], "a temporary folder was left behind"
+    np.testing.assert_array_equal(op.load_ethanol(download=False).X, d.X)
 
 
 def test_bad_download_never_reaches_the_cache(ethanol, tmp_path):

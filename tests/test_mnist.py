@@ -290,6 +290,25 @@ def test_download_lands_verified_in_cache(tmp_path, monkeypatch):
 
 
 def test_download_with_wrong_md5_is_rejected_and_not_cached(tmp_path):
+    asked = []
+
+    def wrong(url: str) -> bytes:
+        asked.append(url)
+        return b"not the official file"
+
     with pytest.raises(DataIntegrityError, match="MD5"):
-        load_mnist("test", _fetch=lambda url: b"not the official file")
+        load_mnist("test", _fetch=wrong)
+    assert asked == [m + TEST_IMAGES.name for m in mn.MNIST_MIRRORS], "every mirror is tried before giving up"
     assert not (tmp_path / "cache" / "mnist" / TEST_IMAGES.name).exists()
+    assert not list((tmp_path / "cache").rglob("*.part"))
+
+
+def test_a_mirror_serving_a_wrong_file_is_passed_over(tmp_path, monkeypatch):
+    raw = TEST_LABELS.read_bytes()
+    spec = dataclasses.replace(mn._FILES["test-labels"], official_gz_md5=hashlib.md5(raw).hexdigest())
+    monkeypatch.setitem(mn._FILES, "test-labels", spec)
+    cache = tmp_path / "cache" / "mnist"
+    cache.mkdir(parents=True)
+    shutil.copy(TEST_IMAGES, cache / TEST_IMAGES.name)
+    data = load_mnist("test", _fetch=lambda url: b"an error page" if url.startswith(mn.MNIST_MIRRORS[0]) else raw)
+    assert (cache / TEST_LABELS.name).read_bytes() == raw and len(data) == 10_000
