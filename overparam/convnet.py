@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .files import atomic_write, invalid_results, provenance, read_provenance, read_results
-from .training import DIVERGENCE_FACTOR, DivergenceError
+from .training import DivergenceError, divergence_limit, is_divergent
 from .mnist import MNISTData
 from .validation import check_int, check_real, torch_seed
 
@@ -430,12 +430,19 @@ class ConvNetHistory:
 
 
 def _check_finite(logs: torch.Tensor, since: int) -> None:
-    """Raise :class:`DivergenceError` at the first step from ``since`` on whose batch loss ran away."""
-    batch_loss = logs[0] + logs[1]
-    bad = ~torch.isfinite(batch_loss[max(since, 0):]) | (batch_loss[max(since, 0):] > DIVERGENCE_FACTOR * batch_loss[0])
-    if bool(bad.any()):
-        step = max(since, 0) + int(torch.nonzero(bad)[0, 0])
-        raise DivergenceError(step, float(batch_loss[step]), "convnet training",
+    """Raise :class:`DivergenceError` at the first step from ``since`` on whose batch loss ran away.
+
+    The book's one divergence rule (:func:`overparam.training.is_divergent`), on the batch loss
+    (cross-entropy + penalty) against the first step's. Called at logging intervals only: the copy of the
+    losses to the host is the interval's one synchronization.
+    """
+    since = max(since, 0)
+    batch_loss = (logs[0] + logs[1]).double()
+    first, window = batch_loss[0:1].cpu().numpy(), batch_loss[since:].cpu().numpy()
+    bad = is_divergent(window, divergence_limit(first[0]))
+    if bad.any():
+        step = since + int(np.argmax(bad))
+        raise DivergenceError(step, float(window[step - since]), "convnet training",
                               hint="use a smaller learning rate (ConvNetConfig.lr)")
 
 

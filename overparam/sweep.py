@@ -53,7 +53,7 @@ import torch
 from .balance import balanced_factors, gaussian_init, rotate_hidden
 from .files import atomic_write, invalid_results, read_provenance, read_results
 from .files import provenance as make_provenance
-from .training import DIVERGENCE_FACTOR, NEVER, GDHistory, as_step_array, step_or_none
+from .training import NEVER, GDHistory, as_step_array, divergence_limit, is_divergent, step_or_none
 from .losses import regression_pair
 from .validation import check_int, check_real
 
@@ -1305,8 +1305,8 @@ def run_sweep(
             chunks.run(n, min(n, num_iters - t))
             chunk_loss = raw[:n].double().cpu().numpy() * prog.scale.numpy()
             if limit is None:
-                limit = np.where(chunk_loss[0] > 0, chunk_loss[0] * DIVERGENCE_FACTOR, DIVERGENCE_FACTOR)
-            bad = (~np.isfinite(chunk_loss) | (chunk_loss > limit)) & active
+                limit = divergence_limit(chunk_loss[0])
+            bad = is_divergent(chunk_loss, limit) & active
             if target is not None:
                 # Only steps before a run's divergence count (after it the row is reset and frozen).
                 sound = np.arange(n)[:, None] < np.where(bad.any(axis=0), np.argmax(bad, axis=0), n)

@@ -326,41 +326,51 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
 # ---------------------------------------------------------------------------
 
 
-def divergence_limit(initial_loss: float) -> float:
+def divergence_limit(initial_loss: Any) -> Any:
     """The largest admissible loss of a run: ``DIVERGENCE_FACTOR`` × the initial loss.
+
+    The one divergence rule of the book, with :func:`is_divergent`: the
+    training loop, the sweep engine (many runs at once, hence arrays) and the
+    convnet trainer all apply it.
 
     Parameters
     ----------
-    initial_loss : float
-        The loss at step 0.
+    initial_loss : float or array_like
+        The loss at step 0 (one per run for an array).
 
     Returns
     -------
-    float
+    float or ndarray
         ``DIVERGENCE_FACTOR * initial_loss``, or ``DIVERGENCE_FACTOR`` itself
         when the initial loss is not positive (0 for a start at an exact fit,
         which may still move). A non-finite initial loss is divergent by
-        :func:`is_divergent` whatever the limit.
+        :func:`is_divergent` whatever the limit. A float for a scalar input.
     """
-    initial_loss = float(initial_loss)
-    return initial_loss * DIVERGENCE_FACTOR if initial_loss > 0 else DIVERGENCE_FACTOR
+    loss = np.asarray(initial_loss, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        limit = np.where(loss > 0, loss * DIVERGENCE_FACTOR, DIVERGENCE_FACTOR)
+    return float(limit) if limit.ndim == 0 else limit
 
 
-def is_divergent(loss: float, limit: float) -> bool:
+def is_divergent(loss: Any, limit: Any) -> Any:
     """Whether a loss breaks the divergence rule: not finite, or above ``limit``.
 
     Parameters
     ----------
-    loss : float
-    limit : float
+    loss : float or array_like
+        Losses (for arrays, broadcast against ``limit``: e.g. steps × runs).
+    limit : float or array_like
         From :func:`divergence_limit`; a NaN limit makes every loss divergent.
 
     Returns
     -------
-    bool
+    bool or ndarray of bool
+        A bool for scalar inputs.
     """
-    loss = float(loss)
-    return not (math.isfinite(loss) and loss <= limit)
+    loss = np.asarray(loss, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(loss) & (loss <= np.asarray(limit, dtype=np.float64)))
+    return bool(bad) if bad.ndim == 0 else bad
 
 
 def is_recorded(t: int, num_iters: int, record_every: int) -> bool:

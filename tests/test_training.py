@@ -137,6 +137,21 @@ def test_divergence_rule():
     assert not is_divergent(1e6, limit) and is_divergent(1.0000001e6, limit)
     assert all(is_divergent(v, limit) for v in (math.inf, -math.inf, math.nan))
     assert is_divergent(1.0, math.nan) and is_divergent(torch.tensor(math.nan), limit)
+    assert type(divergence_limit(1.0)) is float and type(is_divergent(1.0, limit)) is bool
+
+
+def test_divergence_rule_on_many_runs_is_the_scalar_rule_element_by_element():
+    """The sweep applies the rule to a (steps, runs) array of losses against one limit per run."""
+    initial = np.array([2.0, 0.0, -1.0, math.nan, 1e300])
+    limits = divergence_limit(initial)
+    assert limits.tolist() == [divergence_limit(v) for v in initial]
+    losses = np.array([[2.0, 0.0, -1.0, math.nan, 1e300],
+                       [2e6, 1e6, 1e6 + 1, 1.0, math.inf],
+                       [2.1e6, -math.inf, 0.5, 1.0, 1e299]])
+    bad = is_divergent(losses, limits)
+    assert bad.shape == losses.shape
+    assert bad.tolist() == [[is_divergent(v, lim) for v, lim in zip(row, limits)] for row in losses]
+    assert bad[:, 0].tolist() == [False, False, True] and bad[0, 3], "a NaN start diverges at step 0"
 
 
 @pytest.mark.parametrize(
