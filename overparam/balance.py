@@ -16,7 +16,7 @@ it only at second order in the learning rate (Chapter 3, ``ch-balancedness``).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "max_imbalance",
     "random_orthogonal",
     "rotate_hidden",
+    "scalar_layers_start",
 ]
 
 Seed = int | np.random.Generator
@@ -250,3 +251,38 @@ def gaussian_std_for_size(dims: Sequence[int], size: float) -> float:
     size = check_real("size", size, above=0)
     rms_at_unit_std = np.sqrt(dims[0]) * float(np.prod(np.sqrt(dims[1:])))
     return float((size / rms_at_unit_std) ** (1 / (len(dims) - 1)))
+
+
+def scalar_layers_start(direction: Any, depth: int, scale: float) -> list[np.ndarray]:
+    r"""The balanced start of a single-output network with width-1 hidden layers (Chapters 2-4).
+
+    .. math::
+
+        W_1 = s\,u^\top, \qquad \omega_2 = \dots = \omega_N = s \qquad (\|u\| = 1),
+
+    exactly balanced (:math:`\|W_1\|^2 = \omega_j^2 = s^2`, Chapter 3), with
+    :math:`W_e = s^N u^\top`. It is the start of every width-1 run of the
+    sweep engine (``RunConfig.init_scale``) and of the two-example toy.
+
+    Parameters
+    ----------
+    direction : array_like, shape (d,)
+        The unit vector u (its norm must be 1 within 1e-12; it is not
+        normalized again, so that a start is the same to the last bit
+        whoever builds it).
+    depth : int
+        N >= 1.
+    scale : float
+        s >= 0 (0 starts at the saddle at the origin).
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1]`` of shape (1, d), then N - 1 arrays of shape (1, 1).
+    """
+    u = finite_array("direction", direction)
+    depth, scale = check_int("depth", depth, 1), check_real("scale", scale, at_least=0)
+    norm = float(np.linalg.norm(u))
+    if u.ndim != 1 or abs(norm - 1) > 1e-12:
+        raise ValueError(f"direction must be a unit vector, got shape {u.shape} and norm {norm:g}")
+    return [scale * u[None, :]] + [np.full((1, 1), scale) for _ in range(depth - 1)]

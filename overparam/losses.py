@@ -22,7 +22,19 @@ import numpy as np
 
 from .validation import check_int, float_array
 
-__all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_problem", "regression_pair"]
+__all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_exponent", "check_problem", "regression_pair"]
+
+
+def check_exponent(p: Any) -> int:
+    """The loss exponent ``p`` as a Python ``int``; ``ValueError`` unless it is an even integer >= 2 (Chapter 1).
+
+    The book's ℓp losses are ℓ2 and ℓ4; an odd ``p`` would make :math:`(x^\top w - y)^p` negative for negative
+    residuals, so it is refused everywhere a loss exponent is taken.
+    """
+    p = check_int("p", p, 2, expected="an even integer >= 2")
+    if p % 2:
+        raise ValueError(f"p must be an even integer >= 2, got {p}")
+    return p
 
 
 def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str = "w") -> tuple[Any, Any, Any]:
@@ -45,9 +57,7 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
         The inputs as arrays (lists converted, integers made float64 by
         :func:`~overparam.validation.float_array`; ``w`` stays ``None`` if not given).
     """
-    p = check_int("p", p, 2, expected="an even integer >= 2")
-    if p % 2:
-        raise ValueError(f"p must be an even integer >= 2, got {p}")
+    p = check_exponent(p)
     X, y = float_array(X), float_array(y)
     if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")

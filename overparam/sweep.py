@@ -50,11 +50,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .balance import balanced_factors, gaussian_init, rotate_hidden
+from .balance import balanced_factors, gaussian_init, rotate_hidden, scalar_layers_start
 from .files import atomic_write, invalid_results, read_provenance, read_results
 from .files import provenance as make_provenance
 from .training import NEVER, GDHistory, as_step_array, divergence_limit, is_divergent, step_or_none
-from .losses import regression_pair
+from .losses import check_exponent, regression_pair
 from .validation import check_int, check_real
 
 __all__ = [
@@ -175,12 +175,10 @@ class RunConfig:
         if self.method not in _HYPER_DEFAULTS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         checked = {"lr": check_real("lr", self.lr, above=0), "depth": check_int("depth", self.depth, 1),
-                   "p": check_int("p", self.p, 2, expected="an even integer >= 2"),
+                   "p": check_exponent(self.p),
                    "seed": check_int("seed", self.seed, 0),
                    "init_scale": check_real("init_scale", self.init_scale, at_least=0),
                    "width": check_int("width", self.width, 1)}
-        if checked["p"] % 2:
-            raise ValueError(f"p must be an even integer >= 2, got {self.p!r}")
         for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
             object.__setattr__(self, name, value)
         if self.width > 1 and (self.method != "gd" or self.depth < 2):
@@ -450,9 +448,9 @@ class _ScalarNets(_Block):
         init = np.ones((B, d + self.k))
         lr = np.zeros((B, d + self.k))
         for b, c in enumerate(configs):
-            u, _ = _init_direction(c, d)
-            init[b, :d] = c.init_scale * u
-            init[b, d : d + c.depth - 1] = c.init_scale
+            layers = scalar_layers_start(_init_direction(c, d)[0], c.depth, c.init_scale)
+            init[b, :d] = layers[0][0]
+            init[b, d : d + c.depth - 1] = [omega.item() for omega in layers[1:]]
             lr[b, : d + c.depth - 1] = c.lr
         # With no hidden scalars the parameters *are* the end-to-end vectors.
         self.theta = we if self.k == 0 else torch.empty(B, d + self.k, dtype=we.dtype, device=we.device)

@@ -35,7 +35,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .balance import scalar_layers_start
 from .files import find_results
+from .losses import check_exponent
 from .plotting import DEPTH_COLORS
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
@@ -98,9 +100,7 @@ def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndar
     X : ndarray, shape (2, 2)
     y : ndarray, shape (2,)
     """
-    p = check_int("p", p, 2, expected="an even integer >= 2")
-    if p % 2:
-        raise ValueError(f"p must be an even integer >= 2, got {p}")
+    p = check_exponent(p)
     y1, y2 = check_real("y1", y1), check_real("y2", y2)
     c = 2.0 ** (1.0 / p)
     return c * np.eye(2), c * np.array([y1, y2])
@@ -128,9 +128,8 @@ def toy_initial_factors(depth: int, init_scale: float = TOY_INIT_SCALE) -> list[
     shape (1, 2) and each :math:`\\omega_j = s` of shape (1, 1): exactly
     balanced (:math:`\\|W_1\\|^2 = \\omega_j^2 = s^2`).
     """
-    depth, init_scale = check_int("depth", depth, 1), check_real("init_scale", init_scale, above=0)
-    u = np.asarray(TOY_DIRECTION) / np.linalg.norm(TOY_DIRECTION)
-    return [init_scale * u[None, :]] + [np.full((1, 1), init_scale) for _ in range(depth - 1)]
+    init_scale = check_real("init_scale", init_scale, above=0)
+    return scalar_layers_start(np.asarray(TOY_DIRECTION) / np.linalg.norm(TOY_DIRECTION), depth, init_scale)
 
 
 def depth1_stability_limit(y1: float) -> float:
