@@ -293,8 +293,8 @@ class EthanolPreset:
         return np.union1d(log_steps(self.num_iters, 20), np.arange(0, self.num_iters + 1, max(1, self.num_iters // 200)))
 
 
-#: The three scales. ``fast``: CI, seconds. ``default``: a reader's laptop, a few minutes on two
-#: cores. ``paper``: the paper's budget of 10⁶ iterations, all eight depths. The baseline grids
+#: The three scales. ``fast``: CI. ``default``: a reader's laptop (times: ``instructors.md``).
+#: ``paper``: the paper's budget of 10⁶ iterations, all eight depths. The baseline grids
 #: (ℓ4, linear model) bracket the best value found in a calibration (``docs/design-notes.md``).
 PRESETS: dict[str, EthanolPreset] = {
     "fast": EthanolPreset(

@@ -1,8 +1,8 @@
 """Gradient descent on the convex linear model (Chapter 1).
 
 Full-batch gradient descent ``w <- w - lr * grad L(w)`` on the ℓp loss of
-:mod:`overparam.losses`, run in torch (float64 by default: for the Ethanol
-shapes, torch's kernels are several times faster than numpy's here) and
+:mod:`overparam.losses`, run in torch (float64 by default; why torch:
+``docs/design-notes.md``) and
 returned as a small :class:`GDHistory` by the shared loop of
 :mod:`overparam.training`. A run that diverges stops at once and says at which
 step, instead of filling the history with NaNs.

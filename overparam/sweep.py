@@ -1210,9 +1210,9 @@ def run_sweep(
     pad_rows : int
         Round each p-group up to a multiple of this many rows with inert rows.
         BLAS picks kernels by matrix shape, so a run's bits can depend on the
-        batch size; with the default 4 (Intel MKL's row tile on AVX2
-        machines) a run gives bit-identical results in any batch in which it
-        holds the same row. 1 disables padding.
+        batch size; with the default 4 (a common row tile of BLAS kernels;
+        ``docs/design-notes.md``) a run gives bit-identical results in any
+        batch in which it holds the same row. 1 disables padding.
     chunk : int
         Iterations between divergence checks and records (>= 1).
     progress : callable, optional

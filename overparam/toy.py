@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 #: Learning rates: the quarter-decade lattice 10^{k/4} from 1e-6 to 10^{0.5} (27 points), exact powers of
-#: ten (not rounded: at y₁ = 20 depth 3, η = 5.62e-4 and η = 10^{-3.25} = 5.6234e-4 end differently).
+#: ten, not rounded (a rounded η can end a run near the stability edge differently).
 TOY_LR_GRID: tuple[float, ...] = tuple(quarter_decades(-24, 2, digits=None))
 #: "Iterations to reach L < ε" uses ε = 1e-5 (Chapter 4).
 TOY_TARGET = 1e-5
@@ -161,8 +161,8 @@ def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, targ
 
     For N = 1 the rule is plain GD and this is :math:`1/(\\eta\\sqrt{8\\varepsilon})`
     in the limit. It ignores the escape from the origin and the tilt of
-    :math:`w^*` away from the first axis, so it is an estimate; Chapter 4
-    measures it within a few percent away from the stability edge.
+    :math:`w^*` away from the first axis, so it is an estimate, which
+    Chapter 4 compares with the measured counts.
     """
     lr, target = check_real("lr", lr, above=0), check_real("target", target, above=0)
     depth = check_int("depth", depth, 1)
@@ -181,8 +181,7 @@ class ToyPreset:
     name : str
     num_iters : int
         Budget per run, >= 1. The fastest run per depth does not depend on it
-        as long as it exceeds that run's count (the slowest chosen count in
-        the full-scale table is about 35,000).
+        as long as it exceeds that run's count.
     y1_values : tuple of float
         Non-empty, each finite and non-zero (the figure marks :math:`2/y_1^2`).
     depths : tuple of int
