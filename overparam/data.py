@@ -257,7 +257,7 @@ def _read_derived_table(path: Path) -> EthanolData:
     if digest != _DERIVED_SHA256:
         raise DataIntegrityError(
             f"{path}: SHA-256 is {digest}, expected {_DERIVED_SHA256} (corrupt or truncated copy; "
-            "replace it with the file described in shared/data/gas_sensor/README.md)"
+            "delete it: the loader then reads UCI's batch files gas_sensor/batch1.dat ... batch10.dat, or downloads them)"
         )
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")

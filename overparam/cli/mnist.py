@@ -2,7 +2,9 @@
 
 Example (all four variants, the tutorial's 8,593 steps)::
 
-    python -m overparam mnist --steps full --data-dir ../shared/data --out results/mnist_full.npz
+    python -m overparam mnist --steps full --out results/mnist_full.npz
+
+(``--data-dir DIR`` reads the four MNIST files from ``DIR/mnist/`` instead of the cache or a download.)
 
 Training data: the tutorial's 55,000-image split; its validation error (the
 first 5,000 training images) is measured every ``--eval-every`` steps and its
