@@ -936,7 +936,13 @@ class SweepResult:
         return np.where(hit.any(axis=1), self.steps[first].astype(float), NEVER)
 
     def history(self, i: int) -> GDHistory:
-        """Run ``i`` as a :class:`overparam.GDHistory` (records up to its divergence)."""
+        """Run ``i`` as a :class:`overparam.GDHistory` (records up to its divergence).
+
+        For a diverged run the history's ``w`` is the iterate of step ``weights_step[i]``, the last one the
+        sweep kept (up to two chunks before the divergence), not the last admissible iterate that
+        :func:`overparam.gradient_descent` returns; the recorded losses stop at the last recorded step
+        before the divergence.
+        """
         c = self.configs[i]
         keep = ~np.isnan(self.loss[i])
         return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,
