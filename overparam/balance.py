@@ -1,4 +1,4 @@
-"""Balancedness: measuring it, and initializations that have it (Chapter 3).
+"""Balancedness: measuring it, and initializations that have it (Chapter 3, ``ch-balancedness``).
 
 Layers ``[W_1, …, W_N]`` are **balanced** when
 
@@ -53,7 +53,7 @@ def max_imbalance(factors: Sequence[np.ndarray]) -> float:
     """Smallest δ for which the layers are δ-balanced: :math:`\\max_j \\|D_j\\|_F`.
 
     Definition 1 of Arora, Cohen, Golowich & Hu (ICLR 2019, arXiv:1810.02281);
-    0.0 for N = 1. Defined in Chapter 3.
+    0.0 for N = 1. Defined in Chapter 3 (``ch-balancedness``).
     """
     return max((float(np.linalg.norm(D)) for D in imbalance(factors)), default=0.0)
 
@@ -61,7 +61,7 @@ def max_imbalance(factors: Sequence[np.ndarray]) -> float:
 def random_orthogonal(n: int, seed: Seed) -> np.ndarray:
     """A Haar-random orthogonal (n, n) matrix: QR of a Gaussian matrix, signs fixed by diag(R).
 
-    Defined in Chapter 3.
+    Defined in Chapter 3 (``ch-balancedness``).
     """
     n = check_int("n", n, 1)
     Q, R = np.linalg.qr(rng_from_seed(seed).standard_normal((n, n)))
@@ -79,7 +79,7 @@ def rotate_hidden(factors: Sequence[np.ndarray], seed: Seed) -> list[np.ndarray]
     unchanged and :math:`D_j \\mapsto Q_j D_j Q_j^\\top`, so balancedness is kept;
     gradient descent is equivariant under this change, so wide and narrow
     networks started from such layers follow the same end-to-end trajectory.
-    Defined in Chapter 3.
+    Defined in Chapter 3 (``ch-balancedness``).
     """
     Ws = _as_factors(factors)
     rng = rng_from_seed(seed)
@@ -115,7 +115,7 @@ def balanced_factors(
 
     where ≃ pads with zeros to the layer's shape. Every layer then carries the
     singular values :math:`\\sigma_r^{1/N}` and :math:`D_j = 0` up to round-off.
-    Defined in Chapter 3.
+    Defined in Chapter 3 (``ch-balancedness``).
 
     Parameters
     ----------
@@ -169,7 +169,7 @@ def balanced_init(
     :math:`\\|W_e\\|_2 = \\mathrm{scale}^N`. For a single output (k = 1) every
     layer has Frobenius norm ``scale`` too: :math:`\\|w_1\\| = |\\omega_j| =`
     ``scale``, the same start as the sweep engine's ``init_scale``
-    (:class:`overparam.sweep.RunConfig`). Defined in Chapter 3.
+    (:class:`overparam.sweep.RunConfig`). Defined in Chapter 3 (``ch-balancedness``).
 
     Parameters
     ----------
@@ -206,7 +206,7 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     Only approximately balanced: :math:`D_j` has entries of order
     :math:`\\mathrm{std}^2` (δ-balanced with δ ∝ std², as arXiv:1810.02281
     notes for small std).
-    Defined in Chapter 3.
+    Defined in Chapter 3 (``ch-balancedness``).
 
     Parameters
     ----------

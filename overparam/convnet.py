@@ -1,4 +1,4 @@
-"""The TensorFlow-tutorial convnet on MNIST, plain and overparameterized (Chapter 6).
+"""The TensorFlow-tutorial convnet on MNIST, plain and overparameterized (Chapter 6, ``ch-mnist``).
 
 The paper's MNIST convnet experiment (arXiv:1802.06509) uses TensorFlow's
 ``tutorials/image/mnist/convolutional.py`` (a LeNet-5-like net; *not* "Deep
@@ -94,7 +94,7 @@ _CLASSES = 10
 
 @dataclass(frozen=True)
 class ConvNetConfig:
-    """Hyper-parameters of one training run; defaults are ``convolutional.py``'s (Chapter 6).
+    """Hyper-parameters of one training run; defaults are ``convolutional.py``'s (Chapter 6, ``ch-mnist``).
 
     Attributes
     ----------
@@ -177,7 +177,7 @@ def _half_sq(*tensors: torch.Tensor) -> torch.Tensor:
 
 
 class TutorialConvNet(nn.Module):
-    """``convolutional.py``'s convnet, optionally with factorized dense layers (Chapter 6).
+    """``convolutional.py``'s convnet, optionally with factorized dense layers (Chapter 6, ``ch-mnist``).
 
     Parameters
     ----------
@@ -352,7 +352,7 @@ def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor,
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConvNetHistory:
-    """One training run of :func:`train_convnet` (Chapter 6).
+    """One training run of :func:`train_convnet` (Chapter 6, ``ch-mnist``).
 
     Attributes
     ----------

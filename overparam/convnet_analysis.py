@@ -71,7 +71,7 @@ def _runs(histories: Mapping[str, ConvNetHistory], needed: Sequence[str] = ()) -
 
 
 def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centred running median of a per-step series (Chapter 6).
+    """Centred running median of a per-step series (Chapter 6, ``ch-mnist``).
 
     Parameters
     ----------
@@ -108,7 +108,7 @@ def first_step_below(values: np.ndarray, level: float, window: int) -> int | Non
 def crossing_step(lower: np.ndarray, upper: np.ndarray, window: int) -> int | None:
     """First step from which the running median of ``lower`` stays below that of ``upper`` to the end.
 
-    Returns ``None`` when it is not below at the last step (Chapter 6).
+    Returns ``None`` when it is not below at the last step (Chapter 6, ``ch-mnist``).
 
     Raises
     ------

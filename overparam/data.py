@@ -1,4 +1,4 @@
-"""Data loaders: the UCI Ethanol regression problem (Chapter 1).
+"""Data loaders: the UCI Ethanol regression problem (Chapter 1, ``ch-lp-regression``).
 
 The paper's linear experiments use the *Ethanol problem* of UCI's "Gas Sensor
 Array Drift Dataset at Different Concentrations" (dataset 270; Vergara et al.
@@ -85,7 +85,7 @@ class DataIntegrityError(ValueError):
 
 @dataclass(frozen=True)
 class EthanolData:
-    """The Ethanol regression problem (Chapter 1).
+    """The Ethanol regression problem (Chapter 1, ``ch-lp-regression``).
 
     Attributes
     ----------

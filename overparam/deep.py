@@ -1,4 +1,4 @@
-"""Deep linear networks: the end-to-end matrix, layer gradients, training (Chapter 2).
+"""Deep linear networks: the end-to-end matrix, layer gradients, training (Chapter 2, ``ch-deep-linear``).
 
 A depth-N linear network with hidden widths n_1, …, n_{N−1} has weights
 ``factors = [W_1, …, W_N]``, ``W_j`` of shape (n_j, n_{j−1}) with n_0 = d
@@ -169,7 +169,7 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
         \\gamma = \\eta\\,\\langle \\nabla L(w), w_1 \\rangle / \\omega_2
 
     (the ℓp-regression warm-up of arXiv:1802.06509): an adaptive learning
-    rate ρ and a momentum-like memory γ. Defined in Chapter 2.
+    rate ρ and a momentum-like memory γ. Defined in Chapter 2 (``ch-deep-linear``).
 
     Parameters
     ----------
@@ -334,7 +334,7 @@ def train_deep_linear(
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:
-    """Full-batch gradient descent on a deep linear network, ℓp loss (Chapter 2).
+    """Full-batch gradient descent on a deep linear network, ℓp loss (Chapter 2, ``ch-deep-linear``).
 
     .. math::
 

@@ -1,4 +1,4 @@
-"""The end-to-end dynamics of balanced deep linear networks (Chapter 4).
+"""The end-to-end dynamics of balanced deep linear networks (Chapter 4, ``ch-preconditioner``).
 
 When the layers are balanced, gradient flow on a depth-N linear network moves its
 end-to-end matrix by a rule of its own (arXiv:1802.06509, Theorem 1); gradient descent with
@@ -124,7 +124,7 @@ def end_to_end_direction(W_e: np.ndarray, grad: np.ndarray, depth: int) -> np.nd
 
         \\sum_{j=1}^{N} [W_e W_e^\\top]^{\\frac{j-1}{N}}\\; G \\;[W_e^\\top W_e]^{\\frac{N-j}{N}}
 
-    Defined in Chapter 4. N = 1 returns ``grad``.
+    Defined in Chapter 4 (``ch-preconditioner``). N = 1 returns ``grad``.
 
     Parameters
     ----------
@@ -151,7 +151,7 @@ def end_to_end_step(
         \\sum_{j=1}^{N} [W_e W_e^\\top]^{\\frac{j-1}{N}}\\, \\nabla L^1(W_e)\\,
         [W_e^\\top W_e]^{\\frac{N-j}{N}}
 
-    Defined in Chapter 4.
+    Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------
@@ -180,7 +180,7 @@ def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
     with the column-stacking ``vec(A) = A.flatten(order="F")``. Symmetric
     positive semidefinite; eigenvectors :math:`\\operatorname{vec}(u_r v_{r'}^\\top)`,
     eigenvalues :math:`\\sum_j \\sigma_r^{2(j-1)/N}\\sigma_{r'}^{2(N-j)/N}`.
-    Defined in Chapter 4.
+    Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------
@@ -224,7 +224,7 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
         \\qquad \\mathrm{Pr}_w\\{g\\} = \\frac{\\langle g, w\\rangle}{\\|w\\|^2}\\, w
         \\;(0 \\text{ if } w = 0).
 
-    Equals :func:`end_to_end_direction` for k = 1. Defined in Chapter 4.
+    Equals :func:`end_to_end_direction` for k = 1. Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------
@@ -246,7 +246,7 @@ def single_output_step(
         w^{+} = (1 - \\eta\\lambda N)\\, w - \\eta\\, \\|w\\|^{2-2/N}
         \\bigl(\\nabla L(w) + (N-1)\\,\\mathrm{Pr}_w\\{\\nabla L(w)\\}\\bigr)
 
-    Defined in Chapter 4.
+    Defined in Chapter 4 (``ch-preconditioner``).
     """
     lr = check_real("lr", lr, above=0)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)

@@ -16,7 +16,7 @@ The paper's own initialization scale, grids and hyper-parameters are not known; 
 ours, chosen by rules stated in Chapter 2, and how the grids were calibrated is recorded in
 ``docs/design-notes.md``. Learning-rate grids lie on the quarter-decade lattice
 :math:`10^{k/4}`; the deep networks' grids reach lower at the paper's budget because their
-effective step grows with :math:`\|w\|^{2-2/N}` (Chapter 4), so they diverge late.
+effective step grows with :math:`\|w\|^{2-2/N}` (Chapter 4, ``ch-preconditioner``), so they diverge late.
 
 The figures show, per depth and per method, the run with the lowest final loss among those
 that trained (:data:`overparam.sweep.BEST_FINAL`); the printed summary also names the
@@ -56,7 +56,7 @@ EPSILONS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
 
 @dataclass(frozen=True)
 class PrecisionRow:
-    """One chosen run of a sweep, measured against the optimum (Chapter 2).
+    """One chosen run of a sweep, measured against the optimum (Chapter 2, ``ch-deep-linear``).
 
     Attributes
     ----------
@@ -135,7 +135,7 @@ def precision_markdown(rows: Sequence[PrecisionRow], epsilons: Sequence[float] =
 
 
 def speedup_vs_precision(rows: Sequence[PrecisionRow], method: str = "gd") -> dict[int, np.ndarray]:
-    """Per depth N > 1, iterations of depth 1 / iterations of depth N at each ε (Chapter 2).
+    """Per depth N > 1, iterations of depth 1 / iterations of depth N at each ε (Chapter 2, ``ch-deep-linear``).
 
     ``inf`` where depth 1 never reached ε but depth N did (the speed-up is then
     at least ``num_iters`` / iterations of depth N); ``nan`` where depth N did not
@@ -171,7 +171,7 @@ def failed_groups(result: SweepResult, p: int) -> dict[tuple[str, int], list[str
 
 def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsilons: Sequence[float] = EPSILONS,
                               ax: Any = None, colors: Sequence[str] | None = None) -> Any:
-    """The speed-up of each depth over depth 1 against the precision ε asked for (Chapter 2).
+    """The speed-up of each depth over depth 1 against the precision ε asked for (Chapter 2, ``ch-deep-linear``).
 
     Filled markers: both reached ε; open markers at ``num_iters`` / iterations
     of depth N: depth 1 never reached ε, so the speed-up is at least that.

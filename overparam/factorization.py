@@ -917,7 +917,7 @@ COMPLETION_PRESETS: dict[str, CompletionPreset] = {
 
 
 def run_completion(preset: CompletionPreset) -> CompletionExperiment:
-    """:func:`completion_experiment` with a preset's settings (Chapter 7)."""
+    """:func:`completion_experiment` with a preset's settings (Chapter 7, ``ch-beyond-speed``)."""
     return completion_experiment(preset.n, preset.rank, preset.counts, preset.depths, preset.lr, preset.num_iters,
                                  preset.scale, preset.seed, record_every=preset.record_every)
 

@@ -1,4 +1,4 @@
-"""Gradient descent on the convex linear model (Chapter 1).
+"""Gradient descent on the convex linear model (Chapter 1, ``ch-lp-regression``).
 
 Full-batch gradient descent ``w <- w - lr * grad L(w)`` on the ℓp loss of
 :mod:`overparam.losses`, run in torch (float64 by default; why torch:
@@ -53,9 +53,9 @@ def lp_step_functions(Xt: torch.Tensor, yt: torch.Tensor, p: int, update: Update
 
     For :func:`~overparam.training.train_loop`: the ℓp loss
     :math:`L(w) = \\tfrac{1}{p}\\,\\mathrm{mean}_i (x_i^\\top w - y_i)^p` and its gradient
-    share one residual per step. Gradient descent (Chapter 1), the end-to-end
-    rule of arXiv:1802.06509, Equation 12 (Chapter 4) and penalized gradient
-    descent (Chapter 5) differ only in ``update``.
+    share one residual per step. Gradient descent (Chapter 1, ``ch-lp-regression``), the end-to-end
+    rule of arXiv:1802.06509, Equation 12 (Chapter 4, ``ch-preconditioner``) and penalized gradient
+    descent (Chapter 5, ``ch-non-regularizer``) differ only in ``update``.
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ def gradient_descent(
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:
-    """Full-batch gradient descent on the ℓp linear model (Chapter 1).
+    """Full-batch gradient descent on the ℓp linear model (Chapter 1, ``ch-lp-regression``).
 
     .. math::
 

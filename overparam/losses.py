@@ -1,4 +1,4 @@
-"""The ℓp regression loss, its gradient and its Hessian (Chapter 1).
+"""The ℓp regression loss, its gradient and its Hessian (Chapter 1, ``ch-lp-regression``).
 
 For a design ``X`` of shape (m, d), targets ``y`` of shape (m,) and an even
 integer ``p >= 2`` the paper's test bed is
@@ -139,7 +139,7 @@ def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
 def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.ndarray:
     """Gradient :math:`\\nabla L(w) = \\frac{1}{m} X^\\top r^{\\odot(p-1)}`, ``r = Xw - y``.
 
-    Defined in Chapter 1. Returned in the layout of ``w``.
+    Defined in Chapter 1 (``ch-lp-regression``). Returned in the layout of ``w``.
     """
     X, y, w = check_problem(X, y, p, w)
     return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)

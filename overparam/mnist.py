@@ -1,4 +1,4 @@
-"""The MNIST digits, split and scaled as TensorFlow's ``convolutional.py`` tutorial (Chapter 6).
+"""The MNIST digits, split and scaled as TensorFlow's ``convolutional.py`` tutorial (Chapter 6, ``ch-mnist``).
 
 The paper's MNIST convnet experiment (arXiv:1802.06509; the authors' blog
 post names TensorFlow's ``convolutional.py`` tutorial) trains the tutorial's
@@ -114,7 +114,7 @@ _SPLITS: dict[str, tuple[str, slice]] = {
 
 @dataclass(frozen=True)
 class MNISTData:
-    """One MNIST split, scaled like the tutorial (Chapter 6).
+    """One MNIST split, scaled like the tutorial (Chapter 6, ``ch-mnist``).
 
     Attributes
     ----------
@@ -156,7 +156,7 @@ class MNISTData:
 # Parsing and verification
 # ---------------------------------------------------------------------------
 def scale_pixels(pixels: np.ndarray) -> np.ndarray:
-    """Scale raw uint8 pixels as the tutorial does (Chapter 6).
+    """Scale raw uint8 pixels as the tutorial does (Chapter 6, ``ch-mnist``).
 
     .. math::
 
@@ -376,7 +376,7 @@ def mnist_training_set(
     *,
     _fetch: Callable[[str], bytes] | None = None,
 ) -> MNISTData:
-    """The data a chapter trains the convnet on: the tutorial's split when possible (Chapter 6).
+    """The data a chapter trains the convnet on: the tutorial's split when possible (Chapter 6, ``ch-mnist``).
 
     With ``prefer="train"`` this is :func:`load_mnist` ``("train")``, the
     55,000 tutorial training images. Only when one of the two training files
@@ -413,7 +413,7 @@ def training_and_validation(
     stand_in_validation: int = 1_000,
     _fetch: Callable[[str], bytes] | None = None,
 ) -> tuple[MNISTData, MNISTData]:
-    """The images to train on and the images to validate on, as the tutorial splits them (Chapter 6).
+    """The images to train on and the images to validate on, as the tutorial splits them (Chapter 6, ``ch-mnist``).
 
     Normally the tutorial's 55,000-image training split and its 5,000-image
     validation split (the first 5,000 of the 60,000 training images), so a

@@ -24,7 +24,7 @@ __all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
 
 @dataclass(frozen=True)
 class LpOptimum:
-    """The minimizer of an ℓp regression problem (Chapter 1).
+    """The minimizer of an ℓp regression problem (Chapter 1, ``ch-lp-regression``).
 
     Attributes
     ----------
@@ -147,7 +147,7 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
 
 
 def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
-    """:math:`L - L^*`, the distance to the optimum that every Ethanol figure plots (Chapter 1).
+    """:math:`L - L^*`, the distance to the optimum that every Ethanol figure plots (Chapter 1, ``ch-lp-regression``).
 
     ``loss`` may hold NaN (steps after a divergence) and stays NaN there.
     Values that round-off puts slightly below 0 are clipped to 0.

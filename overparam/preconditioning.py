@@ -1,4 +1,4 @@
-"""Does a deep network follow the end-to-end rule? Measuring it (Chapter 4).
+"""Does a deep network follow the end-to-end rule? Measuring it (Chapter 4, ``ch-preconditioner``).
 
 Theorem 1 of the paper (arXiv:1802.06509) says that gradient flow on balanced
 layers moves the end-to-end matrix by a preconditioned rule of its own; the
@@ -48,7 +48,7 @@ def _relative(diff: np.ndarray, size: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RunGap:
-    """How far a run is from a reference run, at the steps both recorded (Chapter 4).
+    """How far a run is from a reference run, at the steps both recorded (Chapter 4, ``ch-preconditioner``).
 
     Attributes
     ----------
@@ -139,7 +139,7 @@ def run_gap(run: DeepHistory, reference: DeepHistory) -> RunGap:
 
 @dataclass(frozen=True, repr=False)
 class RuleComparison:
-    """A deep network and the end-to-end rule, run from the same W_e(0) (Chapter 4).
+    """A deep network and the end-to-end rule, run from the same W_e(0) (Chapter 4, ``ch-preconditioner``).
 
     Attributes
     ----------
@@ -192,7 +192,7 @@ def compare_network_and_rule(
     N = ``len(factors0)``, with the same η, λ, iterations and recording. A
     diverging run stops (``on_divergence="stop"``) and the gap covers the
     steps both reached. This is the paper's Figure 2 experiment.
-    Defined in Chapter 4.
+    Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------
@@ -223,7 +223,7 @@ def plot_comparison(comparison: RuleComparison, ax: Any = None, *, title: str | 
     """Overlay the network's loss (solid) and the rule's (dashed) on log-log axes.
 
     Colour by depth (``op.DEPTH_COLORS``); a run that diverged is marked with
-    an ×. Defined in Chapter 4.
+    an ×. Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------
@@ -278,7 +278,7 @@ def rule_demo(
     ``ipywidgets.interact(rule_demo, depth=..., lr=..., X=fixed(X), ...)``:
     the function only draws (it does not show); ``interact`` displays the
     figures a callback drew, then the returned comparison's one-line summary.
-    Defined in Chapter 4.
+    Defined in Chapter 4 (``ch-preconditioner``).
 
     Returns
     -------
@@ -311,7 +311,7 @@ def relative_imbalance(factors: Sequence[np.ndarray]) -> float:
     balancedness matters only relative to :math:`\\|W_j\\|^2`: the ratio is
     invariant under rescaling all layers by one factor, so a layer-wise
     Gaussian initialization is no more balanced, in this sense, at a smaller
-    standard deviation. 0 for N = 1. Defined in Chapter 4.
+    standard deviation. 0 for N = 1. Defined in Chapter 4 (``ch-preconditioner``).
     """
     Ws = _as_factors(factors)
     size = max(float(np.linalg.norm(W, 2)) ** 2 for W in Ws)
@@ -335,8 +335,8 @@ def preconditioned_sharpness(W_e: np.ndarray, depth: int, hessian: np.ndarray) -
     \\eta P_{W_e} \\mathrm{vec}(\\nabla L^1)` is, to first order and ignoring
     how :math:`P_{W_e}` changes along the way, stable only while
     :math:`\\eta\\,\\lambda_{\\max}(P_{W_e} H) < 2`, the analogue of
-    :math:`\\eta < 2/\\lambda_{\\max}(H)` for plain gradient descent (Chapter 1).
-    N = 1 gives :math:`\\lambda_{\\max}(H)`. Defined in Chapter 4.
+    :math:`\\eta < 2/\\lambda_{\\max}(H)` for plain gradient descent (Chapter 1, ``ch-lp-regression``).
+    N = 1 gives :math:`\\lambda_{\\max}(H)`. Defined in Chapter 4 (``ch-preconditioner``).
 
     Parameters
     ----------

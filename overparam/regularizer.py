@@ -1,4 +1,4 @@
-"""No regularizer reproduces depth: loop integrals of the end-to-end field (Chapter 5).
+"""No regularizer reproduces depth: loop integrals of the end-to-end field (Chapter 5, ``ch-non-regularizer``).
 
 Gradient descent with small steps on a balanced depth-N network moves its end-to-end matrix,
 approximately, by :math:`W \\leftarrow W - \\eta F(W)` with the *update field* (the discretization of the
@@ -110,7 +110,7 @@ def gradient_plane(c: np.ndarray, direction: np.ndarray) -> Plane:
     :math:`u = c/\\|c\\|` and ``v`` = the part of ``direction`` orthogonal to
     ``u``, normalized (one Gram–Schmidt step), so that the plane's first axis
     points along the gradient, as in Chapter 5's proof of the no-regularizer
-    theorem of arXiv:1802.06509. Defined in Chapter 5.
+    theorem of arXiv:1802.06509. Defined in Chapter 5 (``ch-non-regularizer``).
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ class Segment:
 class Arc:
     """The circular piece :math:`\\text{center} + r(\\cos\\theta, \\sin\\theta)`, θ from ``theta0`` to ``theta1``.
 
-    Defined in Chapter 5.
+    Defined in Chapter 5 (``ch-non-regularizer``).
     """
 
     center: tuple[float, float]
@@ -179,7 +179,7 @@ class Loop:
     The field may fail to be smooth where pieces meet (the origin, for the
     end-to-end field), never inside a piece; that is what lets
     :func:`loop_integral` use Gauss–Legendre quadrature piece by piece.
-    Defined in Chapter 5.
+    Defined in Chapter 5 (``ch-non-regularizer``).
     """
 
     plane: Plane
@@ -215,7 +215,7 @@ def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0
 
 
 def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)) -> Loop:
-    """The circle of radius r around ``center``, counter-clockwise. Defined in Chapter 5.
+    """The circle of radius r around ``center``, counter-clockwise. Defined in Chapter 5 (``ch-non-regularizer``).
 
     Centred at the origin it cannot detect the end-to-end field's curl
     (the reason Chapter 5's proof of the no-regularizer theorem uses half-disks): there the
@@ -367,7 +367,7 @@ def constant_gradient_curl(c_norm: float, depth: int, s: Any, q: Any) -> Any:
     (the opposite orientation,
     :math:`\\partial_q F_u - \\partial_u F_q = (a-b)\\ldots`, flips the sign). Zero for N = 1, 2;
     by Green's theorem its integral over the half-disk is
-    :func:`half_disk_integral`. Taken as 0 at the origin. Defined in Chapter 5.
+    :func:`half_disk_integral`. Taken as 0 at the origin. Defined in Chapter 5 (``ch-non-regularizer``).
 
     Parameters
     ----------
@@ -391,7 +391,7 @@ def plane_curl(field: Field, plane: Plane, s: float, q: float, h: float = 1e-5) 
 
     :math:`F_s = \\langle F, u\\rangle`, :math:`F_q = \\langle F, v\\rangle`;
     the error is O(h²) where the field is smooth. A gradient field has zero
-    curl in every plane. Defined in Chapter 5.
+    curl in every plane. Defined in Chapter 5 (``ch-non-regularizer``).
     """
     h = check_real("h", h, above=0)
     F_q = lambda a, b: plane.coordinates(field(plane.point(a, b)))[1]  # noqa: E731
@@ -407,7 +407,7 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     is exactly the end-to-end field: depth 2 *is* gradient descent on a
     modified objective here, which is why Chapter 5's no-regularizer theorem (its statement
     and proof of the result of arXiv:1802.06509) needs N >= 3. Plain arithmetic: works on numpy arrays and torch
-    tensors (integer inputs are computed in float64). Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5 (``ch-non-regularizer``).
     """
     w, c = float_array(w), float_array(c)
     return (w * w).sum() ** 0.5 * (c * w).sum()
@@ -427,7 +427,7 @@ class NormPowerPenalty:
     :math:`\\|w\\|^{2-2/N}`, the adaptive rate of the depth-N rule
     (arXiv:1802.06509, Equation 12). ``strength`` μ may be negative (a reward for a
     large norm). Plain arithmetic: the methods work on numpy arrays and torch
-    tensors (integer inputs are computed in float64). Defined in Chapter 5.
+    tensors (integer inputs are computed in float64). Defined in Chapter 5 (``ch-non-regularizer``).
     """
 
     strength: float
@@ -464,7 +464,7 @@ def penalized_gradient_descent(
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:
-    """Full-batch gradient descent on the ℓp loss plus a penalty (Chapter 5).
+    """Full-batch gradient descent on the ℓp loss plus a penalty (Chapter 5, ``ch-non-regularizer``).
 
     .. math::
 

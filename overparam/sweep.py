@@ -131,7 +131,7 @@ class RunConfig:
         same ``u`` for every depth, unless ``init_direction`` fixes it) and,
         for wide layers, their rotations.
     init_scale : float
-        s >= 0 of the balanced near-zero initialization (Chapter 2):
+        s >= 0 of the balanced near-zero initialization (Chapter 2, ``ch-deep-linear``):
         :math:`\\|w_1\\| = |\\omega_j| = s`, so :math:`w_e(0) = s^N u`. The
         e2e rule starts from the same :math:`s^N u`.
     init_direction : tuple of float, optional
@@ -147,7 +147,7 @@ class RunConfig:
         arXiv:1810.02281 applied to :math:`s^N u`). ``"gaussian"``: layer-wise
         i.i.d. :math:`\\mathcal N(0, s^2)` entries with ``s = init_scale``
         (:func:`overparam.gaussian_init`, seeded by ``seed``), only balanced
-        approximately; needs ``width > 1`` (Chapter 7).
+        approximately; needs ``width > 1`` (Chapter 7, ``ch-beyond-speed``).
     momentum, beta1, beta2, rho, eps : float, optional
         Hyper-parameters, allowed only for the methods that use them
         (momentum: ``momentum``; adagrad: ``eps``; adadelta: ``rho``, ``eps``;
@@ -269,7 +269,7 @@ def quarter_decades(low_exp4: int, high_exp4: int, digits: int | None = 3) -> li
 def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
     """Roughly log-spaced integer steps in ``[0, num_iters]``, both ends included.
 
-    For loss-versus-iteration plots on a log axis (Chapter 2): pass the result
+    For loss-versus-iteration plots on a log axis (Chapter 2, ``ch-deep-linear``): pass the result
     as ``record`` to :func:`run_sweep`, or merge it with a linear grid.
     """
     num_iters, per_decade = check_int("num_iters", num_iters, 0), check_int("per_decade", per_decade, 1)
@@ -299,7 +299,7 @@ def start_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
     end-to-end start :math:`s^N u^\top`, whose exactly balanced layers of
     width ``cfg.width`` are then mixed by random orthogonal matrices
     (:func:`overparam.rotate_hidden`, seeded by the run's seed) so that the
-    extra width is really used (Chapter 3).
+    extra width is really used (Chapter 3, ``ch-balancedness``).
     """
     if cfg.init == "gaussian":
         return gaussian_init([d] + [cfg.width] * (cfg.depth - 1) + [1], cfg.init_scale, cfg.seed)

@@ -1,4 +1,4 @@
-"""The two-example ℓ4 toy: why depth accelerates ℓ4 regression (Chapter 4).
+"""The two-example ℓ4 toy: why depth accelerates ℓ4 regression (Chapter 4, ``ch-preconditioner``).
 
 Two training examples :math:`x = (1, 0)` and :math:`x = (0, 1)` with labels
 :math:`y_1 \\gg y_2` and the ℓ4 loss of :math:`w = (w_{(1)}, w_{(2)})`
@@ -69,7 +69,7 @@ __all__ = [
 #: Learning rates: the quarter-decade lattice 10^{k/4} from 1e-6 to 10^{0.5} (27 points), exact powers of
 #: ten, not rounded (a rounded η can end a run near the stability edge differently).
 TOY_LR_GRID: tuple[float, ...] = tuple(quarter_decades(-24, 2, digits=None))
-#: "Iterations to reach L < ε" uses ε = 1e-5 (Chapter 4).
+#: "Iterations to reach L < ε" uses ε = 1e-5 (Chapter 4, ``ch-preconditioner``).
 TOY_TARGET = 1e-5
 #: ‖w_1‖ = |ω_j| = 0.01 at initialization.
 TOY_INIT_SCALE = 0.01
@@ -78,7 +78,7 @@ TOY_DIRECTION = (1.0, 1.0)
 
 
 def two_example_problem(y1: float, y2: float = 1.0, p: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """The toy's design and targets, ``(X, y)``, for :func:`overparam.run_sweep` (Chapter 4).
+    """The toy's design and targets, ``(X, y)``, for :func:`overparam.run_sweep` (Chapter 4, ``ch-preconditioner``).
 
     The book's loss is the *mean* :math:`\\frac1p\\,\\frac1m\\sum_i r_i^p`
     (:func:`overparam.lp_loss`), the toy's the sum
@@ -143,7 +143,7 @@ def depth1_stability_limit(y1: float) -> float:
 
 
 def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, target: float = TOY_TARGET) -> float:
-    """The late-phase estimate of the iterations the toy needs to reach ``target`` (Chapter 4).
+    """The late-phase estimate of the iterations the toy needs to reach ``target`` (Chapter 4, ``ch-preconditioner``).
 
     Near the solution :math:`w^* = (y_1, y_2)` the single-output rule
     (Equation 12 of arXiv:1802.06509) scales the step orthogonal to :math:`w`
@@ -151,7 +151,7 @@ def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, targ
     :math:`N\\rho`. Treating the large coordinate as "along" and the small one
     as "orthogonal", each error follows the quartic recursion
     :math:`e \\leftarrow e - \\rho_i e^3`, whose tail is
-    :math:`e_t \\approx 1/\\sqrt{2\\rho_i t}` whatever the start (Chapter 1).
+    :math:`e_t \\approx 1/\\sqrt{2\\rho_i t}` whatever the start (Chapter 1, ``ch-lp-regression``).
     Then :math:`L \\approx \\frac14 (2\\rho t)^{-2}(1 + N^{-2})`, and
     :math:`L = \\varepsilon` at
 
@@ -220,7 +220,7 @@ TOY_PRESETS: dict[str, ToyPreset] = {
 def run_toy(y1: float, num_iters: int, *, depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GRID,
             init_scale: float = TOY_INIT_SCALE, target: float = TOY_TARGET, dtype: Any = torch.float64,
             progress: Callable[[int, int], None] | None = None, command: str | None = None) -> SweepResult:
-    """Run the toy's grid for one ``y1`` (targets ``(y1, 1)``) in one lockstep sweep (Chapter 4).
+    """Run the toy's grid for one ``y1`` (targets ``(y1, 1)``) in one lockstep sweep (Chapter 4, ``ch-preconditioner``).
 
     Records the loss on a log grid (20 per decade) and, exactly, the first
     iteration with :math:`L \\le` ``target`` (``result.reached_at``).
@@ -247,7 +247,7 @@ class ToyRow:
 
 
 def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = None) -> list[ToyRow]:
-    """Per ``y1`` and depth, the fewest iterations to the target over the grid (Chapter 4).
+    """Per ``y1`` and depth, the fewest iterations to the target over the grid (Chapter 4, ``ch-preconditioner``).
 
     The rule is :data:`overparam.sweep.FASTEST_TO_TARGET`: among the runs that
     reached the target and trained (neither diverged nor collapsed within the
@@ -270,7 +270,7 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
 
 
 # ---------------------------------------------------------------------------
-# Results files, table and figure of the toy (Chapter 4)
+# Results files, table and figure of the toy (Chapter 4, ``ch-preconditioner``)
 # ---------------------------------------------------------------------------
 def toy_results_paths(stem: str | Path, y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values) -> dict[float, Path]:
     """The results file of each :math:`y_1` for a file stem, e.g. ``results/toy_paper`` → ``results/toy_paper_y5.npz``."""

@@ -2,8 +2,8 @@
 
 Gradient descent on the linear model (Chapter 1, ch-lp-regression), on a deep
 linear network (Chapter 2, ch-deep-linear), the end-to-end update rule of
-arXiv:1802.06509, Theorem 1 and Equation 12 (Chapter 4), and gradient descent
-with a penalty (Chapter 5) differ only in the step they take. Each supplies a
+arXiv:1802.06509, Theorem 1 and Equation 12 (Chapter 4, ``ch-preconditioner``), and gradient descent
+with a penalty (Chapter 5, ``ch-non-regularizer``) differ only in the step they take. Each supplies a
 *step function* and a *loss function* to :func:`train_loop`, which owns what
 they share:
 

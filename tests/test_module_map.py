@@ -96,3 +96,24 @@ def test_library_functions_draw_but_never_show():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "show":
                 shown.append(f"{name}:{node.lineno}")
     assert not shown, f"library code calls .show(): {shown}"
+
+
+def test_docstrings_cite_chapter_labels_that_exist_with_their_numbers():
+    """A docstring's ``ch-…`` label is defined by a chapter, and "Chapter N" beside it is that chapter's number."""
+    legend = dict(re.findall(r"^\| (\d) \| `(ch-[a-z-]+)` \|", (PACKAGE / "README.md").read_text(), flags=re.M))
+    book = PACKAGE.parent
+    defined = {}
+    for number, path in enumerate(sorted((book / "chapters").glob("0*.ipynb")), start=1):
+        found = re.findall(r"\((ch-[a-z-]+)\)=", path.read_text())
+        assert found, f"{path.name} defines no chapter label"
+        defined[str(number)] = found[0]
+    assert legend == defined, "the label table of overparam/README.md differs from the chapters"
+    cited = 0
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        for label in re.findall(r"``(ch-[a-z-]+)``", text):
+            assert label in defined.values(), f"{path.name} cites {label}, which no chapter defines"
+            cited += 1
+        for number, label in re.findall(r"Chapter (\d)(?:,| \() ?``(ch-[a-z-]+)``", text):
+            assert defined[number] == label, f"{path.name}: Chapter {number} is {defined[number]}, not {label}"
+    assert cited > 50, "the docstrings cite almost no label: the pattern is wrong"

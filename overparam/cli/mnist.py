@@ -1,4 +1,4 @@
-"""``python -m overparam mnist``: the paper's convnet runs at full length (Chapter 6).
+"""``python -m overparam mnist``: the paper's convnet runs at full length (Chapter 6, ``ch-mnist``).
 
 Example (all four variants, the tutorial's 8,593 steps)::
 
