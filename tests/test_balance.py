@@ -34,6 +34,29 @@ def test_imbalance_on_a_hand_example():
     assert imbalance([W1]) == [] and max_imbalance([W1]) == 0.0
 
 
+def test_max_imbalance_is_the_largest_frobenius_norm():
+    """δ = max_j ‖D_j‖_F (Frobenius, Definition 1 of arXiv:1810.02281), not the spectral norm, not only j = 1.
+
+    By hand, W1 = I, W2 = diag(2, 3): D_1 = W2ᵀW2 − W1W1ᵀ = diag(4, 9) − I = diag(3, 8), ‖D_1‖_F = √(9 + 64) = √73
+    (spectral norm 8; the other order W1ᵀW1 − W2W2ᵀ = −diag(3, 8) has the same norm, so the next case fixes it).
+    A third layer W3 = [1 1] gives a non-diagonal D_2 = W3ᵀW3 − W2W2ᵀ = [[1, 1], [1, 1]] − diag(4, 9)
+    = [[−3, 1], [1, −8]], ‖D_2‖_F = √(9 + 1 + 1 + 64) = √75 = 5√3 ≈ 8.660 > √73 ≈ 8.544; its spectral norm is
+    5.5 + √7.25 ≈ 8.193.
+    """
+    W1, W2, W3 = np.eye(2), np.diag([2.0, 3.0]), np.array([[1.0, 1.0]])
+    assert max_imbalance([W1, W2]) == pytest.approx(np.sqrt(73.0), rel=1e-15)
+    D1, D2 = imbalance([W1, W2, W3])
+    np.testing.assert_array_equal(D1, np.diag([3.0, 8.0]))
+    np.testing.assert_array_equal(D2, [[-3.0, 1.0], [1.0, -8.0]])
+    assert max_imbalance([W1, W2, W3]) == pytest.approx(5 * np.sqrt(3.0), rel=1e-15)
+    # Rectangular and not symmetric in its layers: W1 (2×1), W2 (1×2), so D_1 = W2ᵀW2 − W1W1ᵀ is 2×2:
+    # W2ᵀW2 = [[1, 2], [2, 4]], W1W1ᵀ = [[0, 0], [0, 1]] -> D_1 = [[1, 2], [2, 3]], ‖D_1‖_F = √(1 + 4 + 4 + 9) = √18.
+    # The transposed convention W1ᵀW1 − W2W2ᵀ = 1 − 5 = −4 would be 1×1, of norm 4 ≠ √18 ≈ 4.243.
+    A, B = np.array([[0.0], [1.0]]), np.array([[1.0, 2.0]])
+    np.testing.assert_array_equal(imbalance([A, B])[0], [[1.0, 2.0], [2.0, 3.0]])
+    assert max_imbalance([A, B]) == pytest.approx(np.sqrt(18.0), rel=1e-15)
+
+
 def test_imbalance_shapes_are_hidden_widths():
     fs = gaussian_init([5, 3, 7, 2], 1.0, seed=0)
     assert [D.shape for D in imbalance(fs)] == [(3, 3), (7, 7)]

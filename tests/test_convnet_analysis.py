@@ -283,6 +283,37 @@ def test_readoff_comparison_reads_our_curve_at_the_paper_steps():
         op.readoff_comparison(runs, 1, {"factors": {10: 1.0}})
 
 
+def test_summary_table_rows_and_markdown_on_known_tails():
+    """Medians over the last ``tail`` steps (not means, not the whole run), errors in %, ms per step, by hand.
+
+    baseline (7 steps, tail 4): cross-entropy tail [1, 2, 3, 10] -> median 2.5 (mean 4, whole-run median 3);
+    penalty tail [0.1, 0.2, 0.4, 0.3] -> 0.25; batch loss = their sum per step, [1.1, 2.2, 3.4, 10.3] -> 2.8
+    (not 2.5 + 0.25); validation error 100·(1 − 0.9875) = 1.25 % from the last validation accuracy; test error
+    100·(1 − 0.99) = 1.00 % from final_accuracy; (2.0 s − 0.6 s of evaluations)/7 steps = 200 ms.
+    product (3 steps, shorter than the tail): its whole run, cross-entropy [4, 1, 2] -> 2, penalty 0.5 ->
+    batch loss 2.5; no evaluations -> NaN errors; 1.0 s / 3 steps = 333 ms.
+    """
+    base = dataclasses.replace(
+        _fake_history("baseline", np.array([50.0, 40.0, 30.0, 1.0, 2.0, 3.0, 10.0])),
+        penalty=np.array([9.0, 9.0, 9.0, 0.1, 0.2, 0.4, 0.3]), accuracy={"validation": np.array([0.5, 0.9875])},
+        final_accuracy={"test": 0.99}, seconds=2.0, eval_seconds=0.6)
+    product = _fake_history("product", np.array([4.0, 1.0, 2.0]))
+    rows, table = op.summary_table({"baseline": base, "product": product}, tail=4)
+    assert rows[0] == pytest.approx({"batch loss": 2.8, "cross-entropy": 2.5, "λ · penalty": 0.25,
+                                     "validation error %": 1.25, "test error %": 1.0, "ms/step": 200.0}, rel=1e-12)
+    assert {k: v for k, v in rows[1].items() if "error" not in k} == pytest.approx(
+        {"batch loss": 2.5, "cross-entropy": 2.0, "λ · penalty": 0.5, "ms/step": 1000 / 3}, rel=1e-12)
+    assert np.isnan(rows[1]["validation error %"]) and np.isnan(rows[1]["test error %"])
+    assert table.splitlines() == [
+        "| variant | batch loss | cross-entropy | λ · penalty | validation error % | test error % | ms/step |",
+        "|---|---|---|---|---|---|---|",
+        "| baseline | 2.8 | 2.5 | 0.25 | 1.25 | 1.00 | 200 |",
+        "| product | 2.5 | 2 | 0.5 | nan | nan | 333 |",
+    ]
+    with pytest.raises(ValueError, match="tail"):
+        op.summary_table({"baseline": base}, tail=0)
+
+
 def test_figures_and_tables_name_the_missing_runs_and_sets():
     import matplotlib
 

@@ -146,3 +146,49 @@ def test_summary_marks_a_largest_stable_step_at_the_top_of_the_grid_as_a_lower_b
     assert "≥: the top of the grid trained" in "\n".join(lines)
     no_mark = ethanol.summary(_sweep({k: v for k, v in curves.items() if k != ("gd", 1, 1e-2)}, diverged={2: 20}))
     assert "≥ 0.001" in no_mark  # depth 1's only run is the top of its grid
+
+
+def _hand_result(rows) -> op.SweepResult:
+    """A SweepResult from (config, losses at steps 0..3, diverged_at) rows, any mix of p (as tests/test_sweep.py)."""
+    loss = np.array([lo for _, lo, _ in rows], dtype=float)
+    B = len(rows)
+    return op.SweepResult(configs=tuple(c for c, _, _ in rows), steps=np.arange(4), loss=loss,
+                          diverged_at=np.array([d for _, _, d in rows], dtype=float), w_e=np.zeros((B, 1)),
+                          factors=tuple((np.zeros((1, 1)),) for _ in rows), weights_step=np.full(B, 3), num_iters=3,
+                          wall_time=0.0, dtype="float64", device="cpu")
+
+
+def test_teaser_runs_picks_the_best_final_l4_run_of_gd_at_depths_1_and_2_and_of_each_baseline():
+    """By hand: per (method, depth) the ℓ4 run that trained with the lowest final loss (ties: the larger η), which
+    for GD at depth 1 is not the run with the largest stable η.
+
+    The ℓ2 runs end lower than every ℓ4 run of their group, so a pick that ignored p would take them; depth 3, the
+    e2e rule and a depth-2 baseline are not in the teaser; momentum's only ℓ4 run never left its initial loss and
+    AdaDelta has no depth-1 run, so neither is listed.
+    """
+    never = op.training.NEVER
+    R = op.RunConfig
+    rows = [
+        (R("gd", 0.1, p=2), [1, 0.5, 0.2, 0.01], never),            # 0: ℓ2, lowest of gd N=1
+        (R("gd", 0.4, p=4), [1, 0.5, 0.3, 0.2], never),             # 1: the largest stable η, not the best final
+        (R("gd", 0.2, p=4), [1, 0.4, 0.2, 0.1], never),             # 2: GD, depth 1
+        (R("gd", 0.1, depth=2, p=2), [1, 0.3, 0.1, 0.001], never),  # 3: ℓ2
+        (R("gd", 0.1, depth=2, p=4), [1, 0.3, 0.1, 0.05], never),   # 4: GD, depth 2
+        (R("gd", 0.3, depth=2, p=4), [1, 5, np.nan, np.nan], 2),    # 5: diverged
+        (R("gd", 0.1, depth=3, p=4), [1, 0.1, 0.01, 0.001], never),  # 6: depth 3: not in the teaser
+        (R("adagrad", 0.1, p=4), [1, 0.6, 0.5, 0.4], never),        # 7: AdaGrad
+        (R("adagrad", 0.1, p=2), [1, 0.1, 0.01, 0.001], never),     # 8: ℓ2
+        (R("adam", 0.01, p=4), [1, 0.5, 0.3, 0.3], never),          # 9: ties run 10 on the final loss, smaller η
+        (R("adam", 0.1, p=4), [1, 0.5, 0.3, 0.3], never),           # 10: Adam
+        (R("momentum", 0.1, p=2), [1, 0.5, 0.1, 0.05], never),      # 11: ℓ2 only ...
+        (R("momentum", 0.1, p=4), [1, 1, 1, 1], never),             # 12: ... and an ℓ4 run that failed
+        (R("adadelta", 0.1, depth=2, p=4), [1, 0.5, 0.2, 0.1], never),  # 13: a baseline at depth 2
+        (R("e2e", 0.1, depth=2, p=4), [1, 0.1, 0.01, 0.001], never),  # 14: the e2e rule
+    ]
+    res = _hand_result(rows)
+    picks = ethanol.teaser_runs(res)
+    assert picks == {"GD, depth 1": 2, "GD, depth 2 (one extra scalar)": 4, "AdaGrad": 7, "Adam": 10}
+    assert list(picks) == ["GD, depth 1", "GD, depth 2 (one extra scalar)", "AdaGrad", "Adam"]  # the legend order
+    assert all(res.configs[i].p == 4 for i in picks.values())
+    # Without its ℓ4 runs a sweep has no teaser at all.
+    assert ethanol.teaser_runs(_hand_result([r for r in rows if r[0].p == 2])) == {}

@@ -1,6 +1,7 @@
 """Gradient descent on the linear model: against a plain numpy loop, divergence, determinism."""
 import numpy as np
 import pytest
+import torch
 
 import overparam as op
 
@@ -53,6 +54,42 @@ def test_divergence_is_reported_with_its_step():
     assert h.steps[-1] == h.diverged_at - 1
     assert h.loss[-1] <= op.linear.DIVERGENCE_FACTOR * h.loss[0]
     assert h.final_loss == float("inf")
+
+
+def test_quadratic_lr_limit_is_two_over_the_top_eigenvalue_of_the_hessian():
+    """2/λ_max of the ℓ2 loss's Hessian, against two oracles that do not use the code under test.
+
+    The library's loss is L(w) = (1/p) mean_i (x_iᵀw − y_i)^p (overparam.losses), so for p = 2 the Hessian is
+    XᵀX/m: (i) autograd's float64 Hessian of (1/(2m))‖Xw − y‖², (ii) the closed form λ_max = σ_max(X)²/m, i.e. the
+    limit 2m/‖X‖₂² (‖X‖₂ from the SVD). A scale of X by c moves the limit by 1/c².
+    """
+    X, y = _problem(3, m=40, d=6)
+    m = X.shape[0]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    hessian = torch.autograd.functional.hessian(lambda w: ((Xt @ w - yt) ** 2).sum() / (2 * m),
+                                                torch.zeros(X.shape[1], dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(hessian, X.T @ X / m, rtol=1e-13)
+    limit = op.quadratic_lr_limit(X)
+    assert limit == pytest.approx(2 / np.linalg.eigvalsh(hessian)[-1], rel=1e-12)
+    assert limit == pytest.approx(2 * m / np.linalg.norm(X, 2) ** 2, rel=1e-12)
+    assert op.quadratic_lr_limit(3 * X) == pytest.approx(limit / 9, rel=1e-12)
+
+
+def test_gd_diverges_just_above_the_limit_and_converges_just_below():
+    """Along the Hessian's top eigenvector v the error e = w − w* evolves as e ← (1 − ηλ_max) e: at η = 1.01 × 2/λ_max
+    its size grows by 1.01 a step (the loss by 1.0201), past 10⁶ × the initial loss within ln(10⁶)/ln(1.0201) ≈ 700
+    steps; at 0.99× it shrinks by 0.98 a step. The start w* + v has a unit component along v.
+    """
+    X, y = _problem(4)
+    m = X.shape[0]
+    w_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    v = np.linalg.eigh(X.T @ X / m)[1][:, -1]
+    limit = op.quadratic_lr_limit(X)
+    above = op.gradient_descent(X, y, 2, 1.01 * limit, 3000, w0=w_star + v, on_divergence="stop")
+    assert above.diverged and above.diverged_at < 3000
+    below = op.gradient_descent(X, y, 2, 0.99 * limit, 3000, w0=w_star + v, on_divergence="stop")
+    assert not below.diverged
+    np.testing.assert_allclose(below.w, w_star, rtol=1e-8)
 
 
 def test_stable_just_below_the_limit():

@@ -1,8 +1,6 @@
 """Tests for overparam.sweep: the lockstep engine against independent single-run loops."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -45,14 +43,11 @@ def problem():
 
 
 @pytest.fixture(scope="module")
-def ethanol_slice():
-    try:
-        data = op.load_ethanol(os.environ.get("OVERPARAM_DATA_DIR"), download=False)
-    except FileNotFoundError:
-        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
-    s = op.standardize(data.X, data.y)
-    rows = np.random.default_rng(1).choice(len(s.y), 300, replace=False)
-    return s.X[rows], s.y[rows]
+def ethanol_slice(ethanol_std):
+    """300 rows of the standardized Ethanol problem; conftest's fixture reads OVERPARAM_DATA_DIR, else ../shared/data,
+    else the user cache, and skips (never downloads) without a copy."""
+    rows = np.random.default_rng(1).choice(len(ethanol_std.y), 300, replace=False)
+    return ethanol_std.X[rows], ethanol_std.y[rows]
 
 
 def _torch_oracle(layers0, X, y, p, T, make_opt):
@@ -229,10 +224,63 @@ def test_divergent_run_is_frozen_and_isolated(problem, where):
 
 
 def test_all_runs_diverge_stops_early(problem):
+    """Once every run is frozen the sweep stops: after the first chunk of 50 steps (both runs diverge at steps 1-2,
+    measured), not after 10⁶ iterations. run_sweep calls ``progress`` after each chunk that ends at or before
+    ``num_iters`` and once more with ``num_iters`` at the end, so an early stop reports exactly (50, 10⁶) and
+    (10⁶, 10⁶). The callback raises at a third call, so a sweep that goes on fails at once instead of running
+    ~800 s (without the early exit: 200 chunks per 10⁴ iterations, about 8 s here).
+    """
     X, y = problem
-    res = run_sweep((X, y), [RunConfig("gd", 5.0, p=4), RunConfig("adam", 50.0, p=4)], 10**6, chunk=50, record=1000)
-    assert res.diverged.all()
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+        if len(calls) > 2:
+            raise AssertionError(f"the sweep went on after every run had diverged: progress calls {calls}")
+
+    res = run_sweep((X, y), [RunConfig("gd", 5.0, p=4), RunConfig("adam", 50.0, p=4)], 10**6, chunk=50, record=1000,
+                    progress=progress)
+    assert res.diverged.all() and (res.diverged_at < 50).all()
     assert np.isinf(res.final_loss).all()
+    assert calls == [(50, 10**6), (10**6, 10**6)]
+    # The recorded losses past the divergence are NaN, as for a sweep that ran on: the early stop is invisible there.
+    assert res.steps.size == 10**3 + 1 and np.isnan(res.loss[:, 1:]).all()
+
+
+def test_runs_started_at_an_exact_fit_do_not_diverge():
+    """The divergence limit is DIVERGENCE_FACTOR × the initial loss only when that loss is > 0, else
+    DIVERGENCE_FACTOR itself (overparam.training.divergence_limit, the rule train_loop applies too:
+    tests/test_training.py's test_a_run_from_an_exact_fit_may_move_up_to_the_factor_itself).
+
+    Every run here starts at an exact fit: X is 3×6, so w_p + (any vector of X's null space) fits y = X w_p, and
+    each of 8 such starts w is given as init_direction w with init_scale ‖w‖^{1/N}, so that w_e(0) = w at every
+    depth N. The loss at step 0 is then round-off, of either sign: in the moment form (gram=True,
+    ½ w_eᵀ(XᵀX/m) w_e − …) it comes out below 0 for some runs (measured: 10 of the 40 here). No such run may be frozen.
+    A purely relative limit (initial loss × 10⁶) would freeze a run whose initial loss is < 0 at step 0, and one
+    whose initial loss is exactly 0 as soon as a later loss is > 0; the test checks that at least one run is of
+    that kind, so that it exercises the rule. The methods step by the gradient (gd, e2e, momentum), which is
+    round-off at a fit: the runs stay there.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 6))
+    w_p = np.linalg.pinv(X) @ rng.standard_normal(3)
+    null = np.linalg.svd(X)[2][3:].T  # (6, 3), X @ null = 0 up to round-off
+    y = X @ w_p
+    starts = [w_p + null @ rng.standard_normal(3) for _ in range(8)]
+    kinds = (("gd", 1), ("gd", 2), ("gd", 3), ("e2e", 2), ("momentum", 1))
+    runs = tuple(RunConfig(method, 0.01, depth=n, p=2, init_scale=np.linalg.norm(w) ** (1 / n), init_direction=tuple(w))
+                 for w in starts for method, n in kinds)
+    assert np.abs(X @ np.array(starts).T - y[:, None]).max() <= 1e-14  # exact fits, to round-off (measured 1.5e-15)
+    scale = float(np.mean(y**2)) / 2  # the loss at w_e = 0 (0.21), for the size of round-off
+    relative_rule_would_freeze = 0
+    for gram in (True, False):
+        res = run_sweep((X, y), runs, 300, gram=gram, chunk=100)
+        assert res.diverged_at.tolist() == [op.training.NEVER] * len(runs), gram
+        np.testing.assert_allclose(res.w_e, np.repeat(starts, len(kinds), axis=0), rtol=0, atol=1e-14)
+        assert np.abs(res.loss).max() <= 1e-14 * scale  # measured 2.5e-16 (moment form), 5.8e-31 (direct form)
+        start, later = res.loss[:, 0], res.loss[:, 1:]
+        relative_rule_would_freeze += int(((start < 0) | ((start == 0) & (later > 0).any(axis=1))).sum())
+    assert relative_rule_would_freeze > 0
 
 
 def test_float32_close_to_float64(problem):
@@ -499,19 +547,18 @@ def test_presets_cover_the_paper_sweeps():
     assert len({round(c.init_scale**c.depth, 12) for c in runs}) == 1
 
 
-def test_cli_writes_results_and_figures(tmp_path, monkeypatch):
+def test_cli_writes_results_and_figures(tmp_path, monkeypatch, data_dir):
+    """The command line on the offline copy (conftest's ``data_dir``: OVERPARAM_DATA_DIR, else ../shared/data)."""
     import dataclasses
 
     from overparam import ethanol
     from overparam.__main__ import main
 
-    data_dir = os.environ.get("OVERPARAM_DATA_DIR")
-    if not data_dir:
-        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
     tiny = dataclasses.replace(ethanol.PRESETS["fast"], num_iters=30, depths=(1, 2))
     monkeypatch.setitem(ethanol.PRESETS, "fast", tiny)
     out = tmp_path / "eth.npz"
-    assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--dtype", "float64"]) == 0
+    assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", str(data_dir),
+                 "--dtype", "float64"]) == 0
     res = SweepResult.load(out)
     assert res.num_iters == 30 and res.configs == tiny.runs() and res.dtype == "float64"
     assert res.provenance["command"].startswith("python -m overparam")
@@ -529,7 +576,7 @@ def test_cli_cuda_graph_on_needs_a_cuda_device(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_fuse_flag_reaches_run_sweep(tmp_path, monkeypatch):
+def test_cli_fuse_flag_reaches_run_sweep(tmp_path, monkeypatch, data_dir):
     """``--fuse`` is handed to run_sweep as ``fuse=True`` (the fused engine itself: tests/test_sweep_graph.py)."""
     import dataclasses
 
@@ -537,9 +584,6 @@ def test_cli_fuse_flag_reaches_run_sweep(tmp_path, monkeypatch):
     from overparam.__main__ import main
     from overparam.cli import ethanol as cli_ethanol
 
-    data_dir = os.environ.get("OVERPARAM_DATA_DIR")
-    if not data_dir:
-        pytest.skip("Ethanol data not available (set OVERPARAM_DATA_DIR)")
     monkeypatch.setitem(ethanol.PRESETS, "fast", dataclasses.replace(ethanol.PRESETS["fast"], num_iters=5, depths=(1,)))
     seen = []
 
@@ -550,7 +594,7 @@ def test_cli_fuse_flag_reaches_run_sweep(tmp_path, monkeypatch):
     monkeypatch.setattr(cli_ethanol, "run_sweep", spy)
     for flags in ([], ["--fuse"]):
         out = tmp_path / f"eth{len(flags)}.npz"
-        assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", data_dir, "--no-figures",
+        assert main(["ethanol", "--preset", "fast", "--out", str(out), "--data-dir", str(data_dir), "--no-figures",
                      *flags]) == 0
     assert seen == [False, True]
 

@@ -111,7 +111,51 @@ def test_grid_and_table():
     assert not any(r.reached for r in short) and short[0].iterations is None
     with pytest.raises(ValueError, match="reached_at"):
         op.toy_table({5.0: op.run_sweep(op.two_example_problem(5.0), op.toy_runs((1,), [1e-3]), 5)})
-    assert "depth 1" in op.format_toy_table(results)
+    lines = op.format_toy_table(results).splitlines()
+    assert lines[0].split() == ["y1", "depth", "1", "depth", "2", "depth", "3"] and len(lines) == 2
+    for j, r in enumerate(rows):  # one 24-character column per depth after the 6-character y1 column
+        cell = lines[1][6 + 24 * j: 6 + 24 * (j + 1)].strip()
+        assert cell == (f"{r.iterations:,} (η={r.lr:.2g})" if r.reached else "not reached"), r
+
+
+def _toy_result(rows) -> op.SweepResult:
+    """A toy SweepResult from (depth, η, reached_at, diverged_at) rows, with a falling loss for every run that did not
+    diverge (so that it trained) and ``reached_at`` as given."""
+    B = len(rows)
+    loss = np.array([[1.0, 0.5, 0.1, 1e-3] if np.isinf(div) else [1.0, 5.0, np.nan, np.nan] for *_, div in rows])
+    return op.SweepResult(configs=tuple(op.RunConfig("gd", lr, depth=n, p=4) for n, lr, _, _ in rows),
+                          steps=np.arange(4), loss=loss, diverged_at=np.array([div for *_, div in rows]),
+                          w_e=np.zeros((B, 2)), factors=tuple((np.zeros((1, 2)),) for _ in rows),
+                          weights_step=np.full(B, 3), num_iters=3, wall_time=0.0, dtype="float64", device="cpu",
+                          target=op.TOY_TARGET,
+                          reached_at=np.array([reached for _, _, reached, _ in rows], dtype=float))
+
+
+def test_format_toy_table_lays_out_every_cell_of_the_toy_table():
+    """Hand-made results: each cell is the fewest iterations (thousands separated) and its η to 2 significant digits,
+    or "not reached"; a y1 column of 4 characters and two spaces, then one 24-character right-aligned column per depth.
+
+    y1 = 5: depth 1 reaches the target at 4,321 with η = 0.03 (η = 0.01 needs 12,345), depth 2 at 98,765 with
+    η = 10^-2.5 = 0.0031623 -> "0.0032", depth 3 at step 7 with η = 0.1. y1 = 20: at depth 1 one run never reaches
+    it and the other diverges, depth 2 reaches it at 1,234,567 with η = 1.5e-4 -> "0.00015", depth 3 ties at 100,000
+    between η = 1e-4 and 10^-3.5 = 0.00031623 -> the larger, "0.00032".
+    """
+    never = op.training.NEVER
+    results = {
+        5.0: _toy_result([(1, 0.01, 12345, never), (1, 0.03, 4321, never), (2, 1e-3, 250000, never),
+                          (2, 10**-2.5, 98765, never), (3, 0.1, 7, never)]),
+        20.0: _toy_result([(1, 0.003, never, never), (1, 0.005, never, 2), (2, 1.5e-4, 1234567, never),
+                           (3, 1e-4, 100000, never), (3, 10**-3.5, 100000, never)]),
+    }
+    rows = op.toy_table(results)
+    assert [(r.y1, r.depth, r.iterations, r.index) for r in rows] == [
+        (5.0, 1, 4321, 1), (5.0, 2, 98765, 3), (5.0, 3, 7, 4), (20.0, 1, None, None), (20.0, 2, 1234567, 2),
+        (20.0, 3, 100000, 4)]
+    assert op.format_toy_table(results).splitlines() == [
+        "  y1  " + "depth 1".rjust(24) + "depth 2".rjust(24) + "depth 3".rjust(24),
+        "   5  " + "4,321 (η=0.03)".rjust(24) + "98,765 (η=0.0032)".rjust(24) + "7 (η=0.1)".rjust(24),
+        "  20  " + "not reached".rjust(24) + "1,234,567 (η=0.00015)".rjust(24) + "100,000 (η=0.00032)".rjust(24),
+    ]
 
 
 def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
