@@ -30,7 +30,8 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_SHA256", "RESULTS_URL", "atomic_write", "check_writable", "choose_output",
+__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_SHA256", "RESULTS_URL", "atomic_savefig", "atomic_write",
+           "check_writable", "choose_output",
            "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results",
            "reader_command"]
 
@@ -138,6 +139,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return path
 
 
+def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure to ``path`` with :func:`atomic_write` (the format is the file's suffix).
+
+    A figure written beside a results file is replaced whole or not at all, like the results file.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, **savefig_kwargs))
+
+
 def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
     """Make sure ``path`` can be written *before* a long computation (creates its folder).
 
@@ -170,6 +181,9 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
       ``force``; else a fresh stem with a UTC time stamp beside it (and a
       counter, ``-2``, ``-3``, …, if that one is taken too), so that
       committed results are never overwritten by accident.
+    * ``force`` does not replace a committed results file (one of
+      :data:`RESULTS_SHA256`): that takes naming it with ``requested``, and
+      its new digest belongs in :data:`RESULTS_SHA256` in the same commit.
     """
     if requested is not None:
         path = Path(requested)
@@ -181,6 +195,11 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
     if not existing:
         return stem, "the default"
     if force:
+        committed = [str(p) for p in existing if p.name in RESULTS_SHA256]
+        if committed:
+            raise OutputPathError(
+                f"--force does not replace the committed results file {', '.join(committed)}; to regenerate it, name "
+                "it with --out (and put its new SHA-256 in overparam.files.RESULTS_SHA256)")
         return stem, "replacing the existing files, as asked by --force"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     fresh, n = stem.with_name(f"{stem.name}-{stamp}"), 1

@@ -105,6 +105,18 @@ def test_ethanol_replaces_the_default_file_when_asked(tmp_path, ask):
     assert op.SweepResult.load(committed).num_iters == 20 and len(list(committed.parent.iterdir())) == 1
 
 
+@pytest.mark.parametrize("argv, name", [(ETHANOL, "ethanol_fast.npz"), (TOY, "toy_fast_y5.npz")])
+def test_force_does_not_replace_a_committed_results_file(tmp_path, monkeypatch, capsys, argv, name):
+    """A file whose digest is pinned (committed) is replaced only when --out names it."""
+    monkeypatch.setitem(op.files.RESULTS_SHA256, name, "0" * 64)
+    committed = _committed(tmp_path, name)
+    with pytest.raises(SystemExit) as info:
+        main(argv + ["--force"])
+    assert info.value.code == 2
+    assert committed.read_bytes() == b"the committed results"
+    assert f"--force does not replace the committed results file results/{name}" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------
 # Bug 6: the file written is the file reported
 # ---------------------------------------------------------------------------
@@ -194,6 +206,22 @@ def test_ethanol_cuda_without_a_cuda_device_is_a_usage_error(monkeypatch, capsys
         main(["ethanol", "--device", "cuda"])
     assert info.value.code == 2
     _assert_one_line_usage_error(capsys, "--device", "no CUDA device")
+
+
+def test_device_auto_is_resolved_by_the_parser():
+    """``--device auto`` reaches a command as the device it means, so ethanol (whose sweep takes a torch device)
+    accepts it like mnist does."""
+    from overparam.cli.args import device_name
+
+    assert device_name("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert device_name("cpu") == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_ethanol_cuda_graph_on_a_cpu_device_is_an_error_before_any_data(monkeypatch, capsys):
+    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    assert main(["ethanol", "--device", "auto", "--cuda-graph", "on"]) == 2
+    assert "--cuda-graph on needs a CUDA --device, got 'cpu'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")

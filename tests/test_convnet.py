@@ -163,8 +163,8 @@ def test_forward_matches_a_hand_built_float64_network(variant):
 
 
 def test_dropout_zeroes_or_doubles_in_training_only():
-    net = TutorialConvNet("baseline").double()
-    x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
+    net = TutorialConvNet("baseline", seed=0).double()
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     net.eval()
     kept = net.trace(x)["fc1"]
     assert torch.equal(net.trace(x)["fc1"], kept)
@@ -562,7 +562,7 @@ def test_cli_stand_in_when_training_images_are_absent(tmp_path, monkeypatch):
 
 def test_cli_never_overwrites_an_existing_default_file(tmp_path, monkeypatch):
     """Bug: the default output replaced the committed results file. Now a fresh name is chosen."""
-    from overparam.files import choose_output
+    from overparam.files import OutputPathError, choose_output
 
     monkeypatch.chdir(tmp_path)
     default = tmp_path / "results" / "mnist_full.npz"
@@ -573,7 +573,11 @@ def test_cli_never_overwrites_an_existing_default_file(tmp_path, monkeypatch):
     path, why = choose_output(None, default)
     assert path != default and path.parent == default.parent and path.name.startswith("mnist_full-")
     assert "is kept" in why and default.read_bytes() == b"committed"
-    assert choose_output(None, default, force=True)[0] == default
+    with pytest.raises(OutputPathError, match="--force does not replace the committed results file"):
+        choose_output(None, default, force=True)  # mnist_full.npz is a committed file: only --out replaces it
+    other = default.with_name("mnist_1000.npz")
+    other.write_bytes(b"an earlier run")
+    assert choose_output(None, other, force=True)[0] == other
     assert choose_output(str(default), "elsewhere.npz")[0] == default  # naming it is asking for it
     assert choose_output("run.out", default)[0] == Path("run.out.npz")  # the file written is the file reported
 

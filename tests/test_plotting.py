@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 import overparam as op  # noqa: E402
 from overparam.preconditioning import RuleComparison, plot_comparison, run_gap  # noqa: E402
@@ -249,4 +250,23 @@ def test_plot_loss_parts_draws_into_given_axes_from_a_list_of_runs():
     assert op.plot_loss_parts([run], 5, axes=axes) is fig
     assert [len(ax.get_lines()) for ax in axes] == [2, 2, 2]
     assert list(axes[1].get_lines()[1].get_xdata()) == [2] and list(axes[1].get_lines()[1].get_ydata()) == [0.25]
+    plt.close(fig)
+
+
+def test_atomic_savefig_writes_the_whole_figure_or_nothing(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from overparam.files import atomic_savefig
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = atomic_savefig(fig, tmp_path / "figure.png", bbox_inches="tight")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = path.read_bytes()
+    with pytest.raises(ValueError):  # a format matplotlib does not know: nothing is replaced, nothing left over
+        atomic_savefig(fig, tmp_path / "figure.not-a-format")
+    ax.plot([0, 1], [0, 1])
+    with pytest.raises(TypeError):  # fails inside savefig, after the temporary file was opened
+        atomic_savefig(fig, path, dpi="high")
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]
     plt.close(fig)

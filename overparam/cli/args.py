@@ -23,9 +23,10 @@ def nonnegative_int(text: str) -> int:
 
 
 def device_name(text: str) -> str:
-    """A torch device this machine has: ``cpu``, ``cuda`` or ``cuda:K`` (``auto`` is left for the command)."""
+    """A torch device this machine has: ``cpu``, ``cuda`` or ``cuda:K``; ``auto`` is ``cuda`` when torch sees a GPU,
+    else ``cpu``."""
     if text == "auto":
-        return text
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(text)
     except RuntimeError:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..convergence import PRESETS, SCHEMES, iterations_vs_std, plot_iterations_vs_std, run_convergence, whitened_problem
 from ..data import load_standardized_ethanol
-from ..files import check_writable, choose_output
+from ..files import atomic_savefig, check_writable, choose_output
 from ..plotting import use_book_style
 from .args import add_results_file_options, positive_int
 from .progress import Progress
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         ax.figure.text(0.99, 0.005, f"preset: {preset.name}, cap {preset.num_iters:,} iterations", ha="right",
                        va="bottom", fontsize=7, color="0.35")
         written.append(Path(out).with_suffix(".png"))
-        ax.figure.savefig(written[-1], bbox_inches="tight")
+        atomic_savefig(ax.figure, written[-1], bbox_inches="tight")
         plt.close(ax.figure)
     print("std: " + "  ".join(f"{s:.3g}" for s in preset.stds))
     for (scheme, depth), row in table.items():

@@ -14,7 +14,7 @@ import torch
 
 from ..data import load_ethanol, standardize
 from ..ethanol import PRESETS, plot_depth_sweep, plot_teaser, summary
-from ..files import check_writable, choose_output
+from ..files import atomic_savefig, check_writable, choose_output
 from ..optimum import lp_optimum
 from ..plotting import use_book_style
 from ..sweep import SweepResult, run_sweep
@@ -33,7 +33,7 @@ def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     _stamp(ax.figure, result, preset)
-    ax.figure.savefig(path, bbox_inches="tight")
+    atomic_savefig(ax.figure, path, bbox_inches="tight")
     plt.close(ax.figure)
 
 
@@ -91,7 +91,8 @@ def register(subparsers: Any) -> None:
                         help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
     add_results_file_options(parser, "ethanol", "figures are")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--device", type=device_name, default="cpu", help="torch device: cpu, cuda or cuda:K")
+    parser.add_argument("--device", type=device_name, default="cpu",
+                        help="torch device: cpu (the default), cuda, cuda:K or auto (cuda when torch sees a GPU)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--cuda-graph", choices=sorted(CUDA_GRAPH_CHOICES), default="auto",

@@ -1,10 +1,10 @@
-"""``python -m overparam toy``: the two-example ℓ4 toy at three scales (Chapter 4).
+"""``python -m overparam toy``: the two-example ℓ4 toy at three scales (Chapter 4, ``ch-preconditioner``).
 
 For each :math:`y_1` of the preset (5, 10, 20) one lockstep sweep trains depths 1-3
 (scalar hidden layers, aligned balanced start :math:`\\|w_1\\| = |\\omega_j| = 0.01`) on
 the targets :math:`(y_1, 1)` over the 27-point quarter-decade grid 1e-6 … 10^{0.5}, in
 float64, recording exactly when each run first reaches :math:`L \\le 10^{-5}`
-(Chapter 4). The presets differ only in the budget per run: 4·10⁵
+(Chapter 4, ``ch-preconditioner``). The presets differ only in the budget per run: 4·10⁵
 iterations (``paper``), 10⁵ (``default``), 4·10⁴ (``fast``). Writes one results file per
 :math:`y_1` (``<out>_y5.npz`` …), a figure of iterations-to-target against η, and prints
 the table of the fastest run per depth.
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..files import check_writable, choose_stem
+from ..files import atomic_savefig, check_writable, choose_stem
 from ..plotting import use_book_style
 from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, plot_iterations_vs_lr, run_toy, toy_results_paths,
                    toy_runs)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         fig.text(0.99, 0.005, f"preset: {preset.name}, {preset.num_iters:,} iterations, float64", ha="right",
                  va="bottom", fontsize=7, color="0.35")
         written.append(figure)
-        fig.savefig(written[-1], bbox_inches="tight")
+        atomic_savefig(fig, written[-1], bbox_inches="tight")
         plt.close(fig)
     print(format_toy_table(results))
     print(f"wall time {sum(r.wall_time for r in results.values()):.0f} s; wrote " + ", ".join(map(str, written)))
