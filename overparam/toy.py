@@ -308,15 +308,19 @@ def find_toy_results(name: str = "toy_paper", y1_values: tuple[float, ...] = TOY
 
 
 def format_toy_table(results: dict[float, SweepResult]) -> str:
-    """Plain text: per :math:`y_1` and depth the fewest iterations to :math:`L \\le` target and the η that did it."""
-    rows = toy_table(results)
-    depths = sorted({r.depth for r in rows})
+    """Plain text: per :math:`y_1` and depth the fewest iterations to :math:`L \\le` target and the η that did it.
+
+    A depth that some :math:`y_1`'s results do not hold shows "not run" there.
+    """
+    rows = {(r.y1, r.depth): r for r in toy_table(results)}
+    depths = sorted({depth for _, depth in rows})
     lines = ["  y1  " + "".join(f"{'depth ' + str(n):>24s}" for n in depths)]
     for y1 in results:
         cells = []
         for n in depths:
-            r = next(r for r in rows if r.y1 == y1 and r.depth == n)
-            cells.append(f"{r.iterations:>11,} (η={r.lr:.2g})" if r.reached else f"{'not reached':>24s}")
+            r = rows.get((float(y1), n))
+            cells.append("not run" if r is None else
+                         f"{r.iterations:>11,} (η={r.lr:.2g})" if r.reached else f"{'not reached':>24s}")
         lines.append(f"{y1:4g}  " + "".join(f"{c:>24s}" for c in cells))
     return "\n".join(lines)
 

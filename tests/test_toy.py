@@ -156,6 +156,10 @@ def test_format_toy_table_lays_out_every_cell_of_the_toy_table():
         "   5  " + "4,321 (η=0.03)".rjust(24) + "98,765 (η=0.0032)".rjust(24) + "7 (η=0.1)".rjust(24),
         "  20  " + "not reached".rjust(24) + "1,234,567 (η=0.00015)".rjust(24) + "100,000 (η=0.00032)".rjust(24),
     ]
+    # A y1 whose sweep left out a depth: that cell says so (it used to raise StopIteration).
+    partial = {5.0: results[5.0], 10.0: _toy_result([(1, 0.01, 50, never)])}
+    assert op.format_toy_table(partial).splitlines()[2] == ("  10  " + "50 (η=0.01)".rjust(24) + "not run".rjust(24)
+                                                            + "not run".rjust(24))
 
 
 def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
