@@ -287,10 +287,14 @@ class TutorialConvNet(nn.Module):
         Keys, in order: ``conv1`` (n, 32, 28, 28), ``pool1`` (n, 32, 14, 14),
         ``conv2`` (n, 64, 14, 14), ``pool2`` (n, 64, 7, 7), ``flat`` (n, 3136),
         ``fc1`` (n, 512; after ReLU and, in training mode, dropout),
-        ``logits`` (n, 10). ``generator`` draws the dropout mask (on ``x``'s device).
+        ``logits`` (n, 10). ``generator`` draws the dropout mask (on ``x``'s device); it is required in
+        training mode with dropout (``keep_prob < 1``), so that every mask is seeded.
         """
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"x must have shape (n, 1, 28, 28), got {tuple(x.shape)}")
+        if self.training and self.keep_prob < 1 and generator is None:
+            raise ValueError("generator: in training mode dropout draws a random mask; pass a seeded torch.Generator "
+                             "on x's device (as train_convnet does), or call .eval() for no dropout")
         out: dict[str, torch.Tensor] = {}
         out["conv1"] = F.relu(F.conv2d(x, self.conv1_w, self.conv1_b, padding=2))
         out["pool1"] = F.max_pool2d(out["conv1"], 2)

@@ -61,7 +61,7 @@ def test_parameter_counts_match_the_paper():
 
 @pytest.mark.parametrize("variant", ["baseline", "product"])
 def test_every_layer_shape(variant):
-    out = TutorialConvNet(variant).trace(torch.zeros(3, 1, 28, 28))
+    out = TutorialConvNet(variant).trace(torch.zeros(3, 1, 28, 28), torch.Generator().manual_seed(0))
     shapes = {k: tuple(v.shape) for k, v in out.items()}
     assert shapes == {
         "conv1": (3, 32, 28, 28), "pool1": (3, 32, 14, 14), "conv2": (3, 64, 14, 14), "pool2": (3, 64, 7, 7),
@@ -69,6 +69,9 @@ def test_every_layer_shape(variant):
     }
     with pytest.raises(ValueError, match=r"\(n, 1, 28, 28\)"):
         TutorialConvNet(variant)(torch.zeros(3, 28, 28))
+    with pytest.raises(ValueError, match="generator: in training mode dropout draws a random mask"):
+        TutorialConvNet(variant)(torch.zeros(3, 1, 28, 28))  # unseeded dropout
+    assert TutorialConvNet(variant).eval()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
 
 
 def test_flatten_uses_tensorflow_nhwc_order():
