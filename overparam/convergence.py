@@ -48,7 +48,9 @@ __all__ = [
     "deficiency_margin",
     "depth_color",
     "fastest_run",
+    "format_iterations",
     "imbalance_along",
+    "iterations_markdown",
     "iterations_vs_std",
     "plot_iterations_vs_std",
     "rate_bound",
@@ -195,7 +197,8 @@ def _grid(lo: float, hi: float, per_decade: float) -> tuple[float, ...]:
 
 
 #: Fast (CI), reader default, and ``long``: the follow-up's learning-rate range on a grid twice as fine as the
-#: default's, four stds per decade, a cap of 10^5 (the follow-up's was 10^6; at 648 runs that would take hours here).
+#: default's, four stds per decade, and a cap of 10^5 iterations, a tenth of the follow-up's 10^6, which bounds the
+#: cost of training its 648 runs.
 PRESETS: dict[str, ConvergencePreset] = {
     "fast": ConvergencePreset("fast", (3, 8), 32, _grid(0.01, 1.0, 2), _grid(1e-3, 1.0, 1), 2_000),
     "default": ConvergencePreset("default", (3, 8), 32, _grid(0.005, 1.0, 3), _grid(1e-4, 1.0, 1), 10_000),
@@ -269,9 +272,10 @@ def run_convergence(problem: WhitenedProblem, preset: ConvergencePreset, *, thre
     """Train every run of :func:`convergence_runs` in lockstep, recording the first step at ``epsilon`` (Chapter 7).
 
     Float32 unless ``dtype`` is given. ``threads``: torch's thread count for
-    the run (restored afterwards); the matrices are small (32 × 128), and
-    on a 2-core machine two threads were 100× slower than one when another
-    process was busy. ``None`` leaves torch's setting alone.
+    the run (restored afterwards). The default is one thread: the matrices
+    are small (at most 32 × 128), too small for the work of one product to be
+    worth splitting between threads, and one thread does not compete with
+    other processes for the cores. ``None`` leaves torch's setting alone.
     """
     import torch
 
@@ -310,6 +314,66 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
                 row.append(float(np.min(hits)))
             table[scheme, depth] = np.array(row)
     return table
+
+
+def format_iterations(count: float) -> str:
+    """An iteration count as Chapter 7 (``ch-beyond-speed``) prints it: ``"12,345"``, or ``"—"`` for never.
+
+    Parameters
+    ----------
+    count : float
+        Iterations to ``epsilon``, as :func:`iterations_vs_std` gives them; not finite
+        (:data:`~overparam.training.NEVER`) where no run got there.
+
+    Returns
+    -------
+    str
+        The count rounded to an integer with thousands separators, or an em dash where it is not finite.
+    """
+    count = float(count)
+    return f"{count:,.0f}" if np.isfinite(count) else "—"
+
+
+def iterations_markdown(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset) -> str:
+    """The iterations to ``epsilon`` against the init std as a Markdown table (Chapter 7, ``ch-beyond-speed``, Part A).
+
+    One row per depth of ``preset`` and scheme of :data:`SCHEMES` (depths in the
+    preset's order, the schemes within each depth), one column per std of
+    ``preset``; each entry is :func:`format_iterations` of the count.
+
+    Parameters
+    ----------
+    table : dict
+        ``(scheme, depth) -> counts``, one count per std of ``preset``, as
+        :func:`iterations_vs_std` returns it.
+    preset : ConvergencePreset
+        The preset the table was measured with.
+
+    Returns
+    -------
+    str
+        A header ``| depth | scheme | s = … |``, a separator line and one line per row.
+
+    Raises
+    ------
+    ValueError
+        If ``preset`` is not a :class:`ConvergencePreset`, a (scheme, depth) of the preset is missing from
+        ``table``, or a row does not have one count per std.
+    """
+    if not isinstance(preset, ConvergencePreset):
+        raise ValueError(f"preset must be a ConvergencePreset, got {type(preset).__name__}")
+    lines = ["| depth | scheme | " + " | ".join(f"s = {s:.3g}" for s in preset.stds) + " |",
+             "|" + "---|" * (2 + len(preset.stds))]
+    for depth in preset.depths:
+        for scheme in SCHEMES:
+            if (scheme, depth) not in table:
+                raise ValueError(f"table has no row for scheme {scheme!r} at depth {depth}")
+            row = np.asarray(table[scheme, depth], dtype=np.float64).reshape(-1)
+            if row.size != len(preset.stds):
+                raise ValueError(f"table[{scheme!r}, {depth}] has {row.size} counts, the preset has "
+                                 f"{len(preset.stds)} stds")
+            lines.append(f"| {depth} | {scheme} | " + " | ".join(map(format_iterations, row)) + " |")
+    return "\n".join(lines)
 
 
 def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: ConvergencePreset, scheme: str, depth: int,

@@ -184,6 +184,18 @@ def _power_clamp_negatives_only(A, alpha):
     return np.eye(len(A)) if alpha == 0 else (V * np.maximum(lam, 0.0) ** alpha) @ V.T
 
 
+def _power_abs_eigenvalues(A, alpha):
+    """eigh with |λ| instead of a clamp: a negative round-off eigenvalue −1e−16 becomes +1e−16 and survives."""
+    lam, V = np.linalg.eigh(A)
+    return np.eye(len(A)) if alpha == 0 else (V * np.abs(lam) ** alpha) @ V.T
+
+
+def _power_unclamped(A, alpha):
+    """eigh and the eigenvalues as they come, round-off of either sign included."""
+    lam, V = np.linalg.eigh(A)
+    return np.eye(len(A)) if alpha == 0 else (V * lam ** alpha) @ V.T
+
+
 def _power_range_projector_for_0(A, alpha):
     """Clamps correctly but takes 0^alpha = 0 also for alpha = 0: [A]^0 becomes the projector on A's range."""
     lam, V = np.linalg.eigh(A)
@@ -315,15 +327,25 @@ MISTAKES = [
      lambda W, G, N: _direction(W, G, N, power=_power_clamp_negatives_only), rf"^case 'N=3, W_e 1x4': {VALUE}"),
     ("end_to_end_step", "forgets the factor N of the weight decay",
      lambda W, G, N, lr, wd: (1 - lr * wd) * W - lr * _direction(W, G, N),
-     rf"^case 'N=2, W_e 1x4, lr=0.01, λ=0.1': {VALUE}"),
+     rf"^case 'N=2, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
     ("end_to_end_step", "decays after the step: (1 − ηλN)(W − η·direction)",
      lambda W, G, N, lr, wd: (1 - lr * wd * N) * (W - lr * _direction(W, G, N)),
-     rf"^case 'N=1, W_e 1x4, lr=0.01, λ=0.1': {VALUE}"),
+     rf"^case 'N=1, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
     ("end_to_end_step", "plain gradient step, no preconditioner: right for N = 1 only",
-     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * G, rf"^case 'N=2, W_e 1x4, lr=0.01, λ=0.1': {VALUE}"),
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * G, rf"^case 'N=2, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
+    ("end_to_end_step", "|λ| of the round-off eigenvalues instead of a clamp",
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * _direction(W, G, N, power=_power_abs_eigenvalues),
+     rf"^case 'N=5, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
+    ("end_to_end_step", "no clamp of positive round-off eigenvalues (max(λ, 0))",
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * _direction(W, G, N, power=_power_clamp_negatives_only),
+     rf"^case 'N=5, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
+    ("end_to_end_step", "no clamp at all: a negative round-off eigenvalue to a fractional power is nan",
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * sum(
+         _power_unclamped(W @ W.T, (j - 1) / N) @ G @ _power_unclamped(W.T @ W, (N - j) / N) for j in range(1, N + 1)),
+     r"^case 'N=2, W_e 1x4, lr=1, λ=0.1': contains nan or inf$"),
     ("end_to_end_step", "[A]^0 taken as the projector on A's range instead of I (rank-deficient W_eᵀW_e)",
      lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * _direction(W, G, N, power=_power_range_projector_for_0),
-     rf"^case 'N=1, W_e 1x4, lr=0.01, λ=0.1': {VALUE}"),
+     rf"^case 'N=1, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
     ("single_output_direction", "exponent 2 − 1/N instead of 2 − 2/N",
      lambda w, g, N: _single(w, g, N, 2 - 1 / N, N - 1), rf"^case 'N=1, d=2': {VALUE}"),
     ("single_output_direction", "‖w‖^(1 − 1/N): the norm, not its square, to the power 1 − 1/N",
@@ -365,6 +387,25 @@ def test_a_realistic_mistake_fails_with_a_useful_message(name, mistake, wrong, e
     assert printed == str(result)
     assert printed.startswith(f"{name}: FAILED — case '")
     assert printed.endswith(f"({result.passed} of {result.total} cases passed before it)")
+
+
+def test_a_round_off_mistake_in_the_step_fails_far_beyond_the_tolerance():
+    """The step check compares iterates at step size 1, at depths where a round-off eigenvalue matters.
+
+    With the former cases (η = 0.01, depths 1, 2, 3, 5) the iterate was mostly W_e, the direction's error
+    was shrunk a hundredfold before it met the tolerance, and |λ| instead of a clamp failed first at depth 3
+    by 1.5 times the tolerance (measured): a verdict at the mercy of round-off. Now the first failing case
+    exceeds the tolerance by far more than that (measured: 714 times).
+    """
+    wrong = lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * _direction(W, G, N, power=_power_abs_eigenvalues)  # noqa: E731
+    result = checks.end_to_end_step(wrong, verbose=False)
+    assert not result
+    failed = re.match(r"case '([^']*)'", result.failure)[1]
+    args = dict(checks._step_cases())[failed]
+    expected, got = op.end_to_end_step(*args), wrong(*args)
+    margin = np.max(np.abs(got - expected) / (1e-8 + 1e-6 * np.abs(expected)))  # the check's atol and rtol
+    assert margin > 100, f"{failed}: only {margin:.1f} times the tolerance"
+    assert all(args[3] == 1.0 for _, args in checks._step_cases()), "the step is as large as the iterate"
 
 
 def test_the_square_cases_alone_expose_the_transpose_mistakes():
