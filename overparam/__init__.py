@@ -27,6 +27,7 @@ from .convnet import (
 )
 from .convnet_analysis import (
     LOSS_PARTS,
+    PAPER_CURVE_RUNS,
     PAPER_READOFFS,
     VARIANT_COLORS,
     VARIANT_LABELS,
@@ -230,6 +231,7 @@ __all__ = [
     "MNISTData",
     "NormPowerPenalty",
     "note_scale",
+    "PAPER_CURVE_RUNS",
     "PAPER_READOFFS",
     "parse_idx",
     "parse_uci_batch",

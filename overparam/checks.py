@@ -196,30 +196,30 @@ def _step_cases() -> list[Case]:
 # The checks
 # ---------------------------------------------------------------------------
 def lp_loss(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_loss` (Chapter 1)."""
+    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_loss` (Chapter 1, ``ch-lp-regression``)."""
     return run_check("lp_loss", fn, losses.lp_loss, _regression_cases(1), verbose=verbose)
 
 
 def lp_gradient(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_gradient` (Chapter 1)."""
+    """Check ``fn(w, X, y, p)`` against :func:`overparam.lp_gradient` (Chapter 1, ``ch-lp-regression``)."""
     return run_check("lp_gradient", fn, losses.lp_gradient, _regression_cases(2), verbose=verbose)
 
 
 def end_to_end(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(factors)`` against :func:`overparam.end_to_end` (Chapter 2)."""
+    """Check ``fn(factors)`` against :func:`overparam.end_to_end` (Chapter 2, ``ch-deep-linear``)."""
     cases = [(desc, (fs,)) for desc, fs in _factor_cases(3)]
     return run_check("end_to_end", fn, deep.end_to_end, cases, verbose=verbose)
 
 
 def layer_gradients(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(factors, grad_e)`` against :func:`overparam.layer_gradients` (Chapter 2)."""
+    """Check ``fn(factors, grad_e)`` against :func:`overparam.layer_gradients` (Chapter 2, ``ch-deep-linear``)."""
     rng = np.random.default_rng(4)
     cases = [(desc, (fs, rng.normal(size=deep.end_to_end(fs).shape))) for desc, fs in _factor_cases(4)]
     return run_check("layer_gradients", fn, deep.layer_gradients, cases, verbose=verbose)
 
 
 def imbalance(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(factors)`` against :func:`overparam.imbalance` (Chapter 3)."""
+    """Check ``fn(factors)`` against :func:`overparam.imbalance` (Chapter 3, ``ch-balancedness``)."""
     cases = [(desc, (fs,)) for desc, fs in _factor_cases(5, depths=(2, 3, 4))]
     return run_check("imbalance", fn, balance.imbalance, cases, verbose=verbose)
 
@@ -255,7 +255,7 @@ def single_output_direction(fn: Callable[..., Any], *, verbose: bool = True) -> 
 
 
 def product_penalty_gradients(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(W_a, W_b)`` against :func:`overparam.product_penalty_gradients` (Chapter 6)."""
+    """Check ``fn(W_a, W_b)`` against :func:`overparam.product_penalty_gradients` (Chapter 6, ``ch-mnist``)."""
     rng = np.random.default_rng(9)
     shapes = ((3, 3, 3), (6, 4, 2), (2, 5, 5), (9, 3, 1))
     cases = [(f"W_a {m}x{k}, W_b {k}x{n}", (rng.normal(size=(m, k)), rng.normal(size=(k, n)))) for m, k, n in shapes]
@@ -264,7 +264,7 @@ def product_penalty_gradients(fn: Callable[..., Any], *, verbose: bool = True) -
 
 
 def effective_rank(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
-    """Check ``fn(W)`` against :func:`overparam.factorization.effective_rank` (Chapter 7).
+    """Check ``fn(W)`` against :func:`overparam.factorization.effective_rank` (Chapter 7, ``ch-beyond-speed``).
 
     Cases: full-rank, rank-deficient (exact zero singular values) and rectangular matrices, and a multiple of the
     identity (effective rank n).

@@ -65,7 +65,7 @@ SCHEMES: tuple[str, ...] = ("gaussian", "balanced", "balanced, matched size")
 
 @dataclass(frozen=True)
 class WhitenedProblem:
-    r"""Whitened ℓ2 regression reduced to :math:`\ell(W) = \frac12\|W - \Lambda\|^2` (Chapter 7).
+    r"""Whitened ℓ2 regression reduced to :math:`\ell(W) = \frac12\|W - \Lambda\|^2` (Chapter 7, ``ch-beyond-speed``).
 
     Attributes
     ----------
@@ -135,7 +135,7 @@ def whitened_problem(data: Any) -> WhitenedProblem:
 
 @dataclass(frozen=True)
 class ConvergencePreset:
-    """Grids of the convergence experiment (Chapter 7).
+    """Grids of the convergence experiment (Chapter 7, ``ch-beyond-speed``).
 
     Attributes
     ----------
@@ -231,7 +231,7 @@ def _check_problem_and_preset(problem: Any, preset: Any) -> None:
 
 
 def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> list[ConvergenceRun]:
-    r"""Every run of the experiment: depth × std × seed × learning rate × scheme (Chapter 7).
+    r"""Every run of the experiment: depth × std × seed × learning rate × scheme (Chapter 7, ``ch-beyond-speed``).
 
     * ``"gaussian"``: layer-wise i.i.d. :math:`\mathcal N(0, s^2)` layers
       (``RunConfig(init="gaussian")``);
@@ -296,7 +296,7 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
     """Per (scheme, depth), for each std of the preset: the fewest iterations to ``epsilon`` over learning rates and seeds.
 
     :data:`~overparam.training.NEVER` where no run got there within
-    ``num_iters`` (Chapter 7).
+    ``num_iters`` (Chapter 7, ``ch-beyond-speed``).
     """
     if result.reached_at is None:
         raise ValueError("result has no reached_at: run it with run_convergence (a target)")
@@ -440,7 +440,7 @@ def rate_bound(W_e: np.ndarray, depth: int) -> float:
     From Claim 1 of arXiv:1802.06509: every eigenvalue of the preconditioner
     :math:`P_{W_e}` is at least :math:`\sigma_{\min}(W_e)^{2(N-1)/N}`, and
     :math:`\|\nabla\ell\|^2 = 2\ell` for :math:`\ell = \frac12\|W - \Phi\|^2`
-    (Chapter 7).
+    (Chapter 7, ``ch-beyond-speed``).
     """
     depth = check_int("depth", depth, 1)
     W = np.atleast_2d(finite_array("W_e", W_e))

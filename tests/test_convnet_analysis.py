@@ -272,15 +272,24 @@ def test_levels_table_speedups_and_markdown():
 def test_readoff_comparison_reads_our_curve_at_the_paper_steps():
     t = np.arange(1000, dtype=float)
     runs = {"baseline": _fake_history("baseline", 2.0 / (1 + t / 100)), "product": _fake_history("product", 0 * t + 0.5)}
-    readoffs = {"baseline": {0: 1.0, 100: 2.0}, "product": {500: 0.25}}
+    readoffs = {"tutorial": {0: 1.0, 100: 2.0}, "overparameterized": {500: 0.25}}
     worst, table = op.readoff_comparison(runs, 1, readoffs)
     # ours: baseline batch loss 2 + 0.5 (penalty) at step 0, 1 + 0.5 at step 100; product 1.0 (0.5 + 0.5)
     assert worst == pytest.approx(4.0)  # product: 1.0 against 0.25; step 0 does not count
     rows = table.splitlines()[2:]
-    assert rows == ["| baseline | 0 | 1 | 2.5 | 2.50 |", "| baseline | 100 | 2 | 1.5 | 0.75 |",
-                    "| product | 500 | 0.25 | 1 | 4.00 |"]
+    assert rows == ["| tutorial | baseline | 0 | 1 | 2.5 | 2.50 |", "| tutorial | baseline | 100 | 2 | 1.5 | 0.75 |",
+                    "| overparameterized | product | 500 | 0.25 | 1 | 4.00 |"]
+    # Another reading of where the paper's penalty sits: compare its curve with the penalty on both factors.
+    runs["factors"] = _fake_history("factors", 0 * t + 0.25)  # batch loss 0.25 + 0.5
+    worst, table = op.readoff_comparison(runs, 1, {"overparameterized": {500: 0.25}},
+                                         {"overparameterized": "factors"})
+    assert worst == pytest.approx(3.0)
+    assert table.splitlines()[2] == "| overparameterized | factors | 500 | 0.25 | 0.75 | 3.00 |"
     with pytest.raises(ValueError, match="no run 'factors'"):
-        op.readoff_comparison(runs, 1, {"factors": {10: 1.0}})
+        op.readoff_comparison({k: runs[k] for k in ("baseline", "product")}, 1, {"overparameterized": {10: 1.0}},
+                              {"overparameterized": "factors"})
+    with pytest.raises(ValueError, match="no run of ours for the paper's curve 'other'"):
+        op.readoff_comparison(runs, 1, {"other": {10: 1.0}})
 
 
 def test_summary_table_rows_and_markdown_on_known_tails():
