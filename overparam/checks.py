@@ -226,7 +226,7 @@ def imbalance(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
 
 def end_to_end_direction(fn: Callable[..., Any], *, verbose: bool = True) -> CheckResult:
     """Check ``fn(W_e, grad, depth)`` against :func:`overparam.end_to_end_direction` (Chapter 4)."""
-    return run_check("end_to_end_direction", fn, dynamics.end_to_end_direction, _rule_cases(6),
+    return run_check("end_to_end_direction", fn, dynamics.end_to_end_direction, _rule_cases(6, (1, 2, 5, 8), 5),
                      rtol=1e-6, atol=1e-8, verbose=verbose)
 
 

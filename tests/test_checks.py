@@ -324,7 +324,7 @@ MISTAKES = [
      lambda W, G, N: sum((W @ W.T) ** ((j - 1) / N) @ G @ (W.T @ W) ** ((N - j) / N) for j in range(1, N + 1)),
      r"^case 'N=1, W_e 1x4': (largest error|contains nan)"),
     ("end_to_end_direction", "no clamp of round-off eigenvalues (rank-deficient Gram matrix)",
-     lambda W, G, N: _direction(W, G, N, power=_power_clamp_negatives_only), rf"^case 'N=3, W_e 1x4': {VALUE}"),
+     lambda W, G, N: _direction(W, G, N, power=_power_clamp_negatives_only), rf"^case 'N=5, W_e 1x4': {VALUE}"),
     ("end_to_end_step", "forgets the factor N of the weight decay",
      lambda W, G, N, lr, wd: (1 - lr * wd) * W - lr * _direction(W, G, N),
      rf"^case 'N=2, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
