@@ -228,9 +228,9 @@ def error_standard_error(error: float, n: int) -> float:
 
 
 def accumulated_step(lr: np.ndarray, momentum: float) -> np.ndarray:
-    """The accumulated momentum step ``S_t = sum_{s<t} lr_s (1 - m^{s+1}) / (1 - m)`` for t = 0..T (Chapter 6).
+    """The accumulated momentum step ``S_t = sum_{s<t} lr_s (1 - β^{s+1}) / (1 - β)`` for t = 0..T (Chapter 6).
 
-    With heavy-ball momentum (``b <- m b + g``, ``θ <- θ - lr_s b``, ``b``
+    With heavy-ball momentum (``b <- β b + g`` with β = ``momentum``, ``θ <- θ - lr_s b``, ``b``
     starting at 0), a constant gradient ``g`` has moved the weights by
     ``S_t g`` after ``t`` steps; plain weight decay with factor ``λ``
     therefore shrinks a squared norm by about ``exp(-2 λ S_t)``.
