@@ -442,8 +442,9 @@ def _check_finite(logs: torch.Tensor, since: int) -> None:
     """
     since = max(since, 0)
     batch_loss = (logs[0] + logs[1]).double()
-    first, window = batch_loss[0:1].cpu().numpy(), batch_loss[since:].cpu().numpy()
-    bad = is_divergent(window, divergence_limit(first[0]))
+    host = torch.cat([batch_loss[:1], batch_loss[since:]]).cpu().numpy()  # one copy: the first step and the window
+    first, window = host[0], host[1:]
+    bad = is_divergent(window, divergence_limit(first))
     if bad.any():
         step = since + int(np.argmax(bad))
         raise DivergenceError(step, float(window[step - since]), "convnet training",
