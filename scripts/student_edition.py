@@ -44,13 +44,13 @@ STUDENT_DIR = ROOT / "_student"
 
 # Not part of the student's copy: version control, environments, build outputs, the project's own tests
 # and maintenance scripts (which know the solutions' layout), CI configuration.
-_SKIP_TOP = {"_build", "_student", "tests", "scripts", "instructors.md"}
+# The instructors' page: not part of the student's book.
+INSTRUCTORS_PAGE = "instructors"
+_SKIP_TOP = {"_build", "_student", "tests", "scripts", f"{INSTRUCTORS_PAGE}.md"}
 _SKIP_ANYWHERE = ("__pycache__", "*.egg-info", ".ipynb_checkpoints", "_build", ".*")
 # Hidden files that the copy keeps: an instructor who publishes the edition from a repository of its own
 # needs the ignore list, or _build/ and .venv/ get committed.
 _KEEP_HIDDEN = {".gitignore"}
-# The instructors' page: not part of the student's book.
-INSTRUCTORS_PAGE = "instructors"
 
 # intro.md of the full book -> the student edition: (sentence in the full book, its replacement); the
 # launch-button sentence has two replacements, without and with ``--repository``.
