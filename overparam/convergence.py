@@ -34,7 +34,7 @@ from .deep import train_deep_linear
 from .losses import regression_pair
 from .plotting import DEPTH_COLORS
 from .sweep import RunConfig, SweepResult, run_sweep, start_layers
-from .training import measure_at
+from .training import format_iterations, measure_at
 from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
 __all__ = [
@@ -314,24 +314,6 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
                 row.append(float(np.min(hits)))
             table[scheme, depth] = np.array(row)
     return table
-
-
-def format_iterations(count: float) -> str:
-    """An iteration count as Chapter 7 (``ch-beyond-speed``) prints it: ``"12,345"``, or ``"—"`` for never.
-
-    Parameters
-    ----------
-    count : float
-        Iterations to ``epsilon``, as :func:`iterations_vs_std` gives them; not finite
-        (:data:`~overparam.training.NEVER`) where no run got there.
-
-    Returns
-    -------
-    str
-        The count rounded to an integer with thousands separators, or an em dash where it is not finite.
-    """
-    count = float(count)
-    return f"{count:,.0f}" if np.isfinite(count) else "—"
 
 
 def iterations_markdown(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset) -> str:

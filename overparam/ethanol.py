@@ -44,6 +44,7 @@ from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
                     select_runs)
+from .training import format_iterations
 from .validation import check_int, check_real, check_sequence
 
 __all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "W_E0_NORM",
@@ -127,9 +128,8 @@ def precision_markdown(rows: Sequence[PrecisionRow], epsilons: Sequence[float] =
     eps = [float(e) for e in epsilons]
     if any(len(r.iterations) != len(eps) for r in rows):
         raise ValueError(f"rows must have one iteration count per ε ({len(eps)}); build them with the same epsilons")
-    cell = lambda v: "—" if not np.isfinite(v) else f"{v:,.0f}"  # noqa: E731
     head = "| method | depth | η | final L − L* | " + " | ".join(f"ε = {e:g}" for e in eps) + " |"
-    body = [f"| {r.method} | {r.depth} | {r.lr:.3g} | {r.final_gap:.4f} | " + " | ".join(map(cell, r.iterations)) + " |"
+    body = [f"| {r.method} | {r.depth} | {r.lr:.3g} | {r.final_gap:.4f} | " + " | ".join(map(format_iterations, r.iterations)) + " |"
             for r in rows]
     return head + "\n|" + "---|" * (4 + len(eps)) + "\n" + "\n".join(body)
 

@@ -49,6 +49,7 @@ __all__ = [
     "Trace",
     "check_run",
     "divergence_limit",
+    "format_iterations",
     "is_divergent",
     "is_recorded",
     "largest_stable",
@@ -324,6 +325,23 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
 # ---------------------------------------------------------------------------
 # The rules
 # ---------------------------------------------------------------------------
+
+
+def format_iterations(count: float) -> str:
+    """An iteration count as the chapters' tables print it: ``"12,345"``, or ``"—"`` for never.
+
+    Parameters
+    ----------
+    count : float
+        Iterations to a target (Chapters 2 and 7); not finite (:data:`NEVER`) where no run got there.
+
+    Returns
+    -------
+    str
+        The count rounded to an integer with thousands separators, or an em dash where it is not finite.
+    """
+    count = float(count)
+    return f"{count:,.0f}" if math.isfinite(count) else "—"
 
 
 def divergence_limit(initial_loss: Any) -> Any:

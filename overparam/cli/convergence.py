@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..convergence import PRESETS, SCHEMES, iterations_vs_std, plot_iterations_vs_std, run_convergence, whitened_problem
 from ..data import load_standardized_ethanol
 from ..files import atomic_savefig, check_writable, choose_output
 from ..plotting import use_book_style
+from ..training import format_iterations
 from .args import add_results_file_options, positive_int
 from .progress import Progress
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         plt.close(ax.figure)
     print("std: " + "  ".join(f"{s:.3g}" for s in preset.stds))
     for (scheme, depth), row in table.items():
-        print(f"depth {depth}, {scheme}: " + "  ".join("—" if not np.isfinite(v) else f"{v:.0f}" for v in row))
+        print(f"depth {depth}, {scheme}: " + "  ".join(map(format_iterations, row)))
     print(f"wall time {result.wall_time:.0f} s; wrote " + ", ".join(map(str, written)))
     return 0
 
