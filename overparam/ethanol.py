@@ -47,7 +47,7 @@ from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_step
 from .training import format_iterations
 from .validation import check_int, check_real, check_sequence
 
-__all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "W_E0_NORM",
+__all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "TEASER_STYLES", "W_E0_NORM",
            "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table",
            "speedup_vs_precision", "summary", "teaser_runs"]
 
@@ -178,8 +178,6 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import DEPTH_COLORS
-
     num_iters = check_int("num_iters", num_iters, 1)
     colors = DEPTH_COLORS if colors is None else colors
     if ax is None:
@@ -197,6 +195,8 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
     ax.axhline(1, color="0.5", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(eps, [f"{e:g}" for e in eps])  # the ladder itself, not just the decades
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.invert_xaxis()
     ax.set_xlabel("precision ε asked for: L ≤ L* + ε")
     ax.set_ylabel("iterations of depth 1 / of depth N")
@@ -213,6 +213,14 @@ L4_GRID_TOP = {1: 10**-2.25, 2: 10**-2.5, 3: 10**-3, 4: 10**-3, 5: 10**-3.25, 6:
 TARGETS = {4: 0.1, 2: 0.07}
 #: Legend names of the teaser's methods.
 TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
+#: Line styles of the teaser's baselines: colours outside :data:`~overparam.plotting.DEPTH_COLORS` and broken
+#: lines, so that GD keeps its depth colour (solid) and no baseline reads as a depth.
+TEASER_STYLES = {
+    "adagrad": {"color": "#ff7f0e", "ls": "--"},
+    "adadelta": {"color": "#17becf", "ls": "--"},
+    "momentum": {"color": "0.45", "ls": "-."},
+    "adam": {"color": "0.0", "ls": ":"},
+}
 
 
 def _init_scale(depth: int) -> float:
@@ -378,8 +386,9 @@ def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = Non
         tuned = {k: v for k, v in cfg.hyper.items()
                  if len({result.configs[j].hyper[k] for j in result.select(method=cfg.method)}) > 1}
         label = f"{name} (η={cfg.lr:g}{''.join(f', {k}={v:g}' for k, v in tuned.items())})"
-        plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0], label)
-    ax.legend(fontsize=7)
+        style = TEASER_STYLES.get(cfg.method, {"color": DEPTH_COLORS[cfg.depth % len(DEPTH_COLORS)]})
+        plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0], label, **style)
+    ax.legend(fontsize=8)
     return ax
 
 

@@ -104,6 +104,39 @@ def test_plot_speedup_vs_precision_checks_num_iters():
         ethanol.plot_speedup_vs_precision(rows, 0, epsilons=(0.5, 0.02))
 
 
+def test_teaser_colours_gd_by_depth_and_no_baseline_with_a_depth_colour():
+    """Depth 2 is red in every figure of the book, the teaser included; a baseline never takes a depth's colour."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    matplotlib.use("Agg")
+    curves = dict(CURVES)
+    del curves["gd", 3, 1e-3]
+    curves.update({(m, 1, 1e-2): [1.05, 0.4, 0.2, 0.1, 0.09, 0.08] for m in ("adagrad", "adadelta", "momentum", "adam")})
+    ax = ethanol.plot_teaser(_sweep(curves), optimum=L_STAR)
+    colour = {line.get_label().rsplit(" (η", 1)[0]: to_hex(line.get_color()) for line in ax.get_lines()}
+    plt.close(ax.figure)
+    assert colour["GD, depth 1"] == op.DEPTH_COLORS[1] and colour["GD, depth 2 (one extra scalar)"] == op.DEPTH_COLORS[2]
+    baselines = [colour[name] for name in ethanol.TEASER_NAMES.values()]
+    assert len(baselines) == 4 and len(set(baselines)) == 4
+    assert not set(baselines) & {c.lower() for c in op.DEPTH_COLORS[1:]}
+
+
+def test_speedup_plot_ticks_are_the_precision_ladder():
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    eps = (0.5, 0.02)
+    rows = ethanol.precision_table(_sweep(CURVES, diverged={3: 20}), L_STAR, 4, epsilons=eps)
+    ax = ethanol.plot_speedup_vs_precision(rows, 50, epsilons=eps)
+    ticks = sorted(float(t) for t in ax.get_xticks())
+    labels = sorted(t.get_text() for t in ax.get_xticklabels())
+    plt.close(ax.figure)
+    assert ticks == sorted(eps) and labels == ["0.02", "0.5"]
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("depths", (1, 9), r"depths\[1\] must be a depth of L4_GRID_TOP"),
     ("depths", (), "depths must be a non-empty tuple"),
