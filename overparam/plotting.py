@@ -2,7 +2,8 @@
 
 Call :func:`use_book_style` once at the top of a chapter; build loss plots with
 :func:`loss_axes` and :func:`plot_loss`, and stamp every figure with the scale
-that produced it using :func:`note_scale`. Nothing here runs on import, and
+that produced it using :func:`note_scale` (or, for a figure that is the same
+at every scale, with ``note_scale(fig, detail, independent=True)``). Nothing here runs on import, and
 matplotlib is imported only when a function needs it (so ``import overparam``
 works, and stays fast, even where no plotting backend is usable).
 """
@@ -23,13 +24,20 @@ DEPTH_COLORS: Sequence[str] = (
 
 
 def use_book_style() -> None:
-    """Set the book's matplotlib defaults (sizes, grid, fonts, no top/right spines)."""
+    """Set the book's matplotlib defaults (sizes, grid, fonts, no top/right spines, 150 dpi).
+
+    The inline backend of Jupyter draws a notebook's figures at ``figure.dpi``
+    and, since matplotlib-inline 0.1.4, no longer overrides it, so the book's
+    images are 150 dpi (1.5 times the pixels of matplotlib's default).
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(
         {
             "figure.figsize": (6.4, 4.0),
-            "figure.dpi": 100,
+            # The notebook's inline images are drawn at figure.dpi (savefig.dpi serves only savefig): 150 keeps
+            # their text sharp when the page scales a wide figure down to its column.
+            "figure.dpi": 150,
             "savefig.dpi": 150,
             "axes.grid": True,
             "grid.alpha": 0.3,
@@ -73,13 +81,62 @@ def loss_axes(
     return ax
 
 
+#: A log axis whose view spans fewer decades than this gets the minor ticks of :data:`DENSE_LOG_SUBS`.
+NARROW_DECADES = 0.5
+
+#: Minor ticks within a decade on a narrow log axis: 1.2, 1.4, 1.6 and 2.5 join 2 … 9.
+DENSE_LOG_SUBS = (1.0, 1.2, 1.4, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+
+#: Two tick labels closer than this many font heights would overlap: the minor one is left out.
+LABEL_GAP = 1.2
+
+
+def _view_decades(axis: Any) -> float:
+    """How many decades the view of a log axis spans (``inf`` when it reaches zero)."""
+    low, high = sorted(axis.get_view_interval())
+    return float(np.log10(high / low)) if low > 0 else np.inf
+
+
+def _plain_log_minor_locator() -> Any:
+    """Minor ticks for a log axis: matplotlib's (2 … 9 × 10ᵏ), or :data:`DENSE_LOG_SUBS` on a narrow view.
+
+    A view narrower than :data:`NARROW_DECADES` (e.g. 0.9 to 1.4) holds at
+    most two of the usual ticks; the dense ones label it every 10–20 %. The
+    choice is made when the ticks are drawn, like the formatter's.
+    """
+    from matplotlib import ticker
+
+    class PlainLogMinorLocator(ticker.Locator):
+        def __init__(self) -> None:
+            self.usual = ticker.LogLocator(subs="auto")
+            self.dense = ticker.LogLocator(subs=DENSE_LOG_SUBS)
+
+        def set_axis(self, axis: Any) -> None:
+            super().set_axis(axis)
+            self.usual.set_axis(axis)
+            self.dense.set_axis(axis)
+
+        def _pick(self) -> Any:
+            return self.dense if _view_decades(self.axis) < NARROW_DECADES else self.usual
+
+        def __call__(self) -> Any:
+            return self._pick()()
+
+        def tick_values(self, vmin: float, vmax: float) -> Any:
+            return self._pick().tick_values(vmin, vmax)
+
+    return PlainLogMinorLocator()
+
+
 def _plain_log_formatter(minor: bool, max_decades: float) -> Any:
     """A tick formatter for a log axis that writes ``%g`` while the view spans at most ``max_decades`` decades.
 
     It reads the view limits when the ticks are drawn, so it serves whatever is
     plotted after it is installed. Wider views get matplotlib's own labels.
     Minor ticks: all are labelled within one decade, beyond one only those at
-    2 and 5 times a power of ten, so that the labels do not run into each other.
+    2 and 5 times a power of ten; and a minor label is left out where it would
+    sit within :data:`LABEL_GAP` font heights of a major tick or of the minor
+    label kept before it, so that no two labels overlap (``0.09`` under ``0.1``).
     """
     from matplotlib import ticker
 
@@ -95,17 +152,52 @@ def _plain_log_formatter(minor: bool, max_decades: float) -> Any:
             self.wide.set_locs(locs)
 
         def __call__(self, value: float, pos: Any = None) -> str:
-            low, high = sorted(self.axis.get_view_interval())
-            decades = np.log10(high / low) if low > 0 else np.inf
+            decades = _view_decades(self.axis)
             if decades > max_decades:
                 return self.wide(value, pos)
-            if minor:
+            if minor and decades >= NARROW_DECADES:
                 leading = round(value / 10 ** np.floor(np.log10(value) + 1e-9))
                 if leading not in (range(1, 10) if decades <= 1 else (2, 5)):
                     return ""
             return f"{value:g}"
 
+        def format_ticks(self, values: Any) -> list[str]:
+            labels = super().format_ticks(values)
+            if not minor or _view_decades(self.axis) > max_decades:
+                return labels
+            return _spaced(self.axis, values, labels)
+
     return PlainLogFormatter()
+
+
+def _spaced(axis: Any, values: Any, labels: list[str]) -> list[str]:
+    """Blank the minor labels that would overlap a major tick's label or the minor label kept before them."""
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+
+    ax = axis.axes
+    along = 1 if axis.axis_name == "y" else 0
+    size = FontProperties(size=mpl.rcParams[f"{axis.axis_name}tick.labelsize"]).get_size_in_points()
+    gap = LABEL_GAP * size * ax.figure.dpi / 72
+
+    def pixels(locs: Any) -> np.ndarray:
+        locs = np.asarray(locs, dtype=float)
+        points = np.zeros((locs.size, 2))
+        points[:, along] = locs
+        return ax.transData.transform(points)[:, along] if locs.size else np.empty(0)
+
+    low, high = sorted(axis.get_view_interval())
+    majors = [v for v in axis.get_majorticklocs() if low <= v <= high]
+    major_px = pixels(majors)
+    out, last = list(labels), None
+    for i, px in sorted(enumerate(pixels(values)), key=lambda item: item[1]):
+        if not out[i] or not low <= values[i] <= high:  # a label outside the view is not drawn
+            continue
+        if (major_px.size and np.min(np.abs(major_px - px)) < gap) or (last is not None and px - last < gap):
+            out[i] = ""
+        else:
+            last = px
+    return out
 
 
 def plain_log_ticks(ax: Any, max_decades: float = 2.0) -> Any:
@@ -115,44 +207,95 @@ def plain_log_ticks(ax: Any, max_decades: float = 2.0) -> Any:
     labelled tick is written with ``%g`` while the view spans at most
     ``max_decades`` decades (decided when the figure is drawn, so it may be
     called before or after plotting), and matplotlib's own labels are kept for
-    wider views. :func:`loss_axes` calls it for every log-scale loss axis. An
-    axis that is not log-scale is left alone. Returns ``ax``.
+    wider views. A view narrower than :data:`NARROW_DECADES` decades (a loss
+    going from 1.4 to 0.9) gets denser minor ticks, 1, 1.2, 1.4, 1.6, 2, 2.5,
+    3, … times a power of ten, all labelled; a minor label that would overlap
+    another label is left out. :func:`loss_axes` calls it for every log-scale
+    loss axis. An axis that is not log-scale is left alone. Returns ``ax``.
     """
     if ax.get_yscale() == "log":
         ax.yaxis.set_major_formatter(_plain_log_formatter(False, max_decades))
         ax.yaxis.set_minor_formatter(_plain_log_formatter(True, max_decades))
+        ax.yaxis.set_minor_locator(_plain_log_minor_locator())
     return ax
 
 
-def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str, **kwargs: Any) -> Any:
-    """Plot one loss curve; with a log x-axis, iteration 0 is drawn at 1."""
+def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str | None, **kwargs: Any) -> Any:
+    """Plot one loss curve; with a log x-axis, iteration 0 is left out.
+
+    A log axis has no place for iteration 0. Drawing it at 1 instead joined
+    the start to the first recorded step by a straight segment that was never
+    measured (decades long when the run is recorded sparsely), and made a
+    vertical jump when step 1 was recorded too. The curve starts at the first
+    recorded step after 0, as in :func:`overparam.ethanol.plot_depth_sweep`;
+    record the run on a grid that is dense at the start (``record=`` of the
+    trainers with :func:`overparam.log_steps`) for the early steps to show.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    steps : array_like of int
+        The recorded iterations.
+    loss : array_like
+        The loss (or any quantity) at those iterations, same length.
+    label : str or None
+        Legend label; ``None`` for none.
+    **kwargs
+        Passed to ``ax.plot`` (colour, line style, …).
+
+    Returns
+    -------
+    matplotlib Line2D
+    """
     steps = np.asarray(steps, dtype=float)
+    loss = np.asarray(loss)
+    if steps.shape != loss.shape[:1] or steps.ndim != 1:
+        raise ValueError(f"steps and loss must be 1-D of the same length, got shapes {steps.shape} and {loss.shape}")
     if ax.get_xscale() == "log":
-        steps = np.maximum(steps, 1.0)
+        after0 = steps > 0
+        steps, loss = steps[after0], loss[after0]
     return ax.plot(steps, loss, label=label, **kwargs)[0]
 
 
-def note_scale(fig: Any, detail: str = "", scale: str | None = None) -> None:
+#: What a figure that no training budget influences says instead of the build's scale (:func:`note_scale`).
+SCALE_INDEPENDENT = "independent of the build scale"
+
+
+def note_scale(fig: Any, detail: str = "", scale: str | None = None, *, independent: bool = False) -> None:
     """Write the scale that produced a figure below its bottom-right corner.
 
     ``detail`` adds the budget, e.g. ``"20,000 iterations"``; ``scale``
     overrides the build's own scale, e.g. ``"paper (results file)"`` for a
-    figure drawn from a committed paper-scale run. The note is placed when
+    figure drawn from a committed paper-scale run. ``independent=True`` is for
+    a figure that is the same at every scale (no training, or a budget that
+    does not depend on the scale): the note then reads ``"scale: independent
+    of the build scale"`` (:data:`SCALE_INDEPENDENT`), followed by ``detail``
+    (e.g. ``"2,500 iterations"``), so that a reader of the fast build is not
+    told that it shows a reduced-scale result. The note is placed when
     the figure is drawn, just below everything its axes draw (tick labels and
     axis labels included), so it never covers an axis label; saved or shown
     with ``bbox_inches="tight"`` (the notebook default) it enlarges the image
     to fit. The note is a matplotlib ``Annotation`` among ``fig.artists``;
     nothing is returned, so that a cell ending with this call shows no repr.
+
+    Raises
+    ------
+    ValueError
+        If both ``scale`` and ``independent=True`` are given.
     """
     from matplotlib.text import Annotation
     from matplotlib.transforms import Bbox
+
+    if independent and scale is not None:
+        raise ValueError(f"note_scale: give either scale ({scale!r}) or independent=True, not both")
 
     def below_the_axes(renderer: Any) -> Any:
         boxes = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
         boxes = [box for box in boxes if box is not None and box.width > 0]
         return Bbox.union(boxes) if boxes else fig.bbox
 
-    text = f"scale: {scale or scale_name()}" + (f", {detail}" if detail else "")
+    shown = SCALE_INDEPENDENT if independent else scale or scale_name()
+    text = f"scale: {shown}" + (f", {detail}" if detail else "")
     note = Annotation(text, xy=(1.0, 0.0), xycoords=below_the_axes, xytext=(0, -2), textcoords="offset points",
                       ha="right", va="top", fontsize=7, color="0.35")
     fig.add_artist(note)

@@ -44,6 +44,71 @@ def test_plain_log_ticks_only_on_narrow_log_axes():
     plt.close(fig)
 
 
+def _labelled_values(ax):
+    """The y values of every non-empty tick label inside the view, major and minor."""
+    fig = ax.figure
+    fig.canvas.draw()
+    low, high = ax.get_ylim()
+    out = {}
+    for minor in (False, True):
+        for t in ax.get_yticklabels(minor=minor):
+            value = t.get_position()[1]
+            if t.get_text() and low <= value <= high:
+                out[value] = t.get_text()
+    return out
+
+
+def test_a_narrow_log_view_is_labelled_over_its_whole_height():
+    """Weak spot (review W6): a view from 0.9 to 1.4 had labels at 0.9 and 1 only, none over its upper half."""
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.set_yscale("log")
+    op.plain_log_ticks(ax)
+    ax.plot([1, 2], [0.9, 1.4])
+    ax.set_ylim(0.9, 1.4)
+    labels = _labelled_values(ax)
+    above_one = [v for v in labels if v > 1.05]
+    assert above_one and max(labels) >= 1.2, labels
+    assert {"1.2", "1.4"} <= set(labels.values()) and all("10" not in t for t in labels.values()), labels
+    # and it can fail: matplotlib's own minor ticks (2 … 9 × 10ᵏ) give nothing above 1 on this view
+    plain = ax.yaxis.get_minor_locator()
+    ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs="auto"))
+    assert not [v for v in _labelled_values(ax) if v > 1.05]
+    ax.yaxis.set_minor_locator(plain)
+    plt.close(fig)
+
+
+def test_log_tick_labels_never_overlap():
+    """Weak spot (review W6): at the bottom of an ℓ2 panel "0.1" and "0.09" were printed on top of each other."""
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    ax.set_yscale("log")
+    op.plain_log_ticks(ax)
+    ax.plot([1, 2], [0.085, 1.2])
+    ax.set_ylim(0.085, 1.2)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    low, high = ax.get_ylim()
+    boxes = [t.get_window_extent(renderer) for minor in (False, True) for t in ax.get_yticklabels(minor=minor)
+             if t.get_text() and low <= t.get_position()[1] <= high]
+    assert len(boxes) >= 3
+    boxes.sort(key=lambda b: b.y0)
+    assert all(b.y0 >= a.y1 - 0.5 for a, b in zip(boxes, boxes[1:])), [(b.y0, b.y1) for b in boxes]
+    labels = _labelled_values(ax)
+    assert "0.1" in labels.values() and "0.09" not in labels.values()  # the minor label next to a major one goes
+    plt.close(fig)
+
+
+def test_note_scale_for_a_figure_that_is_the_same_at_every_scale():
+    fig, ax = plt.subplots()
+    op.note_scale(fig, "2,500 iterations", independent=True)
+    op.note_scale(fig, independent=True)
+    texts = [a.get_text() for a in fig.artists]
+    assert texts == ["scale: independent of the build scale, 2,500 iterations", "scale: independent of the build scale"]
+    assert op.plotting.SCALE_INDEPENDENT in texts[1]
+    with pytest.raises(ValueError, match="either scale"):
+        op.note_scale(fig, scale="paper (results file)", independent=True)
+    plt.close(fig)
+
+
 def test_loss_axes_get_plain_labels_for_what_is_plotted_later():
     ax = op.loss_axes(title="t")
     ax.plot([1, 2, 3], [1.4, 1.1, 0.95])
@@ -102,15 +167,17 @@ def test_plot_loss_draws_exactly_the_given_curve():
     plt.close(fig)
 
 
-def test_plot_loss_on_a_log_x_axis_draws_iteration_0_at_1_only():
-    """log(0) is undefined: the initial point moves to x = 1; every other step, and the caller's array, stay."""
+def test_plot_loss_on_a_log_x_axis_leaves_out_iteration_0_only():
+    """log(0) is undefined: the initial point is dropped (not moved to x = 1, which drew a segment never measured)."""
     ax = op.loss_axes(logx=True)
     steps = np.array([0, 1, 3, 1000])
     line = op.plot_loss(ax, steps, [4.0, 3.0, 2.0, 1.0], "net")
-    np.testing.assert_array_equal(line.get_xdata(), [1.0, 1.0, 3.0, 1000.0])
-    np.testing.assert_array_equal(line.get_ydata(), [4.0, 3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(line.get_xdata(), [1.0, 3.0, 1000.0])
+    np.testing.assert_array_equal(line.get_ydata(), [3.0, 2.0, 1.0])
     np.testing.assert_array_equal(steps, [0, 1, 3, 1000])  # not modified in place
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="same length"):
+        op.plot_loss(ax, steps, [1.0, 2.0], "short")
     plt.close(ax.figure)
 
 
@@ -131,7 +198,7 @@ def test_use_book_style_sets_the_documented_defaults():
         matplotlib.rcdefaults()
         op.use_book_style()
         rc = matplotlib.rcParams
-        assert list(rc["figure.figsize"]) == [6.4, 4.0] and rc["figure.dpi"] == 100 and rc["savefig.dpi"] == 150
+        assert list(rc["figure.figsize"]) == [6.4, 4.0] and rc["figure.dpi"] == 150 and rc["savefig.dpi"] == 150
         assert rc["axes.grid"] is True and rc["grid.alpha"] == 0.3
         assert rc["axes.spines.top"] is False and rc["axes.spines.right"] is False
         assert rc["axes.titlesize"] == 11 and rc["axes.labelsize"] == 10 and rc["legend.fontsize"] == 9
@@ -168,10 +235,10 @@ def test_plot_comparison_lines_are_the_two_runs_data():
     comp = _comparison(_deep_history(steps, net_loss, 3), _deep_history(steps, rule_loss, 3))
     ax = plot_comparison(comp)
     network, rule = ax.get_lines()
-    np.testing.assert_array_equal(network.get_xdata(), [1.0, 1.0, 10.0, 100.0])  # log x: step 0 drawn at 1
-    np.testing.assert_array_equal(network.get_ydata(), net_loss)
-    np.testing.assert_array_equal(rule.get_xdata(), [1.0, 1.0, 10.0, 100.0])
-    np.testing.assert_array_equal(rule.get_ydata(), rule_loss)
+    np.testing.assert_array_equal(network.get_xdata(), [1.0, 10.0, 100.0])  # log x: step 0 left out
+    np.testing.assert_array_equal(network.get_ydata(), net_loss[1:])
+    np.testing.assert_array_equal(rule.get_xdata(), [1.0, 10.0, 100.0])
+    np.testing.assert_array_equal(rule.get_ydata(), rule_loss[1:])
     assert network.get_linestyle() == "-" and rule.get_linestyle() == "--"
     assert network.get_color() == rule.get_color() == op.DEPTH_COLORS[3]
     assert network.get_label() == "depth-3 network (GD)" and rule.get_label() == "end-to-end rule, N = 3"
@@ -179,8 +246,8 @@ def test_plot_comparison_lines_are_the_two_runs_data():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [network.get_label(), rule.get_label()]
     # with the optimum given as a number, both lines are L − L* (hand-computed)
     ax2 = plot_comparison(comp, optimum=0.125)
-    np.testing.assert_allclose(ax2.get_lines()[0].get_ydata(), [2.875, 1.875, 0.375, 0.125], rtol=1e-15)
-    np.testing.assert_allclose(ax2.get_lines()[1].get_ydata(), [2.875, 1.775, 0.475, 0.075], rtol=1e-15)
+    np.testing.assert_allclose(ax2.get_lines()[0].get_ydata(), [1.875, 0.375, 0.125], rtol=1e-15)
+    np.testing.assert_allclose(ax2.get_lines()[1].get_ydata(), [1.775, 0.475, 0.075], rtol=1e-15)
     assert ax2.get_ylabel() == "L − L*"
     plt.close("all")
 
@@ -190,10 +257,10 @@ def test_plot_comparison_marks_a_diverged_network_at_its_last_point():
     rule = _deep_history([0, 10, 20, 30], [1.0, 0.5, 0.3, 0.2], 2)
     ax = plot_comparison(_comparison(net, rule), title="custom")
     network, marker, rule_line = ax.get_lines()
-    np.testing.assert_array_equal(network.get_xdata(), [1.0, 10.0, 20.0])
-    np.testing.assert_array_equal(network.get_ydata(), [1.0, 5.0, 80.0])
+    np.testing.assert_array_equal(network.get_xdata(), [10.0, 20.0])
+    np.testing.assert_array_equal(network.get_ydata(), [5.0, 80.0])
     assert marker.get_marker() == "x" and list(marker.get_xdata()) == [20] and list(marker.get_ydata()) == [80.0]
-    np.testing.assert_array_equal(rule_line.get_ydata(), [1.0, 0.5, 0.3, 0.2])
+    np.testing.assert_array_equal(rule_line.get_ydata(), [0.5, 0.3, 0.2])
     assert ax.get_title() == "custom"
     plt.close("all")
 
