@@ -17,12 +17,12 @@ gradient descent with torch autograd on the ℓp loss of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
-from .linear import problem_tensors
+from .linear import check_record, keep_steps, problem_tensors
 from .losses import _loss_from_residual, check_problem
 from .training import DeepHistory, DivergenceError, check_run, to_numpy, train_loop  # DeepHistory: re-exported
 from .validation import check_int, check_real, finite_array
@@ -331,6 +331,7 @@ def train_deep_linear(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
+    record: Iterable[int] | None = None,
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:
@@ -365,6 +366,12 @@ def train_deep_linear(
     record_every : int
         Record the loss and W_e every ``record_every`` steps and at the last
         step. Memory: ``num_iters / record_every`` copies of W_e.
+    record : array_like of int, optional
+        Record at these steps instead (sorted, unique, in ``[0, num_iters]``;
+        0 and ``num_iters`` are added), e.g. ``op.log_steps(num_iters, 20)``
+        merged with a linear grid; the values are those of an every-step run
+        (see :func:`~overparam.linear.check_record`). Memory while training:
+        ``num_iters`` copies of W_e.
     dtype : torch.dtype
         ``torch.float64`` (default) or ``torch.float32``.
     on_divergence : {"raise", "stop"}
@@ -384,6 +391,7 @@ def train_deep_linear(
             f"got W_1 {Ws0[0].shape} and W_N {Ws0[-1].shape}"
         )
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
+    kept = check_record(record, num_iters, record_every)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     Xt, yt = problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay
@@ -408,6 +416,8 @@ def train_deep_linear(
     start = [torch.tensor(W, dtype=dtype, requires_grad=True) for W in Ws0]
     trace = train_loop(step, loss, start, num_iters, record_every=record_every, on_divergence=on_divergence,
                        observe=observe, what=f"gradient descent on a depth-{len(Ws0)} linear network")
+    if kept is not None:
+        trace = keep_steps(trace, kept)
     return DeepHistory(
         steps=trace.steps,
         loss=trace.loss,

@@ -14,7 +14,7 @@ applies at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -22,9 +22,10 @@ import torch
 from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
+from .linear import check_record, keep_steps
 from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
-from .validation import finite_array
+from .validation import check_int, finite_array
 
 __all__ = [
     "RuleComparison",
@@ -182,6 +183,7 @@ def compare_network_and_rule(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
+    record: Iterable[int] | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> RuleComparison:
     """Train a deep linear network and the end-to-end rule from its W_e(0); measure the gap.
@@ -200,8 +202,9 @@ def compare_network_and_rule(
         The ℓp problem (X of shape (m, d), y of shape (m,), even p >= 2).
     factors0 : list of ndarray
         Initial layers ``[W_1, …, W_N]`` with one output.
-    lr, num_iters, weight_decay, record_every, dtype
-        As in :func:`~overparam.deep.train_deep_linear`.
+    lr, num_iters, weight_decay, record_every, record, dtype
+        As in :func:`~overparam.deep.train_deep_linear`: both runs are
+        recorded at the same steps.
 
     Returns
     -------
@@ -212,9 +215,12 @@ def compare_network_and_rule(
         finite_product = bool(np.isfinite(end_to_end(factors0)).all())
     if not finite_product:
         raise ValueError("factors0 must have a finite product W_e(0) = W_N ⋯ W_1 (it overflows)")
+    kept = check_record(record, check_int("num_iters", num_iters, 0), record_every)
     kwargs: dict[str, Any] = dict(record_every=record_every, dtype=dtype, on_divergence="stop")
-    network = train_deep_linear(X, y, p, factors0, lr, num_iters, weight_decay, **kwargs)
+    network = train_deep_linear(X, y, p, factors0, lr, num_iters, weight_decay, record=kept, **kwargs)
     rule = train_end_to_end(X, y, p, end_to_end(factors0), len(factors0), lr, num_iters, weight_decay, **kwargs)
+    if kept is not None:  # the rule's trainer records every step here; keep the network's steps
+        rule = keep_steps(rule, kept)
     return RuleComparison(network=network, rule=rule, gap=run_gap(network, rule))
 
 

@@ -187,6 +187,21 @@ def test_training_matches_a_numpy_loop_with_weight_decay():
     assert h.weight_decay == lam and h.lr == lr and h.p == 4
 
 
+def test_record_keeps_the_every_step_values_and_end_to_end_matrices():
+    X, y = _regression(7)
+    fs = _random_factors([X.shape[1], 4, 2, 1], seed=8)
+    grid = np.union1d(op.log_steps(60, 10), [25, 50])
+    h = train_deep_linear(X, y, 4, fs, 0.01, 60, weight_decay=0.1, record=grid)
+    full = train_deep_linear(X, y, 4, fs, 0.01, 60, weight_decay=0.1)
+    assert list(h.steps) == list(np.union1d(grid, [0, 60])) and len(h.W_e) == len(h.steps)
+    np.testing.assert_array_equal(h.loss, full.loss[h.steps])
+    np.testing.assert_array_equal(h.W_e, full.W_e[h.steps])
+    for a, b in zip(h.factors, full.factors, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="record must hold steps"):
+        train_deep_linear(X, y, 4, fs, 0.01, 60, record=[0, 61])
+
+
 def test_float32_runs_close_to_float64():
     X, y = _regression(9)
     fs = balanced_init(X.shape[1], 1, 3, 0.6, seed=1)

@@ -36,6 +36,47 @@ def test_record_every_keeps_the_last_step():
     np.testing.assert_allclose(h.loss, full.loss[[0, 100, 200, 250]])
 
 
+def test_record_keeps_exactly_the_every_step_values_at_the_given_steps():
+    """A log-plus-linear grid (record=) gives the every-step run's losses at those steps, with 0 and the end added."""
+    X, y = _problem()
+    grid = np.union1d(op.log_steps(250, 10), np.arange(0, 251, 100))[1:-1]  # 0 and 250 left for the trainer to add
+    h = op.gradient_descent(X, y, 4, 0.005, 250, record=grid)
+    full = op.gradient_descent(X, y, 4, 0.005, 250)
+    assert list(h.steps) == [0, *grid, 250] and h.steps.dtype == np.int64
+    np.testing.assert_array_equal(h.loss, full.loss[h.steps])  # identical, not merely close
+    np.testing.assert_array_equal(h.w, full.w)
+    assert op.gradient_descent(X, y, 4, 0.005, 250, record=[3, 7]).steps.tolist() == [0, 3, 7, 250]
+    assert full.loss[-1] < 0.5 * full.loss[0]  # a run that moves
+
+
+def test_record_keeps_the_last_step_of_a_diverged_run():
+    X, y = _problem()
+    lr = 1.5 * op.quadratic_lr_limit(X)
+    full = op.gradient_descent(X, y, 2, lr, 5000, on_divergence="stop")
+    h = op.gradient_descent(X, y, 2, lr, 5000, record=op.log_steps(5000, 5), on_divergence="stop")
+    assert h.diverged_at == full.diverged_at and h.steps[-1] == full.diverged_at - 1
+    assert h.steps[-2] < h.steps[-1] and h.steps[-1] not in op.log_steps(5000, 5)  # kept although not asked for
+    np.testing.assert_array_equal(h.loss, full.loss[h.steps])
+
+
+@pytest.mark.parametrize(
+    "record, match",
+    [([5, 3], "sorted"), ([3, 3], "sorted"), ([-1, 4], r"in \[0, num_iters=10\]"), ([4, 11], "num_iters=10"),
+     ([0.5, 2.0], "integer steps"), ([], "non-empty"), ([[1, 2]], "1-D"), ([True, False], "integer")],
+)
+def test_bad_record_is_named(record, match):
+    X, y = _problem()
+    with pytest.raises(ValueError, match="record") as err:
+        op.gradient_descent(X, y, 2, 0.01, 10, record=record)
+    assert err.match(match)
+
+
+def test_record_and_record_every_together_are_refused():
+    X, y = _problem()
+    with pytest.raises(ValueError, match="record or record_every"):
+        op.gradient_descent(X, y, 2, 0.01, 10, record=[2, 4], record_every=2)
+
+
 def test_ls_converges_to_least_squares_solution():
     X, y = _problem(1)
     lr = 0.9 * op.quadratic_lr_limit(X)

@@ -68,6 +68,22 @@ def test_run_gap_rejects_bad_input():
 # --- compare_network_and_rule ------------------------------------------------
 
 
+def test_comparison_with_record_keeps_both_runs_at_the_same_steps():
+    """record=: the network and the rule are kept at the given steps, with the values of every-step runs."""
+    X, y = _regression(1)
+    fs = balanced_init(X.shape[1], 1, 2, 0.6, seed=1)
+    grid = np.array([1, 2, 5, 10, 30])
+    comp = compare_network_and_rule(X, y, 4, fs, 0.01, 40, record=grid)
+    full = compare_network_and_rule(X, y, 4, fs, 0.01, 40)
+    for got, every in ((comp.network, full.network), (comp.rule, full.rule)):
+        assert list(got.steps) == [0, 1, 2, 5, 10, 30, 40] and len(got.W_e) == 7
+        np.testing.assert_array_equal(got.loss, every.loss[got.steps])
+        np.testing.assert_array_equal(got.W_e, every.W_e[got.steps])
+    np.testing.assert_array_equal(comp.gap.loss_gap, full.gap.loss_gap[comp.gap.steps])
+    with pytest.raises(ValueError, match="record or record_every"):
+        compare_network_and_rule(X, y, 4, fs, 0.01, 40, record=grid, record_every=5)
+
+
 def test_comparison_matches_direct_training_of_both_models():
     """Oracles: GD on the factors written here with autograd, and the rule iterated step by step."""
     X, y = _regression(1)
@@ -118,7 +134,7 @@ def test_plot_comparison_draws_both_runs():
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["depth-2 network (GD)", "end-to-end rule, N = 2"]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), comp.rule.loss)
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), comp.rule.loss[1:])  # step 0 has no place on log x
     plt.close("all")
     with pytest.raises(ValueError, match="comparison must be a RuleComparison"):
         plot_comparison(comp.network)
@@ -130,7 +146,7 @@ def test_plot_comparison_shows_suboptimality_against_the_optimum():
     best = lp_optimum(X, y, 4)
     ax = plot_comparison(comp, optimum=best)
     # independent oracle: the loss recomputed from the rule's recorded W_e, minus the Newton optimum
-    recomputed = np.array([lp_loss(W[0], X, y, 4) for W in comp.rule.W_e]) - best.loss
+    recomputed = np.array([lp_loss(W[0], X, y, 4) for W in comp.rule.W_e[1:]]) - best.loss  # log x: no step 0
     np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), recomputed, rtol=1e-9)
     assert ax.get_ylabel() == "L − L*" and np.all(ax.get_lines()[0].get_ydata() > 0)
     ax2 = plot_comparison(comp, optimum=best.loss)

@@ -295,6 +295,19 @@ def test_zero_penalty_is_gradient_descent():
         np.testing.assert_allclose(pen.w, plain.w, rtol=1e-12)
 
 
+def test_record_keeps_the_every_step_values():
+    X, y = _regression()
+    penalty = NormPowerPenalty(-0.01, 7 / 3)
+    grid = np.union1d(np.unique(np.geomspace(1, 300, 12).astype(np.int64)), np.arange(0, 301, 100))
+    h = penalized_gradient_descent(X, y, 4, penalty, 0.01, 300, record=grid)
+    full = penalized_gradient_descent(X, y, 4, penalty, 0.01, 300)
+    assert list(h.steps) == list(grid) and grid[-1] == 300
+    np.testing.assert_array_equal(h.loss, full.loss[h.steps])
+    np.testing.assert_array_equal(h.w, full.w)
+    with pytest.raises(ValueError, match="record must be sorted"):
+        penalized_gradient_descent(X, y, 4, penalty, 0.01, 300, record=grid[::-1])
+
+
 def test_ridge_penalty_converges_to_the_ridge_solution():
     """ℓ2 loss + (λ/2)‖w‖²: the limit solves (XᵀX/m + λI) w = Xᵀy/m; the recorded loss excludes the penalty."""
     X, y = _regression(1)
