@@ -325,13 +325,28 @@ def format_toy_table(results: dict[float, SweepResult]) -> str:
     return "\n".join(lines)
 
 
+#: Each depth's row of failed runs above the budget lies at budget × ROW_STEP ** depth (Chapter 4's toy figure).
+ROW_STEP = 1.6
+
+
+def _power_of_ten_math(value: float) -> str:
+    """``1e-05`` as mathtext ``$10^{-5}$``; any other number as ``%g``."""
+    exponent = math.log10(value) if value > 0 else math.nan
+    if math.isfinite(exponent) and abs(exponent - round(exponent)) < 1e-9:
+        return f"$10^{{{round(exponent)}}}$"
+    return f"{value:g}"
+
+
 def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -> Any:
     """One panel per :math:`y_1`: iterations to the target against η, one line per depth (Chapter 4).
 
-    Runs that diverged are marked × at the top of the panel; runs that neither
-    diverged nor reached the target within the budget are left out. A run that
-    reached the target and collapsed later is drawn at the step it reached it
-    (:func:`toy_table` does not choose it). A dotted vertical line marks the
+    Every run of the grid is drawn. A run that reached the target is a point
+    on its depth's line, at the step it reached it (a run that reached the
+    target and collapsed later is drawn there too; :func:`toy_table` does not
+    choose it). The runs that did not reach it are marked above the budget
+    (dotted line, "budget"), one row per depth at budget × :data:`ROW_STEP` ** depth:
+    ▽ (open) for a run that neither reached the target nor diverged within
+    the budget, × for a run that diverged. A dotted vertical line marks the
     depth-1 stability limit :math:`2/y_1^2`.
     """
     import matplotlib.pyplot as plt
@@ -349,16 +364,23 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
         lrs = np.array([c.lr for c in result.configs])
         depth = np.array([c.depth for c in result.configs])
         top = result.num_iters
+        reached = (result.reached_at != NEVER) & ~result.diverged
         for n in sorted(set(depth)):
             color = DEPTH_COLORS[n % len(DEPTH_COLORS)]
-            ok = (depth == n) & (result.reached_at != NEVER) & ~result.diverged
+            ok = (depth == n) & reached
             ax.loglog(lrs[ok], result.reached_at[ok], "o-", ms=3, color=color, label=f"N = {n}")
-            bad = (depth == n) & result.diverged
-            ax.plot(lrs[bad], np.full(bad.sum(), top * 1.6 ** (n - 1)), "x", ms=4, color=color)
+            row = top * ROW_STEP ** n
+            for failed, marker in (((depth == n) & result.diverged, "x"),
+                                   ((depth == n) & ~reached & ~result.diverged, "v")):
+                ax.plot(lrs[failed], np.full(failed.sum(), row), marker, ms=4, color=color,
+                        mfc="none" if marker == "v" else color)
+        ax.axhline(top, color="0.4", ls=":", lw=1)
         ax.axvline(depth1_stability_limit(y1), color="k", ls=":", lw=1)
         if ax is axes[0]:
-            ax.plot([], [], "x", color="0.3", label="diverged")
+            ax.plot([], [], "v", color="0.3", mfc="none", ms=4, label="not within the budget")
+            ax.plot([], [], "x", color="0.3", ms=4, label="diverged")
+            ax.plot([], [], ":", color="0.4", lw=1, label="budget")
         ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
-    axes[0].set_ylabel(f"iterations to L ≤ {result.target:g}")
+    axes[0].set_ylabel(f"iterations to $L \\leq$ {_power_of_ten_math(result.target)}")
     axes[0].legend(fontsize=8, loc="lower left")
     return axes

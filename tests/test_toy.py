@@ -284,3 +284,37 @@ def test_find_toy_results_reads_the_committed_files_wherever_the_book_runs(tmp_p
         np.testing.assert_array_equal(found[y1].loss, direct[y1].loss)
         assert found[y1].num_iters == direct[y1].num_iters == 400_000
     assert op.find_toy_results("toy_paper", (5.0, 7.0), download=False) is None  # y1 = 7 was never run
+
+
+def test_the_figure_draws_every_run_of_the_grid():
+    """Weak spot (review W5): runs that neither reached the target nor diverged were left out silently.
+
+    Each run is on its depth's line (reached), or on its depth's row above the budget: ▽ not reached, × diverged.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = op.run_toy(5.0, 3000, depths=(1, 2), lrs=[1e-6, 3e-2, 5e-2, 3.0])
+    (ax,) = op.plot_iterations_vs_lr({5.0: result})
+    lines = [line for line in ax.get_lines() if len(line.get_xdata())]
+    drawn = {}
+    for line in lines:
+        for x, y in zip(line.get_xdata(), line.get_ydata()):
+            drawn.setdefault((line.get_color(), float(x)), []).append((float(y), line.get_marker()))
+    for i, cfg in enumerate(result.configs):
+        points = drawn[op.DEPTH_COLORS[cfg.depth], cfg.lr]
+        row = 3000 * op.toy.ROW_STEP ** cfg.depth
+        if result.diverged[i]:
+            assert (row, "x") in points
+        elif result.reached_at[i] == op.training.NEVER:
+            assert (row, "v") in points  # the run at η = 1e-6 of each depth, and depth 1 at 0.03
+        else:
+            assert (float(result.reached_at[i]), "o") in points
+    assert not result.diverged[0] and result.reached_at[0] == op.training.NEVER  # the case the old figure dropped
+    budget = [line for line in ax.get_lines() if list(line.get_ydata()) == [3000, 3000]]
+    assert budget and budget[0].get_linestyle() == ":"
+    assert ax.get_ylabel() == "iterations to $L \\leq$ $10^{-5}$"
+    assert {"not within the budget", "diverged", "budget"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+    plt.close("all")
