@@ -24,6 +24,7 @@ PCA-whitened features. This module holds that experiment:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +41,16 @@ from .validation import check_int, check_real, check_sequence, finite_array, rng
 __all__ = [
     "ConvergencePreset",
     "ConvergenceRun",
+    "FAILED_ROW_SPACING",
     "PRESETS",
     "SCHEMES",
+    "SCHEME_STYLES",
     "WhitenedProblem",
     "balanced_end_to_end_std",
     "convergence_runs",
     "deficiency_margin",
     "depth_color",
+    "failed_rows",
     "fastest_run",
     "format_iterations",
     "imbalance_along",
@@ -372,12 +376,48 @@ def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: Convergen
 
 
 def depth_color(depth: int) -> str:
-    """The colour of a depth in Chapter 7's figures (two depths, two well-separated colours)."""
-    return {3: "C0", 8: "C3"}.get(int(depth), DEPTH_COLORS[int(depth) % len(DEPTH_COLORS)])
+    """The colour of a depth in Chapter 7's figures: the book's :data:`~overparam.plotting.DEPTH_COLORS` (3 green, 8 olive)."""
+    depth = int(depth)
+    return DEPTH_COLORS[depth % len(DEPTH_COLORS)]
+
+
+#: Line style and marker of each scheme in Chapter 7's figures.
+SCHEME_STYLES: dict[str, tuple[str, str]] = {"gaussian": ("--", "s"), "balanced": ("-", "o"),
+                                              "balanced, matched size": (":", "^")}
+#: Spacing of the rows of failed runs in :func:`plot_iterations_vs_std`, as a fraction of the decades the
+#: converged counts span below the cap (at least one decade).
+FAILED_ROW_SPACING = 0.07
+
+
+def failed_rows(table: dict[tuple[str, int], np.ndarray], cap: int) -> dict[tuple[str, int], float]:
+    """The height of each (scheme, depth)'s row of failed runs in :func:`plot_iterations_vs_std` (Chapter 7).
+
+    Every (scheme, depth) of ``table`` that has a run which did not converge
+    gets its own row above the cap, ``cap · f**k`` for k = 1, 2, … in the
+    order of the table's keys, so that no failed marker hides another. The
+    factor f spaces the rows evenly on the log axis whatever its range:
+    ``FAILED_ROW_SPACING`` times the decades from the fewest iterations in
+    the table up to the cap (at least one decade).
+    """
+    cap = check_int("cap", cap, 1)
+    values = [np.asarray(its, dtype=np.float64) for its in table.values()]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.empty(0)
+    decades = max(1.0, math.log10(cap / min(cap, finite.min()))) if finite.size else 1.0
+    factor = 10.0 ** (FAILED_ROW_SPACING * decades)
+    keys = [key for key, its in zip(table, values) if (~np.isfinite(its)).any()]
+    return {key: cap * factor ** (k + 1) for k, key in enumerate(keys)}
 
 
 def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset, ax=None):
-    """Iterations to ``epsilon`` against the init std, per scheme and depth; never-converged marked at the cap."""
+    """Iterations to ``epsilon`` against the init std, per scheme and depth (Chapter 7, ``ch-beyond-speed``).
+
+    Converged runs: the scheme's marker, filled, joined by the scheme's line
+    style, in the depth's colour. Runs that did not converge within the cap:
+    the same marker, unfilled, on a row of their own above the cap
+    (:func:`failed_rows`), one row per (depth, scheme), labelled at the
+    right; the y-axis ends one row's spacing above the highest. The cap is
+    the dotted line; the legend is below the axes.
+    """
     import matplotlib.pyplot as plt
 
     for scheme, _ in table:
@@ -386,19 +426,38 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     stds = np.asarray(preset.stds)
+    rows = failed_rows(table, preset.num_iters)
     for (scheme, depth), its in table.items():
         color = depth_color(depth)
-        style, marker = {"gaussian": ("--", "s"), "balanced": ("-", "o"), "balanced, matched size": (":", "^")}[scheme]
+        style, marker = SCHEME_STYLES[scheme]
         done = np.isfinite(its)
         ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}")
-        if (~done).any():
-            ax.loglog(stds[~done], np.full((~done).sum(), preset.num_iters), "x", color=color, ms=7)
+        if (scheme, depth) in rows:
+            y = rows[scheme, depth]
+            ax.loglog(stds[~done], np.full((~done).sum(), y), marker, ls="none", color=color, mfc="none", ms=6,
+                      mew=1.2)
+            ax.annotate(f"N = {depth}, {scheme}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=6.5, color=color, annotation_clip=False)
+    if rows:  # room for the rows, one row's spacing above the highest
+        highest = max(rows.values())
+        ax.set_ylim(top=highest * (highest / preset.num_iters) ** (1 / len(rows)))
     ax.axhline(preset.num_iters, color="0.6", lw=0.8, ls=":")
+    ax.annotate("cap", (1.0, preset.num_iters), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                textcoords="offset points", va="center", fontsize=6.5, color="0.4", annotation_clip=False)
     ax.set(xlabel="initialization std s",
-           ylabel=f"iterations to ℓ ≤ {preset.epsilon:g}",
-           title="convergence time against the initial scale (× : not within the cap)")
-    ax.legend(fontsize=7, loc="upper left", ncol=2)
+           ylabel=f"iterations to ℓ ≤ {_mathtext_power(preset.epsilon)}",
+           title="convergence time against the initial scale (open: not within the cap)")
+    # Below the axes, one column per depth: inside, it would cover the rows of failed runs.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     return ax
+
+
+def _mathtext_power(value: float) -> str:
+    """``1e-05`` as mathtext ``$10^{-5}$``; any other number as ``%g``."""
+    exponent = math.log10(value)
+    if value > 0 and exponent == round(exponent):
+        return f"$10^{{{int(round(exponent))}}}$"
+    return f"{value:g}"
 
 
 def deficiency_margin(W_e: np.ndarray, target: np.ndarray) -> float:

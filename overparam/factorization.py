@@ -35,6 +35,7 @@ import torch
 
 from .balance import balanced_factors
 from .deep import end_to_end, layer_gradients
+from .sweep import log_steps
 from .training import NEVER, History, check_run, is_recorded, train_loop
 from .validation import check_int, check_real, check_sequence, rng_from_seed
 
@@ -321,6 +322,7 @@ def train_deep_factorization(
     num_iters: int,
     *,
     record_every: int = 1,
+    record: Sequence[int] | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     observe: Callable[[np.ndarray], Any] | None = None,
 ) -> FactorizationHistory:
@@ -351,9 +353,16 @@ def train_deep_factorization(
     record_every : int
         Record the loss (and ``observe``) every ``record_every`` steps and at
         the last step.
+    record : sequence of int, optional
+        Record at these steps instead (and at 0 and the last step), e.g. a
+        log-spaced grid from :func:`overparam.sweep.log_steps` merged with a
+        linear one, as :func:`overparam.run_sweep` takes it; ``record_every``
+        is then ignored. ``observe`` is called at these steps only.
     on_divergence : {"raise", "stop"}
         Raise :class:`~overparam.training.DivergenceError` naming the step, or
-        keep the history up to the step before.
+        keep the history up to the step before (a diverged run also records
+        its last step before the divergence, as :func:`~overparam.training.train_loop`
+        does).
     observe : callable, optional
         ``observe(W_e) -> array`` of a fixed shape, kept at every recorded
         step, e.g. ``lambda W: np.linalg.svd(W, compute_uv=False)`` for the
@@ -383,37 +392,65 @@ def train_deep_factorization(
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     if observe is not None and not callable(observe):
         raise ValueError(f"observe must be None or a callable taking W_e, got {type(observe).__name__}")
+    wanted = None if record is None else _record_steps(record, num_iters)
 
-    def loss(Ws: list[np.ndarray]) -> float:
+    # The state carries its step number, so that the observer can skip the steps ``record`` leaves out.
+    def loss(state: tuple[int, list[np.ndarray]]) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
-            return problem.loss(end_to_end(Ws))
+            return problem.loss(end_to_end(state[1]))
 
-    def step(Ws: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+    def step(state: tuple[int, list[np.ndarray]]) -> tuple[float, tuple[int, list[np.ndarray]]]:
+        t, Ws = state
         with np.errstate(over="ignore", invalid="ignore"):
             grad_e = problem.gradient(end_to_end(Ws))
             value = 0.5 * float(np.sum(grad_e * grad_e))
             if not math.isfinite(value):  # the loop stops here; no step from a non-finite state
-                return value, Ws
-            return value, [W - lr * G for W, G in zip(Ws, layer_gradients(Ws, grad_e))]
+                return value, state
+            return value, (t + 1, [W - lr * G for W, G in zip(Ws, layer_gradients(Ws, grad_e))])
 
     watch = None
     if observe is not None:
-        def watch(Ws: list[np.ndarray]) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(observe(end_to_end(Ws)), dtype=np.float64))
+        shape = None if wanted is None else np.shape(observe(end_to_end(Ws0)))  # of the placeholder for a skipped step
 
-    trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every, on_divergence=on_divergence,
-                       observe=watch, what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
-    final = [W.copy() for W in trace.final]
+        def watch(state: tuple[int, list[np.ndarray]]) -> torch.Tensor:
+            if wanted is not None and state[0] not in wanted:
+                return torch.full(shape, math.nan, dtype=torch.float64)
+            return torch.as_tensor(np.asarray(observe(end_to_end(state[1])), dtype=np.float64))
+
+    trace = train_loop(step, loss, (0, Ws0), num_iters, record_every=record_every if wanted is None else 1,
+                       on_divergence=on_divergence, observe=watch,
+                       what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
+    final = [W.copy() for W in trace.final[1]]
+    steps, losses, observed = trace.steps, trace.loss, trace.observed
+    if wanted is not None:
+        keep = np.isin(steps, list(wanted))
+        if trace.diverged_at is not None and steps.size:
+            keep[-1] = True  # the last step before the divergence, as train_loop records it
+        steps, losses = steps[keep], losses[keep]
+        if observed is not None:
+            observed = observed[keep]
+            if steps.size and int(steps[-1]) not in wanted:
+                observed[-1] = np.asarray(observe(end_to_end(final)), dtype=np.float64)
     return FactorizationHistory(
-        steps=trace.steps,
-        loss=trace.loss,
+        steps=steps,
+        loss=losses,
         diverged_at=trace.diverged_at,
         factors=tuple(final),
         W_e=end_to_end(final),
         lr=lr,
         depth=len(final),
-        observed=trace.observed,
+        observed=observed,
     )
+
+
+def _record_steps(record: Sequence[int], num_iters: int) -> frozenset[int]:
+    """``record`` checked as integer steps in [0, ``num_iters``], with 0 and ``num_iters`` added."""
+    steps = np.asarray(record)
+    if (steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer)
+            or steps.min() < 0 or steps.max() > num_iters):
+        raise ValueError(f"record must be a non-empty sequence of integer steps in [0, num_iters={num_iters}], "
+                         f"got {record!r}")
+    return frozenset(int(t) for t in np.r_[0, steps, num_iters])
 
 
 # ---------------------------------------------------------------------------
@@ -778,6 +815,7 @@ def completion_experiment(
     seed: int,
     *,
     record_every: int = 100,
+    record: Sequence[int] | None = None,
     top: int | None = None,
     nuclear: bool = True,
     nuclear_tol: float = 1e-7,
@@ -810,6 +848,11 @@ def completion_experiment(
         >= 0.
     record_every : int
         Recording interval of the losses and singular values.
+    record : sequence of int, optional
+        Record at these steps instead (and at 0 and ``num_iters``), e.g.
+        :attr:`CompletionPreset.record`: a log-spaced grid merged with a
+        linear one, so that a log-x figure sees the fast early growth
+        (:func:`train_deep_factorization`).
     top : int, optional
         Singular values kept per recorded step; default ``min(n, 2 * rank + 2)``.
     nuclear : bool
@@ -835,7 +878,10 @@ def completion_experiment(
     scale = check_real("scale", scale, above=0)
     top = min(n, 2 * rank + 2) if top is None else check_int("top", top, 1, n)
 
-    steps = np.array([t for t in range(num_iters + 1) if is_recorded(t, num_iters, record_every)], dtype=np.int64)
+    if record is None:
+        steps = np.array([t for t in range(num_iters + 1) if is_recorded(t, num_iters, record_every)], dtype=np.int64)
+    else:
+        steps = np.array(sorted(_record_steps(record, num_iters)), dtype=np.int64)
     D, C, T = len(depths), len(counts), len(steps)
     errors, final_loss, eff = (np.full((D, C), np.nan) for _ in range(3))
     seconds = np.zeros((D, C))
@@ -851,7 +897,7 @@ def completion_experiment(
         for d, (depth, lr_d) in enumerate(zip(depths, lrs)):
             start = small_balanced_start(n, n, depth, scale, seed + 1)
             began = time.perf_counter()
-            run = train_deep_factorization(problem, start, lr_d, num_iters, record_every=record_every,
+            run = train_deep_factorization(problem, start, lr_d, num_iters, record_every=record_every, record=record,
                                            on_divergence="stop", observe=top_singular_values)
             seconds[d, c] = time.perf_counter() - began
             final_loss[d, c] = run.final_loss
@@ -879,7 +925,10 @@ class CompletionPreset:
     """Settings of Part B's experiment (Chapter 7): the book's size (n = 100, rank 5) at a budget per scale.
 
     The fields are the arguments of :func:`completion_experiment` of the same
-    names, checked when the preset is made (a ``ValueError`` naming the field).
+    names, checked when the preset is made (a ``ValueError`` naming the field),
+    except ``log_per_decade``: the experiment records on :attr:`record`, every
+    ``record_every`` steps merged with ``log_per_decade`` log-spaced steps per
+    decade (:func:`overparam.sweep.log_steps`).
     """
 
     name: str
@@ -892,6 +941,7 @@ class CompletionPreset:
     scale: float
     seed: int = 0
     record_every: int = 50
+    log_per_decade: int = 20
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -906,6 +956,13 @@ class CompletionPreset:
         check_real("scale", self.scale, above=0)
         check_int("seed", self.seed, 0)
         check_int("record_every", self.record_every, 1)
+        check_int("log_per_decade", self.log_per_decade, 1)
+
+    @property
+    def record(self) -> np.ndarray:
+        """The recorded steps: log-spaced (``log_per_decade`` per decade) merged with every ``record_every``-th."""
+        return np.union1d(log_steps(self.num_iters, self.log_per_decade),
+                          np.arange(0, self.num_iters + 1, self.record_every))
 
 
 #: CI's fast mode and the reader default (one seed). lr = 2 converges at every count (Chapter 7 asserts that no
@@ -919,40 +976,69 @@ COMPLETION_PRESETS: dict[str, CompletionPreset] = {
 def run_completion(preset: CompletionPreset) -> CompletionExperiment:
     """:func:`completion_experiment` with a preset's settings (Chapter 7, ``ch-beyond-speed``)."""
     return completion_experiment(preset.n, preset.rank, preset.counts, preset.depths, preset.lr, preset.num_iters,
-                                 preset.scale, preset.seed, record_every=preset.record_every)
+                                 preset.scale, preset.seed, record=preset.record)
 
 
 def plot_errors_vs_count(experiment: CompletionExperiment, ax=None):
-    """Reconstruction error against the number of observed entries, per depth and for the nuclear norm."""
+    """Reconstruction error against the number of observed entries, per depth and for the nuclear norm (Chapter 7).
+
+    With fewer than four counts the points are drawn without connecting
+    lines: two or three points joined by straight lines would draw
+    crossings between counts that were never run.
+    """
     import matplotlib.pyplot as plt
 
     from .plotting import DEPTH_COLORS
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.2, 4.0))
+    joined = len(experiment.counts) >= 4
     for d, depth in enumerate(experiment.depths):
-        ax.semilogy(experiment.counts, experiment.errors[d], "o-", color=DEPTH_COLORS[int(depth) % len(DEPTH_COLORS)],
-                    label=f"depth {depth}")
+        ax.semilogy(experiment.counts, experiment.errors[d], "o-" if joined else "o",
+                    color=DEPTH_COLORS[int(depth) % len(DEPTH_COLORS)], label=f"depth {depth}")
     if np.isfinite(experiment.nuclear_errors).any():
-        ax.semilogy(experiment.counts, np.maximum(experiment.nuclear_errors, 1e-12), "k--s", ms=4,
+        ax.semilogy(experiment.counts, np.maximum(experiment.nuclear_errors, 1e-12), "k--s" if joined else "ks", ms=4,
                     label="minimum nuclear norm")
     ax.set(xlabel=r"observed entries $|\Omega|$", ylabel=r"$\|W - W^*\|_F \,/\, \|W^*\|_F$",
            title="matrix completion: error on all entries")
+    if not joined:
+        ax.set_xticks(experiment.counts)
+        ax.margins(x=0.15)
     ax.legend()
     return ax
 
 
-def plot_singular_values(experiment: CompletionExperiment, count_index: int, axes=None):
-    """The largest singular values of W_e along training, one panel per depth, at one observation count."""
+def plot_singular_values(experiment: CompletionExperiment, count_index: int, axes=None, *, rank: int | None = None):
+    """The largest singular values of W_e along training, one panel per depth, at one observation count (Chapter 7).
+
+    Log-log axes; step 0 is left out (it has no place on a log axis; the
+    first recorded step after it is step 1, see
+    :attr:`CompletionPreset.record`). With ``rank``, the ``rank`` largest
+    values are drawn in the depth's colour (:data:`overparam.plotting.DEPTH_COLORS`)
+    and the others in grey.
+    """
     import matplotlib.pyplot as plt
 
+    from .plotting import DEPTH_COLORS
+
     count_index = check_int("count_index", count_index, 0, len(experiment.counts) - 1)
+    top = experiment.singular_values.shape[-1]
+    rank = top if rank is None else check_int("rank", rank, 1, top)
     if axes is None:
         _, axes = plt.subplots(1, len(experiment.depths), figsize=(3.6 * len(experiment.depths), 3.4), sharey=True)
     axes = np.atleast_1d(axes)
+    later = experiment.steps > 0
     for ax, d in zip(axes, range(len(experiment.depths))):
-        sv = experiment.singular_values[d, count_index]
-        ax.semilogy(np.maximum(experiment.steps, 1), sv, lw=1.2)
-        ax.set(xscale="log", xlabel="iteration", title=f"depth {experiment.depths[d]}")
+        depth = int(experiment.depths[d])
+        sv = experiment.singular_values[d, count_index][later]
+        steps = experiment.steps[later]
+        ax.loglog(steps, sv[:, rank:], lw=1.0, color="0.65")
+        ax.loglog(steps, sv[:, :rank], lw=1.4, color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
+        ax.set(xlabel="iteration", title=f"depth {depth}")
     axes[0].set_ylabel("singular values of $W_e$")
+    if rank < top:
+        first = DEPTH_COLORS[int(experiment.depths[0]) % len(DEPTH_COLORS)]
+        axes[0].legend(handles=[plt.Line2D([], [], color=first, lw=1.4, label=f"the {rank} largest"),
+                                plt.Line2D([], [], color="0.65", lw=1.0, label=f"$\\sigma_{{{rank + 1}}}$ to $\\sigma_{{{top}}}$")],
+                       fontsize=8, loc="lower right")
     return axes

@@ -216,3 +216,37 @@ def test_iterations_markdown_formats_a_hand_built_table():
         cv.iterations_markdown(table | {("balanced", 3): np.array([5.0])}, preset)
     with pytest.raises(ValueError, match="preset must be a ConvergencePreset"):
         cv.iterations_markdown(table, "default")
+
+
+def test_depth_colors_are_the_books():
+    """Same depth, same colour across the book (Chapter 7 used its own pair before)."""
+    for depth in (1, 2, 3, 8):
+        assert cv.depth_color(depth) == op.DEPTH_COLORS[depth]
+
+
+def test_plot_puts_each_failed_scheme_and_depth_on_its_own_row_above_the_cap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    preset = cv.ConvergencePreset("t", (3, 8), 4, (0.01, 0.1, 1.0), (0.1,), 1000, epsilon=1e-5)
+    never = op.training.NEVER
+    table = {("gaussian", 3): np.array([500.0, 50.0, never]), ("balanced", 3): np.array([40.0, 40.0, 60.0]),
+             ("gaussian", 8): np.array([never, 80.0, never]), ("balanced", 8): np.array([never, 30.0, never])}
+    rows = cv.failed_rows(table, preset.num_iters)
+    assert list(rows) == [("gaussian", 3), ("gaussian", 8), ("balanced", 8)]
+    heights = np.array(list(rows.values()))
+    factor = 10 ** (cv.FAILED_ROW_SPACING * np.log10(1000 / 30))  # spaced by the decades from 30 to the cap
+    np.testing.assert_allclose(heights, 1000 * factor ** np.arange(1, 4), rtol=1e-12)  # above the cap, one row each
+    ax = cv.plot_iterations_vs_std(table, preset)
+    failed = [line for line in ax.get_lines() if line.get_markerfacecolor() == "none"]
+    assert len(failed) == 3
+    for line, (scheme, depth) in zip(failed, rows):
+        assert line.get_marker() == cv.SCHEME_STYLES[scheme][1] and line.get_linestyle() == "None"
+        np.testing.assert_array_equal(line.get_xdata(), np.asarray(preset.stds)[~np.isfinite(table[scheme, depth])])
+        assert np.all(line.get_ydata() == rows[scheme, depth])
+        assert matplotlib.colors.same_color(line.get_color(), op.DEPTH_COLORS[depth])
+    assert ax.get_ylabel() == "iterations to ℓ ≤ $10^{-5}$"
+    assert ax.get_ylim()[1] == pytest.approx(heights[-1] * factor, rel=1e-12)  # room above the highest row
+    plt.close(ax.figure)

@@ -194,6 +194,39 @@ def test_training_records_observes_and_fits_a_fully_observed_matrix():
     assert problem.reconstruction_error(history.W_e) < 1e-10
 
 
+def test_training_records_at_given_steps_and_observes_only_there():
+    """``record``: the run is the same; loss and observations are kept at 0, the given steps and the last."""
+    problem = CompletionProblem(target=low_rank_matrix(6, 5, 2, seed=0), mask=_random_mask((6, 5), 0.6, seed=1))
+    start = small_balanced_start(6, 5, 3, 0.3, seed=2)
+    calls = []
+
+    def observe(W):
+        calls.append(W.copy())
+        return np.linalg.svd(W, compute_uv=False)
+
+    every = train_deep_factorization(problem, start, 0.2, 40, observe=lambda W: np.linalg.svd(W, compute_uv=False))
+    chosen = train_deep_factorization(problem, start, 0.2, 40, record=[1, 2, 7, 30], observe=observe)
+    np.testing.assert_array_equal(chosen.steps, [0, 1, 2, 7, 30, 40])
+    np.testing.assert_array_equal(chosen.loss, every.loss[chosen.steps])
+    np.testing.assert_array_equal(chosen.observed, every.observed[chosen.steps])
+    np.testing.assert_array_equal(chosen.W_e, every.W_e)
+    assert len(calls) == 1 + 6  # once for the shape, then at the six recorded steps only
+    with pytest.raises(ValueError, match=r"record must be a non-empty sequence of integer steps in \[0, num_iters=40\]"):
+        train_deep_factorization(problem, start, 0.2, 40, record=[5, 41])
+    with pytest.raises(ValueError, match="record"):
+        train_deep_factorization(problem, start, 0.2, 40, record=[0.5])
+
+
+def test_training_with_record_keeps_the_last_step_before_a_divergence():
+    problem = CompletionProblem(target=low_rank_matrix(5, 5, 1, seed=0), mask=np.ones((5, 5), dtype=bool))
+    start = small_balanced_start(5, 5, 2, 1.0, seed=1)
+    svd = lambda W: np.linalg.svd(W, compute_uv=False)  # noqa: E731
+    stopped = train_deep_factorization(problem, start, 2.0, 100, record=[50], on_divergence="stop", observe=svd)
+    assert stopped.diverged_at == 4  # measured
+    np.testing.assert_array_equal(stopped.steps, [0, 3])  # step 50 is never reached; step 3 is the last before 4
+    np.testing.assert_allclose(stopped.observed[-1], svd(stopped.W_e), rtol=1e-12)
+
+
 def test_training_divergence_follows_the_books_rule():
     problem = CompletionProblem(target=low_rank_matrix(5, 5, 1, seed=0), mask=np.ones((5, 5), dtype=bool))
     start = small_balanced_start(5, 5, 2, 1.0, seed=1)
@@ -393,6 +426,53 @@ def test_completion_experiment_is_the_direct_calls_in_one_table():
     assert np.all(result.seconds > 0) and np.all(result.nuclear_seconds > 0)
     with pytest.raises(ValueError, match="lr must be one number or one per depth"):
         completion_experiment(8, 1, (30,), (2, 3), lr=(0.5,), num_iters=5, scale=1e-2, seed=0)
+
+
+def test_completion_experiment_records_on_a_given_grid_the_values_of_the_direct_run():
+    grid = np.union1d([1, 2, 4, 8, 16], np.arange(0, 41, 20))
+    result = completion_experiment(8, 1, counts=(30,), depths=(3,), lr=0.8, num_iters=40, scale=1e-2, seed=4,
+                                   record=grid, top=3, nuclear=False)
+    np.testing.assert_array_equal(result.steps, [0, 1, 2, 4, 8, 16, 20, 40])
+    direct = train_deep_factorization(completion_problem(8, 1, 30, seed=4), small_balanced_start(8, 8, 3, 1e-2, seed=5),
+                                      0.8, 40, observe=lambda W: np.linalg.svd(W, compute_uv=False)[:3])
+    np.testing.assert_allclose(result.singular_values[0, 0], direct.observed[result.steps], rtol=1e-12)
+
+
+def test_completion_preset_records_on_a_log_grid_and_a_linear_one():
+    preset = CompletionPreset("t", 10, 2, (50,), (2,), 1.0, 1_000, 1e-3, record_every=250, log_per_decade=5)
+    record = preset.record
+    assert record[0] == 0 and record[1] == 1 and record[-1] == 1_000
+    assert set(range(0, 1_001, 250)) <= set(record.tolist())
+    assert np.all(np.diff(record) > 0) and 13 <= record.size <= 20  # 5 per decade over 3 decades, plus the linear
+    with pytest.raises(ValueError, match="^log_per_decade"):
+        CompletionPreset("t", 10, 2, (50,), (2,), 1.0, 1_000, 1e-3, log_per_decade=0)
+
+
+def test_completion_figures_join_only_enough_counts_and_grey_the_extra_singular_values():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from overparam.factorization import plot_errors_vs_count, plot_singular_values
+    from overparam.plotting import DEPTH_COLORS
+
+    result = completion_experiment(8, 1, counts=(30, 64), depths=(2, 3), lr=(0.5, 0.8), num_iters=30, scale=1e-2,
+                                   seed=4, record=[1, 3, 10], top=3)
+    ax = plot_errors_vs_count(result)
+    assert all(line.get_linestyle() == "None" for line in ax.get_lines())  # two counts: points, no lines
+    plt.close(ax.figure)
+    axes = plot_singular_values(result, 0, rank=1)
+    for ax, depth in zip(axes, (2, 3)):
+        lines = ax.get_lines()
+        assert len(lines) == 3
+        for line in lines:
+            np.testing.assert_array_equal(line.get_xdata(), [1, 3, 10, 30])  # step 0 left out on the log axis
+        grey, top = lines[:2], lines[2]
+        assert all(matplotlib.colors.same_color(g.get_color(), "0.65") for g in grey)
+        assert matplotlib.colors.same_color(top.get_color(), DEPTH_COLORS[depth])
+        np.testing.assert_array_equal(top.get_ydata(), result.singular_values[(2, 3).index(depth), 0, 1:, 0])
+    plt.close(axes[0].figure)
 
 
 def test_completion_experiment_records_the_step_a_run_diverged_at():
