@@ -22,6 +22,7 @@ from .validation import check_int, check_real
 __all__ = [
     "PAPER_CURVE_RUNS",
     "PAPER_READOFFS",
+    "TEST_MARKERS",
     "VARIANT_COLORS",
     "VARIANT_LABELS",
     "LOSS_PARTS",
@@ -43,6 +44,8 @@ __all__ = [
 
 #: One colour per variant, used by every figure of Chapter 6.
 VARIANT_COLORS: dict[str, str] = {"baseline": "k", "product": "C3", "factors": "C0", "original": "C2"}
+#: Marker of each variant's test error in :func:`plot_validation_error`, in the order of the histories.
+TEST_MARKERS: tuple[str, ...] = ("o", "s", "D", "^")
 #: Legend labels: where the L2 penalty sits.
 VARIANT_LABELS: dict[str, str] = {
     "baseline": "baseline (tutorial net)",
@@ -295,16 +298,32 @@ def plot_loss_parts(
     *,
     axes: Sequence | None = None,
     faint_alpha: float = 0.15,
+    part_alpha: Mapping[str, float] | None = None,
+    bottom: Mapping[str, float] | None = None,
 ):
     """The batch loss and its two parts per step (faint) with their running medians (solid), one panel each.
 
-    Returns the figure; the legend goes above the panels.
+    Chapter 6 (``ch-mnist``). ``faint_alpha`` is the opacity of the per-step
+    lines; ``part_alpha`` overrides it per part (keys of :data:`LOSS_PARTS`),
+    e.g. a fainter cross-entropy panel, where the noisy per-step traces of
+    four runs would otherwise merge into one band. ``bottom`` sets the lowest
+    value shown per part (the per-step values below it are cut off), so that
+    a few single batches with a tiny loss do not stretch the axis the medians
+    are read on. Returns the figure; the legend goes above the panels.
     """
     import matplotlib.pyplot as plt
 
     from .plotting import loss_axes
 
     runs = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
+    for name, given in (("part_alpha", part_alpha), ("bottom", bottom)):
+        unknown = sorted(set(given or {}) - set(LOSS_PARTS))
+        if unknown:
+            raise ValueError(f"{name} keys must be parts of the loss {list(LOSS_PARTS)}, got {unknown}")
+    alphas = {part: check_real(f"part_alpha[{part!r}]", a, above=0) for part, a in (part_alpha or {}).items()}
+    if any(a > 1 for a in alphas.values()):
+        raise ValueError(f"part_alpha values must be opacities in (0, 1], got {part_alpha}")
+    bottoms = {part: check_real(f"bottom[{part!r}]", b, above=0) for part, b in (bottom or {}).items()}
     if axes is None:
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True)
     else:
@@ -314,9 +333,11 @@ def plot_loss_parts(
         for h in runs:
             values = getattr(h, part)
             color = VARIANT_COLORS.get(h.variant)
-            ax.plot(values, color=color, alpha=faint_alpha, lw=0.5)
+            ax.plot(values, color=color, alpha=alphas.get(part, faint_alpha), lw=0.5)
             steps, medians = running_median(values, window)
             ax.plot(steps, medians, color=color, label=VARIANT_LABELS.get(h.variant, h.variant))
+        if part in bottoms:
+            ax.set_ylim(bottom=bottoms[part])
     fig.tight_layout()
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
     return fig
@@ -382,6 +403,12 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
 def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
     """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end.
 
+    Chapter 6 (``ch-mnist``). The test errors are drawn to the right of the
+    runs' end, one column per variant in the order of ``histories``, each
+    with its own marker (:data:`TEST_MARKERS`), so that equal or close
+    errors do not hide one another and colours close in hue are told apart
+    by shape; a dotted line marks the end of training.
+
     Raises
     ------
     ValueError
@@ -398,16 +425,26 @@ def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
                          "train_convnet(..., eval_data={'validation': data}) to measure the validation accuracy")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
-    for v, h in histories.items():
+    end = max(h.num_steps for h in histories.values())
+    gap = 0.035 * end
+    tested = False
+    for k, (v, h) in enumerate(histories.items()):
         color = VARIANT_COLORS.get(v)
+        marker = TEST_MARKERS[k % len(TEST_MARKERS)]
         ax.plot(h.eval_steps[1:], 100 * (1 - np.asarray(h.accuracy["validation"])[1:]), color=color,
                 label=VARIANT_LABELS.get(v, v))
         if "test" in h.final_accuracy:
-            ax.plot([h.num_steps], [100 * h.error("test")], "o", color=color, ms=5)
+            tested = True
+            ax.plot([end + gap * (k + 1)], [100 * h.error("test")], marker, color=color, ms=6, mec="white", mew=0.6,
+                    label="_nolegend_")
+    if tested:
+        ax.axvline(end, color="0.6", lw=0.8, ls=":")
+        ax.annotate("test", (end + gap * (len(histories) + 1) / 2, 0.0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8, color="0.3")
     ax.set_yscale("log")
     plain_log_ticks(ax)
     ax.set_xlabel("iteration")
     ax.set_ylabel("error (%)")
-    ax.set_title("validation error (lines) and test error at the end (dots)")
+    ax.set_title("validation error (lines) and test error at the end (markers, right)")
     ax.legend()
     return ax.figure

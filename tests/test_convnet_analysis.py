@@ -344,3 +344,47 @@ def test_figures_and_tables_name_the_missing_runs_and_sets():
     fig = op.plot_validation_error({"baseline": validated})
     assert len(fig.axes[0].lines) == 1
     plt.close(fig)
+
+
+def test_validation_figure_puts_each_test_error_in_its_own_column_with_its_own_marker():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from overparam.convnet_analysis import TEST_MARKERS
+
+    t = np.arange(100, dtype=float)
+    runs = {}
+    for v in ("baseline", "product", "factors"):
+        h = _fake_history(v, 1.0 / (1 + t))
+        runs[v] = dataclasses.replace(h, accuracy={"validation": np.array([0.1, 0.99])},
+                                      final_accuracy={"test": 0.992})  # the same test error for all three
+    fig = op.plot_validation_error(runs)
+    ax = fig.axes[0]
+    dots = [line for line in ax.get_lines() if line.get_marker() in TEST_MARKERS and len(line.get_xdata()) == 1]
+    assert [d.get_marker() for d in dots] == list(TEST_MARKERS[:3])
+    xs = [float(d.get_xdata()[0]) for d in dots]
+    assert xs[0] > 100 and np.all(np.diff(xs) > 0)  # right of the end, one column each: equal errors do not hide
+    assert all(float(d.get_ydata()[0]) == pytest.approx(0.8) for d in dots)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [op.VARIANT_LABELS[v] for v in runs]
+    plt.close(fig)
+
+
+def test_loss_parts_can_thin_and_cut_one_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(50, dtype=float)
+    runs = {"baseline": _fake_history("baseline", 1.0 / (1 + t) ** 3)}
+    fig = op.plot_loss_parts(runs, 5, part_alpha={"cross_entropy": 0.05}, bottom={"cross_entropy": 1e-3})
+    batch, ce, penalty = fig.axes
+    assert ce.get_lines()[0].get_alpha() == 0.05 and batch.get_lines()[0].get_alpha() == 0.15
+    assert ce.get_ylim()[0] == 1e-3 and batch.get_ylim()[0] != 1e-3
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"bottom keys must be parts of the loss .*\['ce'\]"):
+        op.plot_loss_parts(runs, 5, bottom={"ce": 1e-3})
+    with pytest.raises(ValueError, match="part_alpha values must be opacities"):
+        op.plot_loss_parts(runs, 5, part_alpha={"penalty": 2.0})
