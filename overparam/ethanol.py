@@ -298,7 +298,7 @@ class EthanolPreset:
 
     def record(self) -> np.ndarray:
         """Recorded steps: 20 per decade (log plots) and every 1/200 of the run (linear plots)."""
-        return np.union1d(log_steps(self.num_iters, 20), np.arange(0, self.num_iters + 1, max(1, self.num_iters // 200)))
+        return log_steps(self.num_iters, 20, every=max(1, self.num_iters // 200))
 
 
 #: The three scales. ``fast``: CI. ``default``: a reader's laptop (times: ``instructors.md``).

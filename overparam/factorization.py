@@ -961,8 +961,7 @@ class CompletionPreset:
     @property
     def record(self) -> np.ndarray:
         """The recorded steps: log-spaced (``log_per_decade`` per decade) merged with every ``record_every``-th."""
-        return np.union1d(log_steps(self.num_iters, self.log_per_decade),
-                          np.arange(0, self.num_iters + 1, self.record_every))
+        return log_steps(self.num_iters, self.log_per_decade, every=self.record_every)
 
 
 #: CI's fast mode and the reader default (one seed). lr = 2 converges at every count (Chapter 7 asserts that no

@@ -266,18 +266,21 @@ def quarter_decades(low_exp4: int, high_exp4: int, digits: int | None = 3) -> li
     return exact if digits is None else [float(f"{v:.{digits}g}") for v in exact]
 
 
-def log_steps(num_iters: int, per_decade: int = 10) -> np.ndarray:
+def log_steps(num_iters: int, per_decade: int = 10, every: int | None = None) -> np.ndarray:
     """Roughly log-spaced integer steps in ``[0, num_iters]``, both ends included.
 
     For loss-versus-iteration plots on a log axis (Chapter 2, ``ch-deep-linear``): pass the result
-    as ``record`` to :func:`run_sweep`, or merge it with a linear grid.
+    as ``record`` to :func:`run_sweep` or to the trainers (:func:`overparam.gradient_descent`, ...).
+    With ``every`` (an integer >= 1), every ``every``-th step is merged in, so that the same
+    record serves a linear axis too.
     """
     num_iters, per_decade = check_int("num_iters", num_iters, 0), check_int("per_decade", per_decade, 1)
+    linear = np.zeros(0, dtype=np.int64) if every is None else np.arange(0, num_iters + 1, check_int("every", every, 1))
     if num_iters == 0:
         return np.zeros(1, dtype=np.int64)
     count = int(math.ceil(math.log10(num_iters) * per_decade)) + 1
     grid = np.round(np.logspace(0, math.log10(num_iters), count)).astype(np.int64)
-    return np.unique(np.r_[0, grid, num_iters])
+    return np.union1d(np.r_[0, grid, num_iters], linear).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------

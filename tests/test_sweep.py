@@ -529,6 +529,11 @@ def test_defaults_and_helpers():
     assert len(product_runs(method="gd", depth=range(1, 4), lr=[1e-3, 1e-2])) == 6
     steps = log_steps(10**6, per_decade=5)
     assert steps[0] == 0 and steps[-1] == 10**6 and np.all(np.diff(steps) > 0) and len(steps) <= 32
+    merged = log_steps(1000, per_decade=5, every=300)
+    assert list(merged) == sorted(set(log_steps(1000, per_decade=5)) | {0, 300, 600, 900})
+    assert merged.dtype == np.int64 and list(log_steps(7, every=7)) == list(log_steps(7))
+    with pytest.raises(ValueError, match="^every"):
+        log_steps(100, every=0)
 
 
 # ---------------------------------------------------------------------------
