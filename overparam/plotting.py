@@ -81,8 +81,8 @@ def loss_axes(
     return ax
 
 
-#: A log axis whose view spans fewer decades than this gets the minor ticks of :data:`DENSE_LOG_SUBS`.
-NARROW_DECADES = 0.5
+#: A log axis whose view spans less than this many decades gets the minor ticks of :data:`DENSE_LOG_SUBS`.
+NARROW_DECADES = 1.0
 
 #: Minor ticks within a decade on a narrow log axis: 1.2, 1.4, 1.6 and 2.5 join 2 … 9.
 DENSE_LOG_SUBS = (1.0, 1.2, 1.4, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
@@ -100,9 +100,10 @@ def _view_decades(axis: Any) -> float:
 def _plain_log_minor_locator() -> Any:
     """Minor ticks for a log axis: matplotlib's (2 … 9 × 10ᵏ), or :data:`DENSE_LOG_SUBS` on a narrow view.
 
-    A view narrower than :data:`NARROW_DECADES` (e.g. 0.9 to 1.4) holds at
-    most two of the usual ticks; the dense ones label it every 10–20 %. The
-    choice is made when the ticks are drawn, like the formatter's.
+    A view narrower than :data:`NARROW_DECADES` (e.g. 0.9 to 1.4, or 0.4 to
+    1.4) may hold only one or two of the usual ticks, none near its top; the
+    dense ones label it every 10–25 %. The choice is made when the ticks are
+    drawn, like the formatter's.
     """
     from matplotlib import ticker
 
@@ -155,9 +156,9 @@ def _plain_log_formatter(minor: bool, max_decades: float) -> Any:
             decades = _view_decades(self.axis)
             if decades > max_decades:
                 return self.wide(value, pos)
-            if minor and decades >= NARROW_DECADES:
+            if minor and decades > 1:
                 leading = round(value / 10 ** np.floor(np.log10(value) + 1e-9))
-                if leading not in (range(1, 10) if decades <= 1 else (2, 5)):
+                if leading not in (2, 5):
                     return ""
             return f"{value:g}"
 
@@ -207,10 +208,10 @@ def plain_log_ticks(ax: Any, max_decades: float = 2.0) -> Any:
     labelled tick is written with ``%g`` while the view spans at most
     ``max_decades`` decades (decided when the figure is drawn, so it may be
     called before or after plotting), and matplotlib's own labels are kept for
-    wider views. A view narrower than :data:`NARROW_DECADES` decades (a loss
-    going from 1.4 to 0.9) gets denser minor ticks, 1, 1.2, 1.4, 1.6, 2, 2.5,
-    3, … times a power of ten, all labelled; a minor label that would overlap
-    another label is left out. :func:`loss_axes` calls it for every log-scale
+    wider views. A view narrower than :data:`NARROW_DECADES` decade (a loss
+    going from 1.4 to 0.9, or to 0.4) gets denser minor ticks, 1, 1.2, 1.4,
+    1.6, 2, 2.5, 3, … times a power of ten, all labelled; a minor label that
+    would overlap another label is left out. :func:`loss_axes` calls it for every log-scale
     loss axis. An axis that is not log-scale is left alone. Returns ``ax``.
     """
     if ax.get_yscale() == "log":

@@ -74,6 +74,9 @@ def test_a_narrow_log_view_is_labelled_over_its_whole_height():
     ax.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs="auto"))
     assert not [v for v in _labelled_values(ax) if v > 1.05]
     ax.yaxis.set_minor_locator(plain)
+    ax.set_ylim(0.38, 1.45)  # Fig. 4.2's ℓ4 panel: 0.58 decade, the curves start at 1.34
+    labels = _labelled_values(ax)
+    assert max(labels) >= 1.2 and {"0.4", "1"} <= set(labels.values()), labels
     plt.close(fig)
 
 
