@@ -297,11 +297,12 @@ def rule_demo(
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.3))
     plot_comparison(comparison, ax1, title=f"ℓ{p} loss, depth {depth}, η = {lr:.2g}", optimum=optimum)
     gap = comparison.gap
-    ax2.loglog(np.maximum(gap.steps, 1), np.maximum(gap.loss_gap, 1e-16), color="0.3")
+    after0 = gap.steps > 0  # log axis: no place for step 0 (where the gap is 0 anyway)
+    ax2.loglog(gap.steps[after0], np.maximum(gap.loss_gap[after0], 1e-16), color="0.3")
     ax2.set(xlabel="iteration", ylabel="relative loss gap",
             title=r"$|L_{\mathrm{net}} - L_{\mathrm{rule}}| \,/\, L_{\mathrm{rule}}$")
     fig.tight_layout()
-    note_scale(fig, f"{num_iters:,} iterations")
+    note_scale(fig, f"{num_iters:,} iterations", independent=True)  # the budget is the caller's, at every scale
     return comparison
 
 

@@ -161,7 +161,8 @@ def test_rule_demo_plots_one_comparison():
     assert isinstance(comp, RuleComparison) and comp.depth == 3
     fig = plt.figure(plt.get_fignums()[-1])
     assert len(plt.get_fignums()) == before + 1 and len(fig.axes) == 2
-    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), np.maximum(comp.gap.loss_gap, 1e-16))
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), np.maximum(comp.gap.loss_gap[1:], 1e-16))
+    np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_xdata(), comp.gap.steps[1:])  # no step 0 on log x
     plt.close("all")
 
 
