@@ -368,8 +368,8 @@ def train_deep_linear(
         step. Memory: ``num_iters / record_every`` copies of W_e.
     record : array_like of int, optional
         Record at these steps instead (sorted, unique, in ``[0, num_iters]``;
-        0 and ``num_iters`` are added), e.g. ``op.log_steps(num_iters, 20)``
-        merged with a linear grid; the values are those of an every-step run
+        0 and ``num_iters`` are added), e.g. ``op.log_steps(num_iters, 20,
+        every=50)``; the values are those of an every-step run
         (see :func:`~overparam.linear.check_record`). Memory while training:
         ``num_iters`` copies of W_e.
     dtype : torch.dtype

@@ -44,9 +44,9 @@ H = TypeVar("H", bound=History)
 def check_record(record: Iterable[int] | None, num_iters: int, record_every: int = 1) -> np.ndarray | None:
     """The steps at which a trainer keeps the loss when given ``record=`` (Chapters 1, 2, 4 and 5).
 
-    A log-spaced grid (:func:`overparam.log_steps`), merged with a linear one,
-    shows the start of a run on a log x-axis and its end on a linear one; the
-    trainers take it as ``record``, like :func:`overparam.run_sweep`.
+    A log-spaced grid merged with a linear one (``op.log_steps(num_iters, 20,
+    every=...)``) shows the start of a run on a log x-axis and its end on a
+    linear one; the trainers take it as ``record``, like :func:`overparam.run_sweep`.
 
     Parameters
     ----------
@@ -79,7 +79,7 @@ def check_record(record: Iterable[int] | None, num_iters: int, record_every: int
     steps = np.asarray(list(record) if not isinstance(record, np.ndarray) else record)
     if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu":
         raise ValueError("record must be a non-empty 1-D sequence of integer steps, e.g. "
-                         f"np.union1d(op.log_steps(num_iters, 20), range(0, num_iters + 1, 50)); got {record!r:.80}")
+                         f"op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
     if steps.min() < 0 or steps.max() > num_iters:
         raise ValueError(f"record must hold steps in [0, num_iters={num_iters}], got {steps.min()} to {steps.max()}")
     if np.any(np.diff(steps) <= 0):
