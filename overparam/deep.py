@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 import numpy as np
 import torch
 
-from .linear import check_record, keep_steps, problem_tensors
+from .linear import problem_tensors
 from .losses import _loss_from_residual, check_problem
 from .training import DeepHistory, DivergenceError, check_run, to_numpy, train_loop  # DeepHistory: re-exported
 from .validation import check_int, check_real, finite_array
@@ -369,9 +369,8 @@ def train_deep_linear(
     record : array_like of int, optional
         Record at these steps instead (sorted, unique, in ``[0, num_iters]``;
         0 and ``num_iters`` are added), e.g. ``op.log_steps(num_iters, 20,
-        every=50)``; the values are those of an every-step run
-        (see :func:`~overparam.linear.check_record`). Memory while training:
-        ``num_iters`` copies of W_e.
+        every=50)`` (checked by :func:`~overparam.training.check_record`).
+        Memory: one copy of W_e per recorded step.
     dtype : torch.dtype
         ``torch.float64`` (default) or ``torch.float32``.
     on_divergence : {"raise", "stop"}
@@ -391,7 +390,6 @@ def train_deep_linear(
             f"got W_1 {Ws0[0].shape} and W_N {Ws0[-1].shape}"
         )
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
-    kept = check_record(record, num_iters, record_every)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
     Xt, yt = problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay
@@ -414,10 +412,9 @@ def train_deep_linear(
             return _product(Ws)
 
     start = [torch.tensor(W, dtype=dtype, requires_grad=True) for W in Ws0]
-    trace = train_loop(step, loss, start, num_iters, record_every=record_every, on_divergence=on_divergence,
-                       observe=observe, what=f"gradient descent on a depth-{len(Ws0)} linear network")
-    if kept is not None:
-        trace = keep_steps(trace, kept)
+    trace = train_loop(step, loss, start, num_iters, record_every=record_every, record=record,
+                       on_divergence=on_divergence, observe=observe,
+                       what=f"gradient descent on a depth-{len(Ws0)} linear network")
     return DeepHistory(
         steps=trace.steps,
         loss=trace.loss,

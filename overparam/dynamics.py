@@ -16,7 +16,7 @@ Equation 12.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -265,6 +265,7 @@ def train_end_to_end(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
+    record: Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:
@@ -290,7 +291,7 @@ def train_end_to_end(
         Initial end-to-end vector (e.g. ``op.end_to_end(factors0)``).
     depth : int
         N >= 1.
-    lr, num_iters, weight_decay, record_every, dtype, on_divergence
+    lr, num_iters, weight_decay, record_every, record, dtype, on_divergence
         As in :func:`~overparam.deep.train_deep_linear`.
 
     Returns
@@ -305,7 +306,7 @@ def train_end_to_end(
     shrink = 1.0 - lr * weight_decay * depth
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: shrink * w - lr * _single_output_direction(w, g, depth))
     trace = train_loop(step, loss, torch.as_tensor(W_e0.reshape(-1), dtype=dtype), num_iters,
-                       record_every=record_every, on_divergence=on_divergence,
+                       record_every=record_every, record=record, on_divergence=on_divergence,
                        observe=lambda w: w[None, :], what=f"the depth-{depth} end-to-end rule")
     return DeepHistory(
         steps=trace.steps,

@@ -36,7 +36,7 @@ import torch
 from .balance import balanced_factors
 from .deep import end_to_end, layer_gradients
 from .sweep import log_steps
-from .training import NEVER, History, check_run, is_recorded, train_loop
+from .training import NEVER, History, check_record, check_run, is_recorded, train_loop
 from .validation import check_int, check_real, check_sequence, rng_from_seed
 
 __all__ = [
@@ -392,65 +392,38 @@ def train_deep_factorization(
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     if observe is not None and not callable(observe):
         raise ValueError(f"observe must be None or a callable taking W_e, got {type(observe).__name__}")
-    wanted = None if record is None else _record_steps(record, num_iters)
 
-    # The state carries its step number, so that the observer can skip the steps ``record`` leaves out.
-    def loss(state: tuple[int, list[np.ndarray]]) -> float:
+    def loss(Ws: list[np.ndarray]) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
-            return problem.loss(end_to_end(state[1]))
+            return problem.loss(end_to_end(Ws))
 
-    def step(state: tuple[int, list[np.ndarray]]) -> tuple[float, tuple[int, list[np.ndarray]]]:
-        t, Ws = state
+    def step(Ws: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
         with np.errstate(over="ignore", invalid="ignore"):
             grad_e = problem.gradient(end_to_end(Ws))
             value = 0.5 * float(np.sum(grad_e * grad_e))
             if not math.isfinite(value):  # the loop stops here; no step from a non-finite state
-                return value, state
-            return value, (t + 1, [W - lr * G for W, G in zip(Ws, layer_gradients(Ws, grad_e))])
+                return value, Ws
+            return value, [W - lr * G for W, G in zip(Ws, layer_gradients(Ws, grad_e))]
 
     watch = None
     if observe is not None:
-        shape = None if wanted is None else np.shape(observe(end_to_end(Ws0)))  # of the placeholder for a skipped step
+        def watch(Ws: list[np.ndarray]) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(observe(end_to_end(Ws)), dtype=np.float64))
 
-        def watch(state: tuple[int, list[np.ndarray]]) -> torch.Tensor:
-            if wanted is not None and state[0] not in wanted:
-                return torch.full(shape, math.nan, dtype=torch.float64)
-            return torch.as_tensor(np.asarray(observe(end_to_end(state[1])), dtype=np.float64))
-
-    trace = train_loop(step, loss, (0, Ws0), num_iters, record_every=record_every if wanted is None else 1,
+    trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every if record is None else 1, record=record,
                        on_divergence=on_divergence, observe=watch,
                        what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
-    final = [W.copy() for W in trace.final[1]]
-    steps, losses, observed = trace.steps, trace.loss, trace.observed
-    if wanted is not None:
-        keep = np.isin(steps, list(wanted))
-        if trace.diverged_at is not None and steps.size:
-            keep[-1] = True  # the last step before the divergence, as train_loop records it
-        steps, losses = steps[keep], losses[keep]
-        if observed is not None:
-            observed = observed[keep]
-            if steps.size and int(steps[-1]) not in wanted:
-                observed[-1] = np.asarray(observe(end_to_end(final)), dtype=np.float64)
+    final = [W.copy() for W in trace.final]
     return FactorizationHistory(
-        steps=steps,
-        loss=losses,
+        steps=trace.steps,
+        loss=trace.loss,
         diverged_at=trace.diverged_at,
         factors=tuple(final),
         W_e=end_to_end(final),
         lr=lr,
         depth=len(final),
-        observed=observed,
+        observed=trace.observed,
     )
-
-
-def _record_steps(record: Sequence[int], num_iters: int) -> frozenset[int]:
-    """``record`` checked as integer steps in [0, ``num_iters``], with 0 and ``num_iters`` added."""
-    steps = np.asarray(record)
-    if (steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer)
-            or steps.min() < 0 or steps.max() > num_iters):
-        raise ValueError(f"record must be a non-empty sequence of integer steps in [0, num_iters={num_iters}], "
-                         f"got {record!r}")
-    return frozenset(int(t) for t in np.r_[0, steps, num_iters])
 
 
 # ---------------------------------------------------------------------------
@@ -881,7 +854,7 @@ def completion_experiment(
     if record is None:
         steps = np.array([t for t in range(num_iters + 1) if is_recorded(t, num_iters, record_every)], dtype=np.int64)
     else:
-        steps = np.array(sorted(_record_steps(record, num_iters)), dtype=np.int64)
+        steps = check_record(record, num_iters)
     D, C, T = len(depths), len(counts), len(steps)
     errors, final_loss, eff = (np.full((D, C), np.nan) for _ in range(3))
     seconds = np.zeros((D, C))

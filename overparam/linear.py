@@ -9,8 +9,7 @@ step, instead of filling the history with NaNs.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Iterable, Literal, TypeVar
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 import torch
@@ -20,7 +19,6 @@ from .training import (  # DIVERGENCE_FACTOR, DivergenceError, GDHistory, larges
     DIVERGENCE_FACTOR,
     DivergenceError,
     GDHistory,
-    History,
     LossFunction,
     StepFunction,
     check_run,
@@ -30,93 +28,10 @@ from .training import (  # DIVERGENCE_FACTOR, DivergenceError, GDHistory, larges
 )
 from .validation import finite_array
 
-__all__ = ["DivergenceError", "GDHistory", "check_record", "gradient_descent", "keep_steps", "largest_stable",
-           "quadratic_lr_limit"]
+__all__ = ["DivergenceError", "GDHistory", "gradient_descent", "largest_stable", "quadratic_lr_limit"]
 
 #: An update of the weights from the gradient: ``update(w, grad L(w)) -> next w``.
 Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-#: Any run history (a :class:`~overparam.training.Trace`, a :class:`GDHistory`, a ``DeepHistory``).
-H = TypeVar("H", bound=History)
-
-
-def check_record(record: Iterable[int] | None, num_iters: int, record_every: int = 1) -> np.ndarray | None:
-    """The steps at which a trainer keeps the loss when given ``record=`` (Chapters 1, 2, 4 and 5).
-
-    A log-spaced grid merged with a linear one (``op.log_steps(num_iters, 20,
-    every=...)``) shows the start of a run on a log x-axis and its end on a
-    linear one; the trainers take it as ``record``, like :func:`overparam.run_sweep`.
-
-    Parameters
-    ----------
-    record : array_like of int, or None
-        Steps in ``[0, num_iters]``, sorted, without repeats (``np.union1d``
-        gives that); 0 and ``num_iters`` are added. ``None``: the trainer
-        records every ``record_every`` steps instead.
-    num_iters : int
-        The run's length (already checked).
-    record_every : int
-        The trainer's other recording argument: with ``record`` it must be
-        left at 1.
-
-    Returns
-    -------
-    ndarray of int64 or None
-        The steps, 0 and ``num_iters`` included; ``None`` when ``record`` is.
-
-    Raises
-    ------
-    ValueError
-        Naming ``record``: not a non-empty 1-D array of integers, a step
-        outside ``[0, num_iters]``, unsorted or repeated steps, or
-        ``record_every`` given as well.
-    """
-    if record is None:
-        return None
-    if record_every != 1:
-        raise ValueError(f"give record or record_every, not both (got record_every={record_every})")
-    steps = np.asarray(list(record) if not isinstance(record, np.ndarray) else record)
-    if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu":
-        raise ValueError("record must be a non-empty 1-D sequence of integer steps, e.g. "
-                         f"op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
-    if steps.min() < 0 or steps.max() > num_iters:
-        raise ValueError(f"record must hold steps in [0, num_iters={num_iters}], got {steps.min()} to {steps.max()}")
-    if np.any(np.diff(steps) <= 0):
-        raise ValueError("record must be sorted and without repeated steps (np.unique or np.union1d gives that)")
-    return np.union1d(steps, [0, num_iters]).astype(np.int64)
-
-
-def keep_steps(history: H, record: np.ndarray) -> H:
-    """An every-step history cut down to the steps of ``record`` (and, for a diverged run, its last step).
-
-    How the trainers honour ``record=``: the shared loop records every step,
-    and this keeps the requested ones, so the kept values are exactly those of
-    an every-step run. A diverged run keeps its last admissible step, as every
-    history of the book does. Per-step arrays (``steps``, ``loss``, and
-    ``observed`` or ``W_e`` where present) are cut; every other field is kept.
-
-    Parameters
-    ----------
-    history : History
-        Recorded at every step (``record_every=1``).
-    record : ndarray of int
-        From :func:`check_record`.
-
-    Returns
-    -------
-    History
-        Of the same type as ``history``.
-    """
-    keep = np.isin(history.steps, record)
-    if history.diverged and keep.size:
-        keep[-1] = True
-    changes = {"steps": history.steps[keep], "loss": history.loss[keep]}
-    for name in ("observed", "W_e"):
-        values = getattr(history, name, None)
-        if values is not None and len(values) == keep.size:
-            changes[name] = values[keep]
-    return dataclasses.replace(history, **changes)
 
 
 def problem_tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,8 +120,7 @@ def gradient_descent(
     record : array_like of int, optional
         Keep the loss at these steps instead (sorted, unique, in
         ``[0, num_iters]``; 0 and ``num_iters`` are added), e.g. a log-spaced
-        grid for a log x-axis (:func:`check_record`). The values are those of
-        an every-step run at the same steps (it records every step and keeps these).
+        grid for a log x-axis (:func:`~overparam.training.check_record`).
     on_divergence : {"raise", "stop"}
         What to do when the run diverges (loss not finite or above
         ``DIVERGENCE_FACTOR`` times the initial loss): raise
@@ -221,13 +135,10 @@ def gradient_descent(
     """
     X, y, w0 = check_problem(X, y, p, w0, w_name="w0")
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
-    kept = check_record(record, num_iters, record_every)
     Xt, yt = problem_tensors(X, y, dtype)
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
     trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters,
-                       record_every=record_every, on_divergence=on_divergence)
-    if kept is not None:
-        trace = keep_steps(trace, kept)
+                       record_every=record_every, record=record, on_divergence=on_divergence)
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
                      diverged_at=trace.diverged_at)
 

@@ -22,7 +22,6 @@ import torch
 from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
-from .linear import check_record, keep_steps
 from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
 from .validation import check_int, finite_array
@@ -215,12 +214,9 @@ def compare_network_and_rule(
         finite_product = bool(np.isfinite(end_to_end(factors0)).all())
     if not finite_product:
         raise ValueError("factors0 must have a finite product W_e(0) = W_N ⋯ W_1 (it overflows)")
-    kept = check_record(record, check_int("num_iters", num_iters, 0), record_every)
-    kwargs: dict[str, Any] = dict(record_every=record_every, dtype=dtype, on_divergence="stop")
-    network = train_deep_linear(X, y, p, factors0, lr, num_iters, weight_decay, record=kept, **kwargs)
+    kwargs: dict[str, Any] = dict(record_every=record_every, record=record, dtype=dtype, on_divergence="stop")
+    network = train_deep_linear(X, y, p, factors0, lr, num_iters, weight_decay, **kwargs)
     rule = train_end_to_end(X, y, p, end_to_end(factors0), len(factors0), lr, num_iters, weight_decay, **kwargs)
-    if kept is not None:  # the rule's trainer records every step here; keep the network's steps
-        rule = keep_steps(rule, kept)
     return RuleComparison(network=network, rule=rule, gap=run_gap(network, rule))
 
 

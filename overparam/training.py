@@ -40,6 +40,7 @@ import torch
 from .validation import check_int, check_real
 
 __all__ = [
+    "check_record",
     "DIVERGENCE_FACTOR",
     "NEVER",
     "DeepHistory",
@@ -399,6 +400,52 @@ def is_recorded(t: int, num_iters: int, record_every: int) -> bool:
     return t % record_every == 0 or t == num_iters
 
 
+def check_record(record: Sequence[int] | np.ndarray | None, num_iters: int, record_every: int = 1) -> np.ndarray | None:
+    """The steps at which :func:`train_loop` records when given ``record=`` (Chapters 1, 2, 4, 5 and 7).
+
+    A log-spaced grid merged with a linear one (``op.log_steps(num_iters, 20,
+    every=...)``) shows the start of a run on a log x-axis and its end on a
+    linear one; the trainers take it as ``record``, like :func:`overparam.run_sweep`.
+
+    Parameters
+    ----------
+    record : array_like of int, or None
+        Steps in ``[0, num_iters]``, sorted, without repeats (``np.union1d``
+        gives that); 0 and ``num_iters`` are added. ``None``: the trainer
+        records every ``record_every`` steps instead.
+    num_iters : int
+        The run's length (already checked).
+    record_every : int
+        The trainer's other recording argument: with ``record`` it must be
+        left at 1.
+
+    Returns
+    -------
+    ndarray of int64 or None
+        The steps, 0 and ``num_iters`` included; ``None`` when ``record`` is.
+
+    Raises
+    ------
+    ValueError
+        Naming ``record``: not a non-empty 1-D array of integers, a step
+        outside ``[0, num_iters]``, unsorted or repeated steps, or
+        ``record_every`` given as well.
+    """
+    if record is None:
+        return None
+    if record_every != 1:
+        raise ValueError(f"give record or record_every, not both (got record_every={record_every})")
+    steps = np.asarray(list(record) if not isinstance(record, np.ndarray) else record)
+    if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu":
+        raise ValueError("record must be a non-empty 1-D sequence of integer steps, e.g. "
+                         f"op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
+    if steps.min() < 0 or steps.max() > num_iters:
+        raise ValueError(f"record must hold steps in [0, num_iters={num_iters}], got {steps.min()} to {steps.max()}")
+    if np.any(np.diff(steps) <= 0):
+        raise ValueError("record must be sorted and without repeated steps (np.unique or np.union1d gives that)")
+    return np.union1d(steps, [0, num_iters]).astype(np.int64)
+
+
 def check_run(lr: float, num_iters: int, record_every: int, on_divergence: str) -> tuple[float, int, int]:
     """The arguments every trainer shares, checked, as Python numbers.
 
@@ -448,6 +495,7 @@ def train_loop(
     num_iters: int,
     *,
     record_every: int = 1,
+    record: Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     observe: Observer | None = None,
     what: str = "gradient descent",
@@ -463,7 +511,8 @@ def train_loop(
       :class:`DivergenceError` (``on_divergence="raise"``) or stop
       (``"stop"``), recording step t − 1 if it was not, so that a diverged
       history ends at ``diverged_at - 1``;
-    * otherwise t is recorded when :func:`is_recorded` says so.
+    * otherwise t is recorded when it is in ``record`` or, without it, when
+      :func:`is_recorded` says so.
 
     Parameters
     ----------
@@ -479,6 +528,9 @@ def train_loop(
         Number of steps, >= 0 (``num_iters + 1`` losses are evaluated).
     record_every : int
         >= 1.
+    record : array_like of int, optional
+        The steps to record instead, e.g. ``log_steps(num_iters, 20, every=50)``
+        for a log x-axis (checked by :func:`check_record`; 0 and ``num_iters`` are added).
     on_divergence : {"raise", "stop"}
     observe : callable, optional
         ``observe(state) -> tensor``, kept at every recorded step (e.g. the
@@ -504,6 +556,8 @@ def train_loop(
         raise ValueError(f"observe must be None or a callable taking a state, got {type(observe).__name__}")
     num_iters = check_int("num_iters", num_iters, 0)
     record_every = check_int("record_every", record_every, 1)
+    steps_wanted = check_record(record, num_iters, record_every)
+    wanted = None if steps_wanted is None else frozenset(steps_wanted.tolist())
     _check_on_divergence(on_divergence)
 
     steps: list[int] = []
@@ -521,7 +575,7 @@ def train_loop(
         if is_divergent(value, limit):
             diverged_at = t
             break
-        if is_recorded(t, num_iters, record_every):
+        if t in wanted if wanted is not None else is_recorded(t, num_iters, record_every):
             steps.append(t)
             losses.append(value)
             if observe is not None:

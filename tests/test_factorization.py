@@ -210,8 +210,8 @@ def test_training_records_at_given_steps_and_observes_only_there():
     np.testing.assert_array_equal(chosen.loss, every.loss[chosen.steps])
     np.testing.assert_array_equal(chosen.observed, every.observed[chosen.steps])
     np.testing.assert_array_equal(chosen.W_e, every.W_e)
-    assert len(calls) == 1 + 6  # once for the shape, then at the six recorded steps only
-    with pytest.raises(ValueError, match=r"record must be a non-empty sequence of integer steps in \[0, num_iters=40\]"):
+    assert len(calls) == 6  # at the six recorded steps only
+    with pytest.raises(ValueError, match=r"record must hold steps in \[0, num_iters=40\], got 5 to 41"):
         train_deep_factorization(problem, start, 0.2, 40, record=[5, 41])
     with pytest.raises(ValueError, match="record"):
         train_deep_factorization(problem, start, 0.2, 40, record=[0.5])
