@@ -58,13 +58,19 @@ def _labelled_values(ax):
     return out
 
 
-def test_a_narrow_log_view_is_labelled_over_its_whole_height():
-    """Weak spot (review W6): a view from 0.9 to 1.4 had labels at 0.9 and 1 only, none over its upper half."""
-    fig, ax = plt.subplots(figsize=(4, 3))
+def _plain_log_view(figsize: tuple[float, float], low: float, high: float) -> tuple:
+    """A figure whose log y-axis has the book's plain ticks and shows [low, high]."""
+    fig, ax = plt.subplots(figsize=figsize)
     ax.set_yscale("log")
     op.plain_log_ticks(ax)
-    ax.plot([1, 2], [0.9, 1.4])
-    ax.set_ylim(0.9, 1.4)
+    ax.plot([1, 2], [low, high])
+    ax.set_ylim(low, high)
+    return fig, ax
+
+
+def test_a_narrow_log_view_is_labelled_over_its_whole_height():
+    """Weak spot (review W6): a view from 0.9 to 1.4 had labels at 0.9 and 1 only, none over its upper half."""
+    fig, ax = _plain_log_view((4, 3), 0.9, 1.4)
     labels = _labelled_values(ax)
     above_one = [v for v in labels if v > 1.05]
     assert above_one and max(labels) >= 1.2, labels
@@ -82,11 +88,7 @@ def test_a_narrow_log_view_is_labelled_over_its_whole_height():
 
 def test_log_tick_labels_never_overlap():
     """Weak spot (review W6): at the bottom of an ℓ2 panel "0.1" and "0.09" were printed on top of each other."""
-    fig, ax = plt.subplots(figsize=(4, 2.5))
-    ax.set_yscale("log")
-    op.plain_log_ticks(ax)
-    ax.plot([1, 2], [0.085, 1.2])
-    ax.set_ylim(0.085, 1.2)
+    fig, ax = _plain_log_view((4, 2.5), 0.085, 1.2)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     low, high = ax.get_ylim()
