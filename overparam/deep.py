@@ -17,7 +17,7 @@ gradient descent with torch autograd on the ℓp loss of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -331,7 +331,7 @@ def train_deep_linear(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
-    record: Iterable[int] | None = None,
+    record: Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:

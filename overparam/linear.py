@@ -9,7 +9,7 @@ step, instead of filling the history with NaNs.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -90,7 +90,7 @@ def gradient_descent(
     *,
     w0: np.ndarray | None = None,
     record_every: int = 1,
-    record: Iterable[int] | None = None,
+    record: Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:

@@ -14,7 +14,7 @@ applies at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
 from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
-from .validation import check_int, finite_array
+from .validation import finite_array
 
 __all__ = [
     "RuleComparison",
@@ -182,7 +182,7 @@ def compare_network_and_rule(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
-    record: Iterable[int] | None = None,
+    record: Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> RuleComparison:
     """Train a deep linear network and the end-to-end rule from its W_e(0); measure the gap.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -461,7 +461,7 @@ def penalized_gradient_descent(
     *,
     w0: np.ndarray | None = None,
     record_every: int = 1,
-    record: Iterable[int] | None = None,
+    record: Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:

@@ -40,7 +40,6 @@ import torch
 from .validation import check_int, check_real
 
 __all__ = [
-    "check_record",
     "DIVERGENCE_FACTOR",
     "NEVER",
     "DeepHistory",
@@ -48,6 +47,7 @@ __all__ = [
     "GDHistory",
     "History",
     "Trace",
+    "check_record",
     "check_run",
     "divergence_limit",
     "format_iterations",
@@ -575,7 +575,7 @@ def train_loop(
         if is_divergent(value, limit):
             diverged_at = t
             break
-        if t in wanted if wanted is not None else is_recorded(t, num_iters, record_every):
+        if (t in wanted) if wanted is not None else is_recorded(t, num_iters, record_every):
             steps.append(t)
             losses.append(value)
             if observe is not None:
