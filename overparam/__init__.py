@@ -80,7 +80,7 @@ from .mnist import (
     scale_pixels,
     training_and_validation,
 )
-from .plotting import DEPTH_COLORS, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
+from .plotting import DEPTH_COLORS, floor_power_of_ten, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
     COLLAPSE_FACTOR,
@@ -239,6 +239,7 @@ __all__ = [
     "penalty_speedup",
     "pick",
     "plain_log_ticks",
+    "floor_power_of_ten",
     "Plane",
     "plane_curl",
     "plot_comparison",

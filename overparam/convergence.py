@@ -33,7 +33,7 @@ import numpy as np
 from .balance import max_imbalance
 from .deep import train_deep_linear
 from .losses import regression_pair
-from .plotting import DEPTH_COLORS
+from .plotting import DEPTH_COLORS, math_power
 from .sweep import RunConfig, SweepResult, run_sweep, start_layers
 from .training import format_iterations, measure_at
 from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
@@ -445,19 +445,11 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     ax.annotate("cap", (1.0, preset.num_iters), xycoords=("axes fraction", "data"), xytext=(3, 0),
                 textcoords="offset points", va="center", fontsize=6.5, color="0.4", annotation_clip=False)
     ax.set(xlabel="initialization std s",
-           ylabel=f"iterations to ℓ ≤ {_mathtext_power(preset.epsilon)}",
+           ylabel=f"iterations to ℓ ≤ {math_power(preset.epsilon)}",
            title="convergence time against the initial scale (open: not within the cap)")
     # Below the axes, one column per depth: inside, it would cover the rows of failed runs.
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     return ax
-
-
-def _mathtext_power(value: float) -> str:
-    """``1e-05`` as mathtext ``$10^{-5}$``; any other number as ``%g``."""
-    exponent = math.log10(value)
-    if value > 0 and exponent == round(exponent):
-        return f"$10^{{{int(round(exponent))}}}$"
-    return f"{value:g}"
 
 
 def deficiency_margin(W_e: np.ndarray, target: np.ndarray) -> float:

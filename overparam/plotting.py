@@ -9,13 +9,15 @@ works, and stays fast, even where no plotting backend is usable).
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Sequence
 
 import numpy as np
 
 from .scale import scale_name
 
-__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "DEPTH_COLORS"]
+__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "DEPTH_COLORS"]
 
 #: One colour per depth (index = depth), shared by every chapter.
 DEPTH_COLORS: Sequence[str] = (
@@ -256,6 +258,39 @@ def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str | None, *
         after0 = steps > 0
         steps, loss = steps[after0], loss[after0]
     return ax.plot(steps, loss, label=label, **kwargs)[0]
+
+
+def math_power(value: float) -> str:
+    """A number for a label: a power of ten as mathtext (``1e-05`` -> ``$10^{-5}$``), any other as ``%g``.
+
+    Used by the figures whose labels name a tolerance (Chapters 4 and 7), so
+    that they match the captions' :math:`10^{-5}`.
+    """
+    exponent = math.log10(value) if value > 0 else math.nan
+    if math.isfinite(exponent) and abs(exponent - round(exponent)) < 1e-9:
+        return f"$10^{{{round(exponent)}}}$"
+    return f"{value:g}"
+
+
+def floor_power_of_ten(values: Any) -> float:
+    """The largest power of ten at or below every value (an array, or a list of arrays): a log axis's bottom.
+
+    The imbalance figures start their log axis here, at the smallest value
+    measured after step 0, and draw a balanced start's round-off imbalance at
+    step 0 on this floor instead of decades below everything else (Chapters 3
+    and 7).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` holds no finite positive number.
+    """
+    parts = values if isinstance(values, (list, tuple)) else [values]  # arrays of different lengths too
+    values = np.concatenate([np.asarray(v, dtype=float).ravel() for v in parts]) if parts else np.empty(0)
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        raise ValueError(f"values must hold a finite positive number, got {values[:5]!r}")
+    return float(10.0 ** np.floor(np.log10(positive.min())))
 
 
 #: What a figure that no training budget influences says instead of the build's scale (:func:`note_scale`).

@@ -38,7 +38,7 @@ import torch
 from .balance import scalar_layers_start
 from .files import find_results
 from .losses import check_exponent
-from .plotting import DEPTH_COLORS
+from .plotting import DEPTH_COLORS, math_power
 from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
                     select_runs)
 from .training import NEVER
@@ -329,14 +329,6 @@ def format_toy_table(results: dict[float, SweepResult]) -> str:
 ROW_STEP = 1.6
 
 
-def _power_of_ten_math(value: float) -> str:
-    """``1e-05`` as mathtext ``$10^{-5}$``; any other number as ``%g``."""
-    exponent = math.log10(value) if value > 0 else math.nan
-    if math.isfinite(exponent) and abs(exponent - round(exponent)) < 1e-9:
-        return f"$10^{{{round(exponent)}}}$"
-    return f"{value:g}"
-
-
 def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -> Any:
     """One panel per :math:`y_1`: iterations to the target against η, one line per depth (Chapter 4).
 
@@ -381,6 +373,6 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
             ax.plot([], [], "x", color="0.3", ms=4, label="diverged")
             ax.plot([], [], ":", color="0.4", lw=1, label="budget")
         ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
-    axes[0].set_ylabel(f"iterations to $L \\leq$ {_power_of_ten_math(result.target)}")
+    axes[0].set_ylabel(f"iterations to $L \\leq$ {math_power(result.target)}")
     axes[0].legend(fontsize=8, loc="lower left")
     return axes

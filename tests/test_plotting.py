@@ -342,3 +342,19 @@ def test_atomic_savefig_writes_the_whole_figure_or_nothing(tmp_path):
         atomic_savefig(fig, path, dpi="high")
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]
     plt.close(fig)
+
+
+def test_math_power_writes_powers_of_ten_as_mathtext_and_other_numbers_plainly():
+    from overparam.plotting import math_power
+
+    assert math_power(1e-5) == "$10^{-5}$" and math_power(1000.0) == "$10^{3}$" and math_power(1.0) == "$10^{0}$"
+    assert math_power(2e-5) == "2e-05" and math_power(0.3) == "0.3"
+    assert math_power(0.0) == "0" and math_power(-1e-5) == "-1e-05"
+
+
+def test_floor_power_of_ten_is_the_largest_power_below_every_value():
+    assert op.floor_power_of_ten([3e-5, 0.2, 7.0]) == 1e-5
+    assert op.floor_power_of_ten([np.array([1e-3, 5e-3]), np.array([2e-2])]) == 1e-3
+    assert op.floor_power_of_ten([0.0, np.nan, 0.05]) == 0.01  # zeros and nan are not measured values
+    with pytest.raises(ValueError, match="^values must hold a finite positive number"):
+        op.floor_power_of_ten([0.0, np.nan])
