@@ -79,6 +79,23 @@ def test_widget_cells_are_not_executed_by_the_build():
     assert found, "no widget cell found: the test reads the wrong pattern"
 
 
+
+FIGURE_CALL = re.compile(r"plt\.subplots\(|plt\.figure\(|subplot_mosaic\(|loss_axes\(|\bop\.[\w.]*plot_\w+\(")
+
+
+def test_every_figure_cell_states_its_scale():
+    """Each figure says its scale: a code cell that draws calls ``op.note_scale`` (with ``independent=True`` for a
+    figure that no budget changes: the data, a landscape, a formula)."""
+    found = 0
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(nb_path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and FIGURE_CALL.search(source) and "skip-execution" not in cell[
+                    "metadata"].get("tags", []):
+                found += 1
+                assert "note_scale(" in source, f"{nb_path.name}: cell {cell['id']} draws without op.note_scale"
+    assert found > 30, f"only {found} figure cells found: the test reads the wrong pattern"
+
 def test_strict_executed_build():
     result = _build(ROOT)
     log = result.stdout + result.stderr
