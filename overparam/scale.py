@@ -3,7 +3,8 @@
 The same code path serves three budgets (see the book's introduction):
 
 1. ``fast``: CI and quick checks, switched on by the environment variable
-   ``OVERPARAM_FAST=1``;
+   ``OVERPARAM_FAST=1`` (any value but 1/true/yes/on, 0/false/no/off or
+   empty is an error);
 2. ``default``: what a reader gets when running a notebook on a laptop or on
    Binder (a minute or two per experiment);
 3. ``paper``: the paper's full budget, run from the command line with
@@ -20,11 +21,29 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 def is_fast() -> bool:
-    """Return ``True`` when ``OVERPARAM_FAST`` asks for the fast (CI) scale."""
-    return os.environ.get("OVERPARAM_FAST", "").strip().lower() in _TRUE
+    """Return ``True`` when ``OVERPARAM_FAST`` asks for the fast (CI) scale.
+
+    The variable is read at every call. ``1``, ``true``, ``yes``, ``on`` ask
+    for it; ``0``, ``false``, ``no``, ``off``, empty or unset do not (case and
+    surrounding white space ignored).
+
+    Raises
+    ------
+    ValueError
+        Any other value (``fast``, ``2``, ...), which used to mean "not fast"
+        silently; the message names ``OVERPARAM_FAST``.
+    """
+    value = os.environ.get("OVERPARAM_FAST", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"OVERPARAM_FAST must be one of 1, true, yes, on (the fast CI scale) or 0, false, no, off, "
+                     f"empty (the reader's default), got {os.environ['OVERPARAM_FAST']!r}")
 
 
 def pick(fast: T, default: T) -> T:

@@ -14,8 +14,10 @@ from overparam import scale
 
 # Documented "on" values; matching ignores case and surrounding white space.
 TRUE_VALUES = ["1", "true", "yes", "on", "TRUE", "Yes", "ON", " 1 ", "true\n", "\ton"]
-# Anything else means the reader's default, including the natural "off" spellings and near misses.
-FALSE_VALUES = ["", "   ", "0", "false", "no", "off", "False", "2", "y", "t", "tru", "1.0", "enable", "11"]
+# Documented "off" values: the reader's default.
+FALSE_VALUES = ["", "   ", "0", "false", "no", "off", "False", "NO", " Off\n"]
+# Anything else used to mean the reader's default silently (OVERPARAM_FAST=fast ran the reader's budget): refused.
+REFUSED_VALUES = ["fast", "2", "y", "t", "tru", "1.0", "enable", "11", "-1", "none"]
 
 
 @pytest.mark.parametrize("value, fast", [(v, True) for v in TRUE_VALUES] + [(v, False) for v in FALSE_VALUES])
@@ -24,6 +26,14 @@ def test_the_variable_selects_the_scale(monkeypatch, value, fast):
     assert scale.is_fast() is fast
     assert scale.pick(fast=2_000, default=50_000) == (2_000 if fast else 50_000)
     assert scale.scale_name() == ("fast (CI)" if fast else "reader default")
+
+
+@pytest.mark.parametrize("value", REFUSED_VALUES)
+def test_other_values_are_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("OVERPARAM_FAST", value)
+    for call in (scale.is_fast, lambda: scale.pick(1, 2), scale.scale_name):
+        with pytest.raises(ValueError, match=f"OVERPARAM_FAST must be one of 1, true, .* got {value!r}"):
+            call()
 
 
 def test_unset_variable_means_the_reader_default(monkeypatch):
