@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except OutputPathError as exc:  # a user error found before any work: one line, exit status 2
         parser.error(str(exc))
-    except (FileNotFoundError, DataIntegrityError) as exc:  # missing or damaged data: what to do, in one message
+    except (FileNotFoundError, NotADirectoryError, DataIntegrityError) as exc:  # missing or damaged data, in one message
         print(f"python -m overparam {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

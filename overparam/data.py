@@ -31,6 +31,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 import sys
 import tempfile
 import urllib.error
@@ -39,7 +40,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -128,13 +129,69 @@ class Standardized:
 
 
 # ---------------------------------------------------------------------------
-# Locations
+# Arguments and locations
 # ---------------------------------------------------------------------------
+def _check_download(download: Any) -> bool:
+    """``download`` as a bool; a string such as ``"no"`` (which is true) or a number is refused, naming it."""
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True or False, got {download!r} ({type(download).__name__})")
+    return bool(download)
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask (read, and set back at once).
+
+    Files written through a temporary file (``mkstemp``: ``0o600``) are given it before they replace their
+    destination, so that results files, figures and downloads are as readable as any other file the user writes.
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """The data directory asked for: ``data_dir``, else ``OVERPARAM_DATA_DIR``, else ``None`` (``~`` expanded)."""
     if data_dir is not None:
-        return Path(data_dir)
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise TypeError(f"data_dir must be a folder (a str or a path), got {data_dir!r} "
+                            f"({type(data_dir).__name__})")
+        return Path(data_dir).expanduser()
     env = os.environ.get("OVERPARAM_DATA_DIR")
-    return Path(env) if env else None
+    return Path(env).expanduser() if env else None
+
+
+def _resolve_data_dir(data_dir: str | os.PathLike | None, subfolder: str,
+                      holds_its_files: Callable[[Path], bool]) -> Path | None:
+    """The data directory, checked: it exists, is a folder, and is not the ``subfolder`` folder itself.
+
+    ``holds_its_files(folder)`` says whether ``folder`` directly holds the
+    files that belong in ``<data dir>/<subfolder>/`` (the common mistake of
+    passing ``.../gas_sensor`` or ``.../mnist``).
+
+    Raises
+    ------
+    TypeError
+        ``data_dir`` is not a str or a path.
+    FileNotFoundError
+        It does not exist, or it is the ``subfolder`` folder itself (the
+        message says to pass its parent folder).
+    NotADirectoryError
+        It is a file.
+    """
+    root = _data_dir(data_dir)
+    if root is None:
+        return None
+    origin = "the data_dir argument" if data_dir is not None else "OVERPARAM_DATA_DIR"
+    if not root.exists():
+        raise FileNotFoundError(f"data_dir {root} does not exist (from {origin})")
+    if not root.is_dir():
+        raise NotADirectoryError(f"data_dir {root} is a file, not a folder (from {origin}); give the folder "
+                                 f"that holds {subfolder}/")
+    if not (root / subfolder).is_dir() and (root.name == subfolder or holds_its_files(root)):
+        raise FileNotFoundError(
+            f"data_dir {root} (from {origin}) is the {subfolder}/ folder itself: pass its parent folder "
+            f"{root.parent}, the data directory that holds {subfolder}/")
+    return root
 
 
 def cache_dir() -> Path:
@@ -279,6 +336,11 @@ def _batch_files_in(folder: Path) -> dict[int, Path]:
     return found
 
 
+def _holds_gas_sensor_files(folder: Path) -> bool:
+    """Whether ``folder`` directly holds what belongs in ``gas_sensor/`` (batch files or ``derived/``'s table)."""
+    return bool(_batch_files_in(folder)) or (folder / _DERIVED_TABLE.relative_to("gas_sensor")).is_file()
+
+
 def _load_from_dir(root: Path) -> EthanolData | None:
     gas = root / "gas_sensor"
     files = _batch_files_in(gas)
@@ -302,12 +364,30 @@ def _load_from_dir(root: Path) -> EthanolData | None:
 DOWNLOAD_TIMEOUT = 20
 
 
+class _NoAnswer(OSError):
+    """A download whose server did not answer within :data:`DOWNLOAD_TIMEOUT` s."""
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """Whether a download failed for want of a connection (a timeout, DNS, refused, unreachable), not an HTTP error.
+
+    After such a failure the MNIST loader tries no other address: on a
+    stalled or absent network each would cost another timeout.
+    """
+    if isinstance(exc, urllib.error.HTTPError):  # the server answered
+        return False
+    if isinstance(exc, urllib.error.URLError):
+        return isinstance(exc.reason, OSError)
+    return isinstance(exc, (_NoAnswer, TimeoutError, ConnectionError, socket.gaierror))
+
+
 def _urlopen_bytes(url: str) -> bytes:
     """Download ``url``, saying so on stderr; a server silent for :data:`DOWNLOAD_TIMEOUT` s raises ``OSError``.
 
     A stalled connection times out while connecting (``URLError`` wrapping a
     timeout) or while reading (``TimeoutError``); both become the same
-    ``OSError`` naming the address, which the loaders report.
+    ``OSError`` naming the address (a private subclass, which
+    :func:`_no_connection` recognizes), which the loaders report.
     """
     print(f"downloading {url} (waiting at most {DOWNLOAD_TIMEOUT} s for an answer)", file=sys.stderr, flush=True)
     try:
@@ -316,7 +396,7 @@ def _urlopen_bytes(url: str) -> bytes:
     except (TimeoutError, urllib.error.URLError) as exc:
         if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
             raise
-        raise OSError(f"no answer from {url} within {DOWNLOAD_TIMEOUT} s") from None
+        raise _NoAnswer(f"no answer from {url} within {DOWNLOAD_TIMEOUT} s") from None
 
 
 def _extract_batches(archive: bytes, dest: Path) -> None:
@@ -380,11 +460,13 @@ def load_ethanol(
     ----------
     data_dir : path, optional
         Folder holding ``gas_sensor/batch1.dat ... batch10.dat`` or
-        ``gas_sensor/derived/ethanol_2565.csv.gz``. Defaults to the
-        environment variable ``OVERPARAM_DATA_DIR``.
+        ``gas_sensor/derived/ethanol_2565.csv.gz`` (the folder *above*
+        ``gas_sensor/``; ``~`` is expanded). Defaults to the environment
+        variable ``OVERPARAM_DATA_DIR``.
     download : bool
         When no local copy exists, download UCI's archive into the cache
         (:func:`cache_dir`) and verify it. With ``False`` a missing copy raises.
+        Only ``True`` or ``False`` (a string such as ``"no"`` is refused).
 
     Returns
     -------
@@ -394,9 +476,14 @@ def load_ethanol(
 
     Raises
     ------
+    TypeError
+        ``data_dir`` is not a str or a path, or ``download`` not a bool.
     FileNotFoundError
-        No copy anywhere and no download possible; the message says where to
-        put the files.
+        ``data_dir`` does not exist, or is the ``gas_sensor/`` folder itself;
+        or no copy anywhere and no download possible; the message says where
+        to put the files.
+    NotADirectoryError
+        ``data_dir`` is a file.
     DataIntegrityError
         A copy exists but fails the checks: the prepared table its SHA-256;
         UCI's batch files, which have no published checksums, their
@@ -407,12 +494,9 @@ def load_ethanol(
         cache that fails them is downloaded again (with a warning) when
         ``download`` is allowed.
     """
-    root = _data_dir(data_dir)
+    download = _check_download(download)
+    root = _resolve_data_dir(data_dir, "gas_sensor", _holds_gas_sensor_files)
     if root is not None:
-        if not root.is_dir():
-            raise FileNotFoundError(
-                f"data_dir {root} does not exist (from {'the data_dir argument' if data_dir is not None else 'OVERPARAM_DATA_DIR'})"
-            )
         found = _load_from_dir(root)
         if found is not None:
             return found

@@ -42,7 +42,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .data import DataIntegrityError, _data_dir, _urlopen_bytes, cache_dir
+from .data import (DataIntegrityError, _check_download, _new_file_mode, _no_connection, _resolve_data_dir, _urlopen_bytes,
+                   cache_dir)
 from .validation import check_int
 
 __all__ = [
@@ -245,20 +246,47 @@ def _read_verified(spec: _FileSpec, path: Path) -> tuple[np.ndarray, str]:
 # ---------------------------------------------------------------------------
 # Locations and download
 # ---------------------------------------------------------------------------
-def _download(spec: _FileSpec, folder: Path, fetch: Callable[[str], bytes]) -> Path:
+class _Downloads:
+    """The downloads of one call of a loader: after the first timeout or connection failure, none is tried again.
+
+    On a stalled network every address would cost another
+    :data:`~overparam.data.DOWNLOAD_TIMEOUT` s (two mirrors times two files:
+    80 s before a loader gave up); one is enough to know.
+    """
+
+    def __init__(self, fetch: Callable[[str], bytes] | None) -> None:
+        self.fetch = fetch or _urlopen_bytes
+        self.failures: list[str] = []
+        self.stopped = False
+
+    def reason(self, download: bool) -> str:
+        """Why the missing files are missing, for the error message."""
+        if not download:
+            return "download=False"
+        text = "download failed: " + "; ".join(self.failures)
+        if self.stopped:
+            text += "; stopped after this first timeout or connection failure, no other download was tried"
+        return text
+
+
+def _download(spec: _FileSpec, folder: Path, downloads: _Downloads) -> Path | None:
     """Fetch one official file into ``folder`` (atomically), checking its published MD5 first.
 
-    The mirrors are tried in order; one that is down or serves a file with another MD5 is passed over. If none
-    serves the official file: ``DataIntegrityError`` when some mirror served a wrong file, else
-    ``FileNotFoundError``; either names every mirror's failure.
+    The mirrors are tried in order; one that answers with an error or serves a file with another MD5 is passed
+    over, and the failure recorded in ``downloads``. A timeout or connection failure stops all downloads of the call
+    (``downloads.stopped``). Returns ``None`` if no mirror served the official file; raises
+    ``DataIntegrityError`` (naming every mirror's failure) if some mirror served a wrong file.
     """
     failures, wrong_file = [], False
     for mirror in MNIST_MIRRORS:
+        if downloads.stopped:
+            break
         url = mirror + spec.name
         try:
-            raw = fetch(url)
+            raw = downloads.fetch(url)
         except OSError as exc:  # URLError is an OSError: offline, DNS, HTTP errors
             failures.append(f"{url}: {exc}")
+            downloads.stopped = _no_connection(exc)
             continue
         digest = hashlib.md5(raw, usedforsecurity=False).hexdigest()
         if digest != spec.official_gz_md5:
@@ -274,42 +302,60 @@ def _download(spec: _FileSpec, folder: Path, fetch: Callable[[str], bytes]) -> P
                 tmp.close()
                 Path(tmp.name).unlink(missing_ok=True)
                 raise
+        os.chmod(tmp.name, _new_file_mode())
         os.replace(tmp.name, folder / spec.name)
         return folder / spec.name
-    raise (DataIntegrityError if wrong_file else FileNotFoundError)("; ".join(failures))
+    if wrong_file:
+        raise DataIntegrityError("; ".join(failures))
+    downloads.failures.extend(failures)
+    return None
 
 
-def _missing_message(spec: _FileSpec, looked: list[Path], reason: str) -> str:
-    places = "\n".join(f"  {p}/" for p in looked)
-    return (
-        f"The MNIST file {spec.name} was not found and could not be downloaded ({reason}).\n"
-        f"Looked in:\n{places}\n"
-        "Put the official file into <data dir>/mnist/ (pass data_dir=... or set OVERPARAM_DATA_DIR) or into the "
-        f"cache folder {cache_dir() / 'mnist'}/, or connect to the internet so that it is fetched from\n"
-        f"  {MNIST_MIRRORS[0]}{spec.name}"
-    )
+class _MissingFiles(FileNotFoundError):
+    """MNIST files that are nowhere and could not be downloaded; ``names`` lists them all."""
+
+    def __init__(self, names: list[str], looked: list[Path], reason: str) -> None:
+        self.names, self.looked, self.reason = list(names), list(looked), reason
+        places = "\n".join(f"  {p}/" for p in looked)
+        files = ", ".join(self.names)
+        super().__init__(
+            f"The MNIST file{'s' if len(self.names) > 1 else ''} {files} {'were' if len(self.names) > 1 else 'was'} "
+            f"not found and could not be downloaded ({reason}).\n"
+            f"Looked in:\n{places}\n"
+            "Put the official files into <data dir>/mnist/ (pass data_dir=... or set OVERPARAM_DATA_DIR) or into "
+            f"the cache folder {cache_dir() / 'mnist'}/, or connect to the internet so that they are fetched from\n"
+            f"  {MNIST_MIRRORS[0]}{self.names[0] if len(self.names) == 1 else ''}"
+        )
 
 
-def _find_or_fetch(spec: _FileSpec, root: Path | None, download: bool, fetch: Callable[[str], bytes] | None) -> Path:
-    cache = cache_dir() / "mnist"
-    looked = ([root / "mnist"] if root is not None else []) + [cache]
-    for folder in looked:
-        if (folder / spec.name).is_file():
-            return folder / spec.name
-    if not download:
-        raise FileNotFoundError(_missing_message(spec, looked, "download=False"))
-    try:
-        return _download(spec, cache, fetch or _urlopen_bytes)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(_missing_message(spec, looked, f"download failed: {exc}")) from None
+def _holds_mnist_files(folder: Path) -> bool:
+    """Whether ``folder`` directly holds official MNIST files (which belong in ``<data dir>/mnist/``)."""
+    return any((folder / spec.name).is_file() for spec in _FILES.values())
 
 
 def _resolve_root(data_dir: str | os.PathLike | None) -> Path | None:
-    root = _data_dir(data_dir)
-    if root is not None and not root.is_dir():
-        origin = "the data_dir argument" if data_dir is not None else "OVERPARAM_DATA_DIR"
-        raise FileNotFoundError(f"data_dir {root} does not exist (from {origin})")
-    return root
+    return _resolve_data_dir(data_dir, "mnist", _holds_mnist_files)
+
+
+def _find_or_fetch(specs: list[_FileSpec], root: Path | None, download: bool, downloads: _Downloads) -> list[Path]:
+    """The path of every file of ``specs``: found locally, else downloaded; else one error naming all that are missing."""
+    cache = cache_dir() / "mnist"
+    looked = ([root / "mnist"] if root is not None else []) + [cache]
+    paths: dict[str, Path] = {}
+    for spec in specs:
+        found = [folder / spec.name for folder in looked if (folder / spec.name).is_file()]
+        if found:
+            paths[spec.name] = found[0]
+    missing = [spec for spec in specs if spec.name not in paths]
+    if missing and download:
+        for spec in missing:
+            path = _download(spec, cache, downloads)
+            if path is not None:
+                paths[spec.name] = path
+        missing = [spec for spec in specs if spec.name not in paths]
+    if missing:
+        raise _MissingFiles([spec.name for spec in missing], looked, downloads.reason(download))
+    return [paths[spec.name] for spec in specs]
 
 
 def load_mnist(
@@ -333,7 +379,9 @@ def load_mnist(
         files. Defaults to the environment variable ``OVERPARAM_DATA_DIR``;
         files not found there are looked up in ``cache_dir()/mnist/``.
     download : bool
-        Fetch missing files from :data:`MNIST_MIRRORS` into the cache.
+        Fetch missing files from :data:`MNIST_MIRRORS` into the cache (only
+        ``True`` or ``False``). After a timeout or a connection failure no
+        other address is tried.
 
     Returns
     -------
@@ -342,21 +390,29 @@ def load_mnist(
 
     Raises
     ------
+    TypeError
+        ``data_dir`` is not a str or a path, or ``download`` not a bool.
     FileNotFoundError
-        A file is nowhere and cannot be downloaded; the message says where to
-        put it.
+        A file is nowhere and cannot be downloaded (the message names every
+        such file and says where to put them); or ``data_dir`` does not
+        exist, or is the ``mnist/`` folder itself.
+    NotADirectoryError
+        ``data_dir`` is a file.
     DataIntegrityError
         A file is truncated, not gzip, has a bad IDX header, or its content
         fails its checksum.
     """
+    return _load(split, _resolve_root(data_dir), _check_download(download), _Downloads(_fetch))
+
+
+def _load(split: Split, root: Path | None, download: bool, downloads: _Downloads) -> MNISTData:
+    """:func:`load_mnist` with its arguments checked; ``downloads`` may be shared by several calls."""
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
     group, rows = _SPLITS[split]
-    root = _resolve_root(data_dir)
+    specs = [_FILES[f"{group}-{kind}"] for kind in ("images", "labels")]
     arrays, notes = [], []
-    for kind in ("images", "labels"):
-        spec = _FILES[f"{group}-{kind}"]
-        path = _find_or_fetch(spec, root, download, _fetch)
+    for spec, path in zip(specs, _find_or_fetch(specs, root, download, downloads)):
         array, how = _read_verified(spec, path)
         arrays.append(array[rows])
         notes.append(f"{path} ({how})")
@@ -385,24 +441,39 @@ def mnist_training_set(
     :attr:`MNISTData.description` that says so, and a ``UserWarning``.
     ``prefer="test"`` always returns the test set (labelled the same way).
 
+    The downloads of the two attempts are one: after a timeout or a
+    connection failure nothing more is downloaded (a stalled network costs
+    one :data:`~overparam.data.DOWNLOAD_TIMEOUT`, not one per file and mirror).
+
     Raises
     ------
     DataIntegrityError
         A file exists but is damaged or altered: a bad copy never falls back.
     FileNotFoundError
-        ``data_dir`` does not exist, or not even the test set is available.
+        ``data_dir`` does not exist, or not even the test set is available
+        (the message names every missing file, the training files included).
     """
     if prefer not in ("train", "test"):
         raise ValueError(f"prefer must be 'train' or 'test', got {prefer!r}")
-    _resolve_root(data_dir)  # a mistyped data_dir is an error, not a reason to fall back
+    root = _resolve_root(data_dir)  # a mistyped data_dir is an error, not a reason to fall back
+    download = _check_download(download)
+    downloads = _Downloads(_fetch)
+    absent: _MissingFiles | None = None
     if prefer == "train":
         try:
-            return load_mnist("train", data_dir, download, _fetch=_fetch)
-        except FileNotFoundError as exc:
-            reason = str(exc).splitlines()[0]
-            warnings.warn(f"training on the 10,000 MNIST test images instead of the 55,000 training images: {reason}",
-                          stacklevel=2)
-    test = load_mnist("test", data_dir, download, _fetch=_fetch)
+            return _load("train", root, download, downloads)
+        except _MissingFiles as exc:
+            absent = exc
+    try:
+        test = _load("test", root, download, downloads)
+    except _MissingFiles as exc:
+        if absent is None:
+            raise
+        raise _MissingFiles(absent.names + exc.names, exc.looked, downloads.reason(download)) from None
+    if absent is not None:
+        reason = str(absent).splitlines()[0]
+        warnings.warn(f"training on the 10,000 MNIST test images instead of the 55,000 training images: {reason}",
+                      stacklevel=2)
     return MNISTData(test.images, test.labels, test.split, test.source, stands_in_for="train")
 
 

@@ -8,9 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
+import urllib.error
+
 import numpy as np
 import pytest
 
+from overparam import data as op_data
 from overparam import mnist as mn
 from overparam.data import DataIntegrityError
 from overparam.mnist import load_mnist, mnist_training_set, parse_idx, scale_pixels, training_and_validation
@@ -305,3 +308,132 @@ def test_download_with_wrong_md5_is_rejected_and_not_cached(tmp_path):
     assert asked == [m + TEST_IMAGES.name for m in mn.MNIST_MIRRORS], "every mirror is tried before giving up"
     assert not (tmp_path / "cache" / "mnist" / TEST_IMAGES.name).exists()
     assert not list((tmp_path / "cache").rglob("*.part"))
+
+
+# ---------------------------------------------------------------------------
+# Missing files, a stalled network, and the arguments
+# ---------------------------------------------------------------------------
+ALL_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_an_empty_data_dir_names_every_missing_file(tmp_path, download):
+    """The final error used to name only t10k-images (the last file tried); now all four, and no fallback warning."""
+    (tmp_path / "empty").mkdir()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FileNotFoundError) as err:
+            mnist_training_set(tmp_path / "empty", download=download)  # the download is offline (plain OSError)
+    first = str(err.value).splitlines()[0]
+    assert all(name in first for name in ALL_FILES), first
+    assert ("download=False" if not download else "download failed: ") in first
+    assert str(tmp_path / "empty" / "mnist") in str(err.value)
+    with pytest.raises(FileNotFoundError) as err:
+        load_mnist("test", tmp_path / "empty", download=False)
+    assert all(name in str(err.value).splitlines()[0] for name in ALL_FILES[2:])
+
+
+class _Opener:
+    """A fake ``urllib.request.urlopen`` that fails every call with ``error`` after ``delay`` s, counting calls."""
+
+    def __init__(self, error, delay=0.0):
+        self.error, self.delay, self.urls = error, delay, []
+
+    def __call__(self, url, timeout=None):
+        import time
+
+        self.urls.append(url)
+        time.sleep(self.delay)
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [
+    pytest.param(lambda: urllib.error.URLError(TimeoutError("timed out")), id="connect timeout"),
+    pytest.param(lambda: TimeoutError("The read operation timed out"), id="read timeout"),
+    pytest.param(lambda: urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), id="refused"),
+    pytest.param(lambda: urllib.error.URLError(OSError(101, "Network is unreachable")), id="unreachable"),
+])
+def test_a_stalled_network_costs_one_timeout_not_four(tmp_path, monkeypatch, error):
+    """With a stalled network mnist_training_set used to wait 4 x 20 s (two files, two mirrors each)."""
+    import urllib.request
+
+    monkeypatch.setattr(mn, "_urlopen_bytes", op_data._urlopen_bytes)  # the real download, with a fake urlopen
+    opener = _Opener(error(), delay=0.2)
+    monkeypatch.setattr(urllib.request, "urlopen", opener)
+    (tmp_path / "empty").mkdir()
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as err:
+        mnist_training_set(tmp_path / "empty")
+    seconds = time.perf_counter() - start
+    assert opener.urls == [mn.MNIST_MIRRORS[0] + ALL_FILES[0]], "nothing is tried after the first failure"
+    assert seconds < 2 * opener.delay
+    message = str(err.value).splitlines()[0]
+    assert "stopped after this first timeout or connection failure, no other download was tried" in message
+    assert all(name in message for name in ALL_FILES)
+
+
+def test_a_mirror_that_answers_with_an_error_does_not_stop_the_download(tmp_path, monkeypatch):
+    """An HTTP error is an answer: the next mirror is tried (as is every file)."""
+    import urllib.request
+
+    monkeypatch.setattr(mn, "_urlopen_bytes", op_data._urlopen_bytes)  # the real download, with a fake urlopen
+    opener = _Opener(urllib.error.HTTPError("https://x", 404, "Not Found", {}, None))
+    monkeypatch.setattr(urllib.request, "urlopen", opener)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="HTTP Error 404") as err:
+        load_mnist("test", tmp_path / "empty")
+    assert opener.urls == [m + name for name in ALL_FILES[2:] for m in mn.MNIST_MIRRORS]
+    assert "stopped after" not in str(err.value)
+
+
+def test_the_mnist_folder_itself_says_pass_its_parent(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    for wrong in (MNIST_DIR, tmp_path / "mnist"):  # holding the files; empty but so named
+        with pytest.raises(FileNotFoundError, match="is the mnist/ folder itself: pass its parent folder") as err:
+            load_mnist("test", wrong, download=False)
+        assert str(wrong.parent) in str(err.value)
+        with pytest.raises(FileNotFoundError, match="pass its parent folder"):
+            mnist_training_set(wrong, download=False)
+
+
+def test_data_dir_and_download_arguments_are_checked(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(mn, "_urlopen_bytes", asked.append)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for call in (lambda **kw: load_mnist("test", **kw), lambda **kw: mnist_training_set(**kw),
+                 lambda **kw: training_and_validation(**kw)):
+        with pytest.raises(TypeError, match=r"^download must be True or False, got 'no'"):
+            call(data_dir=tmp_path / "empty", download="no")
+        with pytest.raises(TypeError, match=r"^data_dir must be a folder"):
+            call(data_dir=3, download=False)
+        with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+            call(data_dir=tmp_path / "a_file", download=False)
+    assert asked == []
+    home = tmp_path / "home"
+    (home / "d" / "mnist").mkdir(parents=True)
+    for path in (TEST_IMAGES, TEST_LABELS):
+        (home / "d" / "mnist" / path.name).symlink_to(path)
+    monkeypatch.setenv("HOME", str(home))
+    assert len(load_mnist("test", "~/d", download=False)) == 10_000
+
+
+def test_a_downloaded_file_is_readable_like_any_new_file(tmp_path, monkeypatch):
+    """Downloads went through a temporary file and kept its mode, 0o600."""
+    raw = TEST_LABELS.read_bytes()
+    spec = dataclasses.replace(mn._FILES["test-labels"], official_gz_md5=hashlib.md5(raw).hexdigest())
+    monkeypatch.setitem(mn._FILES, "test-labels", spec)
+    cache = tmp_path / "cache" / "mnist"
+    cache.mkdir(parents=True)
+    shutil.copy(TEST_IMAGES, cache / TEST_IMAGES.name)
+    old = os.umask(0o022)
+    try:
+        load_mnist("test", _fetch=lambda url: raw)
+    finally:
+        os.umask(old)
+    assert ((cache / TEST_LABELS.name).stat().st_mode & 0o777) == 0o644
