@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_int, float_array
+from .validation import all_finite, check_int, float_array, is_tensor
 
 __all__ = ["lp_loss", "lp_gradient", "lp_hessian", "check_exponent", "check_problem", "regression_pair"]
 
@@ -58,7 +58,7 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
         :func:`~overparam.validation.float_array`; ``w`` stays ``None`` if not given).
     """
     p = check_exponent(p)
-    X, y = float_array(X), float_array(y)
+    X, y = float_array(X, "X"), float_array(y, "y")
     if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")
     m, d = X.shape
@@ -67,13 +67,39 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
     if tuple(y.shape) != (m,):
         raise ValueError(f"y must have shape ({m},) to match X's {m} rows, got {tuple(y.shape)}")
     if w is not None:
-        w = float_array(w)
+        w = float_array(w, w_name)
         if tuple(w.shape) not in {(d,), (1, d)}:
             raise ValueError(f"{w_name} must have shape ({d},) or (1, {d}) to match X's {d} columns, "
                              f"got {tuple(w.shape)}")
     for name, a in (("X", X), ("y", y)) + (((w_name, w),) if w is not None else ()):
-        if not bool(np.isfinite(np.asarray(a)).all()):
+        if not all_finite(a):
             raise ValueError(f"{name} must contain only finite values")
+    return X, y, w
+
+
+def _check_same_kind(arrays: tuple[tuple[str, Any], ...]) -> None:
+    """Torch tensors do not promote ``float32 @ float64`` and do not mix with numpy arrays: refuse either, by name."""
+    tensors = [is_tensor(a) for _, a in arrays]
+    if not any(tensors):
+        return  # numpy promotes float32 against float64
+    names = ", ".join(name for name, _ in arrays)
+    if not all(tensors):
+        kinds = ", ".join(f"{name} {'tensor' if t else type(a).__name__}" for (name, a), t in zip(arrays, tensors))
+        raise ValueError(f"{names} must be all numpy arrays or all torch tensors, got {kinds}")
+    if len({a.dtype for _, a in arrays}) > 1:
+        dtypes = ", ".join(f"{name} {a.dtype}" for name, a in arrays)
+        raise ValueError(f"{names} must share a dtype (torch does not promote float32 against float64), got {dtypes}")
+
+
+def _checked_lp(w: Any, X: Any, y: Any, p: int) -> tuple[Any, Any, Any]:
+    """The arguments of :func:`lp_loss` and its derivatives, checked by :func:`check_problem`, ``w`` required.
+
+    Torch tensors must moreover all be tensors of one dtype: ``X @ w`` and ``X.T @ r`` do not promote.
+    """
+    if w is None:
+        raise ValueError("w must be an array of shape (d,) or (1, d), got None")
+    X, y, w = check_problem(X, y, p, w)
+    _check_same_kind((("w", w), ("X", X), ("y", y)))
     return X, y, w
 
 
@@ -97,8 +123,8 @@ def regression_pair(data: Any, name: str = "problem") -> tuple[np.ndarray, np.nd
         shape = f" of shape {data.shape}" if isinstance(data, np.ndarray) else ""
         raise ValueError(f"{name} must be a pair (X, y) or an object with attributes X and y "
                          f"(e.g. op.load_standardized_ethanol()), got {type(data).__name__}{shape}")
-    X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), 2)
-    return X, y
+    X, y, _ = check_problem(X, y, 2)
+    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
 def _residual(w: Any, X: Any, y: Any) -> Any:
@@ -132,7 +158,7 @@ def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
     -------
     float
     """
-    X, y, w = check_problem(X, y, p, w)
+    X, y, w = _checked_lp(w, X, y, p)
     return float(_loss_from_residual(_residual(w, X, y), p))
 
 
@@ -141,7 +167,7 @@ def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.n
 
     Defined in Chapter 1 (``ch-lp-regression``). Returned in the layout of ``w``.
     """
-    X, y, w = check_problem(X, y, p, w)
+    X, y, w = _checked_lp(w, X, y, p)
     return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)
 
 
@@ -152,6 +178,6 @@ def lp_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.nd
     it is ``3 X^T diag(r^2) X / m``, huge far from the optimum and vanishing
     as the residuals shrink. Shape (d, d), whatever the layout of ``w``.
     """
-    X, y, w = check_problem(X, y, p, w)
+    X, y, w = _checked_lp(w, X, y, p)
     r = _residual(w, X, y)
     return (p - 1) * (X.T * r ** (p - 2)) @ X / X.shape[0]

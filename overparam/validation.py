@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "check_sequence", "finite_array", "float_array", "rng_from_seed", "torch_seed"]
+__all__ = ["all_finite", "check_int", "check_real", "check_sequence", "finite_array", "float_array", "is_tensor",
+           "rng_from_seed", "torch_seed"]
 
 
 def _is_bool(value: Any) -> bool:
@@ -89,16 +90,57 @@ def check_real(name: str, value: Any, *, above: float | None = None, at_least: f
     return out
 
 
-def float_array(value: Any) -> Any:
+def is_tensor(value: Any) -> bool:
+    """Whether ``value`` is a torch tensor (told by its methods, so that this module does not import torch)."""
+    return hasattr(value, "is_floating_point") and hasattr(value, "double")
+
+
+def all_finite(array: Any) -> bool:
+    """Whether every entry of a real numpy array or torch tensor is finite (a tensor may require grad)."""
+    if is_tensor(array):
+        return bool(array.isfinite().all())
+    return bool(np.isfinite(array).all())
+
+
+def _real_numpy(name: str, value: Any) -> np.ndarray:
+    """``value`` as a numpy array of booleans, integers or floats; ``ValueError`` naming ``name`` otherwise."""
+    if value is None:
+        raise ValueError(f"{name} must be an array of real numbers, got None")
+    try:
+        array = np.asarray(value)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        raise ValueError(f"{name} must be an array of real numbers, got a ragged nested sequence "
+                         "(rows of different lengths)") from None
+    if array.dtype.kind == "O":  # e.g. a list holding None or strings beside numbers
+        if not all(isinstance(v, Real) for v in array.flat):
+            raise ValueError(f"{name} must be an array of real numbers, got dtype object "
+                             "(entries that are not numbers)")
+        array = array.astype(np.float64)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
+    return array
+
+
+def float_array(value: Any, name: str = "array") -> Any:
     """``value`` with integer or boolean entries converted to float64; float arrays and tensors pass unchanged.
 
     Accepts numpy arrays, nested lists and torch tensors (an integer tensor
     becomes a float64 tensor). A float numpy array or tensor is returned as
-    is, without a copy.
+    is, without a copy. Strings, ``None``, ragged nested lists, object arrays
+    holding anything but numbers, and complex numbers (whose imaginary part
+    the arithmetic would drop) are refused.
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be an array of real numbers, got dtype <U32"`` (or ``"... got None"``,
+        ``"... got a ragged nested sequence"``).
     """
-    if hasattr(value, "is_floating_point") and hasattr(value, "double"):  # a torch tensor
-        return value if value.is_floating_point() or value.is_complex() else value.double()
-    array = np.asarray(value)
+    if is_tensor(value):
+        if value.is_complex():
+            raise ValueError(f"{name} must be an array of real numbers, got dtype {value.dtype}")
+        return value if value.is_floating_point() else value.double()
+    array = _real_numpy(name, value)
     return array.astype(np.float64) if array.dtype.kind in "biu" else array
 
 
@@ -133,12 +175,14 @@ def finite_array(name: str, value: Any) -> np.ndarray:
     Raises
     ------
     ValueError
-        ``"<name> must be an array of numbers, got ..."`` or ``"<name> must contain only finite values"``.
+        ``"<name> must be an array of real numbers, got ..."`` (as :func:`float_array`) or
+        ``"<name> must contain only finite values"``.
     """
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+    if is_tensor(value):
+        float_array(value, name)
+        array = np.asarray(value.detach().cpu(), dtype=np.float64)
+    else:
+        array = np.asarray(_real_numpy(name, value), dtype=np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must contain only finite values")
     return array

@@ -150,3 +150,39 @@ def test_check_problem_uses_the_callers_name_for_w():
 def test_check_problem_refuses_p_that_is_not_an_even_integer(p):
     with pytest.raises(ValueError, match="p must be an even integer >= 2"):
         op.check_problem(np.zeros((2, 2)), np.zeros(2), p)
+
+
+_X, _Y, _W = np.ones((8, 3)), np.ones(8), np.ones(3)
+
+
+@pytest.mark.parametrize("fn", [op.lp_loss, op.lp_gradient, op.lp_hessian])
+@pytest.mark.parametrize("w, X, y, match", [
+    # bugs: numpy's "ufunc 'isfinite' not supported" for strings and for an object array holding None
+    (_W, _X.astype(str), _Y, r"^X must be an array of real numbers, got dtype <U32"),
+    (_W, np.array([[None, 1, 2]] * 8, dtype=object), _Y, r"^X must be an array of real numbers, got dtype object"),
+    (_W, _X, ["a"] * 8, r"^y must be an array of real numbers, got dtype <U1"),
+    # bug: numpy's "inhomogeneous shape" for a ragged list
+    (_W, [[1.0, 2.0, 3.0], [1.0, 2.0]], _Y[:2], r"^X must be an array of real numbers, got a ragged nested sequence"),
+    # bug: complex X was accepted, its imaginary part silently dropped
+    (_W, _X + 1j, _Y, r"^X must be an array of real numbers, got dtype complex128"),
+    (torch.ones(3, dtype=torch.complex64), torch.ones(8, 3), torch.ones(8), r"^w must be an array of real numbers"),
+    # bug: AttributeError 'NoneType' object has no attribute 'reshape'
+    (None, _X, _Y, r"^w must be an array of shape \(d,\) or \(1, d\), got None"),
+    # bug: torch's "addmv input tensors must have the same dtype"
+    (torch.ones(3, dtype=torch.float64), torch.ones(8, 3), torch.ones(8, dtype=torch.float64),
+     r"^w, X, y must share a dtype .* got w torch.float64, X torch.float32, y torch.float64"),
+    (torch.ones(3), torch.ones(8, 3), np.ones(8), r"^w, X, y must be all numpy arrays or all torch tensors"),
+])
+def test_the_losses_refuse_arrays_that_are_not_real_numbers(fn, w, X, y, match):
+    with pytest.raises(ValueError, match=match):
+        fn(w, X, y, 4)
+
+
+def test_the_losses_still_take_what_they_took():
+    """Mixed float precisions in numpy promote; tensors of one dtype; object arrays of numbers; lists."""
+    expected = op.lp_loss(_W, _X, 2 * _Y, 4)
+    assert op.lp_loss(_W.astype(np.float32), _X, 2 * _Y, 4) == pytest.approx(expected)
+    assert op.lp_loss(torch.ones(3), torch.ones(8, 3), 2 * torch.ones(8), 4) == pytest.approx(expected)
+    assert op.lp_loss(np.array([1, 1, 1], dtype=object), _X.tolist(), [2] * 8, 4) == pytest.approx(expected)
+    X, y, _ = op.check_problem(torch.ones(4, 3), torch.arange(4), 2)  # check_problem itself converts, keeps dtypes
+    assert X.dtype == torch.float32 and y.dtype == torch.float64

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import overparam as op
-from overparam.validation import check_int, check_real, float_array
+from overparam.validation import check_int, check_real, finite_array, float_array
 
 _RNG = np.random.default_rng(0)
 X, Y = _RNG.normal(size=(8, 3)), _RNG.normal(size=8)
@@ -245,7 +246,7 @@ def test_seeds_are_checked_in_one_place():
             rng_from_seed(bad)
         with pytest.raises(ValueError, match=r"^seed must be an integer >= 0"):
             torch_seed(bad)
-    with pytest.raises(ValueError, match=r"^M must be an array of numbers"):
+    with pytest.raises(ValueError, match=r"^M must be an array of real numbers"):
         finite_array("M", [[1.0], "a"])
     assert finite_array("M", [[1, 2]]).dtype == np.float64
 
@@ -264,3 +265,28 @@ def test_readers_of_results_name_the_bad_argument():
         result.iterations_to(None)
     with pytest.raises(ValueError, match=r"results\[1.0\] has no target"):
         op.toy.plot_iterations_vs_lr({1.0: result})
+
+
+@pytest.mark.parametrize("value, got", [
+    (None, "got None"),
+    ("abc", "got dtype <U3"),
+    ([[1.0, 2.0], [3.0]], "got a ragged nested sequence"),
+    (np.array([1.0, "2"], dtype=object), r"got dtype object \(entries that are not numbers\)"),
+    (np.array([1 + 2j]), "got dtype complex128"),
+    (np.array(["2020-01-01"], dtype="datetime64[D]"), r"got dtype datetime64\[D\]"),
+])
+def test_float_array_and_finite_array_refuse_what_is_not_real_numbers(value, got):
+    """One message for every array argument: "<name> must be an array of real numbers, got ..."."""
+    with pytest.raises(ValueError, match=rf"^A must be an array of real numbers, {got}"):
+        float_array(value, "A")
+    with pytest.raises(ValueError, match=rf"^A must be an array of real numbers, {got}"):
+        finite_array("A", value)
+
+
+def test_float_array_takes_tensors_and_object_arrays_of_numbers():
+    t = torch.ones(2, dtype=torch.float32)
+    assert float_array(t) is t and float_array(torch.arange(3)).dtype == torch.float64
+    with pytest.raises(ValueError, match="^A must be an array of real numbers, got dtype torch.complex64"):
+        float_array(torch.ones(2, dtype=torch.complex64), "A")
+    assert float_array(np.array([1, 2.5], dtype=object)).dtype == np.float64
+    assert finite_array("A", torch.ones(2, requires_grad=True)).tolist() == [1.0, 1.0]
