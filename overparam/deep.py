@@ -258,16 +258,27 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     ------
     DivergenceError
         When an iterate of either run, or its gradient, stops being finite; the message names the step.
+    ValueError
+        For a bad argument, naming it; when ``gradient`` returns an array of another shape than ``w1``'s.
     """
     num_steps = check_int("num_steps", num_steps, 1)
     w1 = finite_array("w1", w1)
+    if w1.ndim != 1:
+        raise ValueError(f"w1 must be a vector of shape (d,), got shape {w1.shape}")
     omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
+    if not callable(gradient):
+        raise ValueError(f"gradient must be a callable w -> ∇L(w), e.g. lambda w: op.lp_gradient(w, X, y, 4), "
+                         f"got {type(gradient).__name__}")
     w_rec = w1 * omega2
     rho, gamma, network, recursion, grads = [], [], [w_rec.copy()], [w_rec.copy()], []
     for t in range(1, num_steps + 1):
         with np.errstate(over="ignore", invalid="ignore"):
             grad_net = np.asarray(gradient(w1 * omega2), dtype=np.float64)
             grad_rec = np.asarray(gradient(w_rec), dtype=np.float64)
+            if t == 1:  # the shapes cannot change after the first step
+                for G in (grad_net, grad_rec):
+                    if G.shape != w1.shape:
+                        raise ValueError(f"gradient(w) returned shape {G.shape}, expected {w1.shape} (the shape of w1)")
             finite = np.isfinite(grad_net).all() and np.isfinite(grad_rec).all()
             if finite:
                 step = warmup_step(w1, omega2, grad_net, lr)
@@ -414,7 +425,8 @@ def train_deep_linear(
     start = [torch.tensor(W, dtype=dtype, requires_grad=True) for W in Ws0]
     trace = train_loop(step, loss, start, num_iters, record_every=record_every, record=record,
                        on_divergence=on_divergence, observe=observe,
-                       what=f"gradient descent on a depth-{len(Ws0)} linear network")
+                       what=f"gradient descent on a depth-{len(Ws0)} linear network", start="factors0",
+                       data="X and y")
     return DeepHistory(
         steps=trace.steps,
         loss=trace.loss,

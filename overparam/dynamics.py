@@ -307,7 +307,8 @@ def train_end_to_end(
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: shrink * w - lr * _single_output_direction(w, g, depth))
     trace = train_loop(step, loss, torch.as_tensor(W_e0.reshape(-1), dtype=dtype), num_iters,
                        record_every=record_every, record=record, on_divergence=on_divergence,
-                       observe=lambda w: w[None, :], what=f"the depth-{depth} end-to-end rule")
+                       observe=lambda w: w[None, :], what=f"the depth-{depth} end-to-end rule",
+                       start="W_e0", data="X and y")
     return DeepHistory(
         steps=trace.steps,
         loss=trace.loss,

@@ -138,7 +138,8 @@ def gradient_descent(
     Xt, yt = problem_tensors(X, y, dtype)
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
     trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters,
-                       record_every=record_every, record=record, on_divergence=on_divergence)
+                       record_every=record_every, record=record, on_divergence=on_divergence,
+                       start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
                      diverged_at=trace.diverged_at)
 

@@ -312,7 +312,11 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
     ValueError
         If ``lrs`` is empty, or every run diverged (the message lists the grid).
     """
-    grid = sorted((check_real("lrs", lr, above=0) for lr in lrs), reverse=True)
+    if not callable(train):
+        raise ValueError(f"train must be a callable lr -> history, got {type(train).__name__}")
+    if not isinstance(lrs, (tuple, list, range, np.ndarray)) or getattr(lrs, "ndim", 1) != 1:
+        raise ValueError(f"lrs must be a sequence of learning rates, got {lrs!r}")
+    grid = sorted((check_real(f"lrs[{i}]", lr, above=0) for i, lr in enumerate(lrs)), reverse=True)
     if not grid:
         raise ValueError("lrs must list at least one learning rate")
     for lr in grid:
@@ -435,8 +439,11 @@ def check_record(record: Sequence[int] | np.ndarray | None, num_iters: int, reco
         return None
     if record_every != 1:
         raise ValueError(f"give record or record_every, not both (got record_every={record_every})")
-    steps = np.asarray(list(record) if not isinstance(record, np.ndarray) else record)
-    if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu":
+    try:
+        steps = np.asarray(record if isinstance(record, np.ndarray) else list(record))
+    except (TypeError, ValueError):  # not iterable (record=2.0), or ragged
+        steps = np.empty((0, 0))
+    if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu" or isinstance(record, str):
         raise ValueError("record must be a non-empty 1-D sequence of integer steps, e.g. "
                          f"op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
     if steps.min() < 0 or steps.max() > num_iters:
@@ -499,6 +506,8 @@ def train_loop(
     on_divergence: Literal["raise", "stop"] = "raise",
     observe: Observer | None = None,
     what: str = "gradient descent",
+    start: str = "the initial state",
+    data: str = "the data",
 ) -> Trace:
     """Iterate ``step`` from ``state``, record the loss, stop at the first diverging step.
 
@@ -537,6 +546,9 @@ def train_loop(
         end-to-end matrix of Chapter 2).
     what : str
         The method, for the :class:`DivergenceError` message.
+    start, data : str
+        What the caller calls the initial state (``"w0"``, ``"factors0"``, ...) and
+        its data (``"X and y"``), for the message when the loss at step 0 is not finite.
 
     Returns
     -------
@@ -545,9 +557,13 @@ def train_loop(
     Raises
     ------
     DivergenceError
-        With ``on_divergence="raise"``, at the first diverging step.
+        With ``on_divergence="raise"``, at the first diverging step t >= 1.
     ValueError
-        For a bad argument, naming it.
+        For a bad argument, naming it; whatever ``on_divergence``, when the loss
+        at the initial state is not finite: no step was taken, so the learning
+        rate is not the cause, the start or the scale of the data is.
+    TypeError
+        When ``step`` does not return a pair ``(loss, next state)``.
     """
     for name, fn in (("step", step), ("loss", loss)):
         if not callable(fn):
@@ -568,9 +584,19 @@ def train_loop(
     last_good: tuple[int, float, State] | None = None
     diverged_at = None
     for t in range(num_iters + 1):
-        value, nxt = step(state) if t < num_iters else (loss(state), state)
+        if t < num_iters:
+            out = step(state)
+            if t == 0 and not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(f"step must return a pair (loss, next state), got {type(out).__name__}"
+                                f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}")
+            value, nxt = out
+        else:
+            value, nxt = loss(state), state
         value = float(value)
         if t == 0:
+            if not math.isfinite(value):
+                raise ValueError(f"{what}: the loss at the start is {value} before any step was taken, so the "
+                                 f"learning rate is not the cause; check {start} and the scale of {data}")
             limit = divergence_limit(value)
         if is_divergent(value, limit):
             diverged_at = t

@@ -110,17 +110,48 @@ def test_divergence_with_stop_keeps_the_history_up_to_the_step_before(record_eve
     assert trace.final == ws[9] and trace.loss[-1] <= DIVERGENCE_FACTOR * trace.loss[0]
 
 
-def test_a_nan_loss_diverges_and_a_bad_start_diverges_at_step_zero():
+def test_a_nan_loss_diverges_and_a_bad_start_is_refused_before_any_step():
     nan_at_3 = lambda t: (math.nan if t == 3 else 1.0, t + 1)  # noqa: E731
     trace = train_loop(nan_at_3, lambda t: 1.0, 0, 10, on_divergence="stop", record_every=5)
     assert trace.diverged_at == 3 and trace.steps.tolist() == [0, 2] and trace.final == 2
+    # bug: a non-finite loss at the start was reported as "diverged at step 0; use a smaller learning rate",
+    # although no step had been taken: it is the start (or the data's scale), named by the caller
     for bad in (math.inf, math.nan):
-        start = train_loop(lambda w: (bad, w), lambda w: bad, torch.zeros(1, 3), 4, on_divergence="stop",
-                           observe=lambda w: w)
-        assert start.diverged_at == 0 and start.steps.size == 0 and start.loss.size == 0
-        assert start.observed.shape == (0, 1, 3) and torch.equal(start.final, torch.zeros(1, 3))
-        with pytest.raises(DivergenceError, match="at step 0"):
-            train_loop(lambda w: (bad, w), lambda w: bad, 0.0, 4)
+        for on_divergence in ("raise", "stop"):
+            with pytest.raises(ValueError, match=r"loss at the start is (inf|nan) before any step.*check w0 and the "
+                                                 r"scale of X and y"):
+                train_loop(lambda w: (bad, w), lambda w: bad, torch.zeros(1, 3), 4, on_divergence=on_divergence,
+                           start="w0", data="X and y")
+        with pytest.raises(ValueError, match="check the initial state"):  # also with nothing to step: num_iters=0
+            train_loop(lambda w: (bad, w), lambda w: bad, 0.0, 0)
+
+
+@pytest.mark.parametrize("train, start", [
+    (lambda X, y: op.gradient_descent(X, y, 4, 0.01, 10, w0=np.full(3, 1e100)), "w0"),
+    (lambda X, y: op.penalized_gradient_descent(X, y, 4, op.NormPowerPenalty(0.1), 0.01, 10, w0=np.full(3, 1e100)),
+     "w0"),
+    (lambda X, y: op.train_deep_linear(X, y, 4, [np.full((1, 3), 1e50), np.full((1, 1), 1e50)], 0.01, 10),
+     "factors0"),
+    (lambda X, y: op.train_end_to_end(X, y, 4, np.full(3, 1e100), 2, 0.01, 10), "W_e0"),
+    (lambda X, y: op.gradient_descent(X, 1e100 * y, 4, 0.01, 10), "the default start w0 = 0"),
+])
+def test_trainers_blame_the_start_not_the_learning_rate_for_an_infinite_initial_loss(train, start):
+    """Bug: op.gradient_descent(X, y, 4, 0.01, 10, w0=np.full(3, 1e100)) said "diverged at step 0 (loss inf);
+    use a smaller learning rate". The start overflows the ℓ4 loss before any step: the message names it."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=8)
+    with pytest.raises(ValueError, match=rf"loss at the start is inf before any step.*check {start} and the scale of "
+                                         r"X and y"):
+        train(X, y)
+
+
+def test_a_step_that_does_not_return_a_pair_is_named():
+    """Bug: a step returning only the loss gave "cannot unpack non-iterable float object"."""
+    with pytest.raises(TypeError, match=r"step must return a pair \(loss, next state\), got float"):
+        train_loop(lambda w: 1.0, lambda w: 1.0, 0.0, 3)
+    with pytest.raises(TypeError, match="step must return a pair .* got tuple of length 3"):
+        train_loop(lambda w: (1.0, w, w), lambda w: 1.0, 0.0, 3)
+    assert train_loop(lambda w: [1.0, w], lambda w: 1.0, 0.0, 2).loss.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_a_run_from_an_exact_fit_may_move_up_to_the_factor_itself():
@@ -279,6 +310,13 @@ def test_largest_stable_run_trains_from_the_top_and_stops_at_the_first_stable_ru
         op.largest_stable_run(train, [])
     with pytest.raises(ValueError, match="lrs"):
         op.largest_stable_run(train, [0.1, -1.0])
+    # bug: the message said "lrs must be a finite number > 0" for a grid; it names the entry now
+    with pytest.raises(ValueError, match=r"^lrs\[0\] must be a finite number > 0, got -1.0"):
+        op.largest_stable_run(train, [-1.0, 0.01])
+    with pytest.raises(ValueError, match=r"^lrs must be a sequence of learning rates, got 0.1"):
+        op.largest_stable_run(train, 0.1)
+    with pytest.raises(ValueError, match="^train must be a callable"):
+        op.largest_stable_run(None, [0.1])
 
 
 def test_measure_at_equals_one_long_run_measured_at_the_checkpoints():
