@@ -6,7 +6,9 @@ in the destination folder, which then replaces the destination in one
 ``os.replace``. An interrupt or a full disk during the write leaves the old
 file intact. The command-line tools call :func:`check_writable` before they
 start computing and :func:`choose_output` to pick a path that never replaces
-an existing file unless the user named it or passed ``--force``. Every loader
+an existing file unless the user named it or passed ``--force``, and never
+replaces a committed results file with a run other than the one it holds
+(:data:`RESULTS_COMMANDS`). Every loader
 reads through :func:`read_results`, so a truncated or incomplete file is one
 clear :class:`InvalidResultsFile` ("not a valid results file"). A results file
 fetched from the book's repository is checked against the SHA-256 of the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -26,14 +29,15 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_SHA256", "RESULTS_URL", "atomic_savefig", "atomic_write",
-           "check_writable", "choose_output",
-           "choose_stem", "find_results", "invalid_results", "provenance", "read_provenance", "read_results",
-           "reader_command"]
+from .data import _check_download, _new_file_mode
+
+__all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_COMMANDS", "RESULTS_SHA256", "RESULTS_URL",
+           "atomic_savefig", "atomic_write", "check_writable", "choose_output", "choose_stem", "find_results",
+           "invalid_results", "json_text", "provenance", "read_provenance", "read_results", "reader_command"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
 RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/main/results/"
@@ -50,6 +54,18 @@ RESULTS_SHA256: dict[str, str] = {
     "toy_paper_y20.npz": "d65231f3abb55b15f027710005533e15de652624bea59378751f8d5f2e71051d",
 }
 
+#: The run each committed results file holds: the sub-command and the scale of ``python -m overparam`` that wrote
+#: it (the form of the ``run`` argument of :func:`choose_stem`). ``--out`` may name a committed file only from this
+#: run, so that a run at another scale never replaces it. Every name of :data:`RESULTS_SHA256` has an entry.
+RESULTS_COMMANDS: dict[str, str] = {
+    "convergence_long.npz": "convergence --preset long",
+    "ethanol_paper.npz": "ethanol --preset paper",
+    "mnist_full.npz": "mnist --steps full",
+    "toy_paper_y5.npz": "toy --preset paper",
+    "toy_paper_y10.npz": "toy --preset paper",
+    "toy_paper_y20.npz": "toy --preset paper",
+}
+
 
 class InvalidResultsFile(ValueError):
     """A results file that is truncated, incomplete or inconsistent (a member missing, rows that do not match)."""
@@ -58,6 +74,29 @@ class InvalidResultsFile(ValueError):
 #: What reading a damaged ``.npz`` can raise: zip and deflate errors, missing members, bad JSON, wrong shapes.
 READ_ERRORS: tuple[type[BaseException], ...] = (zipfile.BadZipFile, zlib.error, KeyError, EOFError, ValueError,
                                                 TypeError, IndexError, AttributeError, OSError)
+
+
+#: The metadata member of each kind of results file, and the loader that reads that kind.
+RESULTS_KINDS: dict[str, tuple[str, str]] = {
+    "meta": ("a sweep results file (python -m overparam ethanol, toy or convergence)",
+             "op.SweepResult.load (op.load_toy_results for a toy file's stem)"),
+    "metadata_json": ("a convnet runs file (python -m overparam mnist)", "op.load_histories"),
+}
+
+
+class _OtherKind(Exception):
+    """Raised inside :func:`read_results` when the file is of the other kind (not one of ``READ_ERRORS``)."""
+
+
+def _other_kind(missing: KeyError, members: Sequence[str]) -> str | None:
+    """What to say when a loader missed its metadata member in a file that holds the other kind's, else ``None``."""
+    key = str(missing.args[0]).partition(" is not a file")[0] if missing.args else ""
+    if key not in RESULTS_KINDS:
+        return None
+    for other, (what, loader) in RESULTS_KINDS.items():
+        if other != key and other in members:
+            return f"this is {what}, not the kind this loader reads; read it with {loader}"
+    return None
 
 
 def invalid_results(path: str | os.PathLike, why: str | BaseException) -> InvalidResultsFile:
@@ -85,14 +124,24 @@ def read_results(path: str | os.PathLike) -> Iterator[Any]:
     FileNotFoundError
         No file at ``path``.
     InvalidResultsFile
-        The file, or what the block read from it, is damaged.
+        The file, or what the block read from it, is damaged; or it is a
+        results file of the other kind (a convnet runs file read as a sweep,
+        or the reverse), and the message names the loader that reads it.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results file at {path}")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            yield npz
+            try:
+                yield npz
+            except KeyError as exc:
+                hint = _other_kind(exc, npz.files)
+                if hint is None:
+                    raise
+                raise _OtherKind(hint) from None
+    except _OtherKind as exc:
+        raise InvalidResultsFile(f"{path}: {exc}") from None
     except READ_ERRORS as exc:
         raise invalid_results(path, exc) from None
 
@@ -114,8 +163,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     Returns
     -------
     Path
-        ``path``. On any exception the temporary file is removed and ``path``
-        is left as it was.
+        ``path``, with the mode a newly created file gets (``0o666`` less the
+        umask; the temporary file alone would be private, ``0o600``). On any
+        exception the temporary file is removed and ``path`` is left as it was.
 
     Raises
     ------
@@ -132,6 +182,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -152,6 +203,10 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> 
 def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
     """Make sure ``path`` can be written *before* a long computation (creates its folder).
 
+    A folder that does not exist yet is created, saying so on standard error
+    (``creating folder ...``), so that a mistyped ``--out`` does not build a
+    tree of folders unnoticed.
+
     Raises
     ------
     OutputPathError
@@ -162,7 +217,10 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
     if path.is_dir():
         raise OutputPathError(f"{what}: {path} is a folder; give a file name such as {path / 'results.npz'}")
     try:
+        created = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
+        if created:
+            print(f"creating folder {path.parent} (for {what} {path})", file=sys.stderr)
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as exc:
@@ -170,13 +228,43 @@ def check_writable(path: str | os.PathLike, what: str = "--out") -> Path:
     return path
 
 
+def _committed_files(paths: Sequence[Path], run: str | None) -> str:
+    """Check the files a requested ``--out`` writes against :data:`RESULTS_COMMANDS`; what to add to "why".
+
+    A committed file's name written by another run than the one it holds is an
+    :class:`OutputPathError`; written by that run, the sentence says that it
+    is replaced and that its digest must be updated. ``run=None`` (a caller
+    that does not say which run it is) is not checked.
+    """
+    committed = [p for p in paths if p.name in RESULTS_SHA256]
+    if not committed:
+        return ""
+    if run is not None:
+        for p in committed:
+            holds = RESULTS_COMMANDS.get(p.name)
+            if holds is not None and holds != run:
+                raise OutputPathError(
+                    f"--out: {p} is the name of the committed results file of 'python -m overparam {holds}'; this "
+                    f"run ({run}) would replace it with the results of another run (another scale): give another --out")
+    names = ", ".join(map(str, committed))
+    verb = "replaces" if any(p.exists() for p in committed) else "writes"
+    return (f"; this {verb} the committed results file {names}: put its new SHA-256 in "
+            "overparam.files.RESULTS_SHA256 in the same commit")
+
+
 def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike, suffixes: Sequence[str], *,
-                force: bool = False) -> tuple[Path, str]:
+                force: bool = False, run: str | None = None) -> tuple[Path, str]:
     """Where a command that writes several files ``<stem><suffix>`` writes them, and a sentence saying why.
 
     * ``requested`` (the user's ``--out``) is used as given: naming the
       outputs is asking for them to be replaced. A ``requested`` that is an
       existing folder raises :class:`OutputPathError`.
+    * A ``requested`` stem whose files include a committed results file (a
+      name of :data:`RESULTS_SHA256`) is refused with
+      :class:`OutputPathError` unless ``run`` (the command's sub-command and
+      scale, such as ``"ethanol --preset paper"``) is the run that file holds
+      (:data:`RESULTS_COMMANDS`); when it is, the sentence says that the
+      committed file is replaced and that its SHA-256 must be updated.
     * Otherwise ``default`` is used if none of its files exists yet, or if
       ``force``; else a fresh stem with a UTC time stamp beside it (and a
       counter, ``-2``, ``-3``, …, if that one is taken too), so that
@@ -189,7 +277,7 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
         path = Path(requested)
         if path.is_dir():
             raise OutputPathError(f"--out: {path} is a folder; give a file name such as {path / Path(default).name}")
-        return path, "as asked by --out"
+        return path, "as asked by --out" + _committed_files([Path(f"{path}{s}") for s in suffixes], run)
     stem = Path(default)
     existing = [Path(f"{stem}{s}") for s in suffixes if Path(f"{stem}{s}").exists()]
     if not existing:
@@ -211,16 +299,19 @@ def choose_stem(requested: str | os.PathLike | None, default: str | os.PathLike,
 
 
 def choose_output(requested: str | os.PathLike | None, default: str | os.PathLike, *, force: bool = False,
-                  suffix: str = ".npz", companions: Sequence[str] = (".json",)) -> tuple[Path, str]:
+                  suffix: str = ".npz", companions: Sequence[str] = (".json",),
+                  run: str | None = None) -> tuple[Path, str]:
     """Where a command writes its results file ``<name><suffix>`` (and its companions), and why.
 
-    The rules of :func:`choose_stem`; in addition ``suffix`` is appended to a
-    requested name that has another one, so that the file written is the
-    file named in the report (``--out run.out`` writes ``run.out.npz``).
+    The rules of :func:`choose_stem` (``run`` included); in addition
+    ``suffix`` is appended to a requested name that has another one, so that
+    the file written is the file named in the report (``--out run.out``
+    writes ``run.out.npz``).
     """
     if requested is not None:
         path, why = choose_stem(requested, default, (), force=force)
-        return (path if path.suffix == suffix else path.with_name(path.name + suffix)), why
+        path = path if path.suffix == suffix else path.with_name(path.name + suffix)
+        return path, why + _committed_files([path], run)
     stem, why = choose_stem(None, Path(default).with_suffix(""), [suffix, *companions], force=force)
     return stem.with_name(stem.name + suffix), why
 
@@ -263,8 +354,12 @@ def find_results(name: str, *, download: bool = True, fetch: Callable[[str], byt
     ------
     ValueError
         ``name`` is not a plain file name.
+    TypeError
+        ``download`` is not a bool.
     """
     from .data import _urlopen_bytes, cache_dir
+
+    download = _check_download(download)
 
     if not name or Path(name).name != name:
         raise ValueError(f"name must be a plain file name such as 'mnist_full.npz', got {name!r}")
@@ -307,7 +402,8 @@ def provenance(command: str | None = None, **extra: Any) -> dict[str, Any]:
     Keys: ``command`` (``command``, or the running command line), ``date_utc``
     (ISO 8601, seconds), ``python``, ``numpy``, ``torch``, ``torch_threads``,
     ``machine`` and ``host``, then the ``extra`` entries (which may override
-    none of these). :func:`read_provenance` reads it back, older files included.
+    none of these, and must be JSON: a ``TypeError`` names the entry that is
+    not). :func:`read_provenance` reads it back, older files included.
     """
     import torch  # noqa: PLC0415 (the version of the library the run used)
 
@@ -328,7 +424,56 @@ def provenance(command: str | None = None, **extra: Any) -> dict[str, Any]:
     clash = sorted(set(extra) & set(record))
     if clash:
         raise ValueError(f"extra provenance entries may not replace the standard keys, got {clash}")
+    json_text(extra, "provenance(**extra)")  # caught here, not when the results file is saved
     return {**record, **extra}
+
+
+def _not_json(value: Any, where: str) -> tuple[str, Any] | None:
+    """The first entry below ``value`` that JSON cannot hold, as ``(its place, its value)``; ``None`` if all can."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{where} (key {key!r})", key
+            found = _not_json(item, f"{where}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _not_json(item, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return None
+    return where, value
+
+
+def json_text(value: Any, name: str, **dumps_kwargs: Any) -> str:
+    """``json.dumps(value, **dumps_kwargs)``, or a ``TypeError`` naming the argument and the entry JSON cannot hold.
+
+    For the metadata of a results file (Chapters 2, 4, 6, 7): ``json_text({"x": object()}, "metadata")``
+    raises ``TypeError: metadata['x'] is of type object (...), which a results file cannot store as JSON ...``.
+
+    Raises
+    ------
+    TypeError
+        An entry (or a key) is not JSON: the message names ``name`` and the
+        entry's place in it.
+    ValueError
+        ``value`` refers to itself.
+    """
+    try:
+        return json.dumps(value, **dumps_kwargs)
+    except ValueError as exc:  # a circular reference
+        raise ValueError(f"{name} cannot be stored as JSON ({exc})") from None
+    except TypeError as exc:
+        found = _not_json(value, name)
+        if found is None:
+            raise TypeError(f"{name} cannot be stored as JSON ({exc})") from None
+        where, bad = found
+        raise TypeError(f"{where} is of type {type(bad).__name__} ({bad!r:.60}), which a results file cannot store "
+                        "as JSON; give a string, a number, a bool, None, or a list or dict of these") from None
 
 
 #: Keys of older results files and the names :func:`provenance` gives them now.
@@ -359,7 +504,15 @@ def read_provenance(stored: dict[str, Any]) -> dict[str, Any]:
 
     The sweep files written before the format was shared name the date
     ``date``; it is returned as ``date_utc``. Nothing else is changed.
+
+    Raises
+    ------
+    TypeError
+        ``stored`` is not a mapping (the message names ``stored``).
     """
+    if not isinstance(stored, Mapping):
+        raise TypeError(f"stored must be a mapping of provenance entries (such as provenance() returns), got "
+                        f"{type(stored).__name__} {stored!r:.60}")
     out = dict(stored)
     for old, new in LEGACY_PROVENANCE_KEYS.items():
         if old in out and new not in out:

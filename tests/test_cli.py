@@ -6,7 +6,10 @@ the Ethanol data are replaced by a small random problem, so no test needs the da
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,12 +237,19 @@ def test_mnist_cuda_without_a_cuda_device_is_a_usage_error(capsys):
 
 
 def test_missing_mnist_data_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    """The error names every missing file (it used to name only t10k-images), and no fallback is announced."""
     (tmp_path / "empty").mkdir()
-    with pytest.warns(UserWarning, match="instead of the 55,000 training images"):  # it tries the test set first
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing was trained on instead: no "training on the test images" warning
         assert main(["mnist", "--steps", "1", "--data-dir", str(tmp_path / "empty"), "--no-download",
                      "--out", "run.npz"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "python -m overparam mnist: error:" in err and "mnist" in err
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        assert name in err.split("error:")[1].splitlines()[0]
     assert not (tmp_path / "run.npz").exists()
 
 
@@ -301,3 +311,148 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     assert main(["convergence", "--preset", "fast", "--no-figures"]) == 0
     assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before, "the default file is kept"
     assert len(list((tmp_path / "results").glob("convergence_fast*.npz"))) == 2
+
+
+# ---------------------------------------------------------------------------
+# A committed results file is replaced only by the run it holds
+# ---------------------------------------------------------------------------
+REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _copy_of_committed(tmp_path, name):
+    """A temporary copy of the committed ``results/<name>`` in ``tmp_path/results`` (the repository's stays as it is)."""
+    copy = tmp_path / "results" / name
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copyfile(REPO_RESULTS / name, copy)
+    return copy
+
+
+OTHER_SCALES = [
+    (ETHANOL + ["--out", "results/ethanol_paper.npz"], "results/ethanol_paper.npz", "ethanol --preset paper"),
+    (TOY + ["--out", "results/toy_paper"], "results/toy_paper_y5.npz", "toy --preset paper"),
+    (["mnist", "--steps", "1", "--device", "cpu", "--no-download", "--out", "results/mnist_full.npz"],
+     "results/mnist_full.npz", "mnist --steps full"),
+    (["mnist", "--steps", "full", "--variants", "baseline", "--device", "cpu", "--no-download",
+      "--out", "results/mnist_full.npz"], "results/mnist_full.npz", "mnist --steps full"),
+    (["convergence", "--preset", "fast", "--out", "results/convergence_long.npz"], "results/convergence_long.npz",
+     "convergence --preset long"),
+]
+
+
+@pytest.mark.parametrize("argv, name, holds", OTHER_SCALES, ids=[" ".join(a[:3]) for a, _, _ in OTHER_SCALES])
+def test_out_naming_a_committed_file_from_another_scale_is_refused(tmp_path, monkeypatch, capsys, argv, name, holds):
+    """``ethanol --preset fast --out results/ethanol_paper.npz`` used to replace the paper-scale file silently."""
+    from overparam.cli import convergence as cli_convergence
+    from overparam.cli import mnist as cli_mnist
+
+    _forbid(monkeypatch, cli_toy, "run_toy")
+    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_mnist, "mnist_training_set", "train_convnet")
+    _forbid(monkeypatch, cli_convergence, "load_standardized_ethanol", "run_convergence")
+    copy = _copy_of_committed(tmp_path, Path(name).name)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    _assert_one_line_usage_error(capsys, "--out", name, f"committed results file of 'python -m overparam {holds}'")
+    assert copy.read_bytes() == (REPO_RESULTS / copy.name).read_bytes()
+    assert sorted(p.name for p in copy.parent.iterdir()) == [copy.name]
+
+
+def test_out_naming_a_committed_file_from_its_own_run_replaces_it_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(ethanol.PRESETS, "paper", dataclasses.replace(ethanol.PRESETS["fast"], name="paper"))
+    monkeypatch.setitem(toy.TOY_PRESETS, "paper", dataclasses.replace(toy.TOY_PRESETS["fast"], name="paper"))
+    ethanol_copy = _copy_of_committed(tmp_path, "ethanol_paper.npz")
+    toy_copy = _copy_of_committed(tmp_path, "toy_paper_y5.npz")
+    argv = ["ethanol", "--preset", "paper", "--threads", "1", "--no-figures", "--out", "results/ethanol_paper.npz"]
+    assert main(argv) == 0
+    assert ("results will be written to results/ethanol_paper.npz (as asked by --out; this replaces the committed "
+            "results file results/ethanol_paper.npz: put its new SHA-256 in overparam.files.RESULTS_SHA256 in the "
+            "same commit)") in capsys.readouterr().err
+    assert op.SweepResult.load(ethanol_copy).num_iters == 20
+    assert main(["toy", "--preset", "paper", "--threads", "1", "--no-figures", "--out", "results/toy_paper"]) == 0
+    assert "this replaces the committed results file results/toy_paper_y5.npz: put its new SHA-256" in (
+        capsys.readouterr().err)
+    assert op.SweepResult.load(toy_copy).num_iters == 20
+
+
+def test_choose_output_checks_committed_names_against_the_run(tmp_path):
+    from overparam import files
+
+    path, why = files.choose_output("results/mnist_full.npz", "results/mnist_full.npz", run="mnist --steps full")
+    assert path == Path("results/mnist_full.npz") and "this writes the committed results file" in why  # absent
+    with pytest.raises(OutputPathError, match="this run \\(mnist --steps 100\\) would replace it"):
+        files.choose_output("elsewhere/mnist_full", "results/mnist_100.npz", run="mnist --steps 100")  # + .npz
+    assert files.choose_output("results/mnist_full2.npz", "x.npz", run="mnist --steps 100")[1] == "as asked by --out"
+
+
+def test_every_committed_file_names_the_run_it_holds():
+    """RESULTS_COMMANDS covers RESULTS_SHA256, and each entry is the command recorded in the committed file."""
+    import json
+
+    from overparam import files
+
+    assert sorted(files.RESULTS_COMMANDS) == sorted(files.RESULTS_SHA256)
+    for name, run in files.RESULTS_COMMANDS.items():
+        with np.load(REPO_RESULTS / name, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))["provenance"] if "meta" in npz.files else json.loads(
+                str(npz["metadata_json"]))["metadata"]
+        words = meta["command"].split()
+        assert " ".join(words[:len(run.split()) + 3]) == f"python -m overparam {run}", (name, meta["command"])
+
+
+# ---------------------------------------------------------------------------
+# Files: a new folder is announced, files get the usual mode, loaders name the other loader, metadata errors
+# ---------------------------------------------------------------------------
+def test_a_new_out_folder_is_announced(tmp_path, capsys):
+    assert main(ETHANOL + ["--out", "new/deeper/run.npz"]) == 0
+    assert "creating folder new/deeper (for --out new/deeper/run.npz)" in capsys.readouterr().err
+    assert main(ETHANOL + ["--out", "new/deeper/run2.npz"]) == 0
+    assert "creating folder" not in capsys.readouterr().err  # it exists now
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_gives_the_mode_of_a_new_file(tmp_path, umask, mode):
+    """mkstemp's temporary file is 0o600: every results file and figure used to be private."""
+    old = os.umask(umask)
+    try:
+        fresh = op.atomic_write(tmp_path / "fresh.npz", lambda fh: fh.write(b"x"))
+        replaced = tmp_path / "replaced.png"
+        replaced.write_bytes(b"old")
+        op.atomic_write(replaced, lambda fh: fh.write(b"new"))
+    finally:
+        os.umask(old)
+    assert (fresh.stat().st_mode & 0o777) == mode and (replaced.stat().st_mode & 0o777) == mode
+    assert replaced.read_bytes() == b"new"
+
+
+def test_a_results_file_of_the_other_kind_names_its_loader():
+    """It used to say 'not a valid results file (KeyError ...); run the command that writes it again'."""
+    with pytest.raises(op.InvalidResultsFile, match="a sweep results file .*read it with op.SweepResult.load") as err:
+        op.load_histories(REPO_RESULTS / "ethanol_paper.npz")
+    assert "run the command" not in str(err.value) and "KeyError" not in str(err.value)
+    with pytest.raises(op.InvalidResultsFile, match="a convnet runs file .*read it with op.load_histories") as err:
+        op.SweepResult.load(REPO_RESULTS / "mnist_full.npz")
+    assert "run the command" not in str(err.value) and "KeyError" not in str(err.value)
+
+
+def test_a_damaged_results_file_is_still_called_damaged(tmp_path):
+    """A member missing from a file of the right kind is damage, not the other kind."""
+    np.savez(tmp_path / "partial.npz", meta=np.array("{}"))
+    with pytest.raises(op.InvalidResultsFile, match="not a valid results file \\(KeyError"):
+        op.SweepResult.load(tmp_path / "partial.npz")
+
+
+def test_read_provenance_and_json_metadata_name_the_argument():
+    from overparam import files
+
+    with pytest.raises(TypeError, match="^stored must be a mapping .* got str 'abc'"):
+        op.read_provenance("abc")
+    with pytest.raises(TypeError, match=r"^metadata\['x'\] is of type object \(<object object"):
+        files.json_text({"x": object()}, "metadata")
+    with pytest.raises(TypeError, match=r"^metadata\['a'\]\[1\]\['n'\] is of type int64"):
+        files.json_text({"a": [1, {"n": np.int64(3)}]}, "metadata")
+    with pytest.raises(TypeError, match=r"^metadata \(key \(1, 2\)\)"):
+        files.json_text({(1, 2): 0}, "metadata")
+    assert files.json_text({"a": [1, 2.5, None, True, "s"]}, "metadata") == '{"a": [1, 2.5, null, true, "s"]}'
+    with pytest.raises(TypeError, match=r"^provenance\(\*\*extra\)\['device'\] is of type device"):
+        op.provenance("cmd", device=torch.device("cpu"))

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results file and the figure, print the table."""
     preset = PRESETS[args.preset]
     out, why = choose_output(args.out, f"results/convergence_{preset.name}.npz", force=args.force,
-                             companions=() if args.no_figures else (".png",))
+                             companions=() if args.no_figures else (".png",),
+                             run=f"convergence --preset {args.preset}")
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
     problem = whitened_problem(load_standardized_ethanol(args.data_dir))

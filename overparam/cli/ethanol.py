@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out, why = choose_output(args.out, f"results/ethanol_{preset.name}.npz", force=args.force,
-                             companions=() if args.no_figures else FIGURE_SUFFIXES)
+                             companions=() if args.no_figures else FIGURE_SUFFIXES,
+                             run=f"ethanol --preset {args.preset}")
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
     raw = load_ethanol(args.data_dir)

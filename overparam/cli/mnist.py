@@ -16,7 +16,9 @@ record that deviation in the results file's metadata.
 
 Output: without ``--out``, ``results/mnist_<steps>.npz`` if that file does not
 exist yet, else a fresh time-stamped name beside it; an existing file is
-replaced only when ``--out`` names it or ``--force`` is given. The output
+replaced only when ``--out`` names it or ``--force`` is given, and the
+committed ``results/mnist_full.npz`` only by ``--steps full`` with all four
+variants (``overparam.files.RESULTS_COMMANDS``). The output
 folder is checked before training starts, and files are written atomically
 after every variant (a run cut short keeps the variants it finished).
 """
@@ -97,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     steps_name = "full" if args.steps is None else str(args.steps)
-    out, why = choose_output(args.out, f"results/mnist_{steps_name}.npz", force=args.force)
+    run_name = f"mnist --steps {steps_name}"  # the run, as overparam.files.RESULTS_COMMANDS names it
+    if set(args.variants) != set(VARIANTS):
+        run_name += f" --variants {','.join(args.variants)}"
+    out, why = choose_output(args.out, f"results/mnist_{steps_name}.npz", force=args.force, run=run_name)
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
     train = mnist_training_set(args.data_dir, download=download)

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     suffixes = [f"_y{y1:g}.npz" for y1 in preset.y1_values] + ([] if args.no_figures else [".png"])
     requested = args.out[: -len(".npz")] if args.out and args.out.endswith(".npz") else args.out
-    stem, why = choose_stem(requested, f"results/toy_{preset.name}", suffixes, force=args.force)
+    stem, why = choose_stem(requested, f"results/toy_{preset.name}", suffixes, force=args.force,
+                            run=f"toy --preset {args.preset}")
     figure = Path(f"{stem}.png")
     check_writable(figure)
     print(f"results will be written to {stem}_y*.npz ({why})", file=sys.stderr)
