@@ -313,3 +313,16 @@ def test_unrolled_warmup_reproduces_the_recursion_at_every_step():
         np.testing.assert_allclose(start, -traj.gamma[t] * np.prod(1 - traj.gamma[:t]) * traj.recursion[0])
     with pytest.raises(ValueError, match="t must be below"):
         op.unrolled_warmup(traj, 30)
+
+
+def test_warmup_trajectory_names_a_gradient_of_the_wrong_shape():
+    """Bug: a gradient callable returning shape (4,) for w1 of shape (3,) said "grad must have the shape of w1",
+    naming an argument the caller never passed."""
+    with pytest.raises(ValueError, match=r"^gradient\(w\) returned shape \(4,\), expected \(3,\)"):
+        op.warmup_trajectory(np.ones(3), 0.5, lambda w: np.ones(4), 0.1, 3)
+    with pytest.raises(ValueError, match=r"^gradient\(w\) returned shape \(1, 3\), expected \(3,\)"):
+        op.warmup_trajectory(np.ones(3), 0.5, lambda w: w[None, :], 0.1, 3)
+    with pytest.raises(ValueError, match="^gradient must be a callable"):
+        op.warmup_trajectory(np.ones(3), 0.5, np.ones(3), 0.1, 3)
+    with pytest.raises(ValueError, match=r"^w1 must be a vector of shape \(d,\)"):
+        op.warmup_trajectory(np.ones((1, 3)), 0.5, lambda w: w, 0.1, 3)
