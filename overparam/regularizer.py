@@ -33,7 +33,7 @@ from .dynamics import end_to_end_direction, single_output_direction
 from .linear import lp_step_functions, problem_tensors, start_vector
 from .losses import check_problem
 from .training import GDHistory, check_run, to_numpy, train_loop
-from .validation import check_int, check_real, finite_array, float_array
+from .validation import all_finite, check_int, check_real, finite_array, float_array
 
 __all__ = [
     "Arc",
@@ -141,6 +141,13 @@ class Segment:
     start: tuple[float, float]
     end: tuple[float, float]
 
+    def __post_init__(self) -> None:
+        start, end = _pair("start", self.start), _pair("end", self.end)
+        if start == end:
+            raise ValueError(f"start and end must be distinct points (a segment of length 0 is no path), got {start}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
     def at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points (n, 2) and velocities d(s, q)/dt (n, 2) at the parameters ``t``."""
         a, b = np.asarray(self.start), np.asarray(self.end)
@@ -159,6 +166,15 @@ class Arc:
     radius: float
     theta0: float
     theta1: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "center", _pair("center", self.center))
+        object.__setattr__(self, "radius", check_real("radius", self.radius, above=0))
+        theta0, theta1 = check_real("theta0", self.theta0), check_real("theta1", self.theta1)
+        if theta0 == theta1:
+            raise ValueError(f"theta0 and theta1 must differ (an arc of angle 0 is a point), got {theta0}")
+        object.__setattr__(self, "theta0", theta0)
+        object.__setattr__(self, "theta1", theta1)
 
     def at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points (n, 2) and velocities d(s, q)/dt (n, 2) at the parameters ``t`` ∈ [0, 1]."""
@@ -234,6 +250,12 @@ def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return t, w
 
 
+def _check_field(field: Any) -> None:
+    if not callable(field):
+        raise ValueError(f"field must be a callable taking a point w and returning an array of its shape "
+                         f"(e.g. op.end_to_end_field(c, 3)), got {type(field).__name__}")
+
+
 def loop_integral(field: Field, loop: Loop, n_points: int = 200) -> float:
     """Line integral :math:`\\oint_\\Gamma F\\cdot dw` of a field around a closed curve.
 
@@ -264,6 +286,7 @@ def loop_integral(field: Field, loop: Loop, n_points: int = 200) -> float:
     float
     """
     n_points = check_int("n_points", n_points, 1)
+    _check_field(field)
     if not isinstance(loop, Loop):
         raise ValueError(f"loop must be a Loop (see half_disk and circle), got {type(loop).__name__}")
     t, weights = _gauss_legendre(int(n_points))
@@ -314,17 +337,23 @@ def end_to_end_field(gradient: np.ndarray | Field, depth: int, weight_decay: flo
     """
     depth = check_int("depth", depth, 1)
     decay = check_real("weight_decay", weight_decay, at_least=0) * depth
-    if callable(gradient):
-        grad_at = gradient
-    else:
-        constant = np.asarray(gradient, dtype=np.float64)
-        if constant.ndim not in (1, 2) or not np.isfinite(constant).all():
+    constant = None
+    if not callable(gradient):
+        constant = finite_array("gradient", gradient)
+        if constant.ndim not in (1, 2):
             raise ValueError(f"gradient must be a finite vector or matrix, or a callable, got shape {constant.shape}")
-        grad_at = lambda W: constant  # noqa: E731
 
     def field(W: np.ndarray) -> np.ndarray:
         W = np.asarray(W, dtype=np.float64)
-        G = np.asarray(grad_at(W), dtype=np.float64)
+        if constant is not None:
+            if W.shape != constant.shape:
+                raise ValueError(f"this field takes points of the shape of its gradient {constant.shape}, "
+                                 f"got a point of shape {W.shape}")
+            G = constant
+        else:
+            G = np.asarray(gradient(W), dtype=np.float64)
+            if G.shape != W.shape:
+                raise ValueError(f"gradient(W) returned shape {G.shape}, expected the point's shape {W.shape}")
         direction = single_output_direction if W.ndim == 1 else end_to_end_direction
         return decay * W + direction(W, G, depth)
 
@@ -380,7 +409,12 @@ def constant_gradient_curl(c_norm: float, depth: int, s: Any, q: Any) -> Any:
     """
     c_norm = check_real("c_norm", c_norm, at_least=0)
     N = check_int("depth", depth, 1)
-    s, q = np.asarray(s, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    s, q = finite_array("s", s), finite_array("q", q)
+    try:
+        np.broadcast_shapes(s.shape, q.shape)
+    except ValueError:
+        raise ValueError(f"s and q must broadcast together (one point per pair), got shapes {s.shape} and "
+                         f"{q.shape}") from None
     rho2 = s * s + q * q
     safe = np.where(rho2 > 0, rho2, 1.0)
     return np.where(rho2 > 0, (N - 1) * (N - 2) / N * c_norm * safe ** (-1.0 / N) * q, 0.0)
@@ -394,6 +428,10 @@ def plane_curl(field: Field, plane: Plane, s: float, q: float, h: float = 1e-5) 
     curl in every plane. Defined in Chapter 5 (``ch-non-regularizer``).
     """
     h = check_real("h", h, above=0)
+    s, q = check_real("s", s), check_real("q", q)
+    _check_field(field)
+    if not isinstance(plane, Plane):
+        raise ValueError(f"plane must be a Plane (see gradient_plane), got {type(plane).__name__}")
     F_q = lambda a, b: plane.coordinates(field(plane.point(a, b)))[1]  # noqa: E731
     F_s = lambda a, b: plane.coordinates(field(plane.point(a, b)))[0]  # noqa: E731
     return float((F_q(s + h, q) - F_q(s - h, q) - F_s(s, q + h) + F_s(s, q - h)) / (2.0 * h))
@@ -409,7 +447,12 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     and proof of the result of arXiv:1802.06509) needs N >= 3. Plain arithmetic: works on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5 (``ch-non-regularizer``).
     """
-    w, c = float_array(w), float_array(c)
+    w, c = float_array(w, "w"), float_array(c, "c")
+    if tuple(w.shape) != tuple(c.shape):
+        raise ValueError(f"w and c must have the same shape, got {tuple(w.shape)} and {tuple(c.shape)}")
+    for name, a in (("w", w), ("c", c)):
+        if not all_finite(a):
+            raise ValueError(f"{name} must contain only finite values")
     return (w * w).sum() ** 0.5 * (c * w).sum()
 
 
@@ -504,6 +547,7 @@ def penalized_gradient_descent(
     Xt, yt = problem_tensors(X, y, dtype)
     step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * (g + penalty.gradient(w)))
     trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters, record_every=record_every,
-                       record=record, on_divergence=on_divergence, what=f"gradient descent with the penalty {penalty}")
+                       record=record, on_divergence=on_divergence, what=f"gradient descent with the penalty {penalty}",
+                       start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
                      diverged_at=trace.diverged_at)

@@ -333,3 +333,49 @@ def test_penalized_gradient_descent_divergence_and_start():
         penalized_gradient_descent(X, y, 2, 0.1, 0.05, 1)
     with pytest.raises(ValueError, match="lr"):
         penalized_gradient_descent(X, y, 2, NormPowerPenalty(0.1), -0.05, 1)
+
+
+def test_the_plane_functions_name_their_bad_arguments():
+    """Bugs found by an audit: bare numpy broadcast errors, a silent NaN, a message naming the wrong argument,
+    "'numpy.ndarray' object is not callable", and degenerate pieces of a loop accepted."""
+    plane = gradient_plane(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    field = end_to_end_field(np.array([1.0, 0.0, 0.0]), 3)
+    with pytest.raises(ValueError, match=r"^w and c must have the same shape, got \(3,\) and \(4,\)"):
+        depth_two_potential(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="^w must contain only finite values"):
+        depth_two_potential(np.array([np.nan, 1.0, 1.0]), np.ones(3))
+    with pytest.raises(ValueError, match="^c must contain only finite values"):
+        depth_two_potential(torch.ones(3), torch.tensor([1.0, np.inf, 1.0]))
+    with pytest.raises(ValueError, match=r"^s and q must broadcast together .* got shapes \(3,\) and \(4,\)"):
+        constant_gradient_curl(1.0, 3, np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="^q must contain only finite values"):
+        constant_gradient_curl(1.0, 3, 0.3, np.nan)
+    with pytest.raises(ValueError, match="^s must be a finite number, got nan"):
+        plane_curl(field, plane, np.nan, 0.4)
+    with pytest.raises(ValueError, match="^q must be a finite number"):
+        plane_curl(field, plane, 0.3, None)
+    with pytest.raises(ValueError, match="^field must be a callable"):
+        plane_curl(np.ones(3), plane, 0.3, 0.4)
+    with pytest.raises(ValueError, match="^plane must be a Plane"):
+        plane_curl(field, None, 0.3, 0.4)
+    with pytest.raises(ValueError, match="^field must be a callable"):
+        loop_integral(np.ones(2), half_disk(plane, 1.0))
+    matrix_field = end_to_end_field(np.ones((2, 3)), 2)
+    with pytest.raises(ValueError, match=r"^this field takes points of the shape of its gradient \(2, 3\), "
+                                         r"got a point of shape \(3,\)"):
+        loop_integral(matrix_field, half_disk(plane, 1.0))
+    with pytest.raises(ValueError, match=r"^gradient\(W\) returned shape \(4,\), expected the point's shape \(3,\)"):
+        loop_integral(end_to_end_field(lambda w: np.ones(4), 3), half_disk(plane, 1.0))
+    with pytest.raises(ValueError, match="^gradient must be an array of real numbers"):
+        end_to_end_field("c", 3)
+    with pytest.raises(ValueError, match="^radius must be a finite number > 0, got -1"):
+        Arc((0, 0), -1, 0, 1)
+    with pytest.raises(ValueError, match="^theta0 and theta1 must differ"):
+        Arc((0, 0), 1, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"^center must be two finite plane coordinates"):
+        Arc((0, np.nan), 1, 0, 1)
+    with pytest.raises(ValueError, match=r"^start and end must be distinct points"):
+        Segment((0, 0), (0, 0))
+    with pytest.raises(ValueError, match=r"^end must be two finite plane coordinates"):
+        Segment((0, 0), (1, 2, 3))
+    assert Segment((0, 0), (1, 0)).end == (1.0, 0.0)
