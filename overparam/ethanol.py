@@ -42,8 +42,8 @@ import numpy as np
 
 from .optimum import suboptimality
 from .plotting import DEPTH_COLORS, loss_axes, plot_loss
-from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, log_steps, product_runs, quarter_decades,
-                    select_runs)
+from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, check_sweep_result, log_steps, product_runs,
+                    quarter_decades, select_runs)
 from .training import format_iterations
 from .validation import check_int, check_real, check_sequence
 
@@ -83,6 +83,7 @@ class PrecisionRow:
 
 def _loss_exponent(result: SweepResult, p: Any) -> int:
     """``p`` checked as an even integer >= 2 that is the loss exponent of some run of ``result``."""
+    check_sweep_result("result", result)
     p = check_int("p", p, 2, expected="an even integer >= 2")
     held = sorted({c.p for c in result.configs})  # even: RunConfig checks it
     if p not in held:
@@ -379,6 +380,7 @@ def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = Non
 
     With ``optimum`` the curves are the suboptimality :math:`L - L^*`.
     """
+    check_sweep_result("result", result)
     ax = loss_axes(ax, title="ℓ4: one extra scalar vs. adaptive methods", ylabel=_loss_label(4, optimum), logx=True)
     after0 = result.steps > 0
     for name, i in teaser_runs(result).items():
@@ -403,6 +405,7 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
     A group in which no run trained is listed as such, with every run's outcome.
     """
+    check_sweep_result("result", result)
     if optima is not None:
         if not isinstance(optima, Mapping):
             raise ValueError(f"optima must be a dict {{p: L*}}, got {type(optima).__name__}")

@@ -53,7 +53,7 @@ import torch
 from .balance import balanced_factors, gaussian_init, rotate_hidden, scalar_layers_start
 from .files import atomic_write, invalid_results, read_provenance, read_results
 from .files import provenance as make_provenance
-from .training import NEVER, GDHistory, as_step_array, divergence_limit, is_divergent, step_or_none
+from .training import NEVER, GDHistory, as_step_array, check_record, divergence_limit, is_divergent, step_or_none
 from .losses import check_exponent, regression_pair
 from .validation import check_int, check_real
 
@@ -62,6 +62,7 @@ __all__ = [
     "RunConfig",
     "SweepResult",
     "SweepComparison",
+    "check_sweep_result",
     "compare_sweeps",
     "run_sweep",
     "start_layers",
@@ -946,6 +947,7 @@ class SweepResult:
         :func:`overparam.gradient_descent` returns; the recorded losses stop at the last recorded step
         before the divergence.
         """
+        i = check_int("i", i, 0, len(self) - 1, expected=f"a run index in 0..{len(self) - 1} (len - 1)")
         c = self.configs[i]
         keep = ~np.isnan(self.loss[i])
         return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,
@@ -1058,6 +1060,18 @@ class SweepComparison:
                 "max_rel_diff": self.max_rel_diff, "median_rel_diff": self.median_rel_diff}
 
 
+def check_sweep_result(name: str, value: Any) -> SweepResult:
+    """``value`` if it is a :class:`SweepResult`, else a ``ValueError`` naming ``name`` (Chapters 2, 4 and 7).
+
+    For the functions that read a sweep's results (:func:`select_runs`, :func:`compare_sweeps`, the
+    Ethanol tables and figures), which would otherwise fail on a missing attribute.
+    """
+    if not isinstance(value, SweepResult):
+        raise ValueError(f"{name} must be a SweepResult (from op.run_sweep or SweepResult.load), "
+                         f"got {type(value).__name__}")
+    return value
+
+
 def compare_sweeps(first: SweepResult, second: SweepResult) -> SweepComparison:
     """Compare two sweeps of the same runs: which diverged where, and how close their final losses are.
 
@@ -1068,6 +1082,7 @@ def compare_sweeps(first: SweepResult, second: SweepResult) -> SweepComparison:
     ValueError
         If the two sweeps do not hold the same runs (configs and ``num_iters``).
     """
+    first, second = check_sweep_result("first", first), check_sweep_result("second", second)
     if first.configs != second.configs or first.num_iters != second.num_iters:
         raise ValueError(f"first and second must be sweeps of the same runs, got {len(first)} runs x "
                          f"{first.num_iters} iterations and {len(second)} runs x {second.num_iters}")
@@ -1109,6 +1124,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
         Group key (the values of ``by``, in order) -> run index; groups in
         which no run trained are left out.
     """
+    result = check_sweep_result("result", result)
     if rule not in (LARGEST_STABLE, BEST_FINAL, FASTEST_TO_TARGET):
         raise ValueError(f"rule must be {LARGEST_STABLE!r}, {BEST_FINAL!r} or {FASTEST_TO_TARGET!r}, got {rule!r}")
     if rule == FASTEST_TO_TARGET and result.reached_at is None:
@@ -1142,13 +1158,11 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 # The sweep
 # ---------------------------------------------------------------------------
 def _record_steps(record: int | Iterable[int], num_iters: int) -> np.ndarray:
-    if isinstance(record, Integral):
-        record = check_int("record", record, 1, expected="an integer >= 1 or a list of steps")
+    """``record`` of :func:`run_sweep` as steps: every ``record`` steps, or a sequence checked by :func:`check_record`."""
+    if isinstance(record, Integral) or not isinstance(record, (Iterable, np.ndarray)) or isinstance(record, str):
+        record = check_int("record", record, 1, expected="an integer >= 1 or a sorted sequence of steps")
         return np.unique(np.r_[np.arange(0, num_iters + 1, record), num_iters]).astype(np.int64)
-    steps = np.asarray(list(record))
-    if steps.size == 0 or steps.dtype.kind not in "iu" or steps.min() < 0 or steps.max() > num_iters:
-        raise ValueError(f"record steps must be integers in [0, num_iters={num_iters}]")
-    return np.unique(np.r_[0, steps, num_iters]).astype(np.int64)
+    return check_record(record, num_iters)
 
 
 def _as_dtype(dtype: Any) -> torch.dtype:
@@ -1261,9 +1275,18 @@ def run_sweep(
         :func:`overparam.check_problem`.
     """
     X, y = regression_pair(problem)
+    if isinstance(runs, RunConfig):
+        raise ValueError(f"runs must be a non-empty sequence of RunConfig, got a single RunConfig ({runs.label}); "
+                         "pass [config]")
+    if not isinstance(runs, Iterable) or isinstance(runs, (str, Mapping)):
+        raise ValueError(f"runs must be a non-empty sequence of RunConfig, got {type(runs).__name__}")
     runs = tuple(runs)
-    if not runs or not all(isinstance(c, RunConfig) for c in runs):
-        raise ValueError("runs must be a non-empty sequence of RunConfig")
+    if not runs:
+        raise ValueError("runs must be a non-empty sequence of RunConfig, got an empty one")
+    for i, c in enumerate(runs):
+        if not isinstance(c, RunConfig):
+            raise ValueError(f"runs must be a non-empty sequence of RunConfig, got runs[{i}] of type "
+                             f"{type(c).__name__}")
     num_iters = check_int("num_iters", num_iters, 0)
     pad_rows, chunk = check_int("pad_rows", pad_rows, 1), check_int("chunk", chunk, 1)
     for c in runs:

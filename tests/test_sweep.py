@@ -749,3 +749,56 @@ def test_damaged_sweep_file_is_not_a_valid_results_file(small_result, tmp_path, 
 def test_missing_sweep_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results file"):
         SweepResult.load(tmp_path / "absent.npz")
+
+
+# ---------------------------------------------------------------------------
+# Clear errors (an audit found these raw)
+# ---------------------------------------------------------------------------
+def test_run_sweep_names_runs_and_record_and_checks_record_as_the_trainers_do(problem):
+    """Bugs: record=2.0 gave "'float' object is not iterable", a single RunConfig "'RunConfig' object is not
+    iterable", and an unsorted record=[3, 3, 1] was accepted while gradient_descent refused it."""
+    X, y = problem
+    cfg = RunConfig("gd", 1e-3)
+    with pytest.raises(ValueError, match=r"^record must be an integer >= 1 or a sorted sequence of steps, got 2.0"):
+        run_sweep((X, y), [cfg], 50, record=2.0)
+    with pytest.raises(ValueError, match=r"^runs must be a non-empty sequence of RunConfig, got a single RunConfig"):
+        run_sweep((X, y), cfg, 50)
+    with pytest.raises(ValueError, match=r"^runs must be .* got runs\[1\] of type str"):
+        run_sweep((X, y), [cfg, "gd"], 50)
+    with pytest.raises(ValueError, match=r"^runs must be .* got int"):
+        run_sweep((X, y), 3, 50)
+    for record in ([3, 3, 1], [0, 60], [1.5, 2.0], [[1, 2]]):
+        with pytest.raises(ValueError, match="^record must") as sweep_error:
+            run_sweep((X, y), [cfg], 50, record=record)
+        with pytest.raises(ValueError, match="^record must") as gd_error:
+            op.gradient_descent(X, y, 2, 1e-3, 50, record=record)
+        assert str(sweep_error.value) == str(gd_error.value), "one rule: training.check_record"
+    res = run_sweep((X, y), [cfg], 50, record=np.array([1, 7, 20]))
+    assert res.steps.tolist() == [0, 1, 7, 20, 50]
+
+
+def test_sweep_readers_name_a_result_that_is_not_one(problem):
+    """Bugs: SweepResult.history(99) raised IndexError; compare_sweeps(res, 3), op.ethanol.summary(3) and
+    op.ethanol.precision_table(None, 0.1, 3) an AttributeError."""
+    X, y = problem
+    res = run_sweep((X, y), [RunConfig("gd", 1e-3), RunConfig("gd", 1e-2)], 5)
+    for i in (99, 2, -1, 1.0):
+        with pytest.raises(ValueError, match=r"^i must be a run index in 0\.\.1"):
+            res.history(i)
+    assert res.history(np.int64(1)).lr == 1e-2
+    with pytest.raises(ValueError, match="^second must be a SweepResult"):
+        op.compare_sweeps(res, 3)
+    with pytest.raises(ValueError, match="^first must be a SweepResult"):
+        op.compare_sweeps(None, res)
+    with pytest.raises(ValueError, match="^result must be a SweepResult"):
+        select_runs({"loss": []})
+    with pytest.raises(ValueError, match="^result must be a SweepResult"):
+        op.ethanol.summary(3)
+    with pytest.raises(ValueError, match=r"^result must be a SweepResult .*got NoneType"):
+        op.ethanol.precision_table(None, 0.1, 3)
+    for reader in (op.ethanol.failed_groups, op.ethanol.plot_depth_sweep):
+        with pytest.raises(ValueError, match="^result must be a SweepResult"):
+            reader([], 2)
+    for reader in (op.ethanol.teaser_runs, op.ethanol.plot_teaser):
+        with pytest.raises(ValueError, match="^result must be a SweepResult"):
+            reader("results.npz")
