@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .deep import _as_factors
-from .validation import check_int, check_real, finite_array, rng_from_seed
+from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
 __all__ = [
     "balanced_factors",
@@ -91,6 +91,8 @@ def _check_widths(widths: Sequence[int] | None, depth: int, k: int, d: int) -> l
     m = min(k, d)
     if widths is None:
         return [m] * (depth - 1)
+    if not isinstance(widths, (tuple, list, range, np.ndarray)) or getattr(widths, "ndim", 1) != 1:
+        raise ValueError(f"widths must be a sequence of depth - 1 = {depth - 1} hidden widths, got {widths!r}")
     widths = list(widths)
     if len(widths) != depth - 1:
         raise ValueError(f"widths must list depth - 1 = {depth - 1} hidden widths, got {len(widths)}")
@@ -222,6 +224,7 @@ def gaussian_init(dims: Sequence[int], std: float, seed: Seed) -> list[np.ndarra
     list of ndarray
         ``[W_1, …, W_N]``, ``W_j`` of shape (dims[j], dims[j−1]).
     """
+    dims = check_sequence("dims", dims, "layer sizes (d, ..., k)")
     dims = [check_int(f"dims[{j}]", n, 1) for j, n in enumerate(dims)]
     if len(dims) < 2:
         raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")
@@ -245,6 +248,7 @@ def gaussian_std_for_size(dims: Sequence[int], size: float) -> float:
     size : float
         Target root-mean-square :math:`\\|W_e\\|_F`, > 0.
     """
+    dims = check_sequence("dims", dims, "layer sizes (d, ..., k)")
     dims = [check_int(f"dims[{j}]", n, 1) for j, n in enumerate(dims)]
     if len(dims) < 2:
         raise ValueError(f"dims must list at least two integers >= 1 (d, ..., k), got {dims!r}")

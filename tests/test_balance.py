@@ -211,3 +211,17 @@ def test_gaussian_std_for_size_bad_input():
         op.gaussian_std_for_size([3, 1], 0.0)
     with pytest.raises(ValueError, match="dims"):
         op.gaussian_std_for_size([3], 1.0)
+
+
+def test_widths_and_dims_that_are_not_sequences_are_named():
+    """Bug: balanced_init(3, 1, 3, 0.1, 0, widths=4) and gaussian_init(3, 0.1, 0) raised
+    "'int' object is not iterable"."""
+    with pytest.raises(ValueError, match=r"^widths must be a sequence of depth - 1 = 2 hidden widths, got 4"):
+        op.balanced_init(3, 1, 3, 0.1, 0, widths=4)
+    with pytest.raises(ValueError, match=r"^widths must be a sequence"):
+        op.balanced_factors(np.ones((1, 3)), 2, widths="4")
+    with pytest.raises(ValueError, match=r"^dims must be a non-empty tuple of layer sizes \(d, \.\.\., k\), got 3"):
+        op.gaussian_init(3, 0.1, 0)
+    with pytest.raises(ValueError, match=r"^dims must be a non-empty tuple"):
+        op.gaussian_std_for_size(None, 1.0)
+    assert [W.shape for W in op.balanced_init(3, 1, 3, 0.1, 0, widths=np.array([2, 2]))] == [(2, 3), (2, 2), (1, 2)]
