@@ -153,7 +153,11 @@ class ConvNetConfig:
         return self.num_epochs * self.epoch_size // self.batch_size
 
     def lr_at(self, step: int) -> float:
-        """Staircase decay: ``lr * lr_decay ** (step * batch_size // epoch_size)`` (decays at steps 860, 1719, ...)."""
+        """Staircase decay: ``lr * lr_decay ** (step * batch_size // epoch_size)`` (decays at steps 860, 1719, ...).
+
+        ``step`` is an integer >= 0 (``ValueError`` otherwise).
+        """
+        step = check_int("step", step, 0)
         return self.lr * self.lr_decay ** (step * self.batch_size // self.epoch_size)
 
 
@@ -330,12 +334,14 @@ def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor,
     Raises
     ------
     ValueError
-        ``batch_size`` is not a positive integer, or ``images`` and ``labels``
-        do not hold the same number (at least one) of examples.
+        ``batch_size`` is not a positive integer, ``images`` are not float32 of
+        shape (n, 1, 28, 28), or ``images`` and ``labels`` do not hold the same
+        number (at least one) of examples.
     """
     batch_size = check_int("batch_size", batch_size, 1, expected="a positive integer")
     images, labels = torch.as_tensor(images), torch.as_tensor(labels)
-    if labels.ndim != 1 or images.ndim == 0 or images.shape[0] != labels.shape[0]:
+    _check_images("images", images)
+    if labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise ValueError("images and labels must hold the same number n of examples (labels of shape (n,)), "
                          f"got images of shape {tuple(images.shape)} and labels of shape {tuple(labels.shape)}")
     if labels.shape[0] == 0:
@@ -472,6 +478,14 @@ def _device_name(dev: torch.device) -> str:
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
 
 
+def _check_images(name: str, images: np.ndarray | torch.Tensor) -> None:
+    """A batch the net takes: shape (n, 1, 28, 28), float32 (numpy or torch); ``ValueError`` naming ``name``."""
+    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"{name} must have shape (n, 1, 28, 28), got {tuple(images.shape)}")
+    if str(images.dtype).removeprefix("torch.") != "float32":
+        raise ValueError(f"{name} must be float32 (scaled as load_mnist's), got dtype {images.dtype}")
+
+
 def _checked_data(name: str, data: Any) -> MNISTData:
     """``data`` checked as an :class:`MNISTData` the net can take: float32 images (n, 1, 28, 28), labels 0-9.
 
@@ -485,10 +499,7 @@ def _checked_data(name: str, data: Any) -> MNISTData:
                 if isinstance(data, (tuple, list)) and len(data) == 2 else "")
         raise ValueError(f"{name} must be an MNISTData, got {type(data).__name__}{hint}")
     images, labels = np.asarray(data.images), np.asarray(data.labels)
-    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"{name}.images must have shape (n, 1, 28, 28), got {images.shape}")
-    if images.dtype != np.float32:
-        raise ValueError(f"{name}.images must be float32 (scaled as load_mnist's), got dtype {images.dtype}")
+    _check_images(f"{name}.images", images)
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise ValueError(f"{name}.images and {name}.labels must hold the same number n of examples (labels of "
                          f"shape (n,)), got {images.shape[0]} images and labels of shape {labels.shape}")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .convnet import ConvNetHistory, TutorialConvNet
-from .validation import check_int, check_real
+from .validation import check_int, check_real, finite_array
 
 __all__ = [
     "PAPER_CURVE_RUNS",
@@ -69,10 +69,12 @@ LOSS_PARTS: dict[str, str] = {"batch_loss": "batch loss", "cross_entropy": "cros
 
 
 def _runs(histories: Mapping[str, ConvNetHistory], needed: Sequence[str] = ()) -> Mapping[str, ConvNetHistory]:
-    """``histories`` checked as a mapping of run names to histories, holding the runs ``needed``."""
+    """``histories`` checked as a non-empty mapping of run names to histories, holding the runs ``needed``."""
     if not isinstance(histories, Mapping):
         raise ValueError("histories must be a mapping of variant names to ConvNetHistory, e.g. {'baseline': h}, "
                          f"got {type(histories).__name__}")
+    if not histories:
+        raise ValueError("histories must hold at least one run, e.g. {'baseline': h}, got an empty mapping")
     missing = [v for v in needed if v not in histories]
     if missing:
         raise ValueError(f"histories must hold the runs {list(needed)}, got {list(histories)} (missing {missing})")
@@ -93,15 +95,26 @@ def running_median(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
     steps, medians : ndarray, shape (T - window + 1,)
         ``medians[i]`` is the median of ``values[i : i + window]``, placed at
         its centre ``steps[i] = i + window // 2``.
+
+    Raises
+    ------
+    ValueError
+        ``values`` is not a 1-D series of finite numbers (a NaN would make its
+        windows' medians NaN), or ``window`` is not odd, positive and at most ``T``.
     """
-    values = np.asarray(values, dtype=np.float64)
+    return _running_median("values", values, window)
+
+
+def _running_median(name: str, values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`running_median`, its messages naming the series ``name``."""
+    values = finite_array(name, values)
     if values.ndim != 1:
-        raise ValueError(f"values must be one-dimensional, got shape {values.shape}")
+        raise ValueError(f"{name} must be one-dimensional, got shape {values.shape}")
     window = check_int("window", window, 1, expected="an odd positive integer")
     if window % 2 == 0:
         raise ValueError(f"window must be an odd positive integer, got {window}")
     if window > values.size:
-        raise ValueError(f"window={window} is longer than the series ({values.size} steps)")
+        raise ValueError(f"window={window} is longer than the series {name} ({values.size} steps)")
     medians = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
     return np.arange(window // 2, window // 2 + medians.size), medians
 
@@ -124,12 +137,12 @@ def crossing_step(lower: np.ndarray, upper: np.ndarray, window: int) -> int | No
     ValueError
         ``lower`` and ``upper`` differ in shape, or ``window`` does not suit them (:func:`running_median`).
     """
-    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    lower, upper = finite_array("lower", lower), finite_array("upper", upper)
     if lower.shape != upper.shape:
         raise ValueError(f"lower and upper must have the same shape (one value per step), "
                          f"got {lower.shape} and {upper.shape}")
-    steps, a = running_median(lower, window)
-    _, b = running_median(upper, window)
+    steps, a = _running_median("lower", lower, window)
+    _, b = _running_median("upper", upper, window)
     above = np.flatnonzero(a >= b)
     if above.size == 0:
         return int(steps[0])
@@ -176,7 +189,7 @@ def readoff_comparison(histories: Mapping[str, ConvNetHistory], window: int,
         v = runs[curve]
         if v not in histories:
             raise ValueError(f"histories has no run {v!r} to compare with the paper's read-offs")
-        steps_m, medians = running_median(histories[v].batch_loss, window)
+        steps_m, medians = _running_median(f"histories[{v!r}].batch_loss", histories[v].batch_loss, window)
         for step, paper_value in points.items():
             ours = float(histories[v].batch_loss[0]) if step == 0 else float(np.interp(step, steps_m, medians))
             rows.append(f"| {curve} | {v} | {step:,} | {paper_value:g} | {ours:.3g} | {ours / paper_value:.2f} |")
@@ -264,7 +277,7 @@ def product_penalty_gradients(W_a: np.ndarray, W_b: np.ndarray) -> tuple[np.ndar
 
         \\nabla_{W_a} = E\\,W_b^\\top, \\qquad \\nabla_{W_b} = W_a^\\top E .
     """
-    W_a, W_b = np.asarray(W_a, dtype=np.float64), np.asarray(W_b, dtype=np.float64)
+    W_a, W_b = finite_array("W_a", W_a), finite_array("W_b", W_b)
     if W_a.ndim != 2 or W_b.ndim != 2 or W_a.shape[1] != W_b.shape[0]:
         raise ValueError(f"W_a and W_b must be matrices with W_a.shape[1] == W_b.shape[0], got {W_a.shape}, {W_b.shape}")
     E = W_a @ W_b
@@ -334,7 +347,7 @@ def plot_loss_parts(
             values = getattr(h, part)
             color = VARIANT_COLORS.get(h.variant)
             ax.plot(values, color=color, alpha=alphas.get(part, faint_alpha), lw=0.5)
-            steps, medians = running_median(values, window)
+            steps, medians = _running_median(f"{h.variant}.{part}", values, window)
             ax.plot(steps, medians, color=color, label=VARIANT_LABELS.get(h.variant, h.variant))
         if part in bottoms:
             ax.set_ylim(bottom=bottoms[part])
@@ -388,7 +401,7 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
     for v in ("baseline", "product"):
         h = histories[v]
         ax.plot(h.batch_loss, color=VARIANT_COLORS[v], alpha=0.2, lw=0.5)
-        steps, medians = running_median(h.batch_loss, window)
+        steps, medians = _running_median(f"{v}.batch_loss", h.batch_loss, window)
         ax.plot(steps, medians, color=VARIANT_COLORS[v], label=VARIANT_LABELS[v])
         if readoffs:
             curve = next(c for c, run in PAPER_CURVE_RUNS.items() if run == v)

@@ -676,3 +676,26 @@ def test_damaged_convnet_file_is_not_a_valid_results_file(tmp_path, damage):
         np.savez(path, **members)
     with pytest.raises(InvalidResultsFile, match="r.npz: not a valid results file"):
         load_histories(path)
+
+
+def test_accuracy_names_images_that_are_not_float32_batches():
+    """Bug: float64 images gave torch's "Input type (double) and bias type (float) should be the same"; the check
+    is the one train_convnet applies to its data ("images must be float32")."""
+    net = TutorialConvNet("baseline")
+    labels = torch.zeros(3, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^images must be float32 \(scaled as load_mnist's\), got dtype torch.float64"):
+        accuracy(net, torch.rand(3, 1, 28, 28, dtype=torch.float64), labels)
+    with pytest.raises(ValueError, match=r"^images must be float32 .* got dtype torch.float64"):
+        accuracy(net, np.random.default_rng(0).random((3, 1, 28, 28)), labels.numpy())
+    with pytest.raises(ValueError, match=r"^images must have shape \(n, 1, 28, 28\), got \(3, 784\)"):
+        accuracy(net, torch.rand(3, 784), labels)
+    assert 0.0 <= accuracy(net, torch.rand(3, 1, 28, 28), labels) <= 1.0
+
+
+def test_lr_at_refuses_a_step_that_is_not_an_integer_at_least_zero():
+    """Bug: ConvNetConfig().lr_at(-1) returned 0.0105, above the base rate."""
+    config = ConvNetConfig()
+    for bad in (-1, 2.5, "3", None):
+        with pytest.raises(ValueError, match=r"^step must be an integer >= 0, got"):
+            config.lr_at(bad)
+    assert config.lr_at(np.int64(0)) == config.lr

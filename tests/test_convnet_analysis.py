@@ -388,3 +388,37 @@ def test_loss_parts_can_thin_and_cut_one_panel():
         op.plot_loss_parts(runs, 5, bottom={"ce": 1e-3})
     with pytest.raises(ValueError, match="part_alpha values must be opacities"):
         op.plot_loss_parts(runs, 5, part_alpha={"penalty": 2.0})
+
+
+def test_an_empty_mapping_of_histories_is_named():
+    """Bug: op.plot_validation_error({}) raised "max() arg is an empty sequence"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for call in (lambda: op.plot_validation_error({}), lambda: op.summary_table({}),
+                 lambda: op.steps_to_levels({}, (0.1,), 1)):
+        with pytest.raises(ValueError, match="^histories must hold at least one run"):
+            call()
+
+
+def test_nan_series_and_matrices_are_refused_by_name():
+    """Bugs: a NaN or inf in running_median's series, or in product_penalty_gradients' matrices, came out as
+    NaN medians and gradients. The convnet trainer raises on divergence, so its histories are finite."""
+    series = np.arange(9.0)
+    for bad in (np.nan, np.inf):
+        series[4] = bad
+        with pytest.raises(ValueError, match="^values must contain only finite values"):
+            op.running_median(series, 3)
+        with pytest.raises(ValueError, match="^values must contain only finite values"):
+            op.first_step_below(series, 1.0, 3)
+        with pytest.raises(ValueError, match="^upper must contain only finite values"):
+            op.crossing_step(np.arange(9.0), series, 3)
+        with pytest.raises(ValueError, match="^W_a must contain only finite values"):
+            op.product_penalty_gradients(np.full((2, 2), bad), np.ones((2, 2)))
+        with pytest.raises(ValueError, match="^W_b must contain only finite values"):
+            op.product_penalty_gradients(np.ones((2, 2)), np.full((2, 2), bad))
+    with pytest.raises(ValueError, match="^values must be an array of real numbers"):
+        op.running_median(["a", "b", "c"], 3)
+    run = _fake_history("baseline", np.r_[np.ones(10), np.nan, np.ones(10)])
+    with pytest.raises(ValueError, match=r"^baseline.batch_loss must contain only finite values"):
+        op.plot_loss_parts({"baseline": run}, 3)
