@@ -211,7 +211,12 @@ PRESETS: dict[str, ConvergencePreset] = {
 
 
 def balanced_end_to_end_std(std: float, depth: int, width: int) -> float:
-    """Entry std of the end-to-end row a layer-wise Gaussian start of std ``std`` has: std^N · width^((N−1)/2)."""
+    """Entry std of the end-to-end row a layer-wise Gaussian start of std ``std`` has: std^N · width^((N−1)/2).
+
+    Chapter 7 (``ch-beyond-speed``). ``std`` >= 0, ``depth`` N >= 1 and ``width`` >= 1 (``ValueError`` otherwise).
+    """
+    std = check_real("std", std, at_least=0)
+    depth, width = check_int("depth", depth, 1), check_int("width", width, 1)
     return float(std**depth * width ** ((depth - 1) / 2))
 
 

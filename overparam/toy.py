@@ -163,12 +163,22 @@ def predicted_iterations(lr: float, depth: int, y1: float, y2: float = 1.0, targ
     in the limit. It ignores the escape from the origin and the tilt of
     :math:`w^*` away from the first axis, so it is an estimate, which
     Chapter 4 compares with the measured counts.
+
+    Returns
+    -------
+    float
+        The estimate; :data:`~overparam.training.NEVER` (``inf``) for N = 1 at or above
+        the stability limit :math:`2/\\max(y_1^2, y_2^2)` (:func:`depth1_stability_limit`),
+        where plain GD from near 0 never gets there (it diverges, or oscillates at the limit).
+        For N >= 2 no such limit is known in closed form: the estimate is returned whatever ``lr``.
     """
     lr, target = check_real("lr", lr, above=0), check_real("target", target, above=0)
     depth = check_int("depth", depth, 1)
     norm = math.hypot(check_real("y1", y1), check_real("y2", y2))
     if not (math.isfinite(norm) and norm > 0):
         raise ValueError(f"y1, y2 must be finite and not both zero, got {y1!r}, {y2!r}")
+    if depth == 1 and lr >= depth1_stability_limit(max(abs(float(y1)), abs(float(y2)))):
+        return NEVER
     return math.sqrt((1 + depth**-2) / target) / (4 * lr * norm ** (2 - 2 / depth))
 
 

@@ -250,3 +250,14 @@ def test_plot_puts_each_failed_scheme_and_depth_on_its_own_row_above_the_cap():
     assert ax.get_ylabel() == "iterations to ℓ ≤ $10^{-5}$"
     assert ax.get_ylim()[1] == pytest.approx(heights[-1] * factor, rel=1e-12)  # room above the highest row
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("args, match", [
+    ((-1.0, 3, 32), r"^std must be a finite number >= 0, got -1"),   # returned -32.0
+    ((0.1, 0, 32), r"^depth must be an integer >= 1, got 0"),         # returned 0.177
+    ((0.1, 3, 0), r"^width must be an integer >= 1, got 0"),          # returned 0.0
+    ((0.1, 2.5, 32), r"^depth must be an integer >= 1"),
+])
+def test_balanced_end_to_end_std_checks_its_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        cv.balanced_end_to_end_std(*args)

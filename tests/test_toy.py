@@ -318,3 +318,16 @@ def test_the_figure_draws_every_run_of_the_grid():
     assert ax.get_ylabel() == "iterations to $L \\leq$ $10^{-5}$"
     assert {"not within the budget", "diverged", "budget"} <= {t.get_text() for t in ax.get_legend().get_texts()}
     plt.close("all")
+
+
+def test_predicted_iterations_is_never_for_depth_one_at_or_above_its_stability_limit():
+    """Bug: op.predicted_iterations(10.0, 1, 5) returned 11.2 although η = 10 is 125 times the depth-1 limit 2/y1²
+    and that run diverges. At or above the limit plain GD from near 0 never reaches the target: NEVER (inf)."""
+    limit = op.depth1_stability_limit(5.0)
+    assert op.predicted_iterations(10.0, 1, 5.0) == op.predicted_iterations(limit, 1, 5.0) == op.training.NEVER
+    assert op.predicted_iterations(limit, 1, 1.0, 5.0) == op.training.NEVER, "the larger target sets the limit"
+    assert np.isfinite(op.predicted_iterations(0.99 * limit, 1, 5.0))
+    assert np.isfinite(op.predicted_iterations(10.0, 2, 5.0)), "no closed-form limit for N >= 2: the estimate"
+    X, y = op.two_example_problem(5.0)
+    assert op.gradient_descent(X, y, 4, 1.1 * limit, 500, on_divergence="stop").diverged
+    assert not op.gradient_descent(X, y, 4, 0.9 * limit, 500, on_divergence="stop").diverged
