@@ -56,6 +56,12 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
     X, y, w
         The inputs as arrays (lists converted, integers made float64 by
         :func:`~overparam.validation.float_array`; ``w`` stays ``None`` if not given).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: not an array of real numbers (strings, ``None``, a ragged
+        list, complex numbers), a wrong shape, or a non-finite entry.
     """
     p = check_exponent(p)
     X, y = float_array(X, "X"), float_array(y, "y")
@@ -157,6 +163,12 @@ def lp_loss(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> float:
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, as :func:`check_problem`; also for ``w=None``, and for torch
+        tensors of different dtypes or mixed with numpy arrays (``X @ w`` does not promote them).
     """
     X, y, w = _checked_lp(w, X, y, p)
     return float(_loss_from_residual(_residual(w, X, y), p))

@@ -5,7 +5,9 @@ Scalars: Python and numpy numbers are accepted alike (``0.1``, ``np.float32(0.1)
 refused with a ``ValueError`` that names the argument and says what was
 expected. Arrays: integer and boolean inputs are converted to float64 before
 any arithmetic, so that the ℓp losses of Chapter 1 (``r ** 4`` and the like)
-cannot overflow or wrap around in the input's integer type.
+cannot overflow or wrap around in the input's integer type; strings, ``None``,
+ragged nested lists and complex numbers are refused with one message,
+``"<name> must be an array of real numbers, got ..."``.
 """
 from __future__ import annotations
 
@@ -137,9 +139,11 @@ def float_array(value: Any, name: str = "array") -> Any:
         ``"... got a ragged nested sequence"``).
     """
     if is_tensor(value):
+        if value.is_floating_point():  # first: the training loops' path, no added cost
+            return value
         if value.is_complex():
             raise ValueError(f"{name} must be an array of real numbers, got dtype {value.dtype}")
-        return value if value.is_floating_point() else value.double()
+        return value.double()
     array = _real_numpy(name, value)
     return array.astype(np.float64) if array.dtype.kind in "biu" else array
 
