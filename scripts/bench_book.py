@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from overparam.scale import is_fast
+
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = re.compile(r"(\S+\.ipynb): Executed notebook in ([0-9.]+) seconds")
 
@@ -38,7 +40,7 @@ def main() -> int:
     log = proc.stdout + proc.stderr
     chapters = {Path(p).name: float(s) for p, s in EXECUTED.findall(log)}
     report = {
-        "scale": "fast" if os.environ.get("OVERPARAM_FAST") == "1" else "reader default",
+        "scale": "fast" if is_fast() else "reader default",
         "cores": os.cpu_count(),
         "machine": platform.platform(),
         "build_exit_code": proc.returncode,

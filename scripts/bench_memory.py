@@ -26,6 +26,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from overparam.scale import is_fast
+
 try:
     from scripts.student_edition import book_notebooks
 except ImportError:  # run as `python scripts/bench_memory.py`: scripts/ itself is on sys.path
@@ -71,7 +73,7 @@ def main() -> int:
     unknown = [c for c in args.chapters if c not in known]
     if unknown:
         parser.error(f"chapters: {unknown} are not notebooks in _toc.yml; expected some of {known}")
-    scale = "fast" if os.environ.get("OVERPARAM_FAST") == "1" else "reader default"
+    scale = "fast" if is_fast() else "reader default"
     print(f"scale: {scale}   cores: {os.cpu_count()}   OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
           flush=True)
     print(f"{'chapter':28s} {'execution (s)':>14s} {'peak memory (MiB)':>18s}", flush=True)
