@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import atomic_write, invalid_results, provenance, read_provenance, read_results
+from .files import atomic_write, invalid_results, json_text, provenance, read_provenance, read_results
 from .training import DivergenceError, divergence_limit, is_divergent
 from .mnist import MNISTData
 from .validation import check_int, check_real, torch_seed
@@ -711,7 +711,8 @@ def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metada
             "final_accuracy": {k: float(v) for k, v in h.final_accuracy.items()}, "extra": dict(h.extra),
         })
     meta = {"metadata": dict(metadata or {}), "runs": runs}
-    text = json.dumps(meta, indent=2, sort_keys=True)
+    json_text(meta["metadata"], "metadata")  # names the reader's own entry that JSON cannot hold
+    text = json_text(meta, "the histories' data", indent=2, sort_keys=True)
     atomic_write(path, lambda fh: np.savez_compressed(fh, metadata_json=np.array(text), **arrays))
     atomic_write(path.with_suffix(".json"), lambda fh: fh.write((text + "\n").encode("utf-8")))
     return path

@@ -411,7 +411,7 @@ def train_deep_factorization(
             return torch.as_tensor(np.asarray(observe(end_to_end(Ws)), dtype=np.float64))
 
     trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every if record is None else 1, record=record,
-                       on_divergence=on_divergence, observe=watch,
+                       on_divergence=on_divergence, observe=watch, start="factors", data="problem.target",
                        what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
     final = [W.copy() for W in trace.final]
     return FactorizationHistory(

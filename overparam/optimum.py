@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
-from .validation import check_int, check_real
+from .validation import check_int, check_real, float_array
 
 __all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
 
@@ -149,9 +149,16 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
 def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
     """:math:`L - L^*`, the distance to the optimum that every Ethanol figure plots (Chapter 1, ``ch-lp-regression``).
 
-    ``loss`` may hold NaN (steps after a divergence) and stays NaN there.
-    Values that round-off puts slightly below 0 are clipped to 0.
+    ``loss`` may hold NaN (steps after a divergence) and stays NaN there, and
+    inf (a diverged run's ``final_loss``): the chapters plot sweep rows that
+    hold them. Values that round-off puts slightly below 0 are clipped to 0.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is not an array of real numbers (``None``, strings,
+        complex numbers, a ragged list), or ``optimum`` is not finite.
     """
     best = optimum.loss if isinstance(optimum, LpOptimum) else check_real(
         "optimum", optimum, expected="an LpOptimum or a finite number (L*)")
-    return np.maximum(np.asarray(loss, dtype=np.float64) - best, 0.0)
+    return np.maximum(np.asarray(float_array(loss, "loss"), dtype=np.float64) - best, 0.0)

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from .balance import balanced_factors, gaussian_init, rotate_hidden, scalar_layers_start
-from .files import atomic_write, invalid_results, read_provenance, read_results
+from .files import atomic_write, invalid_results, json_text, read_provenance, read_results
 from .files import provenance as make_provenance
 from .training import NEVER, GDHistory, as_step_array, check_record, divergence_limit, is_divergent, step_or_none
 from .losses import check_exponent, regression_pair
@@ -970,8 +970,9 @@ class SweepResult:
             "factor_counts": [len(f) for f in self.factors],
             "target": self.target,
         }
+        json_text(meta["provenance"], "provenance")  # names the entry that JSON cannot hold
         arrays = {"steps": self.steps, "loss": self.loss, "diverged_at": self.diverged_at, "w_e": self.w_e,
-                  "weights_step": self.weights_step, "meta": np.array(json.dumps(meta))}
+                  "weights_step": self.weights_step, "meta": np.array(json_text(meta, "the sweep's metadata"))}
         if self.reached_at is not None:
             arrays["reached_at"] = self.reached_at
         for i, layers in enumerate(self.factors):

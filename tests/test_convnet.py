@@ -699,3 +699,10 @@ def test_lr_at_refuses_a_step_that_is_not_an_integer_at_least_zero():
         with pytest.raises(ValueError, match=r"^step must be an integer >= 0, got"):
             config.lr_at(bad)
     assert config.lr_at(np.int64(0)) == config.lr
+
+
+def test_save_histories_names_metadata_that_json_cannot_hold(tmp_path):
+    """Bug: an unstorable metadata entry raised json's bare 'Object of type object is not JSON serializable'."""
+    with pytest.raises(TypeError, match=r"metadata\['x'\]"):
+        save_histories(tmp_path / "r.npz", [_history("baseline")], {"x": object()})
+    assert not (tmp_path / "r.npz").exists()

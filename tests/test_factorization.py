@@ -497,3 +497,12 @@ def test_completion_preset_checks_its_fields(field, value):
     CompletionPreset(**good)
     with pytest.raises(ValueError, match=rf"^{field}\b"):
         CompletionPreset(**{**good, field: value})
+
+
+def test_a_start_whose_loss_is_not_finite_is_named_not_blamed_on_the_step_size():
+    """Bug: a non-finite loss before any step read 'diverged at step 0 ... use a smaller learning rate'."""
+    problem = completion_problem(4, 1, 8, seed=0)
+    huge = [np.full((4, 4), 1e200), np.full((4, 4), 1e200)]
+    with pytest.raises(ValueError, match="before any step.*check factors and the scale of problem.target"), \
+            np.errstate(over="ignore"):
+        train_deep_factorization(problem, huge, 0.1, 5)

@@ -166,3 +166,14 @@ def test_data_fit_exactly_have_optimum_zero_without_newton_steps(p):
     # the gradient falls from its value at w_true by 3.7e-9 (p = 4) and 1.0e-10 (p = 6)
     assert noisy.gradient_norm < 3e-8 * np.linalg.norm(op.lp_gradient(w_true, X, noisy_y, p))
     assert 1e-8 < np.abs(noisy.w - w_true).max() < 1e-6
+
+
+@pytest.mark.parametrize("bad", [None, "0.7", [1 + 2j], [[1.0, 2.0], [1.0]]])
+def test_suboptimality_names_a_loss_that_is_not_real_numbers(bad):
+    """Bug: None gave NaN silently, complex losses lost their imaginary part, strings raised numpy's own error."""
+    with pytest.raises(ValueError, match="loss must be an array of real numbers"):
+        op.suboptimality(bad, 0.5)
+
+
+def test_suboptimality_keeps_inf_of_a_diverged_run():
+    np.testing.assert_array_equal(op.suboptimality([0.7, np.inf], 0.5), [pytest.approx(0.2), np.inf])

@@ -1,6 +1,8 @@
 """Tests for overparam.sweep: the lockstep engine against independent single-run loops."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -802,3 +804,11 @@ def test_sweep_readers_name_a_result_that_is_not_one(problem):
     for reader in (op.ethanol.teaser_runs, op.ethanol.plot_teaser):
         with pytest.raises(ValueError, match="^result must be a SweepResult"):
             reader("results.npz")
+
+
+def test_save_names_provenance_that_json_cannot_hold(small_result, tmp_path):
+    """Bug: a provenance entry JSON cannot hold raised json's bare TypeError, naming neither the file part nor the key."""
+    broken = replace(small_result, provenance={"note": object()})
+    with pytest.raises(TypeError, match=r"provenance\['note'\]"):
+        broken.save(tmp_path / "r.npz")
+    assert not (tmp_path / "r.npz").exists()
