@@ -271,15 +271,22 @@ def test_one_changed_training_pixel_is_rejected(tmp_path):
         load_mnist("train", root, download=False)
 
 
-@pytest.mark.parametrize("first_mirror", ["down", "serves a wrong file"])
-def test_download_lands_verified_in_cache(tmp_path, monkeypatch, first_mirror):
-    """The first mirror fails (no answer, or an error page whose MD5 is wrong): the second one's file is used."""
+def _cache_missing_test_labels(tmp_path, monkeypatch):
+    """A download cache holding the test images but not the test labels, whose official MD5 is set to that of the
+    real file: a fetch that returns ``raw`` then lands verified. Returns ``(raw, cache folder)``."""
     raw = TEST_LABELS.read_bytes()
     spec = dataclasses.replace(mn._FILES["test-labels"], official_gz_md5=hashlib.md5(raw).hexdigest())
     monkeypatch.setitem(mn._FILES, "test-labels", spec)
     cache = tmp_path / "cache" / "mnist"
     cache.mkdir(parents=True)
     shutil.copy(TEST_IMAGES, cache / TEST_IMAGES.name)
+    return raw, cache
+
+
+@pytest.mark.parametrize("first_mirror", ["down", "serves a wrong file"])
+def test_download_lands_verified_in_cache(tmp_path, monkeypatch, first_mirror):
+    """The first mirror fails (no answer, or an error page whose MD5 is wrong): the second one's file is used."""
+    raw, cache = _cache_missing_test_labels(tmp_path, monkeypatch)
     asked = []
 
     def fetch(url: str) -> bytes:
@@ -425,12 +432,7 @@ def test_data_dir_and_download_arguments_are_checked(tmp_path, monkeypatch):
 
 def test_a_downloaded_file_is_readable_like_any_new_file(tmp_path, monkeypatch):
     """Downloads went through a temporary file and kept its mode, 0o600."""
-    raw = TEST_LABELS.read_bytes()
-    spec = dataclasses.replace(mn._FILES["test-labels"], official_gz_md5=hashlib.md5(raw).hexdigest())
-    monkeypatch.setitem(mn._FILES, "test-labels", spec)
-    cache = tmp_path / "cache" / "mnist"
-    cache.mkdir(parents=True)
-    shutil.copy(TEST_IMAGES, cache / TEST_IMAGES.name)
+    raw, cache = _cache_missing_test_labels(tmp_path, monkeypatch)
     old = os.umask(0o022)
     try:
         load_mnist("test", _fetch=lambda url: raw)
