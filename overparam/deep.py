@@ -179,7 +179,7 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
     grad : ndarray, shape (d,)
         :math:`\\nabla L(w)` at :math:`w = w_1 \\omega_2`, e.g. ``op.lp_gradient(w1 * omega2, X, y, p)``.
     lr : float
-        Learning rate η >= 0.
+        Learning rate η > 0.
 
     Returns
     -------
@@ -250,7 +250,7 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     gradient : callable
         ``gradient(w) -> ndarray (d,)``, e.g. ``lambda w: op.lp_gradient(w, X, y, 4)``.
     lr : float
-        η >= 0.
+        η > 0.
     num_steps : int
         T >= 1.
 

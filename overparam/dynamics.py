@@ -159,7 +159,7 @@ def end_to_end_step(
     depth : int
         N >= 1.
     lr : float
-        η >= 0.
+        η > 0.
     weight_decay : float
         λ >= 0 (the weight decay applied to every layer of the network).
     """
