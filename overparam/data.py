@@ -200,6 +200,19 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "overparam"
 
 
+def _shown_path(path: Path, root: Path | None) -> str:
+    """``path`` as a data set's ``source`` names it: relative to the data folder or the download cache, else in full.
+
+    The source is printed on the book's pages (Chapters 1 and 6); the folder
+    is the reader's own, so naming it there would print the build machine's
+    paths. Error messages keep the full path.
+    """
+    for folder, where in ((cache_dir(), "the download cache"), (root, "the data folder")):
+        if folder is not None and path.is_relative_to(folder):
+            return f"{path.relative_to(folder)} in {where}"
+    return str(path)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -309,7 +322,7 @@ def _read_batch_files(files: dict[int, Path], where: str) -> EthanolData:
     return EthanolData(X=X, y=y, batch=np.concatenate(bs), source=f"UCI batch files in {where}")
 
 
-def _read_derived_table(path: Path) -> EthanolData:
+def _read_derived_table(path: Path, root: Path | None) -> EthanolData:
     digest = _sha256(path)
     if digest != _DERIVED_SHA256:
         raise DataIntegrityError(
@@ -324,7 +337,7 @@ def _read_derived_table(path: Path) -> EthanolData:
         raise DataIntegrityError(f"{path}: unexpected header {header[:4]}...")
     X, y, batch = table[:, 3:], table[:, 2], table[:, 0].astype(np.int64)
     _verify(X, y, str(path))
-    return EthanolData(X=X, y=y, batch=batch, source=f"prepared table {path}")
+    return EthanolData(X=X, y=y, batch=batch, source=f"prepared table {_shown_path(path, root)}")
 
 
 def _batch_files_in(folder: Path) -> dict[int, Path]:
@@ -345,9 +358,11 @@ def _load_from_dir(root: Path) -> EthanolData | None:
     gas = root / "gas_sensor"
     files = _batch_files_in(gas)
     if len(files) == len(ETHANOL_ROWS_PER_BATCH):
-        return _read_batch_files(files, str(gas))
+        data = _read_batch_files(files, str(gas))
+        return EthanolData(X=data.X, y=data.y, batch=data.batch,
+                           source=f"UCI batch files {_shown_path(gas / 'batch*.dat', root)}")
     if (root / _DERIVED_TABLE).is_file():
-        return _read_derived_table(root / _DERIVED_TABLE)
+        return _read_derived_table(root / _DERIVED_TABLE, root)
     if files:
         missing = sorted(set(ETHANOL_ROWS_PER_BATCH) - set(files))
         raise DataIntegrityError(
@@ -429,7 +444,7 @@ def _download_to_cache(cache: Path, fetch: Callable[[str], bytes]) -> EthanolDat
         if gas.exists():
             gas.rename(Path(tmp) / "replaced")  # a copy that failed its checks; removed with the folder
         staged.rename(gas)
-    return EthanolData(X=data.X, y=data.y, batch=data.batch, source=f"UCI batch files in {gas} (downloaded)")
+    return EthanolData(X=data.X, y=data.y, batch=data.batch, source=f"UCI batch files {_shown_path(gas / 'batch*.dat', None)} (downloaded)")
 
 
 def _missing_message(root: Path | None, cache: Path, reason: str) -> str:

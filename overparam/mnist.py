@@ -42,8 +42,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .data import (DataIntegrityError, _check_download, _new_file_mode, _no_connection, _resolve_data_dir, _urlopen_bytes,
-                   cache_dir)
+from .data import (DataIntegrityError, _check_download, _new_file_mode, _no_connection, _resolve_data_dir, _shown_path,
+                   _urlopen_bytes, cache_dir)
 from .validation import check_int
 
 __all__ = [
@@ -415,7 +415,7 @@ def _load(split: Split, root: Path | None, download: bool, downloads: _Downloads
     for spec, path in zip(specs, _find_or_fetch(specs, root, download, downloads)):
         array, how = _read_verified(spec, path)
         arrays.append(array[rows])
-        notes.append(f"{path} ({how})")
+        notes.append(f"{_shown_path(path, root)} ({how})")
     images, labels = arrays
     return MNISTData(
         images=scale_pixels(images)[:, None, :, :],

@@ -27,7 +27,8 @@ def _no_network(url):
 def test_prepared_table(data_dir):
     ethanol = op.load_ethanol(data_dir)
     assert ethanol.shape == (2565, 128)
-    assert "prepared table" in ethanol.source
+    assert ethanol.source == "prepared table gas_sensor/derived/ethanol_2565.csv.gz in the data folder"
+    assert str(data_dir) not in ethanol.source, "printed in Chapter 1: the file, not the build machine's folder"
     counts = {b: int((ethanol.batch == b).sum()) for b in range(11)}
     for b in (1, 2, 3, 4, 5, 6, 8, 9):
         assert counts[b] == ETHANOL_ROWS_PER_BATCH[b]
@@ -66,7 +67,7 @@ def _write_uci_batches(ethanol, folder, drop_rows_of=None):
 def test_uci_batch_files(ethanol, tmp_path):
     rows = _write_uci_batches(ethanol, tmp_path / "d" / "gas_sensor")
     d = op.load_ethanol(tmp_path / "d")
-    assert d.source.startswith("UCI batch files")
+    assert d.source == "UCI batch files gas_sensor/batch*.dat in the data folder"
     order = np.concatenate([rows[b] for b in sorted(rows)])
     np.testing.assert_array_equal(d.X, ethanol.X[order])
     np.testing.assert_array_equal(d.y, ethanol.y[order])
@@ -146,7 +147,7 @@ def test_download_fills_and_then_uses_the_cache(ethanol, tmp_path, nested):
     d = op.load_ethanol(_fetch=fake_fetch)
     assert calls == [op.data.UCI_GAS_ZIP_URL] and "downloaded" in d.source
     again = op.load_ethanol(_fetch=fake_fetch)
-    assert len(calls) == 1 and "downloaded" not in again.source
+    assert len(calls) == 1 and again.source == "UCI batch files gas_sensor/batch*.dat in the download cache"
     np.testing.assert_array_equal(again.X, d.X)
 
 

@@ -76,7 +76,8 @@ def test_test_split_shapes_scaling_and_labels(test_set):
     # README: test label counts
     assert np.bincount(test_set.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert test_set.split == "test" and test_set.stands_in_for is None
-    assert str(TEST_IMAGES) in test_set.source and "SHA-256 verified" in test_set.source
+    assert f"mnist/{TEST_IMAGES.name} in the data folder" in test_set.source and "SHA-256 verified" in test_set.source
+    assert str(SHARED) not in test_set.source, "the source names the file, not the build machine's folder"
 
 
 def test_images_match_independent_idx_reading(test_set):
@@ -233,7 +234,7 @@ def test_official_training_split_loads_verified_without_warning():
         val = load_mnist("validation", SHARED, download=False)
         chosen = mnist_training_set(SHARED, download=False)
     assert len(train) == 55_000 and len(val) == 5_000 and chosen.stands_in_for is None and len(chosen) == 55_000
-    assert "content SHA-256 verified" in train.source and str(TRAIN_IMAGES) in train.source
+    assert "content SHA-256 verified" in train.source and f"mnist/{TRAIN_IMAGES.name} in the data folder" in train.source
     # the tutorial's split: validation = first 5,000 of the 60,000, train = the rest (README: label counts)
     all_labels = np.frombuffer(gzip.decompress(TRAIN_LABELS.read_bytes())[8:], np.uint8)
     np.testing.assert_array_equal(val.labels, all_labels[:5000])
@@ -300,7 +301,7 @@ def test_download_lands_verified_in_cache(tmp_path, monkeypatch, first_mirror):
     data = load_mnist("test", _fetch=fetch)
     assert asked == [m + TEST_LABELS.name for m in mn.MNIST_MIRRORS]
     assert (cache / TEST_LABELS.name).read_bytes() == raw
-    assert str(cache / TEST_LABELS.name) in data.source and len(data) == 10_000
+    assert f"mnist/{TEST_LABELS.name} in the download cache" in data.source and len(data) == 10_000
 
 
 def test_download_with_wrong_md5_is_rejected_and_not_cached(tmp_path):
