@@ -333,5 +333,5 @@ def note_scale(fig: Any, detail: str = "", scale: str | None = None, *, independ
     shown = SCALE_INDEPENDENT if independent else scale or scale_name()
     text = f"scale: {shown}" + (f", {detail}" if detail else "")
     note = Annotation(text, xy=(1.0, 0.0), xycoords=below_the_axes, xytext=(0, -2), textcoords="offset points",
-                      ha="right", va="top", fontsize=7, color="0.35")
+                      ha="right", va="top", fontsize=8, color="0.35")
     fig.add_artist(note)
