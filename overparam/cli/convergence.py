@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("convergence", help="whitened Ethanol: iterations to ℓ ≤ 1e-5 against the init std, "
                                    "Gaussian and balanced starts, depths 3 and 8", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="long",
-                        help="fast (CI), default (the chapter's), long (finer grids, cap 10^5)")
+                        help="fast (CI), default (the chapter's), long (finer grids, cap 10^5); default: %(default)s")
     add_results_file_options(parser, "convergence", "the figure is")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (default 1: the matrices are small)")

@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
         description=__doc__.splitlines()[0],
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8)")
+                        help="fast (CI, seconds), default (a few minutes), paper (10^6 iterations, depths 1-8); default: %(default)s")
     add_results_file_options(parser, "ethanol", "figures are")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", type=device_name, default="cpu",

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("toy", help="the two-example ℓ4 toy: iterations to L < 1e-5, depths 1-3",
                                    description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(TOY_PRESETS), default="paper",
-                        help="budget per run: fast 4e4, default 1e5, paper 4e5 iterations")
+                        help="budget per run: fast 4e4, default 1e5, paper 4e5 iterations; default: %(default)s")
     parser.add_argument("--out", default=None, help="file stem (default results/toy_<preset>, or a fresh time-stamped "
                         "stem if its files exist): writes <stem>_y5.npz, <stem>_y10.npz, <stem>_y20.npz and <stem>.png; "
                         "a trailing .npz is dropped")
