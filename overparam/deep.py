@@ -45,9 +45,10 @@ def _as_factors(factors: Sequence[Any], name: str = "factors") -> list[np.ndarra
 
     ``name`` is the argument's name in the caller's signature, for the messages.
     """
-    if isinstance(factors, np.ndarray) or len(factors) == 0:
-        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays")
-    out = [np.asarray(W, dtype=np.float64) for W in factors]
+    if not isinstance(factors, (list, tuple)) or len(factors) == 0:
+        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, "
+                         f"got {type(factors).__name__}")
+    out = [finite_array(f"{name}[{j}]", W) for j, W in enumerate(factors)]
     for j, W in enumerate(out):
         if W.ndim != 2:
             raise ValueError(f"{name}[{j}] (W_{j + 1}) must be 2-D, got shape {W.shape}")
@@ -56,8 +57,6 @@ def _as_factors(factors: Sequence[Any], name: str = "factors") -> list[np.ndarra
                 f"{name}[{j}] (W_{j + 1}) has shape {W.shape}; its {W.shape[1]} columns must equal "
                 f"the {out[j - 1].shape[0]} rows of {name}[{j - 1}] (W_{j})"
             )
-        if not np.isfinite(W).all():
-            raise ValueError(f"{name}[{j}] (W_{j + 1}) must contain only finite values")
     return out
 
 
@@ -114,6 +113,12 @@ def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[n
     grad_e = finite_array("grad_e", grad_e)
     if grad_e.shape != (k, d):
         raise ValueError(f"grad_e must have the end-to-end shape ({k}, {d}), got {grad_e.shape}")
+    return _layer_gradients(Ws, grad_e)
+
+
+def _layer_gradients(Ws: Sequence[np.ndarray], grad_e: np.ndarray) -> list[np.ndarray]:
+    """:func:`layer_gradients` without the checks, for training loops that validated their start once."""
+    k, d = Ws[-1].shape[0], Ws[0].shape[1]
     below = [np.eye(d)]  # below[j] = W_j ⋯ W_1 (below[0] = I_d)
     for W in Ws:
         below.append(W @ below[-1])
@@ -155,6 +160,11 @@ class WarmupStep:
         return self.w1 * self.omega2
 
 
+def _check_omega2(omega2: Any) -> float:
+    """``omega2`` as a finite non-zero float: γ divides by it."""
+    return check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
+
+
 def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> WarmupStep:
     """Gradient descent on :math:`L(w_1\\omega_2)`, one step, and its reading on ``w``.
 
@@ -191,8 +201,12 @@ def warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> W
         raise ValueError(f"w1 must be a vector of shape (d,), got shape {w1.shape}")
     if grad.shape != w1.shape:
         raise ValueError(f"grad must have the shape of w1 {w1.shape}, got {grad.shape}")
-    omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
-    lr = check_real("lr", lr, above=0)
+    omega2 = _check_omega2(omega2)
+    return _warmup_step(w1, omega2, grad, check_real("lr", lr, above=0))
+
+
+def _warmup_step(w1: np.ndarray, omega2: float, grad: np.ndarray, lr: float) -> WarmupStep:
+    """:func:`warmup_step` without the checks, for :func:`warmup_trajectory`'s loop (which checks once)."""
     inner = float(grad @ w1)
     return WarmupStep(
         rho=lr * omega2**2,
@@ -265,7 +279,8 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     w1 = finite_array("w1", w1)
     if w1.ndim != 1:
         raise ValueError(f"w1 must be a vector of shape (d,), got shape {w1.shape}")
-    omega2 = check_real("omega2", omega2, nonzero=True, expected="a finite non-zero number (gamma divides by it)")
+    omega2 = _check_omega2(omega2)
+    lr = check_real("lr", lr, above=0)
     if not callable(gradient):
         raise ValueError(f"gradient must be a callable w -> ∇L(w), e.g. lambda w: op.lp_gradient(w, X, y, 4), "
                          f"got {type(gradient).__name__}")
@@ -280,8 +295,10 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
                     if G.shape != w1.shape:
                         raise ValueError(f"gradient(w) returned shape {G.shape}, expected {w1.shape} (the shape of w1)")
             finite = np.isfinite(grad_net).all() and np.isfinite(grad_rec).all()
-            if finite:
-                step = warmup_step(w1, omega2, grad_net, lr)
+            if finite:  # w1, omega2 and both gradients are finite: of warmup_step's checks, only omega2 != 0 is left
+                if omega2 == 0:
+                    _check_omega2(omega2)
+                step = _warmup_step(w1, omega2, grad_net, lr)
                 w_rec = (1 - step.gamma) * w_rec - step.rho * grad_rec
                 w_net = step.w
                 finite = np.isfinite(w_net).all() and np.isfinite(w_rec).all() and np.isfinite(step.omega2)

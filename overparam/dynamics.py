@@ -42,13 +42,11 @@ CLAMP_EPS_FACTOR = 10.0
 
 def _psd_powers(A: Any, alphas: list[float], rtol: float | None, name: str = "A") -> list[np.ndarray]:
     """``[A]^alpha`` for several exponents from one eigendecomposition (see :func:`psd_power`)."""
-    A = np.asarray(A, dtype=np.float64)
+    A = finite_array(name, A)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"{name} must be a square 2-D matrix, got shape {A.shape}")
     n = A.shape[0]
     size = float(np.abs(A).max(initial=0.0))
-    if not np.isfinite(size):
-        raise ValueError(f"{name} must contain only finite values")
     if np.abs(A - A.T).max(initial=0.0) > 1e-12 * size:
         raise ValueError(f"{name} must be symmetric")
     if rtol is None:
@@ -298,7 +296,7 @@ def train_end_to_end(
     -------
     DeepHistory
     """
-    X, y, W_e0 = check_problem(X, y, p, np.asarray(W_e0, dtype=np.float64), w_name="W_e0")
+    X, y, W_e0 = check_problem(X, y, p, finite_array("W_e0", W_e0), w_name="W_e0")
     depth = check_int("depth", depth, 1)
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)

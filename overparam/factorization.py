@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from .balance import balanced_factors
-from .deep import end_to_end, layer_gradients
+from .deep import _as_factors, _layer_gradients, _product, end_to_end
 from .sweep import log_steps
 from .training import NEVER, History, check_record, check_run, is_recorded, train_loop
-from .validation import check_int, check_real, check_sequence, rng_from_seed
+from .validation import check_int, check_real, check_sequence, finite_array, float_array, rng_from_seed
 
 __all__ = [
     "COMPLETION_PRESETS",
@@ -67,11 +67,9 @@ Seed = int | np.random.Generator
 
 def _matrix(name: str, value: Any) -> np.ndarray:
     """``value`` as a finite 2-D float64 array, or a ``ValueError`` naming ``name``."""
-    out = np.asarray(value, dtype=np.float64)
+    out = finite_array(name, value)
     if out.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {out.shape}")
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must contain only finite values")
     return out
 
 
@@ -167,19 +165,26 @@ class CompletionProblem:
         return int(self.mask.sum())
 
     def _check(self, W: Any) -> np.ndarray:
-        W = np.asarray(W, dtype=np.float64)
+        W = np.asarray(float_array(W, name="W"), dtype=np.float64)
         if W.shape != self.target.shape:
             raise ValueError(f"W must have the target's shape {self.target.shape}, got {W.shape}")
         return W
 
     def gradient(self, W: np.ndarray) -> np.ndarray:
         """:math:`\\nabla\\ell(W) = P_\\Omega(W - W^*)`: the residual on Ω, 0 elsewhere."""
-        W = self._check(W)
-        return np.where(self.mask, W - self.target, 0.0)
+        return self._gradient(self._check(W))
 
     def loss(self, W: np.ndarray) -> float:
         """:math:`\\ell(W) = \\frac12 \\sum_{(i,j)\\in\\Omega} (W_{ij} - W^*_{ij})^2` (a sum over Ω, not a mean)."""
-        residual = self.gradient(W)
+        return self._loss(self._check(W))
+
+    def _gradient(self, W: np.ndarray) -> np.ndarray:
+        """:meth:`gradient` of a float64 array of the target's shape, unchecked (the training loop's)."""
+        return np.where(self.mask, W - self.target, 0.0)
+
+    def _loss(self, W: np.ndarray) -> float:
+        """:meth:`loss` of a float64 array of the target's shape, unchecked (the training loop's)."""
+        residual = self._gradient(W)
         return 0.5 * float(np.sum(residual * residual))
 
     def reconstruction_error(self, W: np.ndarray) -> float:
@@ -382,8 +387,7 @@ def train_deep_factorization(
     """
     if not isinstance(problem, CompletionProblem):
         raise ValueError(f"problem must be a CompletionProblem, got {type(problem).__name__}")
-    end_to_end(factors)  # validates the chain of shapes
-    Ws0 = [np.asarray(W, dtype=np.float64) for W in factors]
+    Ws0 = _as_factors(factors)  # the one check of the layers: the loop below uses the unchecked helpers
     n_rows, n_cols = problem.shape
     if Ws0[0].shape[1] != n_cols or Ws0[-1].shape[0] != n_rows:
         raise ValueError(
@@ -395,20 +399,20 @@ def train_deep_factorization(
 
     def loss(Ws: list[np.ndarray]) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
-            return problem.loss(end_to_end(Ws))
+            return problem._loss(_product(Ws))
 
     def step(Ws: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
         with np.errstate(over="ignore", invalid="ignore"):
-            grad_e = problem.gradient(end_to_end(Ws))
+            grad_e = problem._gradient(_product(Ws))
             value = 0.5 * float(np.sum(grad_e * grad_e))
             if not math.isfinite(value):  # the loop stops here; no step from a non-finite state
                 return value, Ws
-            return value, [W - lr * G for W, G in zip(Ws, layer_gradients(Ws, grad_e))]
+            return value, [W - lr * G for W, G in zip(Ws, _layer_gradients(Ws, grad_e))]
 
     watch = None
     if observe is not None:
         def watch(Ws: list[np.ndarray]) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(observe(end_to_end(Ws)), dtype=np.float64))
+            return torch.as_tensor(np.asarray(observe(_product(Ws)), dtype=np.float64))
 
     trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every if record is None else 1, record=record,
                        on_divergence=on_divergence, observe=watch, start="factors", data="problem.target",

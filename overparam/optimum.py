@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
-from .validation import check_int, check_real, float_array
+from .validation import check_int, check_real, finite_array, float_array
 
 __all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
 
@@ -108,7 +108,7 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
         line search could not decrease the loss (the message gives the
         decrement reached).
     """
-    X, y, _ = check_problem(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), p)
+    X, y, _ = check_problem(finite_array("X", X), finite_array("y", y), p)
     tol = check_real("tol", tol, above=0)
     max_iter = check_int("max_iter", max_iter, 1)
     w = _least_squares(X, y)

@@ -58,7 +58,7 @@ Field = Callable[[np.ndarray], np.ndarray]
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = np.asarray(float_array(value, name=name), dtype=np.float64)
     if arr.shape != (2,) or not np.isfinite(arr).all():
         raise ValueError(f"{name} must be two finite plane coordinates (s, q), got {value!r}")
     return float(arr[0]), float(arr[1])
@@ -83,7 +83,7 @@ class Plane:
     v: np.ndarray
 
     def __post_init__(self) -> None:
-        u, v = np.asarray(self.u, dtype=np.float64), np.asarray(self.v, dtype=np.float64)
+        u, v = finite_array("u", self.u), finite_array("v", self.v)
         if u.shape != v.shape or u.size < 2:
             raise ValueError(f"u and v must have one shape with at least 2 entries, got {u.shape} and {v.shape}")
         gram = np.array([[np.sum(u * u), np.sum(u * v)], [np.sum(u * v), np.sum(v * v)]])

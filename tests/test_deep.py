@@ -326,3 +326,28 @@ def test_warmup_trajectory_names_a_gradient_of_the_wrong_shape():
         op.warmup_trajectory(np.ones(3), 0.5, np.ones(3), 0.1, 3)
     with pytest.raises(ValueError, match=r"^w1 must be a vector of shape \(d,\)"):
         op.warmup_trajectory(np.ones((1, 3)), 0.5, lambda w: w, 0.1, 3)
+
+
+def test_warmup_trajectory_matches_warmup_step_bit_for_bit():
+    """The trajectory checks once at entry and steps without warmup_step's checks: the numbers must not change."""
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(20, 4)), rng.normal(size=20)
+    grad = lambda w: op.lp_gradient(w, X, y, 4)  # noqa: E731
+    w1, omega2 = rng.normal(size=4) * 0.1, 0.3
+    trajectory = op.warmup_trajectory(w1, omega2, grad, 1e-2, 25)
+    w_rec = w1 * omega2
+    for t in range(25):
+        step = op.warmup_step(w1, omega2, grad(w1 * omega2), 1e-2)
+        w_rec = (1 - step.gamma) * w_rec - step.rho * grad(w_rec)
+        w1, omega2 = step.w1, step.omega2
+        assert (trajectory.rho[t], trajectory.gamma[t]) == (step.rho, step.gamma)
+        np.testing.assert_array_equal(trajectory.network[t + 1], step.w)
+        np.testing.assert_array_equal(trajectory.recursion[t + 1], w_rec)
+
+
+def test_warmup_trajectory_checks_lr_and_a_vanishing_omega2():
+    with pytest.raises(ValueError, match="^lr must be"):
+        op.warmup_trajectory(np.ones(2), 0.5, lambda w: w, -1.0, 3)
+    # grad = w1 / (lr * |w1|^2) sends omega2 to exactly 0 after one step (0.5 - 0.5 * 1.0)
+    with pytest.raises(ValueError, match="^omega2 must be a finite non-zero number"):
+        op.warmup_trajectory(np.array([1.0, 0.0]), 0.5, lambda w: np.array([1.0, 0.0]), 0.5, 3)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from overparam.balance import balanced_factors, max_imbalance
-from overparam.deep import end_to_end
+from overparam.deep import end_to_end, layer_gradients
 from overparam.dynamics import end_to_end_direction
 from overparam.factorization import (
     CompletionPreset,
@@ -179,6 +179,21 @@ def test_training_matches_autograd_gradient_descent(depth):
     assert history.loss[-1] == pytest.approx(problem.loss(history.W_e), rel=1e-14)
     assert history.depth == depth and history.lr == 0.3 and not history.diverged
     assert history.loss[-1] < history.loss[0]
+
+
+def test_training_matches_the_checked_public_functions_bit_for_bit():
+    """The loop validates the layers once and steps with unchecked helpers: the numbers must not change."""
+    problem = CompletionProblem(target=low_rank_matrix(7, 5, 2, seed=0), mask=_random_mask((7, 5), 0.5, seed=1))
+    Ws = small_balanced_start(7, 5, 3, 0.4, seed=3)
+    history = train_deep_factorization(problem, Ws, 0.3, 12, observe=lambda W: W.sum(axis=0))
+    for t in range(12):
+        W_e = end_to_end(Ws)
+        assert history.loss[t] == problem.loss(W_e)
+        np.testing.assert_array_equal(history.observed[t], W_e.sum(axis=0))
+        Ws = [W - 0.3 * G for W, G in zip(Ws, layer_gradients(Ws, problem.gradient(W_e)))]
+    for got, want in zip(history.factors, Ws):
+        np.testing.assert_array_equal(got, want)
+    assert history.loss[-1] == problem.loss(end_to_end(Ws))
 
 
 def test_training_records_observes_and_fits_a_fully_observed_matrix():

@@ -290,3 +290,54 @@ def test_float_array_takes_tensors_and_object_arrays_of_numbers():
         float_array(torch.ones(2, dtype=torch.complex64), "A")
     assert float_array(np.array([1, 2.5], dtype=object)).dtype == np.float64
     assert finite_array("A", torch.ones(2, requires_grad=True)).tolist() == [1.0, 1.0]
+
+
+FZ_PROBLEM = op.factorization.completion_problem(4, 1, 8, 0)
+FZ_START = op.factorization.small_balanced_start(4, 4, 2, 0.1, 0)
+#: Array arguments that used to go through np.asarray(..., float64): (id, call taking the array under test, the
+#: argument's name in the message, a complex value of the right shape). A string gave numpy's unnamed "could not
+#: convert string to float", a complex array lost its imaginary part with only a ComplexWarning.
+ARRAY_ENTRY_CASES = [
+    ("lp_optimum X", lambda v: op.lp_optimum(v, Y, 4), "X", X + 1j),
+    ("lp_optimum y", lambda v: op.lp_optimum(X, v, 4), "y", Y + 1j),
+    ("train_end_to_end W_e0", lambda v: op.train_end_to_end(X, Y, 2, v, 2, 0.1, 3), "W_e0", W_E + 1j),
+    ("psd_power A", lambda v: op.psd_power(v, 0.5), "A", np.eye(2) + 0j),
+    ("end_to_end", lambda v: op.end_to_end(v), r"factors(\[0\])?", [W_E + 1j]),
+    ("layer_gradients", lambda v: op.layer_gradients(v, W_E), r"factors(\[0\])?", [W_E + 1j]),
+    ("imbalance", lambda v: op.imbalance(v), r"factors(\[1\])?", [W_E, np.ones((1, 1)) + 1j]),
+    ("max_imbalance", lambda v: op.max_imbalance(v), r"factors(\[0\])?", [W_E + 1j]),
+    ("rotate_hidden", lambda v: op.rotate_hidden(v, 0), r"factors(\[0\])?", [W_E + 1j]),
+    ("relative_imbalance", lambda v: op.relative_imbalance(v), r"factors(\[0\])?", [W_E + 1j, np.ones((1, 1))]),
+    ("train_deep_linear factors0", lambda v: op.train_deep_linear(X, Y, 2, v, 0.01, 3), r"factors0(\[0\])?",
+     [W_E + 1j, np.ones((1, 1))]),
+    ("compare_network_and_rule factors0", lambda v: op.compare_network_and_rule(X, Y, 2, v, 0.01, 3),
+     r"factors0(\[0\])?", [W_E + 1j, np.ones((1, 1))]),
+    ("train_deep_factorization factors",
+     lambda v: op.factorization.train_deep_factorization(FZ_PROBLEM, v, 0.1, 3), r"factors(\[1\])?",
+     [FZ_START[0], FZ_START[1] + 1j]),
+    ("singular_value_rates W_e", lambda v: op.factorization.singular_value_rates(v, np.ones((2, 2)), 2), "W_e",
+     np.eye(2) + 1j),
+    ("effective_rank W", lambda v: op.factorization.effective_rank(v), "W", np.eye(2) + 1j),
+    ("CompletionProblem target", lambda v: op.factorization.CompletionProblem(v, np.ones((2, 2), dtype=bool)),
+     "target", np.eye(2) + 1j),
+    ("CompletionProblem.loss W", lambda v: FZ_PROBLEM.loss(v), "W", np.zeros((4, 4)) + 1j),
+    ("circle center", lambda v: op.circle(PLANE, 1.0, center=v), "center", np.array([0.0, 1j])),
+    ("Segment end", lambda v: op.Segment((0.0, 0.0), v), "end", np.array([1.0, 1j])),
+    ("Plane u", lambda v: op.Plane(v, np.array([0.0, 1.0])), "u", np.array([1.0, 0j])),
+]
+
+
+@pytest.mark.parametrize("call, name, complex_value", [c[1:] for c in ARRAY_ENTRY_CASES],
+                         ids=[c[0] for c in ARRAY_ENTRY_CASES])
+def test_array_arguments_refuse_strings_and_complex_numbers_by_name(call, name, complex_value):
+    for bad in ("abc", complex_value):
+        with pytest.raises(ValueError, match=rf"^{name} must "):
+            call(bad)
+
+
+def test_factors_must_be_a_list_of_layers():
+    """``op.end_to_end(5)`` used to fail with "object of type 'int' has no len()"."""
+    for bad in (5, np.ones((2, 1, 3)), "abc", None):
+        with pytest.raises(ValueError, match=r"^factors must be a non-empty list \[W_1, \.\.\., W_N\]"):
+            op.end_to_end(bad)
+    np.testing.assert_array_equal(op.end_to_end((W_E, np.ones((1, 1)))), W_E)
