@@ -311,6 +311,13 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     assert main(["convergence", "--preset", "fast", "--no-figures"]) == 0
     assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before, "the default file is kept"
     assert len(list((tmp_path / "results").glob("convergence_fast*.npz"))) == 2
+    # --redraw: the figure again from the file, without training
+    (tmp_path / "results" / "convergence_fast.png").unlink()
+    _forbid(monkeypatch, cli_convergence, "run_convergence")
+    assert main(["convergence", "--preset", "fast", "--redraw"]) == 0
+    assert (tmp_path / "results" / "convergence_fast.png").exists()
+    assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before
+    assert "depth 3, gaussian:" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------
@@ -456,3 +463,42 @@ def test_read_provenance_and_json_metadata_name_the_argument():
     assert files.json_text({"a": [1, 2.5, None, True, "s"]}, "metadata") == '{"a": [1, 2.5, null, true, "s"]}'
     with pytest.raises(TypeError, match=r"^provenance\(\*\*extra\)\['device'\] is of type device"):
         op.provenance("cmd", device=torch.device("cpu"))
+
+
+# ---------------------------------------------------------------------------
+# --redraw: the figures of an existing results file, again, without training
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, files", [
+    (["ethanol", "--preset", "fast", "--threads", "1"], ["results/ethanol_fast.npz"]),
+    (["toy", "--preset", "fast", "--threads", "1"], ["results/toy_fast_y5.npz"]),
+])
+def test_redraw_draws_the_figures_again_without_training(tmp_path, monkeypatch, capsys, argv, files):
+    assert main(argv) == 0
+    figures = sorted(p for p in (tmp_path / "results").glob("*.png"))
+    assert figures
+    data = {f: (tmp_path / f).read_bytes() for f in files}
+    for figure in figures:
+        figure.unlink()
+    _forbid(monkeypatch, cli_ethanol, "run_sweep")
+    _forbid(monkeypatch, cli_toy, "run_toy")
+    capsys.readouterr()
+    assert main([*argv, "--redraw"]) == 0
+    assert sorted((tmp_path / "results").glob("*.png")) == figures, "every figure is drawn again"
+    assert all((tmp_path / f).read_bytes() == raw for f, raw in data.items()), "the results files are untouched"
+    assert "redrew" in capsys.readouterr().out
+
+
+def test_redraw_of_a_file_from_another_preset_is_refused(tmp_path, monkeypatch, capsys):
+    assert main(ETHANOL) == 0
+    shutil.copy(tmp_path / "results" / "ethanol_fast.npz", tmp_path / "other.npz")
+    monkeypatch.setitem(ethanol.PRESETS, "fast", dataclasses.replace(ethanol.PRESETS["fast"], num_iters=21))
+    capsys.readouterr()
+    assert main(["ethanol", "--preset", "fast", "--out", "other.npz", "--redraw"]) == 2
+    assert "does not hold the runs of --preset fast" in capsys.readouterr().err
+    assert not list(tmp_path.glob("other_*.png"))
+
+
+def test_redraw_without_the_results_file_is_one_error_line(tmp_path, capsys):
+    assert main(["toy", "--preset", "fast", "--redraw"]) == 1
+    err = capsys.readouterr().err
+    assert "toy_fast_y5.npz" in err and "Traceback" not in err

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
-__all__ = ["add_results_file_options", "device_name", "nonnegative_int", "positive_int"]
+__all__ = ["add_redraw_option", "add_results_file_options", "device_name", "nonnegative_int", "positive_int",
+           "redraw_mismatch"]
 
 
 def positive_int(text: str) -> int:
@@ -36,6 +39,22 @@ def device_name(text: str) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f"{text!r}: torch sees no CUDA device on this machine; use cpu")
     return text
+
+
+def add_redraw_option(parser: argparse.ArgumentParser) -> None:
+    """``--redraw``: draw a results file's figures again with the book's current style, without training."""
+    parser.add_argument("--redraw", action="store_true",
+                        help="draw the figures again from the existing results file that --out names (default: the "
+                        "preset's), without training, and print its summary; replaces the figures next to it")
+
+
+def redraw_mismatch(path: Path, holds_the_preset: bool, preset: str) -> int:
+    """Exit status of ``--redraw``: 0 when the file holds ``--preset``'s runs, else 2 with a one-line error."""
+    if holds_the_preset:
+        return 0
+    print(f"error: --redraw: {path} does not hold the runs of --preset {preset}; name the preset that wrote it",
+          file=sys.stderr)
+    return 2
 
 
 def add_results_file_options(parser: argparse.ArgumentParser, name: str, figures: str) -> None:

@@ -16,19 +16,56 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..convergence import PRESETS, SCHEMES, iterations_vs_std, plot_iterations_vs_std, run_convergence, whitened_problem
+from ..convergence import (PRESETS, SCHEMES, ConvergencePreset, iterations_vs_std, plot_iterations_vs_std,
+                           run_convergence, whitened_problem)
 from ..data import load_standardized_ethanol
 from ..files import atomic_savefig, check_writable, choose_output
-from ..plotting import use_book_style
+from ..plotting import note_scale, use_book_style
 from ..training import format_iterations
-from .args import add_results_file_options, positive_int
+from ..sweep import SweepResult
+from .args import add_redraw_option, add_results_file_options, positive_int, redraw_mismatch
 from .progress import Progress
 
 __all__ = ["register", "run"]
 
 
+def _draw(table: dict, preset: ConvergencePreset, figure: Path) -> Path:
+    """Write the figure of iterations against the std; return its path."""
+    import matplotlib.pyplot as plt
+
+    use_book_style()
+    ax = plot_iterations_vs_std(table, preset)
+    note_scale(ax.figure, f"cap {preset.num_iters:,} iterations", scale=preset.name)
+    atomic_savefig(ax.figure, figure, bbox_inches="tight")
+    plt.close(ax.figure)
+    return figure
+
+
+def _print_table(table: dict, preset: ConvergencePreset) -> None:
+    print("std: " + "  ".join(f"{s:.3g}" for s in preset.stds))
+    for (scheme, depth), row in table.items():
+        print(f"depth {depth}, {scheme}: " + "  ".join(map(format_iterations, row)))
+
+
+def _redraw(args: argparse.Namespace) -> int:
+    """``--redraw``: the figure and the table of an existing results file, without training."""
+    preset = PRESETS[args.preset]
+    out = Path(args.out or f"results/convergence_{preset.name}.npz")
+    result = SweepResult.load(out)
+    status = redraw_mismatch(out, result.num_iters == preset.num_iters, preset.name)
+    if status:
+        return status
+    table = iterations_vs_std(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)
+    figure = _draw(table, preset, out.with_suffix(".png"))
+    _print_table(table, preset)
+    print(f"redrew {figure}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results file and the figure, print the table."""
+    if args.redraw:
+        return _redraw(args)
     preset = PRESETS[args.preset]
     out, why = choose_output(args.out, f"results/convergence_{preset.name}.npz", force=args.force,
                              companions=() if args.no_figures else (".png",),
@@ -45,18 +82,8 @@ def run(args: argparse.Namespace) -> int:
     written = [out]
     table = iterations_vs_std(result, problem, preset)
     if not args.no_figures:
-        import matplotlib.pyplot as plt
-
-        use_book_style()
-        ax = plot_iterations_vs_std(table, preset)
-        ax.figure.text(0.99, 0.005, f"preset: {preset.name}, cap {preset.num_iters:,} iterations", ha="right",
-                       va="bottom", fontsize=7, color="0.35")
-        written.append(Path(out).with_suffix(".png"))
-        atomic_savefig(ax.figure, written[-1], bbox_inches="tight")
-        plt.close(ax.figure)
-    print("std: " + "  ".join(f"{s:.3g}" for s in preset.stds))
-    for (scheme, depth), row in table.items():
-        print(f"depth {depth}, {scheme}: " + "  ".join(map(format_iterations, row)))
+        written.append(_draw(table, preset, Path(out).with_suffix(".png")))
+    _print_table(table, preset)
     print(f"wall time {result.wall_time:.0f} s; wrote " + ", ".join(map(str, written)))
     return 0
 
@@ -71,4 +98,5 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch CPU threads (default 1: the matrices are small)")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")
+    add_redraw_option(parser)
     parser.set_defaults(func=run)

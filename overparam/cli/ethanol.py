@@ -16,17 +16,16 @@ from ..data import load_ethanol, standardize
 from ..ethanol import PRESETS, plot_depth_sweep, plot_teaser, summary
 from ..files import atomic_savefig, check_writable, choose_output
 from ..optimum import lp_optimum
-from ..plotting import use_book_style
+from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult, run_sweep
-from .args import add_results_file_options, device_name, positive_int
+from .args import add_redraw_option, add_results_file_options, device_name, positive_int, redraw_mismatch
 from .progress import Progress
 
 __all__ = ["FIGURE_SUFFIXES", "register", "run"]
 
 
 def _stamp(fig: Any, result: SweepResult, preset: str) -> None:
-    fig.text(0.99, 0.005, f"preset: {preset}, {result.num_iters:,} iterations, {result.dtype}",
-             ha="right", va="bottom", fontsize=7, color="0.35")
+    note_scale(fig, f"{result.num_iters:,} iterations, {result.dtype}", scale=preset)
 
 
 def _save(ax: Any, result: SweepResult, preset: str, path: Path) -> None:
@@ -43,8 +42,45 @@ CUDA_GRAPH_CHOICES = {"auto": None, "on": True, "off": False}
 FIGURE_SUFFIXES = ("_depth_l2.png", "_depth_l4.png", "_teaser.png")
 
 
+def _draw(result: SweepResult, preset: str, optima: dict[int, float], out: Path) -> list[Path]:
+    """Write the three figures next to the results file ``out``; return their paths."""
+    use_book_style()
+    stem = out.with_suffix("")
+    written = []
+    for p, suffix in zip((2, 4), FIGURE_SUFFIXES):
+        written.append(Path(f"{stem}{suffix}"))
+        _save(plot_depth_sweep(result, p, optimum=optima[p]), result, preset, written[-1])
+    written.append(Path(f"{stem}{FIGURE_SUFFIXES[2]}"))
+    _save(plot_teaser(result, optimum=optima[4]), result, preset, written[-1])
+    return written
+
+
+def _redraw(args: argparse.Namespace) -> int:
+    """``--redraw``: the figures and the summary of an existing results file, without training."""
+    preset = PRESETS[args.preset]
+    out = Path(args.out or f"results/ethanol_{preset.name}.npz")
+    result = SweepResult.load(out)
+    status = redraw_mismatch(out, result.num_iters == preset.num_iters and result.configs == preset.runs(),
+                             preset.name)
+    if status:
+        return status
+    stored = result.provenance.get("optimum_loss")  # L* per p, in files written since it was recorded
+    if stored:
+        optima = {int(p): float(v) for p, v in stored.items()}
+    else:
+        raw = load_ethanol(args.data_dir)
+        data = standardize(raw.X, raw.y)
+        optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+    written = _draw(result, preset.name, optima, out)
+    print(summary(result, optima))
+    print("redrew " + ", ".join(str(w) for w in written))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results file and the figures, print the summary."""
+    if args.redraw:
+        return _redraw(args)
     preset = PRESETS[args.preset]
     if args.cuda_graph == "on" and torch.device(args.device).type != "cuda":
         print(f"error: --cuda-graph on needs a CUDA --device, got {args.device!r}", file=sys.stderr)
@@ -67,15 +103,7 @@ def run(args: argparse.Namespace) -> int:
                        command=args.command_line, cuda_graph=CUDA_GRAPH_CHOICES[args.cuda_graph], fuse=args.fuse)
     result.provenance["optimum_loss"] = {str(p): v for p, v in optima.items()}  # L* of lp_optimum, per p
     result.save(out)
-    written = [out]
-    if not args.no_figures:
-        use_book_style()
-        stem = out.with_suffix("")
-        for p, suffix in zip((2, 4), FIGURE_SUFFIXES):
-            written.append(Path(f"{stem}{suffix}"))
-            _save(plot_depth_sweep(result, p, optimum=optima[p]), result, preset.name, written[-1])
-        written.append(Path(f"{stem}{FIGURE_SUFFIXES[2]}"))
-        _save(plot_teaser(result, optimum=optima[4]), result, preset.name, written[-1])
+    written = [out] + ([] if args.no_figures else _draw(result, preset.name, optima, out))
     print(summary(result, optima))
     print("wrote " + ", ".join(str(w) for w in written))
     return 0
@@ -103,4 +131,5 @@ def register(subparsers: Any) -> None:
                         help="compile each iteration with torch.compile, so that the updates run as a few fused "
                         "kernels (losses agree with the eager engine to round-off; compiling takes up to a minute)")
     parser.add_argument("--no-figures", action="store_true", help="write the results file only")
+    add_redraw_option(parser)
     parser.set_defaults(func=run)

@@ -19,23 +19,62 @@ from typing import Any
 import torch
 
 from ..files import atomic_savefig, check_writable, choose_stem
-from ..plotting import use_book_style
-from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, plot_iterations_vs_lr, run_toy, toy_results_paths,
-                   toy_runs)
-from .args import positive_int
+from ..plotting import note_scale, use_book_style
+from ..sweep import SweepResult
+from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, load_toy_results, plot_iterations_vs_lr, run_toy,
+                   toy_results_paths, toy_runs)
+from .args import add_redraw_option, positive_int, redraw_mismatch
 from .progress import Progress
 
 __all__ = ["register", "run"]
 
 
+def _draw(results: dict[float, SweepResult], preset: str, num_iters: int, figure: Path) -> Path:
+    """Write the figure of iterations to the target against η; return its path."""
+    import matplotlib.pyplot as plt
+
+    use_book_style()
+    axes = plot_iterations_vs_lr(results)
+    fig = axes[0].figure
+    note_scale(fig, f"{num_iters:,} iterations, float64", scale=preset)
+    atomic_savefig(fig, figure, bbox_inches="tight")
+    plt.close(fig)
+    return figure
+
+
+def _stem(args: argparse.Namespace) -> str | None:
+    """The file stem that ``--out`` names (a trailing ``.npz`` dropped), or ``None``."""
+    return args.out[: -len(".npz")] if args.out and args.out.endswith(".npz") else args.out
+
+
+def _redraw(args: argparse.Namespace) -> int:
+    """``--redraw``: the figure and the table of existing results files, without training."""
+    preset = TOY_PRESETS[args.preset]
+    stem = _stem(args) or f"results/toy_{preset.name}"
+    results = load_toy_results(stem, preset.y1_values)
+    if results is None:
+        missing = [str(p) for p in toy_results_paths(stem, preset.y1_values).values() if not p.exists()]
+        raise FileNotFoundError(f"--redraw: no results file {', '.join(missing)}")
+    status = redraw_mismatch(Path(f"{stem}_y*.npz"), all(
+        r.num_iters == preset.num_iters and r.configs == toy_runs(preset.depths) for r in results.values()),
+        preset.name)
+    if status:
+        return status
+    figure = _draw(results, preset.name, preset.num_iters, Path(f"{stem}.png"))
+    print(format_toy_table(results))
+    print(f"redrew {figure}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one preset, write the results files and the figure, print the table."""
+    if args.redraw:
+        return _redraw(args)
     preset = TOY_PRESETS[args.preset]
     if args.threads:
         torch.set_num_threads(args.threads)
     suffixes = [f"_y{y1:g}.npz" for y1 in preset.y1_values] + ([] if args.no_figures else [".png"])
-    requested = args.out[: -len(".npz")] if args.out and args.out.endswith(".npz") else args.out
-    stem, why = choose_stem(requested, f"results/toy_{preset.name}", suffixes, force=args.force,
+    stem, why = choose_stem(_stem(args), f"results/toy_{preset.name}", suffixes, force=args.force,
                             run=f"toy --preset {args.preset}")
     figure = Path(f"{stem}.png")
     check_writable(figure)
@@ -50,16 +89,7 @@ def run(args: argparse.Namespace) -> int:
         results[y1].save(path)
         written.append(path)
     if not args.no_figures:
-        import matplotlib.pyplot as plt
-
-        use_book_style()
-        axes = plot_iterations_vs_lr(results)
-        fig = axes[0].figure
-        fig.text(0.99, 0.005, f"preset: {preset.name}, {preset.num_iters:,} iterations, float64", ha="right",
-                 va="bottom", fontsize=7, color="0.35")
-        written.append(figure)
-        atomic_savefig(fig, written[-1], bbox_inches="tight")
-        plt.close(fig)
+        written.append(_draw(results, preset.name, preset.num_iters, figure))
     print(format_toy_table(results))
     print(f"wall time {sum(r.wall_time for r in results.values()):.0f} s; wrote " + ", ".join(map(str, written)))
     return 0
@@ -78,4 +108,5 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-figures", action="store_true", help="write the results files only")
+    add_redraw_option(parser)
     parser.set_defaults(func=run)
