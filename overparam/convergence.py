@@ -34,7 +34,7 @@ from .balance import max_imbalance
 from .deep import train_deep_linear
 from .losses import regression_pair
 from .plotting import DEPTH_COLORS, math_power
-from .sweep import RunConfig, SweepResult, run_sweep, start_layers
+from .sweep import RunConfig, SweepResult, check_sweep_result, run_sweep, start_layers
 from .training import format_iterations, measure_at
 from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
@@ -300,19 +300,43 @@ def run_convergence(problem: WhitenedProblem, preset: ConvergencePreset, *, thre
         torch.set_num_threads(before)
 
 
+def _check_preset_sweep(result: Any, problem: WhitenedProblem, preset: ConvergencePreset) -> list[ConvergenceRun]:
+    """The runs of ``preset`` on ``problem``, after checking that ``result`` is their sweep to ``epsilon``.
+
+    The same configs in the same order, the preset's ``num_iters`` and its ``epsilon`` as the target: a sweep
+    of another preset (or a loaded file of another run) would otherwise be read as this one's.
+
+    Raises
+    ------
+    ValueError
+        Naming ``result``: not a :class:`~overparam.sweep.SweepResult`, run without a target, or not the
+        sweep of ``preset`` on ``problem``.
+    """
+    result = check_sweep_result("result", result)
+    if result.reached_at is None:
+        raise ValueError("result has no reached_at: run it with run_convergence (a target)")
+    runs = convergence_runs(problem, preset)
+    if (len(result) != len(runs) or any(r.config != c for r, c in zip(runs, result.configs))
+            or result.num_iters != preset.num_iters or result.target != preset.epsilon):
+        raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem "
+                         f"({len(result)} runs of {result.num_iters} iterations to {result.target:g}; the preset "
+                         f"makes {len(runs)} runs of {preset.num_iters} to {preset.epsilon:g})")
+    return runs
+
+
 def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
                       preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
     """Per (scheme, depth), for each std of the preset: the fewest iterations to ``epsilon`` over learning rates and seeds.
 
     :data:`~overparam.training.NEVER` where no run got there within
     ``num_iters`` (Chapter 7, ``ch-beyond-speed``).
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is not the sweep of ``preset`` on ``problem`` (same runs, ``num_iters`` and ``epsilon``).
     """
-    if result.reached_at is None:
-        raise ValueError("result has no reached_at: run it with run_convergence (a target)")
-    runs = convergence_runs(problem, preset)
-    if len(result) != len(runs) or any(r.config != c for r, c in zip(runs, result.configs)):
-        raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem "
-                         f"({len(result)} runs, the preset makes {len(runs)})")
+    runs = _check_preset_sweep(result, problem, preset)
     table = {}
     for depth in preset.depths:
         for scheme in SCHEMES:
@@ -369,10 +393,15 @@ def iterations_markdown(table: dict[tuple[str, int], np.ndarray], preset: Conver
 
 def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: ConvergencePreset, scheme: str, depth: int,
                 std: float) -> ConvergenceRun | None:
-    """The run of ``scheme`` and ``depth`` at ``std`` that reached ``epsilon`` first; ``None`` if none did (Chapter 7)."""
-    runs = convergence_runs(problem, preset)
-    if len(result) != len(runs) or result.reached_at is None:
-        raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem")
+    """The run of ``scheme`` and ``depth`` at ``std`` that reached ``epsilon`` first; ``None`` if none did (Chapter 7).
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is not the sweep of ``preset`` on ``problem`` (same runs, ``num_iters`` and ``epsilon``),
+        or the preset has no runs of ``scheme`` and ``depth`` at ``std``.
+    """
+    runs = _check_preset_sweep(result, problem, preset)
     idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.depth == depth and np.isclose(r.std, std)]
     if not idx:
         raise ValueError(f"no runs of scheme {scheme!r}, depth {depth} at std {std:g} in preset {preset.name!r}")

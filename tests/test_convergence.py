@@ -261,3 +261,23 @@ def test_plot_puts_each_failed_scheme_and_depth_on_its_own_row_above_the_cap():
 def test_balanced_end_to_end_std_checks_its_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         cv.balanced_end_to_end_std(*args)
+
+
+def test_readers_of_a_convergence_sweep_refuse_another_presets_sweep():
+    """fastest_run used to compare only the number of runs, so it answered for a preset with other step sizes."""
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.2,), (0.05, 0.3), 60, epsilon=1e-2)
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    others = [dataclasses.replace(preset, lrs=(0.06, 0.3)), dataclasses.replace(preset, num_iters=61),
+              dataclasses.replace(preset, epsilon=1e-3)]
+    for other in others:
+        with pytest.raises(ValueError, match=r"^result is not the sweep of preset 't'"):
+            cv.fastest_run(res, prob, other, "balanced", 2, 0.2)
+        with pytest.raises(ValueError, match=r"^result is not the sweep of preset 't'"):
+            cv.iterations_vs_std(res, prob, other)
+    for read in (lambda r: cv.fastest_run(r, prob, preset, "balanced", 2, 0.2),
+                 lambda r: cv.iterations_vs_std(r, prob, preset)):
+        with pytest.raises(ValueError, match=r"^result must be a SweepResult"):
+            read({"balanced": 1})
+    assert cv.fastest_run(res, prob, preset, "balanced", 2, 0.2) is not None
