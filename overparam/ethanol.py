@@ -121,14 +121,20 @@ def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Seque
     return rows
 
 
+def _row_epsilons(rows: Sequence[PrecisionRow], epsilons: Sequence[float]) -> list[float]:
+    """``epsilons`` as floats, checked to be the ladder the rows were measured on (one count per ε)."""
+    eps = [float(e) for e in epsilons]
+    if any(len(r.iterations) != len(eps) for r in rows):
+        raise ValueError(f"rows must have one iteration count per ε ({len(eps)}); build them with the same epsilons")
+    return eps
+
+
 def precision_markdown(rows: Sequence[PrecisionRow], epsilons: Sequence[float] = EPSILONS) -> str:
     """:func:`precision_table`'s rows as a Markdown table: η, final :math:`L - L^*`, iterations per ε (Chapter 2).
 
     "—" marks a precision the run never reached.
     """
-    eps = [float(e) for e in epsilons]
-    if any(len(r.iterations) != len(eps) for r in rows):
-        raise ValueError(f"rows must have one iteration count per ε ({len(eps)}); build them with the same epsilons")
+    eps = _row_epsilons(rows, epsilons)
     head = "| method | depth | η | final L − L* | " + " | ".join(f"ε = {e:g}" for e in eps) + " |"
     body = [f"| {r.method} | {r.depth} | {r.lr:.3g} | {r.final_gap:.4f} | " + " | ".join(map(format_iterations, r.iterations)) + " |"
             for r in rows]
@@ -140,7 +146,8 @@ def speedup_vs_precision(rows: Sequence[PrecisionRow], method: str = "gd") -> di
 
     ``inf`` where depth 1 never reached ε but depth N did (the speed-up is then
     at least ``num_iters`` / iterations of depth N); ``nan`` where depth N did not
-    reach it.
+    reach it; 1 where both were there at step 0 (an ε above both starts' loss: no
+    speed-up either way).
     """
     by_depth = {r.depth: np.asarray(r.iterations) for r in rows if r.method == method}
     if 1 not in by_depth:
@@ -151,6 +158,7 @@ def speedup_vs_precision(rows: Sequence[PrecisionRow], method: str = "gd") -> di
         if depth > 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = np.where(np.isfinite(its), base / its, np.nan)
+            ratio[(its == 0) & (base == 0)] = 1.0  # 0 / 0: both at ε from the start
             out[depth] = ratio
     return out
 
@@ -183,7 +191,7 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
     colors = DEPTH_COLORS if colors is None else colors
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
-    eps = np.asarray(epsilons, dtype=float)
+    eps = np.asarray(_row_epsilons(rows, epsilons))
     by_depth: Mapping[int, PrecisionRow] = {r.depth: r for r in rows if r.method == "gd"}
     for depth, ratio in speedup_vs_precision(rows).items():
         color = colors[depth % len(colors)]

@@ -889,7 +889,7 @@ class SweepResult:
             The recorded steps of the spikes and, for each, L − L* over the
             smallest L − L* recorded before it.
         """
-        i = check_int("i", i, 0, len(self) - 1)
+        i = self._run_index(i)
         factor = check_real("factor", factor, above=1.0)
         n = len(self.steps) if not self.diverged[i] else int(np.searchsorted(self.steps, self.diverged_at[i]))
         gap = self.loss[i, :n] - check_real("optimum", optimum)
@@ -906,14 +906,31 @@ class SweepResult:
         return self.failed_at == NEVER
 
     def outcome(self, i: int) -> str:
-        """One phrase for run ``i``: ``"trained"``, ``"diverged at step N"`` or ``"collapsed from step N"``."""
+        """One phrase for run ``i`` (Chapters 2, 4): how it ended, by the rule of :attr:`failed_at`.
+
+        ``"trained"``, ``"diverged at step N"``, ``"collapsed from step N (ends at L, R× its best)"``, or, for a
+        failed run whose best recorded loss is its initial one (e.g. a start at the saddle point 0, which
+        gradient descent never leaves), ``"never improved on its initial loss (ends at L)"``.
+
+        Raises
+        ------
+        ValueError
+            If ``i`` is not a run index in ``0 .. len - 1``.
+        """
+        i = self._run_index(i)
         if self.diverged[i]:
             return f"diverged at step {int(self.diverged_at[i]):,}"
         failed = self.failed_at[i]
-        if failed != NEVER:
-            return (f"collapsed from step {int(failed):,} (ends at {self.loss[i, -1]:.4g}, "
-                    f"{self.loss[i, -1] / np.min(self.loss[i]):.1f}× its best)")
-        return "trained"
+        if failed == NEVER:
+            return "trained"
+        loss = self.loss[i]
+        if np.min(loss) >= loss[0]:
+            return f"never improved on its initial loss (ends at {loss[-1]:.4g})"
+        return f"collapsed from step {int(failed):,} (ends at {loss[-1]:.4g}, {loss[-1] / np.min(loss):.1f}× its best)"
+
+    def _run_index(self, i: Any) -> int:
+        """``i`` checked as a run index, for the methods that read one run."""
+        return check_int("i", i, 0, len(self) - 1, expected=f"a run index in 0..{len(self) - 1} (len - 1)")
 
     @property
     def final_loss(self) -> np.ndarray:
@@ -947,7 +964,7 @@ class SweepResult:
         :func:`overparam.gradient_descent` returns; the recorded losses stop at the last recorded step
         before the divergence.
         """
-        i = check_int("i", i, 0, len(self) - 1, expected=f"a run index in 0..{len(self) - 1} (len - 1)")
+        i = self._run_index(i)
         c = self.configs[i]
         keep = ~np.isnan(self.loss[i])
         return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,

@@ -39,8 +39,8 @@ from .balance import scalar_layers_start
 from .files import find_results
 from .losses import check_exponent
 from .plotting import DEPTH_COLORS, math_power
-from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, log_steps, product_runs, quarter_decades, run_sweep,
-                    select_runs)
+from .sweep import (FASTEST_TO_TARGET, RunConfig, SweepResult, check_sweep_result, log_steps, product_runs, quarter_decades,
+                    run_sweep, select_runs)
 from .training import NEVER
 from .validation import check_int, check_real, check_sequence
 
@@ -269,7 +269,7 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
                          f"got {type(results).__name__}")
     rows = []
     for y1, result in results.items():
-        if result.reached_at is None:
+        if check_sweep_result(f"results[{y1!r}]", result).reached_at is None:
             raise ValueError(f"results[{y1!r}] has no reached_at: run it with run_toy (or run_sweep(target=...))")
         chosen = select_runs(result, FASTEST_TO_TARGET, by=["depth"])
         for depth in (sorted({c.depth for c in result.configs}) if depths is None else depths):
@@ -357,7 +357,7 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
         got = "an empty dict" if isinstance(results, Mapping) else type(results).__name__
         raise ValueError(f"results must be a non-empty dict {{y1: SweepResult}}, got {got}")
     for y1, result in results.items():
-        if result.reached_at is None or result.target is None:
+        if check_sweep_result(f"results[{y1!r}]", result).reached_at is None or result.target is None:
             raise ValueError(f"results[{y1!r}] has no target: run it with run_toy (or run_sweep(target=...))")
     if axes is None:
         _, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), sharey=True)

@@ -225,3 +225,15 @@ def test_teaser_runs_picks_the_best_final_l4_run_of_gd_at_depths_1_and_2_and_of_
     assert all(res.configs[i].p == 4 for i in picks.values())
     # Without its ℓ4 runs a sweep has no teaser at all.
     assert ethanol.teaser_runs(_hand_result([r for r in rows if r[0].p == 2])) == {}
+
+
+def test_speedup_is_one_where_both_depths_start_below_epsilon_and_the_figure_checks_its_ladder():
+    """0 / 0 used to give NaN, which the docstring reserves for "did not reach"; a short ladder an IndexError."""
+    rows = [ethanol.PrecisionRow("gd", 1, 0, 1e-3, 0.0, (0.0, 40.0, np.inf)),
+            ethanol.PrecisionRow("gd", 2, 1, 1e-3, 0.0, (0.0, 10.0, 20.0))]
+    ratio = ethanol.speedup_vs_precision(rows)[2]
+    np.testing.assert_array_equal(ratio, [1.0, 4.0, np.inf])
+    assert np.isnan(ethanol.speedup_vs_precision([rows[0], ethanol.PrecisionRow("gd", 2, 1, 1e-3, 0.0,
+                                                                                 (0.0, np.inf, np.inf))])[2][1])
+    with pytest.raises(ValueError, match=r"^rows must have one iteration count per ε \(2\)"):
+        ethanol.plot_speedup_vs_precision(rows, 100, epsilons=(1.0, 0.1))

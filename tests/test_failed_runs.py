@@ -68,3 +68,21 @@ def test_spikes_of_a_diverged_run_stop_at_its_divergence_and_bad_arguments_are_n
         kwargs.setdefault("i", 0)
         with pytest.raises(ValueError, match=message):
             res.spikes(**kwargs)
+
+
+def test_outcome_checks_its_index_like_history_and_spikes():
+    """outcome(5) used to raise an IndexError and outcome(-1) to answer for the last run."""
+    res = _result([[1.0, 0.5, 0.2]], [1e-3])
+    for bad in (5, -1, 0.0, "0"):
+        with pytest.raises(ValueError, match=r"^i must be a run index in 0\.\.0"):
+            res.outcome(bad)
+    assert res.outcome(np.int64(0)) == "trained"
+
+
+def test_a_run_that_never_moved_never_improved_rather_than_collapsed():
+    """A start at the saddle 0 stays there: it used to read "collapsed from step 0 (ends at 5.527, 1.0× its best)"."""
+    stuck = op.run_sweep((np.eye(3), np.ones(3)), [op.RunConfig("gd", 0.01, depth=2, init_scale=0.0)], 20, record=5)
+    assert not stuck.trained[0] and stuck.failed_at[0] == 0
+    assert stuck.outcome(0) == f"never improved on its initial loss (ends at {stuck.loss[0, -1]:.4g})"
+    res = _result([[1.0, 1.2, 1.1]], [1e-3])  # rose from its start at once: its best is its start too
+    assert res.outcome(0) == "never improved on its initial loss (ends at 1.1)"

@@ -331,3 +331,10 @@ def test_predicted_iterations_is_never_for_depth_one_at_or_above_its_stability_l
     X, y = op.two_example_problem(5.0)
     assert op.gradient_descent(X, y, 4, 1.1 * limit, 500, on_divergence="stop").diverged
     assert not op.gradient_descent(X, y, 4, 0.9 * limit, 500, on_divergence="stop").diverged
+
+
+def test_toy_readers_name_a_result_that_is_not_a_sweep():
+    """toy_table({5.0: "x"}) and plot_iterations_vs_lr used to fail with an AttributeError."""
+    for read in (op.toy.toy_table, op.toy.plot_iterations_vs_lr):
+        with pytest.raises(ValueError, match=r"^results\[5\.0\] must be a SweepResult"):
+            read({5.0: "x"})
