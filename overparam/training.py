@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Literal, Sequence, TypeVar
+from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -87,9 +87,9 @@ def as_step_array(values: np.ndarray) -> np.ndarray:
 #: What a trainer iterates: a weight vector, or the list of a network's layers.
 State = TypeVar("State")
 #: The loss at a state, a scalar tensor or number.
-LossFunction = Callable[[State], "torch.Tensor | float"]
+LossFunction = Callable[[State], torch.Tensor | float]
 #: One step from a state: (the loss at that state, the next state).
-StepFunction = Callable[[State], "tuple[torch.Tensor | float, State]"]
+StepFunction = Callable[[State], tuple[torch.Tensor | float, State]]
 #: A quantity kept at every recorded step (e.g. the end-to-end matrix), as a tensor.
 Observer = Callable[[State], torch.Tensor]
 

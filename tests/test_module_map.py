@@ -117,3 +117,28 @@ def test_docstrings_cite_chapter_labels_that_exist_with_their_numbers():
         for number, label in re.findall(r"Chapter (\d)(?:,| \() ?``(ch-[a-z-]+)``", text):
             assert defined[number] == label, f"{path.name}: Chapter {number} is {defined[number]}, not {label}"
     assert cited > 50, "the docstrings cite almost no label: the pattern is wrong"
+
+
+def test_every_annotation_of_the_package_resolves():
+    """typing.get_type_hints on op.training.divergence_limit raised NameError: ``Any`` was used but not imported."""
+    import importlib
+    import inspect
+    import pkgutil
+    import typing
+
+    import overparam
+
+    checked, failures = 0, []
+    for info in pkgutil.walk_packages(overparam.__path__, "overparam."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__ or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            methods = [v for v in vars(obj).values() if inspect.isfunction(v)] if inspect.isclass(obj) else []
+            for target in [obj, *methods]:
+                checked += 1
+                try:
+                    typing.get_type_hints(target)
+                except Exception as error:  # noqa: BLE001 - every failure is reported, by name
+                    failures.append(f"{info.name}.{target.__qualname__}: {error!r}")
+    assert checked > 300 and not failures, failures
