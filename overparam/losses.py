@@ -64,7 +64,7 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
         list, complex numbers), a wrong shape, or a non-finite entry.
     """
     p = check_exponent(p)
-    X, y = float_array(X, "X"), float_array(y, "y")
+    X, y = float_array(X, name="X"), float_array(y, name="y")
     if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (examples, features), got shape {tuple(X.shape)}")
     m, d = X.shape
@@ -73,7 +73,7 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
     if tuple(y.shape) != (m,):
         raise ValueError(f"y must have shape ({m},) to match X's {m} rows, got {tuple(y.shape)}")
     if w is not None:
-        w = float_array(w, w_name)
+        w = float_array(w, name=w_name)
         if tuple(w.shape) not in {(d,), (1, d)}:
             raise ValueError(f"{w_name} must have shape ({d},) or (1, {d}) to match X's {d} columns, "
                              f"got {tuple(w.shape)}")

@@ -161,4 +161,4 @@ def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
     """
     best = optimum.loss if isinstance(optimum, LpOptimum) else check_real(
         "optimum", optimum, expected="an LpOptimum or a finite number (L*)")
-    return np.maximum(np.asarray(float_array(loss, "loss"), dtype=np.float64) - best, 0.0)
+    return np.maximum(np.asarray(float_array(loss, name="loss"), dtype=np.float64) - best, 0.0)

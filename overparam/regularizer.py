@@ -447,7 +447,7 @@ def depth_two_potential(w: Any, c: Any) -> Any:
     and proof of the result of arXiv:1802.06509) needs N >= 3. Plain arithmetic: works on numpy arrays and torch
     tensors (integer inputs are computed in float64). Defined in Chapter 5 (``ch-non-regularizer``).
     """
-    w, c = float_array(w, "w"), float_array(c, "c")
+    w, c = float_array(w, name="w"), float_array(c, name="c")
     if tuple(w.shape) != tuple(c.shape):
         raise ValueError(f"w and c must have the same shape, got {tuple(w.shape)} and {tuple(c.shape)}")
     for name, a in (("w", w), ("c", c)):
@@ -482,12 +482,12 @@ class NormPowerPenalty:
 
     def value(self, w: Any) -> Any:
         """:math:`R(w) = \\mu\\|w\\|^q / q`."""
-        w = float_array(w)
+        w = float_array(w, name="w")
         return self.strength / self.power * ((w * w).sum() ** (self.power / 2))
 
     def gradient(self, w: Any) -> Any:
         """:math:`\\nabla R(w) = \\mu\\|w\\|^{q-2} w` (0 at w = 0)."""
-        w = float_array(w)
+        w = float_array(w, name="w")
         sq = (w * w).sum()
         if float(sq) == 0.0:
             return 0.0 * w

@@ -123,8 +123,12 @@ def _real_numpy(name: str, value: Any) -> np.ndarray:
     return array
 
 
-def float_array(value: Any, name: str = "array") -> Any:
+def float_array(value: Any, *, name: str) -> Any:
     """``value`` with integer or boolean entries converted to float64; float arrays and tensors pass unchanged.
+
+    ``name`` is the argument's name in the caller's signature, for the messages; it is required and
+    keyword-only, unlike the other checks' leading ``name``, so that a call written in their order,
+    ``float_array("w", w)``, fails at once instead of checking the string.
 
     Accepts numpy arrays, nested lists and torch tensors (an integer tensor
     becomes a float64 tensor). A float numpy array or tensor is returned as
@@ -183,7 +187,7 @@ def finite_array(name: str, value: Any) -> np.ndarray:
         ``"<name> must contain only finite values"``.
     """
     if is_tensor(value):
-        float_array(value, name)
+        float_array(value, name=name)
         array = np.asarray(value.detach().cpu(), dtype=np.float64)
     else:
         array = np.asarray(_real_numpy(name, value), dtype=np.float64)

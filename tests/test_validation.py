@@ -117,10 +117,10 @@ def test_check_helpers_return_python_numbers():
 
 
 def test_float_array_converts_integers_only():
-    assert float_array(np.arange(3, dtype=np.uint8)).dtype == np.float64
-    assert float_array([[1, 2]]).dtype == np.float64
+    assert float_array(np.arange(3, dtype=np.uint8), name="A").dtype == np.float64
+    assert float_array([[1, 2]], name="A").dtype == np.float64
     floats = np.ones(2, dtype=np.float32)
-    assert float_array(floats) is floats
+    assert float_array(floats, name="A") is floats
 
 
 W_INT = np.array([300, 400], dtype=np.int64)
@@ -278,17 +278,17 @@ def test_readers_of_results_name_the_bad_argument():
 def test_float_array_and_finite_array_refuse_what_is_not_real_numbers(value, got):
     """One message for every array argument: "<name> must be an array of real numbers, got ..."."""
     with pytest.raises(ValueError, match=rf"^A must be an array of real numbers, {got}"):
-        float_array(value, "A")
+        float_array(value, name="A")
     with pytest.raises(ValueError, match=rf"^A must be an array of real numbers, {got}"):
         finite_array("A", value)
 
 
 def test_float_array_takes_tensors_and_object_arrays_of_numbers():
     t = torch.ones(2, dtype=torch.float32)
-    assert float_array(t) is t and float_array(torch.arange(3)).dtype == torch.float64
+    assert float_array(t, name="A") is t and float_array(torch.arange(3), name="A").dtype == torch.float64
     with pytest.raises(ValueError, match="^A must be an array of real numbers, got dtype torch.complex64"):
-        float_array(torch.ones(2, dtype=torch.complex64), "A")
-    assert float_array(np.array([1, 2.5], dtype=object)).dtype == np.float64
+        float_array(torch.ones(2, dtype=torch.complex64), name="A")
+    assert float_array(np.array([1, 2.5], dtype=object), name="A").dtype == np.float64
     assert finite_array("A", torch.ones(2, requires_grad=True)).tolist() == [1.0, 1.0]
 
 
@@ -341,3 +341,14 @@ def test_factors_must_be_a_list_of_layers():
         with pytest.raises(ValueError, match=r"^factors must be a non-empty list \[W_1, \.\.\., W_N\]"):
             op.end_to_end(bad)
     np.testing.assert_array_equal(op.end_to_end((W_E, np.ones((1, 1)))), W_E)
+
+
+def test_float_array_takes_its_name_by_keyword_and_penalties_name_w():
+    """Its default name "array" leaked into messages: NormPowerPenalty(1.0).value("abc") said "array must be ..."."""
+    for method in (op.NormPowerPenalty(1.0).value, op.NormPowerPenalty(1.0).gradient):
+        with pytest.raises(ValueError, match="^w must be an array of real numbers, got dtype <U3"):
+            method("abc")
+    with pytest.raises(TypeError):
+        float_array(np.ones(2))  # no name
+    with pytest.raises(TypeError):
+        float_array("w", np.ones(2))  # the order of finite_array and check_int, by mistake
