@@ -103,6 +103,10 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
 
     Raises
     ------
+    ValueError
+        Naming the argument: ``X``, ``y`` or ``p`` fail :func:`~overparam.losses.check_problem` (not arrays
+        of finite real numbers, wrong shapes, ``p`` not an even integer >= 2), ``tol`` is not a number > 0,
+        or ``max_iter`` not an integer >= 1.
     RuntimeError
         Newton's method did not reach ``tol`` within ``max_iter`` steps, or a
         line search could not decrease the loss (the message gives the

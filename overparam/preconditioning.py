@@ -314,7 +314,8 @@ def relative_imbalance(factors: Sequence[np.ndarray]) -> float:
     balancedness matters only relative to :math:`\\|W_j\\|^2`: the ratio is
     invariant under rescaling all layers by one factor, so a layer-wise
     Gaussian initialization is no more balanced, in this sense, at a smaller
-    standard deviation. 0 for N = 1. Defined in Chapter 4 (``ch-preconditioner``).
+    standard deviation. 0 for N = 1. Defined in Chapter 2 (``ch-deep-linear``), used again in Chapter 4
+    (``ch-preconditioner``).
     """
     Ws = _as_factors(factors)
     size = max(float(np.linalg.norm(W, 2)) ** 2 for W in Ws)

@@ -1123,7 +1123,7 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 
     Groups are runs that agree on the fields ``by`` (default: every field
     except ``lr`` and the optimizer hyper-parameters, i.e. per method, depth,
-    p, width, init scale and seed). Within a group, among the runs that
+    p, seed, init scale, width, init direction and init scheme ``init``). Within a group, among the runs that
     *trained* (:attr:`SweepResult.trained`: did not diverge, and did not
     collapse back above their initial loss or far above their own best, as a
     deep net thrown back onto the saddle at 0 by a too-large step does):
@@ -1288,8 +1288,9 @@ def run_sweep(
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
         ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
-        ``target``, ``cuda_graph``, ``fuse``, an ``init_direction`` whose
-        length is not d, or a problem that fails
+        ``target``, ``cuda_graph``, ``fuse``, a ``device`` that is not
+        ``"cpu"`` or ``"cuda[:k]"`` or a CUDA device when none is available,
+        an ``init_direction`` whose length is not d, or a problem that fails
         :func:`overparam.check_problem`.
     """
     X, y = regression_pair(problem)

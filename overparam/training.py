@@ -310,7 +310,8 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
     Raises
     ------
     ValueError
-        If ``lrs`` is empty, or every run diverged (the message lists the grid).
+        If ``train`` is not callable, ``lrs`` is not a sequence (a scalar, a 2-D array) or is empty, an
+        entry of ``lrs`` is not a number > 0 (named ``lrs[i]``), or every run diverged (the message lists the grid).
     """
     if not callable(train):
         raise ValueError(f"train must be a callable lr -> history, got {type(train).__name__}")
