@@ -28,6 +28,7 @@ from . import balance, convnet_analysis, deep, dynamics, factorization, losses
 
 __all__ = [
     "CheckResult",
+    "run_check",
     "lp_loss",
     "lp_gradient",
     "end_to_end",

@@ -384,11 +384,10 @@ def summary_table(histories: Mapping[str, ConvNetHistory], tail: int = 500) -> t
     return rows, table
 
 
-def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, ax=None, readoffs: bool = True):
+def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, ax=None):
     """The paper's MNIST figure redrawn: batch loss per step of the tutorial's net and of the product variant.
 
-    Faint per-step values, solid running medians, and (with ``readoffs``)
-    crosses at :data:`PAPER_READOFFS`. Log scale from 1e-2 to 1e2, as in the paper.
+    Faint per-step values, solid running medians, and crosses at :data:`PAPER_READOFFS`. Log scale from 1e-2 to 1e2, as in the paper.
     """
     import matplotlib.pyplot as plt
 
@@ -403,11 +402,10 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
         ax.plot(h.batch_loss, color=VARIANT_COLORS[v], alpha=0.2, lw=0.5)
         steps, medians = _running_median(f"{v}.batch_loss", h.batch_loss, window)
         ax.plot(steps, medians, color=VARIANT_COLORS[v], label=VARIANT_LABELS[v])
-        if readoffs:
-            curve = next(c for c, run in PAPER_CURVE_RUNS.items() if run == v)
-            pts = PAPER_READOFFS[curve]
-            ax.plot(list(pts), list(pts.values()), "x", color=VARIANT_COLORS[v], ms=8, mew=2,
-                    label=f"blog post's figure, read by eye ({curve})")
+        curve = next(c for c, run in PAPER_CURVE_RUNS.items() if run == v)
+        pts = PAPER_READOFFS[curve]
+        ax.plot(list(pts), list(pts.values()), "x", color=VARIANT_COLORS[v], ms=8, mew=2,
+                label=f"blog post's figure, read by eye ({curve})")
     ax.set_ylim(1e-2, 1e2)
     ax.legend(loc="upper right")
     return ax.figure

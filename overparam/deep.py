@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from .linear import problem_tensors
+from .linear import _problem_tensors
 from .losses import _loss_from_residual, check_problem
 from .training import DeepHistory, DivergenceError, check_run, to_numpy, train_loop  # DeepHistory: re-exported
 from .validation import check_int, check_real, finite_array
@@ -419,7 +419,7 @@ def train_deep_linear(
         )
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
-    Xt, yt = problem_tensors(X, y, dtype)
+    Xt, yt = _problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay
 
     def network_loss(Ws: list[torch.Tensor]) -> torch.Tensor:

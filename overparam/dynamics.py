@@ -21,7 +21,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from .linear import lp_step_functions, problem_tensors
+from .linear import _lp_step_functions, _problem_tensors
 from .losses import check_problem
 from .training import DeepHistory, check_run, to_numpy, train_loop
 from .validation import check_int, check_real, finite_array
@@ -300,9 +300,9 @@ def train_end_to_end(
     depth = check_int("depth", depth, 1)
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
     weight_decay = check_real("weight_decay", weight_decay, at_least=0)
-    Xt, yt = problem_tensors(X, y, dtype)
+    Xt, yt = _problem_tensors(X, y, dtype)
     shrink = 1.0 - lr * weight_decay * depth
-    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: shrink * w - lr * _single_output_direction(w, g, depth))
+    step, loss = _lp_step_functions(Xt, yt, p, lambda w, g: shrink * w - lr * _single_output_direction(w, g, depth))
     trace = train_loop(step, loss, torch.as_tensor(W_e0.reshape(-1), dtype=dtype), num_iters,
                        record_every=record_every, record=record, on_divergence=on_divergence,
                        observe=lambda w: w[None, :], what=f"the depth-{depth} end-to-end rule",

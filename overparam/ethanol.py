@@ -179,7 +179,7 @@ def failed_groups(result: SweepResult, p: int) -> dict[tuple[str, int], list[str
 
 
 def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsilons: Sequence[float] = EPSILONS,
-                              ax: Any = None, colors: Sequence[str] | None = None) -> Any:
+                              ax: Any = None) -> Any:
     """The speed-up of each depth over depth 1 against the precision ε asked for (Chapter 2, ``ch-deep-linear``).
 
     Filled markers: both reached ε; open markers at ``num_iters`` / iterations
@@ -188,13 +188,12 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
     import matplotlib.pyplot as plt
 
     num_iters = check_int("num_iters", num_iters, 1)
-    colors = DEPTH_COLORS if colors is None else colors
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     eps = np.asarray(_row_epsilons(rows, epsilons))
     by_depth: Mapping[int, PrecisionRow] = {r.depth: r for r in rows if r.method == "gd"}
     for depth, ratio in speedup_vs_precision(rows).items():
-        color = colors[depth % len(colors)]
+        color = DEPTH_COLORS[depth % len(DEPTH_COLORS)]
         its = np.asarray(by_depth[depth].iterations)
         exact = np.isfinite(ratio)
         bound = np.isinf(ratio)

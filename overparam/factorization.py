@@ -795,7 +795,6 @@ def completion_experiment(
     record: Sequence[int] | None = None,
     top: int | None = None,
     nuclear: bool = True,
-    nuclear_tol: float = 1e-7,
 ) -> CompletionExperiment:
     """Part B of Chapter 7 (ch-beyond-speed) in one call: depth against the nuclear norm on an n × n completion.
 
@@ -833,9 +832,8 @@ def completion_experiment(
     top : int, optional
         Singular values kept per recorded step; default ``min(n, 2 * rank + 2)``.
     nuclear : bool
-        Also solve the nuclear-norm baseline (default True).
-    nuclear_tol : float
-        ``tol`` of :func:`nuclear_norm_completion`.
+        Also solve the nuclear-norm baseline (default True), by :func:`nuclear_norm_completion` at its
+        default ``tol``.
 
     Returns
     -------
@@ -887,7 +885,7 @@ def completion_experiment(
                 eff[d, c] = effective_rank(run.W_e)
         if nuclear:
             began = time.perf_counter()
-            solved = nuclear_norm_completion(problem, tol=nuclear_tol)
+            solved = nuclear_norm_completion(problem)
             nuc_sec[c] = time.perf_counter() - began
             nuc_err[c] = problem.reconstruction_error(solved.solution)
             nuc_eff[c] = effective_rank(solved.solution)

@@ -34,21 +34,21 @@ __all__ = ["DivergenceError", "GDHistory", "gradient_descent", "largest_stable",
 Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def problem_tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _problem_tensors(X: np.ndarray, y: np.ndarray, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The data ``X``, ``y`` of an ℓp problem as torch tensors of ``dtype`` (``torch.float32`` or ``torch.float64``)."""
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     return torch.as_tensor(np.asarray(X), dtype=dtype), torch.as_tensor(np.asarray(y), dtype=dtype)
 
 
-def start_vector(w0: np.ndarray | None, d: int, dtype: torch.dtype) -> torch.Tensor:
+def _start_vector(w0: np.ndarray | None, d: int, dtype: torch.dtype) -> torch.Tensor:
     """The initial weight vector: a copy of ``w0`` flattened to (d,), zeros if ``w0`` is None."""
     if w0 is None:
         return torch.zeros(d, dtype=dtype)
     return torch.as_tensor(np.asarray(w0).reshape(-1), dtype=dtype).clone()
 
 
-def lp_step_functions(Xt: torch.Tensor, yt: torch.Tensor, p: int, update: Update) -> tuple[StepFunction, LossFunction]:
+def _lp_step_functions(Xt: torch.Tensor, yt: torch.Tensor, p: int, update: Update) -> tuple[StepFunction, LossFunction]:
     """The step and loss functions of a method that moves a weight vector by ``update(w, grad L(w))``.
 
     For :func:`~overparam.training.train_loop`: the ℓp loss
@@ -135,9 +135,9 @@ def gradient_descent(
     """
     X, y, w0 = check_problem(X, y, p, w0, w_name="w0")
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
-    Xt, yt = problem_tensors(X, y, dtype)
-    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
-    trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters,
+    Xt, yt = _problem_tensors(X, y, dtype)
+    step, loss = _lp_step_functions(Xt, yt, p, lambda w, g: w - lr * g)
+    trace = train_loop(step, loss, _start_vector(w0, Xt.shape[1], dtype), num_iters,
                        record_every=record_every, record=record, on_divergence=on_divergence,
                        start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),

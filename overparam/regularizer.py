@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .dynamics import end_to_end_direction, single_output_direction
-from .linear import lp_step_functions, problem_tensors, start_vector
+from .linear import _lp_step_functions, _problem_tensors, _start_vector
 from .losses import check_problem
 from .training import GDHistory, check_run, to_numpy, train_loop
 from .validation import all_finite, check_int, check_real, finite_array, float_array
@@ -544,9 +544,9 @@ def penalized_gradient_descent(
     if not isinstance(penalty, NormPowerPenalty):
         raise ValueError(f"penalty must be a NormPowerPenalty, got {type(penalty).__name__}")
     lr, num_iters, record_every = check_run(lr, num_iters, record_every, on_divergence)
-    Xt, yt = problem_tensors(X, y, dtype)
-    step, loss = lp_step_functions(Xt, yt, p, lambda w, g: w - lr * (g + penalty.gradient(w)))
-    trace = train_loop(step, loss, start_vector(w0, Xt.shape[1], dtype), num_iters, record_every=record_every,
+    Xt, yt = _problem_tensors(X, y, dtype)
+    step, loss = _lp_step_functions(Xt, yt, p, lambda w, g: w - lr * (g + penalty.gradient(w)))
+    trace = train_loop(step, loss, _start_vector(w0, Xt.shape[1], dtype), num_iters, record_every=record_every,
                        record=record, on_divergence=on_divergence, what=f"gradient descent with the penalty {penalty}",
                        start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
+__all__ = ["is_fast", "pick", "scale_name"]
+
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}

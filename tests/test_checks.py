@@ -169,7 +169,7 @@ def test_the_library_references_pass_every_check():
                   "single_output_direction": op.single_output_direction,
                   "product_penalty_gradients": op.product_penalty_gradients,
                   "effective_rank": op.factorization.effective_rank}
-    assert sorted(references) == sorted(n for n in checks.__all__ if n != "CheckResult")
+    assert sorted(references) == sorted(n for n in checks.__all__ if n not in ("CheckResult", "run_check"))
     for name, reference in references.items():
         result = getattr(checks, name)(reference, verbose=False)
         assert result and result.passed == result.total > 0, name

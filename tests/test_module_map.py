@@ -5,6 +5,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "overparam"
 
 
@@ -142,3 +144,30 @@ def test_every_annotation_of_the_package_resolves():
                 except Exception as error:  # noqa: BLE001 - every failure is reported, by name
                     failures.append(f"{info.name}.{target.__qualname__}: {error!r}")
     assert checked > 300 and not failures, failures
+
+
+def _package_modules() -> list[str]:
+    import pkgutil
+
+    import overparam
+
+    return sorted(info.name for info in pkgutil.walk_packages(overparam.__path__, "overparam.")
+                  if info.name not in ("overparam.__main__", "overparam.cli"))
+
+
+#: plotting.py is the lead's file this round: its plain_log_ticks (re-exported by op, called by the chapters) is
+#: missing from plotting.__all__. strict: once it is added this test passes unexpectedly and the mark must go.
+_ALL_GAPS = {"overparam.plotting": "plotting.__all__ lacks plain_log_ticks"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_ALL_GAPS[n], strict=True))
+                                  if n in _ALL_GAPS else n for n in _package_modules()])
+def test_every_public_function_and_class_is_in_its_modules_all(name):
+    """A public name outside __all__ (checks.run_check, linear.problem_tensors, ...) is neither API nor private."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(name)
+    public = {n for n, obj in vars(module).items() if not n.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+              and obj.__module__ == name}
+    assert public <= set(getattr(module, "__all__", ())), sorted(public - set(getattr(module, "__all__", ())))
