@@ -46,8 +46,8 @@ def _as_factors(factors: Sequence[Any], name: str = "factors") -> list[np.ndarra
     ``name`` is the argument's name in the caller's signature, for the messages.
     """
     if not isinstance(factors, (list, tuple)) or len(factors) == 0:
-        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, "
-                         f"got {type(factors).__name__}")
+        got = f"an empty {type(factors).__name__}" if isinstance(factors, (list, tuple)) else type(factors).__name__
+        raise ValueError(f"{name} must be a non-empty list [W_1, ..., W_N] of 2-D arrays, got {got}")
     out = [finite_array(f"{name}[{j}]", W) for j, W in enumerate(factors)]
     for j, W in enumerate(out):
         if W.ndim != 2:

@@ -337,8 +337,10 @@ def test_array_arguments_refuse_strings_and_complex_numbers_by_name(call, name, 
 
 def test_factors_must_be_a_list_of_layers():
     """``op.end_to_end(5)`` used to fail with "object of type 'int' has no len()"."""
-    for bad in (5, np.ones((2, 1, 3)), "abc", None):
-        with pytest.raises(ValueError, match=r"^factors must be a non-empty list \[W_1, \.\.\., W_N\]"):
+    for bad, got in ((5, "int"), (np.ones((2, 1, 3)), "ndarray"), ("abc", "str"), (None, "NoneType"),
+                     ([], "an empty list")):
+        with pytest.raises(ValueError, match=rf"^factors must be a non-empty list \[W_1, \.\.\., W_N\] of 2-D arrays, "
+                                             rf"got {got}$"):
             op.end_to_end(bad)
     np.testing.assert_array_equal(op.end_to_end((W_E, np.ones((1, 1)))), W_E)
 
