@@ -17,7 +17,8 @@ import numpy as np
 
 from .scale import scale_name
 
-__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "DEPTH_COLORS"]
+__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "plain_log_ticks",
+           "DEPTH_COLORS"]
 
 #: One colour per depth (index = depth), shared by every chapter.
 DEPTH_COLORS: Sequence[str] = (

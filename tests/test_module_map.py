@@ -155,13 +155,8 @@ def _package_modules() -> list[str]:
                   if info.name not in ("overparam.__main__", "overparam.cli"))
 
 
-#: plotting.py is the lead's file this round: its plain_log_ticks (re-exported by op, called by the chapters) is
-#: missing from plotting.__all__. strict: once it is added this test passes unexpectedly and the mark must go.
-_ALL_GAPS = {"overparam.plotting": "plotting.__all__ lacks plain_log_ticks"}
 
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_ALL_GAPS[n], strict=True))
-                                  if n in _ALL_GAPS else n for n in _package_modules()])
+@pytest.mark.parametrize("name", _package_modules())
 def test_every_public_function_and_class_is_in_its_modules_all(name):
     """A public name outside __all__ (checks.run_check, linear.problem_tensors, ...) is neither API nor private."""
     import importlib
