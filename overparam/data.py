@@ -138,17 +138,6 @@ def _check_download(download: Any) -> bool:
     return bool(download)
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask (read, and set back at once).
-
-    Files written through a temporary file (``mkstemp``: ``0o600``) are given it before they replace their
-    destination, so that results files, figures and downloads are as readable as any other file the user writes.
-    """
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     """The data directory asked for: ``data_dir``, else ``OVERPARAM_DATA_DIR``, else ``None`` (``~`` expanded)."""
     if data_dir is not None:
@@ -310,7 +299,8 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _read_batch_files(files: dict[int, Path], where: str) -> EthanolData:
+def _read_batch_files(files: dict[int, Path], where: str, source: str) -> EthanolData:
+    """UCI's batch files, parsed and verified (``where`` names them in errors); ``source`` for the data set."""
     Xs, ys, bs = [], [], []
     for b in sorted(files):
         X, y = parse_uci_batch(_read_text(files[b]), b, name=str(files[b]))
@@ -319,7 +309,7 @@ def _read_batch_files(files: dict[int, Path], where: str) -> EthanolData:
         bs.append(np.full(len(y), b, dtype=np.int64))
     X, y = np.concatenate(Xs), np.concatenate(ys)
     _verify(X, y, where)
-    return EthanolData(X=X, y=y, batch=np.concatenate(bs), source=f"UCI batch files in {where}")
+    return EthanolData(X=X, y=y, batch=np.concatenate(bs), source=source)
 
 
 def _read_derived_table(path: Path, root: Path | None) -> EthanolData:
@@ -358,9 +348,7 @@ def _load_from_dir(root: Path) -> EthanolData | None:
     gas = root / "gas_sensor"
     files = _batch_files_in(gas)
     if len(files) == len(ETHANOL_ROWS_PER_BATCH):
-        data = _read_batch_files(files, str(gas))
-        return EthanolData(X=data.X, y=data.y, batch=data.batch,
-                           source=f"UCI batch files {_shown_path(gas / 'batch*.dat', root)}")
+        return _read_batch_files(files, str(gas), f"UCI batch files {_shown_path(gas / 'batch*.dat', root)}")
     if (root / _DERIVED_TABLE).is_file():
         return _read_derived_table(root / _DERIVED_TABLE, root)
     if files:
@@ -440,11 +428,12 @@ def _download_to_cache(cache: Path, fetch: Callable[[str], bytes]) -> EthanolDat
         _extract_batches(fetch(UCI_GAS_ZIP_URL), staged)
         # Verify before anything lands in the cache, then move the whole folder in with one rename (an
         # interrupted download leaves no partial set of batch files behind).
-        data = _read_batch_files(_batch_files_in(staged), f"the archive from {UCI_GAS_ZIP_URL}")
+        data = _read_batch_files(_batch_files_in(staged), f"the archive from {UCI_GAS_ZIP_URL}",
+                                 f"UCI batch files {_shown_path(gas / 'batch*.dat', None)} (downloaded)")
         if gas.exists():
             gas.rename(Path(tmp) / "replaced")  # a copy that failed its checks; removed with the folder
         staged.rename(gas)
-    return EthanolData(X=data.X, y=data.y, batch=data.batch, source=f"UCI batch files {_shown_path(gas / 'batch*.dat', None)} (downloaded)")
+    return data
 
 
 def _missing_message(root: Path | None, cache: Path, reason: str) -> str:

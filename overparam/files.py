@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .data import _check_download, _new_file_mode
+from .data import _check_download
 
 __all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_COMMANDS", "RESULTS_SHA256", "RESULTS_URL",
            "atomic_savefig", "atomic_write", "check_writable", "choose_output", "choose_stem", "find_results",
@@ -148,6 +148,17 @@ def read_results(path: str | os.PathLike) -> Iterator[Any]:
 
 class OutputPathError(ValueError):
     """An output path that cannot be written; the command line turns it into a one-line usage error."""
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask (read, and set back at once).
+
+    Files written through a temporary file (``mkstemp``: ``0o600``) are given it before they replace their
+    destination, so that results files, figures and downloads are as readable as any other file the user writes.
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -42,8 +41,9 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .data import (DataIntegrityError, _check_download, _new_file_mode, _no_connection, _resolve_data_dir, _shown_path,
-                   _urlopen_bytes, cache_dir)
+from .data import (DataIntegrityError, _check_download, _no_connection, _resolve_data_dir, _shown_path, _urlopen_bytes,
+                   cache_dir)
+from .files import atomic_write
 from .validation import check_int
 
 __all__ = [
@@ -294,17 +294,7 @@ def _download(spec: _FileSpec, folder: Path, downloads: _Downloads) -> Path | No
                             f"{spec.official_gz_md5}")
             wrong_file = True
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as tmp:
-            try:
-                tmp.write(raw)
-            except BaseException:
-                tmp.close()
-                Path(tmp.name).unlink(missing_ok=True)
-                raise
-        os.chmod(tmp.name, _new_file_mode())
-        os.replace(tmp.name, folder / spec.name)
-        return folder / spec.name
+        return atomic_write(folder / spec.name, lambda fh: fh.write(raw))
     if wrong_file:
         raise DataIntegrityError("; ".join(failures))
     downloads.failures.extend(failures)
