@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from .data import DataIntegrityError
-from .files import OutputPathError
+from .files import InvalidResultsFile, OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
 _COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.toy", "overparam.cli.mnist", "overparam.cli.convergence")
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except OutputPathError as exc:  # a user error found before any work: one line, exit status 2
         parser.error(str(exc))
-    except (FileNotFoundError, NotADirectoryError, DataIntegrityError) as exc:  # missing or damaged data, in one message
+    # missing or damaged data, or a damaged results file (--redraw): one message
+    except (FileNotFoundError, NotADirectoryError, DataIntegrityError, InvalidResultsFile) as exc:
         print(f"python -m overparam {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

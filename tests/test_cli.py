@@ -318,6 +318,9 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     assert (tmp_path / "results" / "convergence_fast.png").exists()
     assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before
     assert "depth 3, gaussian:" in capsys.readouterr().out
+    monkeypatch.setitem(convergence.PRESETS, "fast", dataclasses.replace(convergence.PRESETS["fast"], lrs=(0.2,)))
+    assert main(["convergence", "--preset", "fast", "--redraw"]) == 2, "a file of other runs is refused"
+    assert "does not hold the runs of --preset fast" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------
@@ -502,3 +505,10 @@ def test_redraw_without_the_results_file_is_one_error_line(tmp_path, capsys):
     assert main(["toy", "--preset", "fast", "--redraw"]) == 1
     err = capsys.readouterr().err
     assert "toy_fast_y5.npz" in err and "Traceback" not in err
+
+
+def test_redraw_of_a_damaged_results_file_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 half a zip")
+    assert main(["ethanol", "--preset", "fast", "--out", "broken.npz", "--redraw"]) == 1
+    err = capsys.readouterr().err
+    assert "not a valid results file" in err and "Traceback" not in err

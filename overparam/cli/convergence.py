@@ -52,10 +52,10 @@ def _redraw(args: argparse.Namespace) -> int:
     preset = PRESETS[args.preset]
     out = Path(args.out or f"results/convergence_{preset.name}.npz")
     result = SweepResult.load(out)
-    status = redraw_mismatch(out, result.num_iters == preset.num_iters, preset.name)
-    if status:
-        return status
-    table = iterations_vs_std(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)
+    try:  # iterations_vs_std checks that the file holds the preset's runs, num_iters and epsilon
+        table = iterations_vs_std(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)
+    except ValueError:
+        return redraw_mismatch(out, False, preset.name)
     figure = _draw(table, preset, out.with_suffix(".png"))
     _print_table(table, preset)
     print(f"redrew {figure}")
