@@ -987,9 +987,8 @@ class SweepResult:
             "factor_counts": [len(f) for f in self.factors],
             "target": self.target,
         }
-        json_text(meta["provenance"], "provenance")  # names the entry that JSON cannot hold
         arrays = {"steps": self.steps, "loss": self.loss, "diverged_at": self.diverged_at, "w_e": self.w_e,
-                  "weights_step": self.weights_step, "meta": np.array(json_text(meta, "the sweep's metadata"))}
+                  "weights_step": self.weights_step, "meta": np.array(json_text(meta, "SweepResult.save's metadata"))}
         if self.reached_at is not None:
             arrays["reached_at"] = self.reached_at
         for i, layers in enumerate(self.factors):

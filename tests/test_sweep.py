@@ -809,6 +809,6 @@ def test_sweep_readers_name_a_result_that_is_not_one(problem):
 def test_save_names_provenance_that_json_cannot_hold(small_result, tmp_path):
     """Bug: a provenance entry JSON cannot hold raised json's bare TypeError, naming neither the file part nor the key."""
     broken = replace(small_result, provenance={"note": object()})
-    with pytest.raises(TypeError, match=r"provenance\['note'\]"):
+    with pytest.raises(TypeError, match=r"metadata\['provenance'\]\['note'\]"):
         broken.save(tmp_path / "r.npz")
     assert not (tmp_path / "r.npz").exists()
