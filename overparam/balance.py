@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .deep import _as_factors
-from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
+from .validation import check_int, check_real, check_sequence, finite_array, is_sequence, rng_from_seed
 
 __all__ = [
     "balanced_factors",
@@ -91,7 +91,7 @@ def _check_widths(widths: Sequence[int] | None, depth: int, k: int, d: int) -> l
     m = min(k, d)
     if widths is None:
         return [m] * (depth - 1)
-    if not isinstance(widths, (tuple, list, range, np.ndarray)) or getattr(widths, "ndim", 1) != 1:
+    if not is_sequence(widths):
         raise ValueError(f"widths must be a sequence of depth - 1 = {depth - 1} hidden widths, got {widths!r}")
     widths = list(widths)
     if len(widths) != depth - 1:

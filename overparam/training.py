@@ -37,7 +37,7 @@ from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
 import numpy as np
 import torch
 
-from .validation import check_int, check_real
+from .validation import check_int, check_real, is_sequence
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -315,7 +315,7 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
     """
     if not callable(train):
         raise ValueError(f"train must be a callable lr -> history, got {type(train).__name__}")
-    if not isinstance(lrs, (tuple, list, range, np.ndarray)) or getattr(lrs, "ndim", 1) != 1:
+    if not is_sequence(lrs):
         raise ValueError(f"lrs must be a sequence of learning rates, got {lrs!r}")
     grid = sorted((check_real(f"lrs[{i}]", lr, above=0) for i, lr in enumerate(lrs)), reverse=True)
     if not grid:

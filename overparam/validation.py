@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "check_int", "check_real", "check_sequence", "finite_array", "float_array", "is_tensor",
-           "rng_from_seed", "torch_seed"]
+__all__ = ["all_finite", "check_int", "check_real", "check_sequence", "finite_array", "float_array", "is_sequence",
+           "is_tensor", "rng_from_seed", "torch_seed"]
 
 
 def _is_bool(value: Any) -> bool:
@@ -196,6 +196,11 @@ def finite_array(name: str, value: Any) -> np.ndarray:
     return array
 
 
+def is_sequence(values: Any) -> bool:
+    """Whether ``values`` is a tuple, list, range or 1-D array: what a grid, a list of widths or of step sizes may be."""
+    return isinstance(values, (tuple, list, range, np.ndarray)) and getattr(values, "ndim", 1) == 1
+
+
 def check_sequence(name: str, values: Any, what: str) -> Any:
     """``values`` if it is a non-empty tuple, list, range or 1-D array, else a ``ValueError`` naming ``name``.
 
@@ -203,6 +208,6 @@ def check_sequence(name: str, values: Any, what: str) -> Any:
     scalar or an empty grid is refused before any run starts; ``what`` says
     what the entries are ("depths", "step sizes", ...).
     """
-    if not isinstance(values, (tuple, list, range, np.ndarray)) or getattr(values, "ndim", 1) != 1 or not len(values):
+    if not is_sequence(values) or not len(values):
         raise ValueError(f"{name} must be a non-empty tuple of {what}, got {values!r}")
     return values
