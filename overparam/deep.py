@@ -359,7 +359,7 @@ def train_deep_linear(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:
@@ -394,9 +394,9 @@ def train_deep_linear(
     record_every : int
         Record the loss and W_e every ``record_every`` steps and at the last
         step. Memory: ``num_iters / record_every`` copies of W_e.
-    record : array_like of int, optional
-        Record at these steps instead (sorted, unique, in ``[0, num_iters]``;
-        0 and ``num_iters`` are added), e.g. ``op.log_steps(num_iters, 20,
+    record : int or array_like of int, optional
+        Record every ``record`` steps, or at these steps (sorted, unique, in
+        ``[0, num_iters]``); 0 and ``num_iters`` are added. E.g. ``op.log_steps(num_iters, 20,
         every=50)`` (checked by :func:`~overparam.training.check_record`).
         Memory: one copy of W_e per recorded step.
     dtype : torch.dtype

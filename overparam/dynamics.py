@@ -263,7 +263,7 @@ def train_end_to_end(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
     on_divergence: Literal["raise", "stop"] = "raise",
 ) -> DeepHistory:

@@ -327,7 +327,7 @@ def train_deep_factorization(
     num_iters: int,
     *,
     record_every: int = 1,
-    record: Sequence[int] | None = None,
+    record: int | Sequence[int] | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     observe: Callable[[np.ndarray], Any] | None = None,
 ) -> FactorizationHistory:
@@ -358,8 +358,8 @@ def train_deep_factorization(
     record_every : int
         Record the loss (and ``observe``) every ``record_every`` steps and at
         the last step.
-    record : sequence of int, optional
-        Record at these steps instead (and at 0 and the last step), e.g. a
+    record : int or sequence of int, optional
+        Record every ``record`` steps, or at these steps (and at 0 and the last step), e.g. a
         log-spaced grid from :func:`overparam.sweep.log_steps` merged with a
         linear one, as :func:`overparam.run_sweep` takes it; ``record_every``
         is then ignored. ``observe`` is called at these steps only.
@@ -792,7 +792,7 @@ def completion_experiment(
     seed: int,
     *,
     record_every: int = 100,
-    record: Sequence[int] | None = None,
+    record: int | Sequence[int] | None = None,
     top: int | None = None,
     nuclear: bool = True,
 ) -> CompletionExperiment:
@@ -824,8 +824,8 @@ def completion_experiment(
         >= 0.
     record_every : int
         Recording interval of the losses and singular values.
-    record : sequence of int, optional
-        Record at these steps instead (and at 0 and ``num_iters``), e.g.
+    record : int or sequence of int, optional
+        Record every ``record`` steps, or at these steps (and at 0 and ``num_iters``), e.g.
         :attr:`CompletionPreset.record`: a log-spaced grid merged with a
         linear one, so that a log-x figure sees the fast early growth
         (:func:`train_deep_factorization`).

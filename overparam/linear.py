@@ -90,7 +90,7 @@ def gradient_descent(
     *,
     w0: np.ndarray | None = None,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:
@@ -117,10 +117,11 @@ def gradient_descent(
         Initial weights; zeros by default.
     record_every : int
         Keep the loss every ``record_every`` steps (and at the last one).
-    record : array_like of int, optional
-        Keep the loss at these steps instead (sorted, unique, in
-        ``[0, num_iters]``; 0 and ``num_iters`` are added), e.g. a log-spaced
-        grid for a log x-axis (:func:`~overparam.training.check_record`).
+    record : int or array_like of int, optional
+        Keep the loss every ``record`` steps, or at these steps (sorted, unique,
+        in ``[0, num_iters]``), e.g. a log-spaced grid for a log x-axis; 0 and
+        ``num_iters`` are added. The same rule as :func:`overparam.run_sweep`
+        (:func:`~overparam.training.check_record`).
     on_divergence : {"raise", "stop"}
         What to do when the run diverges (loss not finite or above
         ``DIVERGENCE_FACTOR`` times the initial loss): raise

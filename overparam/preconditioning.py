@@ -182,7 +182,7 @@ def compare_network_and_rule(
     weight_decay: float = 0.0,
     *,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> RuleComparison:
     """Train a deep linear network and the end-to-end rule from its W_e(0); measure the gap.

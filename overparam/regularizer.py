@@ -504,7 +504,7 @@ def penalized_gradient_descent(
     *,
     w0: np.ndarray | None = None,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     dtype: torch.dtype = torch.float64,
 ) -> GDHistory:

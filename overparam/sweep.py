@@ -43,7 +43,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from itertools import product
-from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -1174,14 +1173,6 @@ def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,
 # ---------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------
-def _record_steps(record: int | Iterable[int], num_iters: int) -> np.ndarray:
-    """``record`` of :func:`run_sweep` as steps: every ``record`` steps, or a sequence checked by :func:`check_record`."""
-    if isinstance(record, Integral) or not isinstance(record, (Iterable, np.ndarray)) or isinstance(record, str):
-        record = check_int("record", record, 1, expected="an integer >= 1 or a sorted sequence of steps")
-        return np.unique(np.r_[np.arange(0, num_iters + 1, record), num_iters]).astype(np.int64)
-    return check_record(record, num_iters)
-
-
 def _as_dtype(dtype: Any) -> torch.dtype:
     table = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
              torch.float64: torch.float64, np.float32: torch.float32, np.float64: torch.float64}
@@ -1240,7 +1231,8 @@ def run_sweep(
         Iterations per run (>= 0).
     record : int or sequence of int
         Record the loss every ``record`` steps, or at the given steps (see
-        :func:`log_steps`); 0 and ``num_iters`` are always recorded.
+        :func:`log_steps`); 0 and ``num_iters`` are always recorded. The
+        trainers take ``record`` by the same rule (:func:`~overparam.training.check_record`).
     dtype : {"float64", "float32"} or torch dtype
         Precision of all arithmetic.
     device : str or torch.device
@@ -1313,7 +1305,7 @@ def run_sweep(
                              f"got {len(c.init_direction)} in {c.label}")
     if target is not None:
         target = check_real("target", target, above=0, expected="a finite number > 0 or None")
-    steps = _record_steps(record, num_iters)
+    steps = check_record(record, num_iters)
     dt = _as_dtype(dtype)
     try:
         device = torch.device(device)

@@ -405,23 +405,26 @@ def is_recorded(t: int, num_iters: int, record_every: int) -> bool:
     return t % record_every == 0 or t == num_iters
 
 
-def check_record(record: Sequence[int] | np.ndarray | None, num_iters: int, record_every: int = 1) -> np.ndarray | None:
-    """The steps at which :func:`train_loop` records when given ``record=`` (Chapters 1, 2, 4, 5 and 7).
+def check_record(record: int | Sequence[int] | np.ndarray | None, num_iters: int,
+                 record_every: int = 1) -> np.ndarray | None:
+    """The steps at which a run records, given its ``record=`` (Chapters 1, 2, 4, 5 and 7).
 
-    A log-spaced grid merged with a linear one (``op.log_steps(num_iters, 20,
-    every=...)``) shows the start of a run on a log x-axis and its end on a
-    linear one; the trainers take it as ``record``, like :func:`overparam.run_sweep`.
+    One rule for :func:`train_loop` (so every trainer) and :func:`overparam.run_sweep`:
+    an integer k means every k steps; a sequence means those steps. A log-spaced
+    grid merged with a linear one (``op.log_steps(num_iters, 20, every=...)``)
+    shows the start of a run on a log x-axis and its end on a linear one.
 
     Parameters
     ----------
-    record : array_like of int, or None
-        Steps in ``[0, num_iters]``, sorted, without repeats (``np.union1d``
-        gives that); 0 and ``num_iters`` are added. ``None``: the trainer
-        records every ``record_every`` steps instead.
+    record : int, array_like of int, or None
+        An integer >= 1: every ``record`` steps. Or steps in ``[0, num_iters]``,
+        sorted, without repeats (``np.union1d`` gives that). Either way 0 and
+        ``num_iters`` are added. ``None``: the trainer records every
+        ``record_every`` steps instead.
     num_iters : int
         The run's length (already checked).
     record_every : int
-        The trainer's other recording argument: with ``record`` it must be
+        The trainers' older recording argument: with ``record`` it must be
         left at 1.
 
     Returns
@@ -432,25 +435,29 @@ def check_record(record: Sequence[int] | np.ndarray | None, num_iters: int, reco
     Raises
     ------
     ValueError
-        Naming ``record``: not a non-empty 1-D array of integers, a step
-        outside ``[0, num_iters]``, unsorted or repeated steps, or
-        ``record_every`` given as well.
+        Naming ``record``: neither an integer >= 1 nor a non-empty 1-D
+        sequence of integers, a step outside ``[0, num_iters]``, unsorted or
+        repeated steps, or ``record_every`` given as well.
     """
     if record is None:
         return None
     if record_every != 1:
         raise ValueError(f"give record or record_every, not both (got record_every={record_every})")
+    if isinstance(record, (int, np.integer)) and not isinstance(record, bool):
+        every = check_int("record", record, 1, expected="an integer >= 1 (every so many steps) or a sorted "
+                                                        "sequence of steps")
+        return np.union1d(np.arange(0, num_iters + 1, every), [num_iters]).astype(np.int64)
     try:
         steps = np.asarray(record if isinstance(record, np.ndarray) else list(record))
     except (TypeError, ValueError):  # not iterable (record=2.0), or ragged
         steps = np.empty((0, 0))
     if steps.ndim != 1 or steps.size == 0 or steps.dtype.kind not in "iu" or isinstance(record, str):
-        raise ValueError("record must be a non-empty 1-D sequence of integer steps, e.g. "
-                         f"op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
+        raise ValueError("record must be an integer >= 1 (every so many steps) or a non-empty 1-D sequence of "
+                         f"integer steps, e.g. op.log_steps(num_iters, 20, every=50); got {record!r:.80}")
     if steps.min() < 0 or steps.max() > num_iters:
         raise ValueError(f"record must hold steps in [0, num_iters={num_iters}], got {steps.min()} to {steps.max()}")
     if np.any(np.diff(steps) <= 0):
-        raise ValueError("record must be sorted and without repeated steps (np.unique or np.union1d gives that)")
+        raise ValueError("record must be sorted and without repeated steps (np.union1d or np.unique gives that)")
     return np.union1d(steps, [0, num_iters]).astype(np.int64)
 
 
@@ -503,7 +510,7 @@ def train_loop(
     num_iters: int,
     *,
     record_every: int = 1,
-    record: Sequence[int] | np.ndarray | None = None,
+    record: int | Sequence[int] | np.ndarray | None = None,
     on_divergence: Literal["raise", "stop"] = "raise",
     observe: Observer | None = None,
     what: str = "gradient descent",
@@ -538,8 +545,8 @@ def train_loop(
         Number of steps, >= 0 (``num_iters + 1`` losses are evaluated).
     record_every : int
         >= 1.
-    record : array_like of int, optional
-        The steps to record instead, e.g. ``log_steps(num_iters, 20, every=50)``
+    record : int or array_like of int, optional
+        Every ``record`` steps, or the steps to record, e.g. ``log_steps(num_iters, 20, every=50)``
         for a log x-axis (checked by :func:`check_record`; 0 and ``num_iters`` are added).
     on_divergence : {"raise", "stop"}
     observe : callable, optional

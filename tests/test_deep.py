@@ -200,6 +200,9 @@ def test_record_keeps_the_every_step_values_and_end_to_end_matrices():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="record must hold steps"):
         train_deep_linear(X, y, 4, fs, 0.01, 60, record=[0, 61])
+    by_int = train_deep_linear(X, y, 4, fs, 0.01, 60, weight_decay=0.1, record=25)  # every 25 steps
+    assert by_int.steps.tolist() == [0, 25, 50, 60]
+    np.testing.assert_array_equal(by_int.W_e, full.W_e[[0, 25, 50, 60]])
 
 
 def test_float32_runs_close_to_float64():

@@ -521,3 +521,13 @@ def test_a_start_whose_loss_is_not_finite_is_named_not_blamed_on_the_step_size()
     with pytest.raises(ValueError, match="before any step.*check factors and the scale of problem.target"), \
             np.errstate(over="ignore"):
         train_deep_factorization(problem, huge, 0.1, 5)
+
+
+def test_an_integer_record_is_every_so_many_steps_as_in_the_other_trainers():
+    problem = CompletionProblem(target=low_rank_matrix(6, 5, 2, seed=0), mask=_random_mask((6, 5), 0.6, seed=1))
+    start = small_balanced_start(6, 5, 3, 0.3, seed=2)
+    every = train_deep_factorization(problem, start, 0.2, 40, record_every=15)
+    chosen = train_deep_factorization(problem, start, 0.2, 40, record=15)
+    np.testing.assert_array_equal(chosen.steps, [0, 15, 30, 40])
+    np.testing.assert_array_equal(chosen.steps, every.steps)
+    np.testing.assert_array_equal(chosen.loss, every.loss)

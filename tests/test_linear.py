@@ -77,6 +77,26 @@ def test_record_and_record_every_together_are_refused():
         op.gradient_descent(X, y, 2, 0.01, 10, record=[2, 4], record_every=2)
 
 
+def test_an_integer_record_means_every_so_many_steps_as_in_run_sweep():
+    """One rule for record= in the trainers and in run_sweep: an integer k is every k steps (it used to be an
+    error in the trainers and the sweep's meaning)."""
+    X, y = _problem()
+    every = op.gradient_descent(X, y, 4, 0.005, 250, record_every=100)
+    h = op.gradient_descent(X, y, 4, 0.005, 250, record=100)
+    assert h.steps.tolist() == every.steps.tolist() == [0, 100, 200, 250]
+    np.testing.assert_array_equal(h.loss, every.loss)
+    sweep = op.run_sweep((X, y), [op.RunConfig("gd", 0.005, p=4)], 250, record=100)
+    assert sweep.steps.tolist() == h.steps.tolist()
+    for bad in (0, -3, np.int64(0)):
+        with pytest.raises(ValueError, match=r"^record must be an integer >= 1 \(every so many steps\) or a sorted"):
+            op.gradient_descent(X, y, 2, 0.01, 10, record=bad)
+    for bad in (True, 2.0, "10"):
+        with pytest.raises(ValueError, match=r"^record must be an integer >= 1 \(every so many steps\) or a non-empty"):
+            op.gradient_descent(X, y, 2, 0.01, 10, record=bad)
+    with pytest.raises(ValueError, match="record or record_every"):
+        op.gradient_descent(X, y, 2, 0.01, 10, record=5, record_every=5)
+
+
 def test_ls_converges_to_least_squares_solution():
     X, y = _problem(1)
     lr = 0.9 * op.quadratic_lr_limit(X)
