@@ -148,7 +148,7 @@ def test_warmup_first_order_form_is_off_by_order_eta_squared():
 def test_warmup_rejects_zero_omega_and_bad_shapes():
     with pytest.raises(ValueError, match="omega2"):
         warmup_step(np.ones(3), 0.0, np.ones(3), 0.1)
-    with pytest.raises(ValueError, match="grad"):
+    with pytest.raises(ValueError, match=r"^grad must have the shape of w1 \(3,\), got \(4,\)"):
         warmup_step(np.ones(3), 1.0, np.ones(4), 0.1)
     with pytest.raises(ValueError, match="lr"):
         warmup_step(np.ones(3), 1.0, np.ones(3), -0.1)
@@ -211,7 +211,7 @@ def test_float32_runs_close_to_float64():
     h64 = train_deep_linear(X, y, 4, fs, 0.02, 300)
     h32 = train_deep_linear(X, y, 4, fs, 0.02, 300, dtype=torch.float32)
     assert h32.loss.dtype == np.float64 and h32.factors[0].dtype == np.float64
-    np.testing.assert_allclose(h32.loss, h64.loss, rtol=1e-4)
+    np.testing.assert_allclose(h32.loss, h64.loss, rtol=1e-5)  # measured 2e-6 at the most
 
 
 def test_divergence_is_reported_with_its_step():

@@ -250,7 +250,7 @@ def test_width_does_not_change_the_trajectory():
     assert np.count_nonzero(np.abs(wide_fs[1]) > 1e-6) > 100  # not merely zero-padded
     wide = train_deep_linear(X, y, 4, wide_fs, 0.02, 300)
     scale = np.abs(narrow.W_e).max()
-    assert np.abs(wide.W_e - narrow.W_e).max() <= 1e-11 * scale
+    assert np.abs(wide.W_e - narrow.W_e).max() <= 1e-13 * scale  # measured 7.5e-16
     assert narrow.loss[-1] < 0.2 * narrow.loss[0]
 
 
@@ -276,7 +276,7 @@ def test_rule_float32_and_divergence():
     w0 = end_to_end(balanced_init(X.shape[1], 1, 2, 0.5, seed=5))
     h64 = train_end_to_end(X, y, 4, w0, 2, 0.02, 200)
     h32 = train_end_to_end(X, y, 4, w0[0], 2, 0.02, 200, dtype=torch.float32)
-    np.testing.assert_allclose(h32.loss, h64.loss, rtol=1e-4)
+    np.testing.assert_allclose(h32.loss, h64.loss, rtol=1e-5)  # measured 2e-6 at the most
     with pytest.raises(DivergenceError) as err:
         train_end_to_end(X, y, 4, w0, 2, 5.0, 500)
     h = train_end_to_end(X, y, 4, w0, 2, 5.0, 500, on_divergence="stop")

@@ -53,7 +53,7 @@ def test_half_disk_integral_matches_closed_form(depth):
         plane = _random_plane(c, seed=dim + 100) if dim > 2 else gradient_plane(c, np.array([-c[1], c[0]]))
         numeric = loop_integral(end_to_end_field(c, depth), half_disk(plane, radius), 100)
         closed = half_disk_integral(c_norm, radius, depth)
-        assert numeric == pytest.approx(closed, rel=1e-6, abs=1e-9 * c_norm * radius**2)
+        assert numeric == pytest.approx(closed, rel=1e-8, abs=1e-13 * c_norm * radius**2)  # measured 3.3e-10, 1.2e-14
 
 
 def test_closed_form_values_for_c_norm_2_and_radius_half():
@@ -71,7 +71,7 @@ def test_closed_form_is_greens_theorem_on_the_curl(depth):
     """The closed form = ∬ (∂_s F_q − ∂_q F_s) dA, computed from the curl formula alone."""
     for c_norm, radius in [(2.0, 0.5), (0.7, 1.3)]:
         green = _green_half_disk(c_norm, radius, depth)
-        assert green == pytest.approx(half_disk_integral(c_norm, radius, depth), rel=1e-6, abs=1e-12)
+        assert green == pytest.approx(half_disk_integral(c_norm, radius, depth), rel=1e-10, abs=1e-14)  # measured 2.9e-12
     assert (half_disk_integral(1.0, 1.0, depth) > 0) == (depth >= 3)
 
 
@@ -105,7 +105,7 @@ def test_off_centre_circles_detect_the_curl(depth):
     curl = constant_gradient_curl(1.5, depth, 0.2 + R * np.cos(T), 0.5 + R * np.sin(T))
     green = float(np.einsum("i,j,ij->", 0.15 * wx, np.pi * wx, curl * R))
     assert numeric > 0
-    assert numeric == pytest.approx(green, rel=1e-8)
+    assert numeric == pytest.approx(green, rel=1e-12)  # measured 4.6e-14
 
 
 # --- N = 2: a potential exists --------------------------------------------------
@@ -170,11 +170,14 @@ def test_ethanol_half_disks_scale_like_the_closed_form(ethanol_std, p, depth):
     radii = np.array([1e-4, 1e-3])
     integrals = np.array([loop_integral(field, half_disk(plane, r), 30) for r in radii])
     slope = np.diff(np.log(integrals))[0] / np.log(10.0)
-    assert slope == pytest.approx((3 * depth - 2) / depth, abs=0.01)
+    # The ℓ2 loss meets the constant-gradient picture far more closely at these radii than the ℓ4 one
+    # (measured: slope errors 1e-15 and 5.7e-4, constant errors 8.6e-8 and 1.3e-3)
+    slope_tol, constant_rtol = {2: (1e-9, 1e-6), 4: (0.01, 3e-3)}[p]
+    assert slope == pytest.approx((3 * depth - 2) / depth, abs=slope_tol)
     constant = integrals / radii ** ((3 * depth - 2) / depth)
     expected = 2 * np.linalg.norm(c) * (depth - 1) * (depth - 2) / (3 * depth - 2)
     assert expected > 1.0
-    np.testing.assert_allclose(constant, expected, rtol=3e-3)
+    np.testing.assert_allclose(constant, expected, rtol=constant_rtol)
 
 
 # --- matrices: restriction to one row; weight decay -----------------------------

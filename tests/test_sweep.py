@@ -291,7 +291,7 @@ def test_float32_close_to_float64(problem):
     lo = run_sweep((X, y), runs, 300, dtype="float32", record=10)
     hi = run_sweep((X, y), runs, 300, dtype=torch.float64, record=10)
     assert lo.dtype == "float32" and hi.dtype == "float64"
-    np.testing.assert_allclose(lo.loss, hi.loss, rtol=1e-4)
+    np.testing.assert_allclose(lo.loss, hi.loss, rtol=1e-5)  # measured 2e-6 at the most
 
 
 def test_initialization_is_balanced_with_shared_direction(problem):
@@ -506,7 +506,7 @@ def test_save_load_roundtrip_is_exact(lr_grid, tmp_path):
     ],
 )
 def test_bad_run_config_raises(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=rf"^{match} "):  # the message starts with the argument's name
         RunConfig(**kwargs)
 
 
@@ -521,7 +521,7 @@ def test_bad_sweep_arguments_raise(problem):
         run_sweep((X, y), [cfg], 10, record=0)
     with pytest.raises(ValueError, match="dtype"):
         run_sweep((X, y), [cfg], 10, dtype="float16")
-    with pytest.raises(ValueError, match="y"):
+    with pytest.raises(ValueError, match=r"^y must have shape \(64,\) to match X's 64 rows, got \(63,\)"):
         run_sweep((X, y[:-1]), [cfg], 10)
 
 
@@ -690,8 +690,10 @@ def test_quarter_decades():
     assert op.quarter_decades(-4, 0) == [0.1, 0.178, 0.316, 0.562, 1.0]
     exact = op.quarter_decades(-13, -13, digits=None)[0]
     assert exact == 10 ** (-13 / 4) and exact != op.quarter_decades(-13, -13)[0]
-    for args in ((2, 1), (0.5, 1), (0, 1, 0)):
-        with pytest.raises(ValueError):
+    for args, match in (((2, 1), "^low_exp4 must be <= high_exp4, got 2, 1"),
+                        ((0.5, 1), r"^low_exp4 must be an integer, got 0.5 \(float\)"),
+                        ((0, 1, 0), "^digits must be an integer >= 1 or None, got 0")):
+        with pytest.raises(ValueError, match=match):
             op.quarter_decades(*args)
 
 
