@@ -226,3 +226,18 @@ def test_widths_and_dims_that_are_not_sequences_are_named():
     with pytest.raises(ValueError, match=r"^dims must be a non-empty tuple"):
         op.gaussian_std_for_size(None, 1.0)
     assert [W.shape for W in op.balanced_init(3, 1, 3, 0.1, 0, widths=np.array([2, 2]))] == [(2, 3), (2, 2), (1, 2)]
+
+
+def test_scalar_layers_start_is_balanced_with_end_to_end_s_to_the_n_times_u():
+    from overparam.balance import scalar_layers_start
+
+    u = np.array([3.0, 0.0, 4.0]) / 5
+    for depth, s in ((1, 0.7), (3, 0.7), (5, 1.3), (4, 0.0)):
+        layers = scalar_layers_start(u, depth, s)
+        assert [W.shape for W in layers] == [(1, 3)] + [(1, 1)] * (depth - 1)
+        np.testing.assert_allclose(end_to_end(layers), s**depth * u[None, :], rtol=1e-15, atol=0)
+        assert max_imbalance(layers) <= 1e-15  # exactly balanced: ‖W_1‖² = ω_j² = s²
+    with pytest.raises(ValueError, match=r"^direction must be a unit vector, got shape \(3,\) and norm 5"):
+        scalar_layers_start(5 * u, 2, 0.5)
+    with pytest.raises(ValueError, match="^scale"):
+        scalar_layers_start(u, 2, -0.1)

@@ -532,3 +532,19 @@ def test_an_integer_record_is_every_so_many_steps_as_in_the_other_trainers():
     np.testing.assert_array_equal(chosen.steps, [0, 15, 30, 40])
     np.testing.assert_array_equal(chosen.steps, every.steps)
     np.testing.assert_array_equal(chosen.loss, every.loss)
+
+
+def test_run_completion_is_the_experiment_with_the_presets_settings():
+    """run_completion(preset) is completion_experiment with the preset's fields, recorded on preset.record."""
+    from overparam.factorization import run_completion
+
+    preset = CompletionPreset("t", 8, 1, (30, 50), (2, 3), 0.8, 60, 1e-2, seed=4, record_every=20, log_per_decade=3)
+    got = run_completion(preset)
+    want = completion_experiment(8, 1, (30, 50), (2, 3), 0.8, 60, 1e-2, 4, record=preset.record)
+    np.testing.assert_array_equal(got.steps, preset.record)
+    np.testing.assert_array_equal(got.counts, [30, 50])
+    np.testing.assert_array_equal(got.depths, [2, 3])
+    for field in ("errors", "final_loss", "effective_ranks", "nuclear_errors", "singular_values", "diverged_at"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    start_loss = [completion_problem(8, 1, count, seed=4).loss(np.zeros((8, 8))) for count in (30, 50)]
+    assert np.all(got.final_loss < 0.01 * np.array(start_loss))  # runs that fit (measured: 0.0007 of it at most)

@@ -186,3 +186,23 @@ def test_the_losses_still_take_what_they_took():
     assert op.lp_loss(np.array([1, 1, 1], dtype=object), _X.tolist(), [2] * 8, 4) == pytest.approx(expected)
     X, y, _ = op.check_problem(torch.ones(4, 3), torch.arange(4), 2)  # check_problem itself converts, keeps dtypes
     assert X.dtype == torch.float32 and y.dtype == torch.float64
+
+
+def test_regression_pair_takes_a_pair_or_an_object_and_names_the_argument():
+    from types import SimpleNamespace
+
+    from overparam.losses import regression_pair
+
+    X = np.arange(6.0).reshape(3, 2)
+    y = [1, 2, 3]  # integers become float64
+    for data in ((X, y), [X, y], SimpleNamespace(X=X, y=y)):
+        Xc, yc = regression_pair(data)
+        assert Xc.dtype == yc.dtype == np.float64
+        np.testing.assert_array_equal(Xc, X)
+        np.testing.assert_array_equal(yc, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^data must be a pair \(X, y\) or an object .* got ndarray of shape \(3, 2\)"):
+        regression_pair(X, "data")
+    with pytest.raises(ValueError, match=r"^problem must be a pair .* got tuple"):
+        regression_pair((X, y, y))
+    with pytest.raises(ValueError, match=r"^y must have shape \(3,\)"):
+        regression_pair((X, y[:2]))

@@ -336,3 +336,18 @@ def test_measure_at_equals_one_long_run_measured_at_the_checkpoints():
         op.measure_at(lambda w, n: w, np.zeros(4), [3, 3], np.linalg.norm)
     with pytest.raises(ValueError, match="checkpoints"):
         op.measure_at(lambda w, n: w, np.zeros(4), [0, 3], np.linalg.norm)
+
+
+def test_to_numpy_is_a_detached_float64_copy():
+    t = torch.tensor([1.5, -2.0], dtype=torch.float32, requires_grad=True)
+    a = training.to_numpy(t * 2)
+    assert a.dtype == np.float64 and a.tolist() == [3.0, -4.0]
+    u = torch.zeros(2, dtype=torch.float64)
+    b = training.to_numpy(u)
+    b[0] = 1.0
+    assert u[0].item() == 0.0  # a copy even when no conversion is needed
+
+
+def test_is_recorded_keeps_every_kth_step_and_the_last():
+    assert [t for t in range(11) if training.is_recorded(t, 10, 4)] == [0, 4, 8, 10]
+    assert [t for t in range(11) if training.is_recorded(t, 10, 1)] == list(range(11))
