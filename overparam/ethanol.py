@@ -47,9 +47,10 @@ from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, check_sw
 from .training import format_iterations
 from .validation import check_int, check_real, check_sequence
 
-__all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "TEASER_STYLES", "W_E0_NORM",
-           "failed_groups", "plot_depth_sweep", "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table",
-           "speedup_vs_precision", "summary", "teaser_runs"]
+__all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "TEASER_NAMES",
+           "TEASER_STYLES", "W_E0_NORM", "failed_groups", "grid_position", "plot_depth_sweep",
+           "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table", "speedup_vs_precision",
+           "summary", "teaser_runs"]
 
 #: The absolute precisions ε of the ladder: a run has reached ε when its loss is at most L* + ε.
 EPSILONS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
@@ -380,6 +381,41 @@ def teaser_runs(result: SweepResult) -> dict[str, int]:
     picks = {f"GD, depth {n}" + (" (one extra scalar)" if n == 2 else ""): chosen.get(("gd", n, 4)) for n in (1, 2)}
     picks.update({name: chosen.get((m, 1, 4)) for m, name in TEASER_NAMES.items()})
     return {k: v for k, v in picks.items() if v is not None}
+
+
+def grid_position(result: SweepResult, i: int) -> dict[str, tuple[float, str, int]]:
+    """Where run ``i``'s settings lie in the grid its method was swept over (Chapter 2, ``ch-deep-linear``).
+
+    The grid is every run of the sweep with run ``i``'s method, depth and loss
+    exponent. For the learning rate and for each hyper-parameter (AdaDelta's
+    ρ, momentum's β, ...) it tells whether run ``i``'s value is the lowest,
+    the highest or inside the values swept, or the only one. A method whose
+    chosen run (:data:`~overparam.sweep.BEST_FINAL`) sits inside its grid on
+    an axis was bracketed there: both neighbours were run and lost. At an
+    edge a wider grid might have found a better run; it could never find a
+    worse best run, since the best of more runs is at least as good.
+
+    Returns
+    -------
+    dict
+        ``{axis: (value, position, count)}`` with ``axis`` ``"lr"`` or a
+        hyper-parameter's name, ``position`` one of ``"only"``, ``"lowest"``,
+        ``"highest"``, ``"inside"``, and ``count`` the number of distinct
+        values swept on that axis.
+    """
+    check_sweep_result("result", result)
+    i = check_int("i", i, 0, len(result) - 1)
+    chosen = result.configs[i]
+    grid = [result.configs[j] for j in result.select(method=chosen.method, depth=chosen.depth, p=chosen.p)]
+    axes = {"lr": (chosen.lr, [c.lr for c in grid])}
+    axes.update({k: (v, [c.hyper[k] for c in grid]) for k, v in chosen.hyper.items()})
+    out: dict[str, tuple[float, str, int]] = {}
+    for axis, (value, swept) in axes.items():
+        values = sorted(set(swept))
+        position = ("only" if len(values) == 1 else "lowest" if value == values[0] else
+                    "highest" if value == values[-1] else "inside")
+        out[axis] = (float(value), position, len(values))
+    return out
 
 
 def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = None) -> Any:

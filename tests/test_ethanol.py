@@ -237,3 +237,24 @@ def test_speedup_is_one_where_both_depths_start_below_epsilon_and_the_figure_che
                                                                                  (0.0, np.inf, np.inf))])[2][1])
     with pytest.raises(ValueError, match=r"^rows must have one iteration count per ε \(2\)"):
         ethanol.plot_speedup_vs_precision(rows, 100, epsilons=(1.0, 0.1))
+
+
+def test_grid_position_places_each_axis_of_a_run_in_its_methods_grid():
+    """By hand: per axis, the run's value among the values swept for its method, depth and p (other p ignored)."""
+    never = op.training.NEVER
+    R = op.RunConfig
+    curve = [1, 0.5, 0.2, 0.1]
+    rows = [(R("adadelta", lr, p=4, rho=rho), curve, never) for lr in (0.01, 0.0316, 0.1) for rho in (0.9, 0.95)]
+    rows += [(R("adadelta", 1.0, p=2, rho=0.5), curve, never),  # another loss: not in the ℓ4 grid
+             (R("adagrad", 0.01, p=4), curve, never),
+             (R("gd", 0.1, depth=2, p=4), curve, never), (R("gd", 0.3, depth=2, p=4), curve, never)]
+    res = _hand_result(rows)
+    assert ethanol.grid_position(res, 0) == {"lr": (0.01, "lowest", 3), "rho": (0.9, "lowest", 2),
+                                             "eps": (1e-6, "only", 1)}
+    assert ethanol.grid_position(res, 3) == {"lr": (0.0316, "inside", 3), "rho": (0.95, "highest", 2),
+                                             "eps": (1e-6, "only", 1)}
+    assert ethanol.grid_position(res, 6) == {"lr": (1.0, "only", 1), "rho": (0.5, "only", 1), "eps": (1e-6, "only", 1)}
+    assert ethanol.grid_position(res, 7)["lr"] == (0.01, "only", 1)
+    assert ethanol.grid_position(res, 9) == {"lr": (0.3, "highest", 2)}  # depth 1's runs are another grid
+    with pytest.raises(ValueError, match=r"^i must be an integer >= 0 and <= 9, got 10"):
+        ethanol.grid_position(res, 10)
