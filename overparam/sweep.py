@@ -2,8 +2,8 @@
 
 The paper's ℓp regression experiments on the Ethanol data (arXiv:1802.06509)
 train the same scalar-output problem many times: several depths, the ℓ2 and ℓ4
-losses, and the baselines AdaGrad and AdaDelta, for up to 10⁶ full-batch
-iterations. The book (Chapters 2 and 4) adds a learning-rate grid per depth
+losses, and the baselines AdaGrad and AdaDelta, for up to 10⁶ iterations
+(full batch here: our reading of the paper's "gradient descent", Chapter 2). The book (Chapters 2 and 4) adds a learning-rate grid per depth
 and the baselines momentum and Adam. Run one at a time, that is many
 millions of small Python-level steps; here the ``B`` runs of a sweep are rows
 of one batched tensor program. Per iteration,
