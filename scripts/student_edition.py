@@ -15,9 +15,14 @@ What changes in the copy:
 - ``_toc.yml`` and ``intro.md``: the instructors' page is left out, and the introduction's sentences that
   describe the full book (executed pages, solutions, launch buttons, the instructors' page) are replaced by
   ones true of the student edition (:data:`INTRO_CHANGES`; a sentence that no longer matches is an error);
-- every notebook listed in ``_toc.yml``: each *code* cell between a markdown cell holding a
+- ``README.md`` and ``Makefile``: the full book's describe its tests, benchmarks, CI and this script, none of
+  which the copy holds; the student's README (:func:`student_readme`) says how to set up, work through the
+  exercises and get the data, and the Makefile keeps only the targets that work in the copy
+  (:func:`student_makefile`: ``setup``, ``book``, ``clean``);
+- every notebook listed in ``_toc.yml``: the first *code* cell between a markdown cell holding a
   ``{solution-start} <label>`` directive and the one holding ``{solution-end}`` becomes
-  ``raise NotImplementedError("Exercise <label>: your code here")``. The gated directives and the
+  ``raise NotImplementedError("Exercise <label>: your code here")``, and the solution's further code cells
+  (a demonstration, a check of the answer) go, so that one exercise is one stub. The gated directives and the
   solution's prose go too: sphinx-exercise cannot hide a gated solution (with ``hide_solutions`` it
   drops the start but keeps the end marker, and the HTML writer fails on it), and a student who opens
   the notebook in Jupyter or Colab reads the raw markdown. For the same reason the markdown-only
@@ -95,6 +100,7 @@ class NotebookReport:
 
     stubbed: dict[str, str] = field(default_factory=dict)  # cell id -> exercise label
     solutions_removed: int = 0
+    code_cells_removed: int = 0  # a solution's code cells after its first (its stub)
 
 
 def _closing_line(lines: list[str], opening: int, fence: str) -> int:
@@ -162,22 +168,30 @@ def _markdown_cell(text: str, in_solution: str | None, report: NotebookReport) -
 def studentize(nb: dict[str, Any]) -> tuple[dict[str, Any], NotebookReport]:
     """The student version of a notebook (a new dict) and a report of what was removed.
 
-    Code cells inside a gated solution become :func:`stub_source` stubs (same cell id, no outputs);
-    solution directives and their prose are removed; markdown cells left empty are dropped.
+    The first code cell inside a gated solution becomes a :func:`stub_source` stub (same cell id, no
+    outputs) and the solution's other code cells are dropped; solution directives and their prose are
+    removed; markdown cells left empty are dropped.
     """
     out = copy.deepcopy(nb)
     report = NotebookReport()
-    cells, in_solution = [], None
+    cells, in_solution, stubbed_here = [], None, False
     for index, cell in enumerate(out["cells"]):
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] == "markdown":
+            opened = in_solution
             kept, in_solution = _markdown_cell(source, in_solution, report)
+            if in_solution != opened or in_solution is None:
+                stubbed_here = False  # a new solution (or none) begins: its first code cell is the stub
             if kept.strip():
                 cells.append({**cell, "source": kept})
         elif cell["cell_type"] == "code" and in_solution is not None:
+            if stubbed_here:
+                report.code_cells_removed += 1
+                continue
             cells.append({**cell, "source": stub_source(in_solution), "metadata": {},
                           "outputs": [], "execution_count": None})
             report.stubbed[cell.get("id", f"cell {index}")] = in_solution
+            stubbed_here = True
         else:
             cells.append(cell)
     if in_solution is not None:
@@ -262,6 +276,92 @@ def student_intro(text: str, published: bool = False) -> str:
     return text
 
 
+def student_readme(title: str, published: bool = False) -> str:
+    """The student edition's ``README.md``: what the copy is, how to set it up, work in it and get the data.
+
+    ``published`` (the edition is built with ``--repository``): its pages have launch buttons, so the
+    README names Binder and Colab too.
+    """
+    where = ("open a chapter in `chapters/` with Jupyter (`.venv/bin/jupyter lab`, kernel \"Python 3 (overparam)\")"
+             + (", or use a chapter page's launch button to open it in Binder or Colab." if published else "."))
+    return f"""# {title}: student edition
+
+The course's chapters and exercises, without the solutions. Every chapter is a Jupyter notebook that runs its
+experiments for real when you run it.
+
+## Set up
+
+On a machine with Python 3.11 and `make`, from this folder:
+
+```bash
+make setup   # creates .venv and installs requirements.txt, the course's library `overparam` included
+make book    # optional: the book's pages, without outputs, into _build/html
+```
+
+Then {where}
+
+## Working on the exercises
+
+- A coding exercise leaves a cell that raises `NotImplementedError("Exercise <label>: your code here")`; replace it
+  with your answer. Cells after it do not depend on it.
+- Where an exercise asks you to write a function, `op.checks` compares it with the library's on seeded cases and
+  prints a pass or the case that differs, e.g. `op.checks.lp_gradient(my_gradient)`.
+- A chapter runs its experiments at a scale that takes minutes. For a quick pass with smaller experiments, make
+  `%env OVERPARAM_FAST=1` the first cell you run (or set `OVERPARAM_FAST=1` before starting Jupyter).
+
+## Data
+
+The Ethanol data (UCI's Gas Sensor Array Drift Dataset at Different Concentrations) and MNIST are downloaded on
+first use into `~/.cache/overparam` (or the folder named by `OVERPARAM_CACHE_DIR`) and checked. Offline, put them
+in a folder and name it with `OVERPARAM_DATA_DIR`: UCI's `batch1.dat` ... `batch10.dat` in its `gas_sensor/`, and
+MNIST's four `.gz` files in its `mnist/`; the error message of a missing file says the same.
+"""
+
+
+#: The first lines of the student edition's Makefile.
+STUDENT_MAKEFILE_HEADER = """# The student edition (see README.md):
+#   make setup  create .venv and install requirements.txt (the library overparam included)
+#   make book   the book's pages into _build/html, not executed (the exercise stubs would raise)
+"""
+
+#: The full book's make targets that need what the copy leaves out (tests/, scripts/).
+_MAKE_TARGETS_LEFT_OUT = ("test", "test-lib", "bench", "student")
+
+
+def student_makefile(text: str) -> str:
+    """The student edition's ``Makefile``: the full book's without the targets of :data:`_MAKE_TARGETS_LEFT_OUT`.
+
+    Blocks (separated by blank lines) holding one of those rules go; the full book's header comment and the
+    comment on its ``book`` rule (an executed, strict build) give way to :data:`STUDENT_MAKEFILE_HEADER`;
+    ``.PHONY`` lists the targets kept. Raises ``ValueError`` when
+    ``setup`` or ``book`` is missing or a target to leave out is not found: the full Makefile changed.
+    """
+    rule = re.compile(r"^(?P<target>[A-Za-z$()._-][A-Za-z0-9$()._-]*)\s*:(?!=)", re.MULTILINE)
+    blocks = text.split("\n\n")
+    kept, dropped = [], set()
+    for block in blocks:
+        targets = {m["target"] for m in rule.finditer(block)} - {".PHONY"}
+        left_out = targets & set(_MAKE_TARGETS_LEFT_OUT)
+        if left_out:
+            dropped |= left_out
+            continue
+        kept.append(block)
+    missing = set(_MAKE_TARGETS_LEFT_OUT) - dropped
+    found = {m["target"] for block in kept for m in rule.finditer(block)}
+    if missing or not {"setup", "book"} <= found:
+        raise ValueError(f"Makefile: expected rules for setup, book and {', '.join(_MAKE_TARGETS_LEFT_OUT)}; "
+                         f"not found: {sorted(missing | ({'setup', 'book'} - found))}. Update student_makefile "
+                         "in scripts/student_edition.py")
+    # The full book's header and the comment on its book rule describe an executed, strict build; the copy's
+    # book is not executed (the stubs raise), so both give way to the copy's own header.
+    kept[0] = "\n".join(line for line in kept[0].split("\n") if not line.startswith("#")).lstrip("\n")
+    kept = ["\n".join(line for line in block.split("\n") if not line.startswith("#"))
+            if re.search(r"^book\s*:", block, re.MULTILINE) else block for block in kept]
+    phony = " ".join(t for t in ("setup", "book", "clean") if t in found)
+    lines = [f".PHONY: {phony}" if line.startswith(".PHONY:") else line for line in "\n\n".join(kept).split("\n")]
+    return STUDENT_MAKEFILE_HEADER + "\n".join(lines)
+
+
 def _ignore_for(source: Path):
     """The ``copytree`` ignore function for a copy of the book in ``source``."""
     def ignore(directory: str, names: list[str]) -> set[str]:
@@ -291,6 +391,9 @@ def make_student_edition(source: Path = ROOT, out: Path = STUDENT_DIR,
         (out / name).write_text(yaml.safe_dump(change(data), sort_keys=False, allow_unicode=True))
     intro = out / "intro.md"
     intro.write_text(student_intro(intro.read_text(), published=repository is not None))
+    title = yaml.safe_load((source / "_config.yml").read_text()).get("title", "Book")
+    (out / "README.md").write_text(student_readme(title, published=repository is not None))
+    (out / "Makefile").write_text(student_makefile((source / "Makefile").read_text()))
     import nbformat  # the notebooks are written back in the nbformat schema, with cell ids
 
     reports = {}
@@ -318,8 +421,8 @@ def main() -> int:
     args = parser.parse_args()
     reports = make_student_edition(ROOT, args.out, args.repository)
     for name, report in reports.items():
-        print(f"{name}: {len(report.stubbed)} solution code cells stubbed, "
-              f"{report.solutions_removed} solutions removed")
+        print(f"{name}: {report.solutions_removed} solutions removed, {len(report.stubbed)} of them leaving a code "
+              f"stub ({report.code_cells_removed} further solution code cells removed)")
     if args.no_html:
         return 0
     code = build_html(args.out)

@@ -25,6 +25,8 @@ from scripts.student_edition import (
     make_student_edition,
     student_config,
     student_intro,
+    student_makefile,
+    student_readme,
     studentize,
     stub_source,
     toc_files,
@@ -91,12 +93,12 @@ def test_studentize_synthetic_notebook():
     student, report = studentize(SYNTHETIC)
     assert SYNTHETIC["cells"][5]["source"] == "answer = x + 1\nprint(answer)", "the input was modified"
     by_id = {c["id"]: c for c in student["cells"]}
-    # exactly the solution code cells are stubbed, keep their ids, and lose outputs and hiding tags
-    assert report.stubbed == {"sol-1": "ex-c", "sol-2": "ex-c"} == _solution_cells_by_rule(SYNTHETIC)
-    for cid in ("sol-1", "sol-2"):
-        assert by_id[cid]["source"] == stub_source("ex-c")
-        assert by_id[cid]["outputs"] == [] and by_id[cid]["execution_count"] is None
-        assert by_id[cid]["metadata"] == {}
+    # a solution's first code cell is its stub (same id, no outputs or hiding tags); its other code cells go
+    assert _solution_cells_by_rule(SYNTHETIC) == {"sol-1": "ex-c", "sol-2": "ex-c"}
+    assert report.stubbed == {"sol-1": "ex-c"} and report.code_cells_removed == 1 and "sol-2" not in by_id
+    assert by_id["sol-1"]["source"] == stub_source("ex-c")
+    assert by_id["sol-1"]["outputs"] == [] and by_id["sol-1"]["execution_count"] is None
+    assert by_id["sol-1"]["metadata"] == {}
     # every other code cell is untouched
     for cid in ("setup", "after"):
         assert by_id[cid] == next(c for c in SYNTHETIC["cells"] if c["id"] == cid)
@@ -171,6 +173,26 @@ def test_student_edition_sources_leave_out_the_instructors_page(tmp_path):
     assert (book / "intro.md").read_text() == student_intro((ROOT / "intro.md").read_text())
 
 
+def test_student_readme_and_makefile_name_only_what_the_copy_holds(tmp_path):
+    """Bug: the copy kept the full book's README (instructors.md, make student, tests/, scripts/, .ci/run) and
+    Makefile (make test collected no tests and exited 5)."""
+    book = tmp_path / "student"
+    make_student_edition(ROOT, book)
+    readme, makefile = (book / "README.md").read_text(), (book / "Makefile").read_text()
+    assert readme == student_readme(yaml.safe_load((ROOT / "_config.yml").read_text())["title"])
+    assert "student edition" in readme and "Binder" not in readme
+    for path in re.findall(r"`((?:[\w.-]+/)*[\w-]+\.(?:md|py|yml|txt|ipynb|sh))`", readme + makefile):
+        assert (book / path).exists(), f"the student README or Makefile names {path}, which the copy lacks"
+    for gone in ("instructors", "scripts/", "tests/", ".ci", "make test", "make student", "bench", "pytest"):
+        assert gone not in readme and gone not in makefile, gone
+    targets = re.findall(r"^([\w$().-]+)\s*:(?!=)", makefile, re.MULTILINE)
+    assert set(targets) == {".PHONY", "setup", "$(STAMP)", "book", "clean"}
+    assert "executed" not in makefile.replace("not executed", "")
+    assert "Binder or Colab" in student_readme("T", published=True)
+    with pytest.raises(ValueError, match="Makefile: expected rules .* not found: \\['bench'\\]"):
+        student_makefile((ROOT / "Makefile").read_text().replace("bench:", "benchmark:"))
+
+
 def test_book_notebooks_follow_the_toc():
     toc_text = (ROOT / "_toc.yml").read_text()
     found = book_notebooks(ROOT)
@@ -184,9 +206,15 @@ def test_real_chapters_stub_exactly_their_solution_cells():
     for path in book_notebooks(ROOT):
         nb = json.loads(path.read_text())
         student, report = studentize(nb)
-        expected = _solution_cells_by_rule(nb)
+        solution_cells = _solution_cells_by_rule(nb)
+        expected = {}  # the first code cell of each solution
+        for cid, label in solution_cells.items():
+            if label not in expected.values():
+                expected[cid] = label
         assert report.stubbed == expected, path.name
-        originals = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code"}
+        assert report.code_cells_removed == len(solution_cells) - len(expected), path.name
+        originals = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code"
+                     if c["id"] not in solution_cells or c["id"] in expected}
         codes = [c for c in student["cells"] if c["cell_type"] == "code"]
         assert [c["id"] for c in codes] == list(originals), f"{path.name}: code cells lost or reordered"
         for cell in codes:
