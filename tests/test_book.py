@@ -43,15 +43,20 @@ def test_config_is_strict():
 
 
 def test_notebooks_are_stored_without_outputs():
+    first_cells = set()
     for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
         nb = json.loads(nb_path.read_text())
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell.get("outputs") and cell.get("execution_count") is None, nb_path.name
         code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-        # Colab: the first cell installs the library only where it is missing; the next one imports it.
+        # Colab: the first cell installs the library only where it is missing, and only on Colab (a local kernel
+        # without it is told to run make setup); the same cell in every chapter; the next one imports it.
         assert 'find_spec("overparam") is None' in code[0] and "%pip install" in code[0], nb_path.name
+        assert '"google.colab" not in sys.modules' in code[0] and "make setup" in code[0], nb_path.name
+        first_cells.add(code[0])
         assert "import overparam as op" in code[1], nb_path.name
+    assert len(first_cells) == 1, "the install cell differs between chapters"
 
 
 def test_every_cell_has_a_unique_id():
@@ -203,3 +208,17 @@ def test_figure_labels_and_captions_write_math_as_math():
     for module in sorted((ROOT / "overparam").rglob("*.py")):
         found += [f"{module.name}: {t}" for t in _figure_strings(ast.parse(module.read_text())) if _raw_tex(t)]
     assert not found, found
+
+
+def test_instructors_exercise_table_lists_each_chapters_exercises_in_order():
+    rows = re.findall(r"^\| (\d+) \| `(ex-[\w-]+)` \|", (ROOT / "instructors.md").read_text(), re.MULTILINE)
+    listed: dict[int, list[str]] = {}
+    for number, label in rows:
+        listed.setdefault(int(number), []).append(label)
+    chapters = _chapters()
+    assert sorted(listed) == list(range(1, len(chapters) + 1))
+    for number, chapter in enumerate(chapters, start=1):
+        nb = json.loads((ROOT / f"{chapter}.ipynb").read_text())
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        labels = re.findall(r"\{exercise(?:-start)?\}[ \t]*\n:label: (\S+)", text)
+        assert labels and listed[number] == labels, f"instructors.md's exercise table for {chapter}"
