@@ -31,7 +31,7 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra
 
-# Library tests only (seconds).
+# Library tests only (about a minute).
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not slow"
 

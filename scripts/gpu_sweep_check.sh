@@ -19,10 +19,12 @@
 #   4. the paper preset (210 s; if the fused run fails within 90 s, again without --fuse in what is left)
 #   5. the comparison (20 s)
 #
-# Before the call, on the machine without a GPU:  bash scripts/gpu_sweep_check.sh --prepare
+# First, where the data lives:  bash scripts/gpu_sweep_check.sh --prepare
 # (copies the Ethanol and MNIST files from OVERPARAM_DATA_DIR, default ../shared/data, into .data/, which git
-# ignores). The call itself:  run(command="bash scripts/gpu_sweep_check.sh", carry=[".data"], timeout_s=600).
-# It uses the device's own python3 (torch with CUDA, numpy, scipy, matplotlib, pytest) and installs nothing.
+# ignores). Then, on the GPU machine, with this working tree and .data/ copied there:
+#   OUT=/tmp/gpu_check bash scripts/gpu_sweep_check.sh
+# It uses PYTHON (default: the machine's python3, which needs torch with CUDA, numpy, matplotlib and pytest;
+# PYTHON=.venv/bin/python in a set-up clone) and installs nothing.
 # A dry run of the script's plumbing on a CPU machine (minutes, numbers meaningless):
 #   DEVICE=cpu PRESET=fast BENCH_ITERS=2000 STEPS=20 PYTHON=.venv/bin/python OUT=/tmp/out bash scripts/gpu_sweep_check.sh
 set -uo pipefail
