@@ -168,7 +168,12 @@ def scale_pixels(pixels: np.ndarray) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8:
         raise ValueError(f"pixels must be uint8 (raw MNIST values 0-255), got dtype {pixels.dtype}")
-    return ((pixels.astype(np.float32) - PIXEL_DEPTH / 2.0) / PIXEL_DEPTH).astype(np.float32)
+    # In place on one float32 copy: the same float32 arithmetic as (x - 127.5) / 255 without its temporaries,
+    # which for the 55,000 training images cost about 350 MB at the peak (Binder gives 1-2 GB)
+    scaled = pixels.astype(np.float32)
+    scaled -= PIXEL_DEPTH / 2.0
+    scaled /= PIXEL_DEPTH
+    return scaled
 
 
 def parse_idx(content: bytes, kind: Literal["images", "labels"], name: str = "IDX file") -> np.ndarray:
