@@ -300,12 +300,14 @@ make setup   # creates .venv and installs requirements.txt, the course's library
 make book    # optional: the book's pages, without outputs, into _build/html
 ```
 
-Then {where}
+On Linux, PyPI's `torch` is a CUDA build of several GB; for the CPU build run
+`export PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu` before `make setup`. Then {where}
 
 ## Working on the exercises
 
 - A coding exercise leaves a cell that raises `NotImplementedError("Exercise <label>: your code here")`; replace it
-  with your answer. Cells after it do not depend on it.
+  with your answer. "Run all" stops at the first such cell; the cells after it do not depend on your answer, so you
+  can run them on their own.
 - Where an exercise asks you to write a function, `op.checks` compares it with the library's on seeded cases and
   prints a pass or the case that differs, e.g. `op.checks.lp_gradient(my_gradient)`.
 - A chapter runs its experiments at a scale that takes minutes. For a quick pass with smaller experiments, make
