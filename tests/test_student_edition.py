@@ -31,6 +31,7 @@ from scripts.student_edition import (
     stub_source,
     toc_files,
 )
+from tests.notebooks import execute_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,33 +251,6 @@ def test_student_prose_points_at_no_figure_that_only_execution_draws():
     assert not found, f"student prose references figures that the unexecuted student book lacks: {found}"
 
 
-def _execute_all(paths: list[Path], jobs: int = 2) -> list[dict]:
-    """Execute the notebooks with errors allowed, ``jobs`` kernels at a time (one event loop drives them all).
-
-    Each kernel is a process of its own, so two of them use both cores of a 2-core machine; the strict book
-    build (tests/test_book.py) executes the same chapters one at a time.
-    """
-    import asyncio
-
-    import nbclient
-    import nbformat
-
-    async def run_all() -> list[dict]:
-        slots = asyncio.Semaphore(jobs)
-
-        async def run(path: Path) -> dict:
-            async with slots:
-                nb = nbformat.read(path, as_version=4)
-                client = nbclient.NotebookClient(nb, timeout=900, allow_errors=True, kernel_name="python3",
-                                                 resources={"metadata": {"path": str(path.parent)}})
-                await client.async_execute()
-                return nb
-
-        return list(await asyncio.gather(*(run(path) for path in paths)))
-
-    return asyncio.run(run_all())
-
-
 @pytest.mark.slow
 def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, monkeypatch):
     """Generate the edition, run every student notebook (fast mode), then build its HTML without solutions."""
@@ -288,7 +262,7 @@ def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, 
     reports = make_student_edition(ROOT, book)
     assert (book / "_toc.yml").is_file() and not (book / "tests").exists() and not (book / ".git").exists()
     assert sum(len(r.stubbed) for r in reports.values()) > 0, "no solution code cell was stubbed"
-    executed = _execute_all([book / name for name in reports], jobs=min(2, os.cpu_count() or 1))
+    executed = execute_all([book / name for name in reports], jobs=min(2, os.cpu_count() or 1))
     for (name, report), nb in zip(reports.items(), executed):
         stubs = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code" and c["id"] in report.stubbed}
         for cell in nb["cells"]:
