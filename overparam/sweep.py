@@ -3,8 +3,9 @@
 The paper's ℓp regression experiments on the Ethanol data (arXiv:1802.06509)
 train the same scalar-output problem many times: several depths, the ℓ2 and ℓ4
 losses, and the baselines AdaGrad and AdaDelta, for up to 10⁶ iterations
-(full batch here: our reading of the paper's "gradient descent", Chapter 2). The book (Chapters 2 and 4) adds a learning-rate grid per depth
-and the baselines momentum and Adam. Run one at a time, that is many
+(full batch here: our reading of the paper's "gradient descent", Chapter 2).
+The book (Chapters 2 and 4) adds a learning-rate grid per depth and the
+baselines momentum and Adam. Run one at a time, that is many
 millions of small Python-level steps; here the ``B`` runs of a sweep are rows
 of one batched tensor program. Per iteration,
 with the end-to-end vectors of all runs stacked as the rows of ``W_e`` (B, d),
@@ -1305,6 +1306,9 @@ def run_sweep(
                              f"got {len(c.init_direction)} in {c.label}")
     if target is not None:
         target = check_real("target", target, above=0, expected="a finite number > 0 or None")
+    if record is None:  # check_record's None means "the trainer's record_every", which a sweep does not have
+        raise ValueError("record must be an integer >= 1 (every so many steps) or a sorted sequence of steps, "
+                         "got None")
     steps = check_record(record, num_iters)
     dt = _as_dtype(dtype)
     try:

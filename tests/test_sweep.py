@@ -765,6 +765,8 @@ def test_run_sweep_names_runs_and_record_and_checks_record_as_the_trainers_do(pr
     cfg = RunConfig("gd", 1e-3)
     with pytest.raises(ValueError, match=r"^record must be an integer >= 1 \(every so many steps\) or a non-empty 1-D sequence of integer steps.*got 2.0"):
         run_sweep((X, y), [cfg], 50, record=2.0)
+    with pytest.raises(ValueError, match=r"^record must be an integer >= 1 .* got None"):
+        run_sweep((X, y), [cfg], 50, record=None)  # it raised AttributeError once the trainers' rule read record
     with pytest.raises(ValueError, match=r"^runs must be a non-empty sequence of RunConfig, got a single RunConfig"):
         run_sweep((X, y), cfg, 50)
     with pytest.raises(ValueError, match=r"^runs must be .* got runs\[1\] of type str"):
