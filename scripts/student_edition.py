@@ -182,7 +182,7 @@ def studentize(nb: dict[str, Any]) -> tuple[dict[str, Any], NotebookReport]:
         if cell["cell_type"] == "markdown":
             opened = in_solution
             kept, in_solution = _markdown_cell(source, in_solution, report)
-            if in_solution != opened or in_solution is None:
+            if in_solution != opened:
                 stubbed_here = False  # a new solution (or none) begins: its first code cell is the stub
             if kept.strip():
                 cells.append({**cell, "source": kept})

@@ -46,7 +46,7 @@ def test_every_chapter_runs_without_the_results_files_and_says_what_it_skipped(t
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     paths = sorted((tmp_path / "chapters").glob("*.ipynb"))
-    assert len(paths) == 7
+    assert paths and len(paths) == len(list((ROOT / "chapters").glob("*.ipynb")))
     for path, nb in zip(paths, execute_all(paths, jobs=min(2, os.cpu_count() or 1))):
         outputs = [out for cell in nb["cells"] if cell["cell_type"] == "code" for out in cell["outputs"]]
         errors = [f"{out['ename']}: {out['evalue']}" for out in outputs if out["output_type"] == "error"]
