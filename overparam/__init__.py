@@ -83,7 +83,6 @@ from .mnist import (
 from .plotting import DEPTH_COLORS, floor_power_of_ten, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
-    COLLAPSE_FACTOR,
     FASTEST_TO_TARGET,
     LARGEST_STABLE,
     METHODS,
@@ -126,7 +125,8 @@ from .regularizer import (
 )
 from .scale import is_fast, pick, scale_name
 from . import training
-from .training import DivergenceError, GDHistory, History, Trace, largest_stable, largest_stable_run, measure_at, train_loop
+from .training import (COLLAPSE_FACTOR, DivergenceError, GDHistory, History, Trace, largest_stable, largest_stable_run,
+                       measure_at, train_loop)
 from .toy import (
     TOY_DIRECTION,
     TOY_INIT_SCALE,

@@ -451,6 +451,7 @@ def train_deep_linear(
         lr=lr,
         p=int(p),
         diverged_at=trace.diverged_at,
+        dtype=trace.dtype,
         W_e=trace.observed,
         depth=len(Ws0),
         factors=tuple(to_numpy(W) for W in trace.final),

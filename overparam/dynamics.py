@@ -314,6 +314,7 @@ def train_end_to_end(
         lr=lr,
         p=int(p),
         diverged_at=trace.diverged_at,
+        dtype=trace.dtype,
         W_e=trace.observed,
         depth=depth,
         weight_decay=weight_decay,

@@ -422,6 +422,7 @@ def train_deep_factorization(
         steps=trace.steps,
         loss=trace.loss,
         diverged_at=trace.diverged_at,
+        dtype=trace.dtype,
         factors=tuple(final),
         W_e=end_to_end(final),
         lr=lr,

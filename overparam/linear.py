@@ -142,7 +142,7 @@ def gradient_descent(
                        record_every=record_every, record=record, on_divergence=on_divergence,
                        start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
-                     diverged_at=trace.diverged_at)
+                     diverged_at=trace.diverged_at, dtype=trace.dtype)
 
 
 def quadratic_lr_limit(X: np.ndarray) -> float:

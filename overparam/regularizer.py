@@ -516,7 +516,8 @@ def penalized_gradient_descent(
 
     i.e. gradient descent on the modified objective :math:`L + R`, the only
     thing a regularizer can do (the no-regularizer theorem of arXiv:1802.06509). The recorded loss is
-    :math:`L` alone, the training loss every method is judged by. Divergence
+    :math:`L` alone, the training loss every method is judged by; the history's ``objective`` is
+    :math:`L + R`, which the failure rule reads (:attr:`~overparam.training.History.failed_at`). Divergence
     and recording as in :func:`~overparam.linear.gradient_descent`, by the
     shared loop :func:`~overparam.training.train_loop` (loss not finite or
     above ``DIVERGENCE_FACTOR`` × its initial value).
@@ -548,6 +549,7 @@ def penalized_gradient_descent(
     step, loss = _lp_step_functions(Xt, yt, p, lambda w, g: w - lr * (g + penalty.gradient(w)))
     trace = train_loop(step, loss, _start_vector(w0, Xt.shape[1], dtype), num_iters, record_every=record_every,
                        record=record, on_divergence=on_divergence, what=f"gradient descent with the penalty {penalty}",
-                       start="w0" if w0 is not None else "the default start w0 = 0", data="X and y")
+                       start="w0" if w0 is not None else "the default start w0 = 0", data="X and y",
+                       observe=lambda w: torch.as_tensor(penalty.value(w)))
     return GDHistory(steps=trace.steps, loss=trace.loss, w=to_numpy(trace.final), lr=lr, p=int(p),
-                     diverged_at=trace.diverged_at)
+                     diverged_at=trace.diverged_at, dtype=trace.dtype, objective=trace.loss + trace.observed)

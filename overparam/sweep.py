@@ -53,7 +53,8 @@ import torch
 from .balance import balanced_factors, gaussian_init, rotate_hidden, scalar_layers_start
 from .files import atomic_write, invalid_results, json_text, read_provenance, read_results
 from .files import provenance as make_provenance
-from .training import NEVER, GDHistory, as_step_array, check_record, divergence_limit, is_divergent, step_or_none
+from .training import (NEVER, COLLAPSE_FACTOR, GDHistory, as_step_array, check_record, collapse_step, divergence_limit,
+                       is_divergent, outcome_phrase, step_or_none)
 from .losses import check_exponent, regression_pair
 from .validation import check_int, check_real
 
@@ -70,7 +71,6 @@ __all__ = [
     "log_steps",
     "quarter_decades",
     "select_runs",
-    "COLLAPSE_FACTOR",
     "LARGEST_STABLE",
     "BEST_FINAL",
     "FASTEST_TO_TARGET",
@@ -91,11 +91,6 @@ METHODS: tuple[str, ...] = tuple(_HYPER_DEFAULTS)
 INITS: tuple[str, ...] = ("balanced", "gaussian")
 _HYPER_NAMES = ("momentum", "beta1", "beta2", "rho", "eps")
 
-#: A run that ends at this many times its own best loss or above has collapsed (:attr:`SweepResult.failed_at`).
-COLLAPSE_FACTOR = 2.0
-#: Rises of the loss smaller than this many units of round-off (``eps`` of the sweep's dtype times the initial
-#: loss) are not a collapse: a run that has converged to round-off jitters there (:attr:`SweepResult.failed_at`).
-ROUND_OFF_UNITS = 100.0
 #: Learning-rate rules of :func:`select_runs`.
 LARGEST_STABLE = "largest_stable"
 BEST_FINAL = "best_final"
@@ -836,31 +831,17 @@ class SweepResult:
     def failed_at(self) -> np.ndarray:
         """The step at which each run failed; :data:`~overparam.training.NEVER` for a run that trained (Chapters 2, 4).
 
-        A run fails by *diverging* (its ``diverged_at``) or by *collapsing*:
-        it ends at or above its initial loss, or at or above
-        :data:`COLLAPSE_FACTOR` times the best loss it had reached (a
-        deep network thrown back onto the saddle at the origin by a too-large
-        step does this without ever crossing the divergence threshold). For a
-        collapse the step is the first recorded one after the run's best at
-        which its loss was back above either bound (resolution: ``steps``).
-
-        A rise above the best that is within round-off, at most
-        :data:`ROUND_OFF_UNITS` times the dtype's ``eps`` times the initial
-        loss, is not a collapse (unless it is back at the initial loss):
-        a run that converges to a loss of zero jitters around it (the ℓ2
-        loss of the moment form, :math:`\tfrac12 w^\top H w - b^\top w + c`,
-        can even come out slightly negative in float32), and twice its best
-        is then still round-off.
+        A run fails by *diverging* (its ``diverged_at``) or by *collapsing*
+        (:func:`~overparam.training.collapse_step`, the rule the trainers'
+        histories share: it ends at or above its initial loss, or at or above
+        :data:`COLLAPSE_FACTOR` times the best loss it had reached, a rise
+        within the round-off of the sweep's ``dtype`` excepted).
         """
         out = self.diverged_at.astype(float)
-        eps = float(np.finfo(np.dtype(self.dtype)).eps)
         for i in np.flatnonzero(~self.diverged):
-            loss = self.loss[i]
-            k = int(np.argmin(loss))
-            above_best = max(COLLAPSE_FACTOR * loss[k], loss[k] + ROUND_OFF_UNITS * eps * abs(loss[0]))
-            back = (loss[k:] >= loss[0]) | (loss[k:] >= above_best)
-            if back[-1]:
-                out[i] = int(self.steps[k + int(np.argmax(back))])
+            step = collapse_step(self.steps, self.loss[i], self.dtype)
+            if step is not None:
+                out[i] = step
         return out
 
     def spikes(self, i: int, optimum: float, factor: float = COLLAPSE_FACTOR) -> tuple[np.ndarray, np.ndarray]:
@@ -906,11 +887,7 @@ class SweepResult:
         return self.failed_at == NEVER
 
     def outcome(self, i: int) -> str:
-        """One phrase for run ``i`` (Chapters 2, 4): how it ended, by the rule of :attr:`failed_at`.
-
-        ``"trained"``, ``"diverged at step N"``, ``"collapsed from step N (ends at L, R× its best)"``, or, for a
-        failed run whose best recorded loss is its initial one (e.g. a start at the saddle point 0, which
-        gradient descent never leaves), ``"never improved on its initial loss (ends at L)"``.
+        """One phrase for run ``i`` (Chapters 2, 4): how it ended, by the rule of :attr:`failed_at` (:func:`~overparam.training.outcome_phrase`).
 
         Raises
         ------
@@ -918,15 +895,7 @@ class SweepResult:
             If ``i`` is not a run index in ``0 .. len - 1``.
         """
         i = self._run_index(i)
-        if self.diverged[i]:
-            return f"diverged at step {int(self.diverged_at[i]):,}"
-        failed = self.failed_at[i]
-        if failed == NEVER:
-            return "trained"
-        loss = self.loss[i]
-        if np.min(loss) >= loss[0]:
-            return f"never improved on its initial loss (ends at {loss[-1]:.4g})"
-        return f"collapsed from step {int(failed):,} (ends at {loss[-1]:.4g}, {loss[-1] / np.min(loss):.1f}× its best)"
+        return outcome_phrase(self.loss[i], step_or_none(self.diverged_at[i]), step_or_none(self.failed_at[i]))
 
     def _run_index(self, i: Any) -> int:
         """``i`` checked as a run index, for the methods that read one run."""
@@ -968,7 +937,7 @@ class SweepResult:
         c = self.configs[i]
         keep = ~np.isnan(self.loss[i])
         return GDHistory(steps=self.steps[keep], loss=self.loss[i, keep], w=self.w_e[i], lr=c.lr, p=c.p,
-                         diverged_at=step_or_none(self.diverged_at[i]))
+                         diverged_at=step_or_none(self.diverged_at[i]), dtype=self.dtype)
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (arrays, plus the JSON metadata as a string entry); no pickle.

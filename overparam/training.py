@@ -20,13 +20,17 @@ they share:
   array in which :data:`NEVER` (``inf``) means never, so that "never" sorts
   after every step and a ratio of steps stays defined. :func:`step_or_none`
   and :func:`as_step_array` convert between the two;
+* the failure rule: a run *failed* when it diverged or, without diverging,
+  *collapsed*: ended back at its initial loss or at :data:`COLLAPSE_FACTOR`
+  times its best (:func:`collapse_step`, :attr:`History.failed_at`);
 * the result types, one family: :class:`History` (steps, loss, diverged_at),
   :class:`GDHistory` (a weight vector's run) and :class:`DeepHistory` (a deep
   network's run), and :func:`largest_stable`, the learning-rate rule of
-  Chapter 1.
+  Chapters 1, 2 and 5: the largest η whose run did not fail.
 
 The batched sweep engine (:mod:`overparam.sweep`) is the fast path for grids
-of runs and keeps its own vectorized loop; it applies the same divergence rule.
+of runs and keeps its own vectorized loop; it applies the same divergence and
+failure rules.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ import torch
 from .validation import check_int, check_real, is_sequence
 
 __all__ = [
+    "COLLAPSE_FACTOR",
     "DIVERGENCE_FACTOR",
     "NEVER",
     "DeepHistory",
@@ -49,6 +54,7 @@ __all__ = [
     "Trace",
     "check_record",
     "check_run",
+    "collapse_step",
     "divergence_limit",
     "format_iterations",
     "is_divergent",
@@ -56,6 +62,7 @@ __all__ = [
     "largest_stable",
     "largest_stable_run",
     "measure_at",
+    "outcome_phrase",
     "to_numpy",
     "as_step_array",
     "step_or_none",
@@ -67,6 +74,12 @@ DIVERGENCE_FACTOR = 1e6
 
 #: "Never" in an array of iteration numbers (not diverged, never reached): after every step.
 NEVER = math.inf
+
+#: A run that ends at this many times its own best loss or above has collapsed (:func:`collapse_step`).
+COLLAPSE_FACTOR = 2.0
+#: Rises of the loss smaller than this many units of round-off (``eps`` of the run's dtype times the initial
+#: loss) are not a collapse: a run that has converged to round-off jitters there (:func:`collapse_step`).
+ROUND_OFF_UNITS = 100.0
 
 
 def step_or_none(value: float) -> int | None:
@@ -117,6 +130,68 @@ class DivergenceError(RuntimeError):
         super().__init__(f"{what} diverged at step {step}{at}; {hint}")
 
 
+def collapse_step(steps: np.ndarray, loss: np.ndarray, dtype: str = "float64") -> int | None:
+    """The step at which a run that did not diverge collapsed; ``None`` if it did not (Chapters 1, 2, 4).
+
+    A run collapses when it *ends* at or above its initial loss, or at or
+    above :data:`COLLAPSE_FACTOR` times the best loss it had reached: a deep
+    network thrown back onto the saddle at the origin by a too-large step does
+    this without ever crossing the divergence threshold, and so can plain
+    gradient descent on ℓ4 above its stability limit. The step returned is the
+    first recorded one after the run's best at which its loss was back above
+    either bound (resolution: ``steps``).
+
+    A rise above the best within round-off, at most :data:`ROUND_OFF_UNITS`
+    times ``eps`` of ``dtype`` times the initial loss, is not a collapse (unless
+    it is back at the initial loss): a run that converges to a loss of zero
+    jitters around it (the ℓ2 loss in the moment form,
+    :math:`\tfrac12 w^\top H w - b^\top w + c`, can even come out slightly
+    negative in float32), and twice its best is then still round-off.
+
+    Parameters
+    ----------
+    steps : ndarray of int, shape (n,)
+        The recorded steps, from 0.
+    loss : ndarray, shape (n,)
+        The loss at those steps (a run up to its divergence, if it diverged).
+    dtype : str
+        The floating-point type the run computed in, e.g. ``"float32"``.
+
+    Returns
+    -------
+    int or None
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    if loss.ndim != 1 or loss.size == 0 or np.shape(steps) != loss.shape:
+        raise ValueError(f"steps and loss must be 1-D of the same length >= 1, got shapes {np.shape(steps)} "
+                         f"and {loss.shape}")
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    k = int(np.argmin(loss))
+    # the rise above the best, against (factor - 1) x the best (a loss >= 0) or round-off, whichever is larger; a
+    # difference, not a sum, so that at a large |best| (a penalized objective can be negative) round-off is not lost
+    rise_allowed = max((COLLAPSE_FACTOR - 1) * loss[k], ROUND_OFF_UNITS * eps * abs(loss[0]))
+    back = (loss[k:] >= loss[0]) | (loss[k:] - loss[k] >= rise_allowed)
+    return int(steps[k + int(np.argmax(back))]) if back[-1] else None
+
+
+def outcome_phrase(loss: np.ndarray, diverged_at: int | None, failed_at: int | None) -> str:
+    """How a run ended, in one phrase (:meth:`History.outcome`, :meth:`~overparam.sweep.SweepResult.outcome`).
+
+    ``"trained"``, ``"diverged at step N"``, ``"collapsed from step N (ends at L, R× its best)"``, or, for a
+    failed run whose best recorded loss is its initial one (e.g. a start at the saddle point 0, which
+    gradient descent never leaves), ``"never improved on its initial loss (ends at L)"``.
+    """
+    if diverged_at is not None:
+        return f"diverged at step {int(diverged_at):,}"
+    if failed_at is None:
+        return "trained"
+    if np.min(loss) >= loss[0]:
+        return f"never improved on its initial loss (ends at {loss[-1]:.4g})"
+    best = float(np.min(loss))
+    than_best = f"{loss[-1] / best:.1f}× its best" if best > 0 else f"its best {best:.4g}"
+    return f"collapsed from step {int(failed_at):,} (ends at {loss[-1]:.4g}, {than_best})"
+
+
 # ---------------------------------------------------------------------------
 # The result types
 # ---------------------------------------------------------------------------
@@ -135,16 +210,46 @@ class History:
     diverged_at : int or None
         First step whose loss was non-finite or above ``DIVERGENCE_FACTOR``
         times the initial loss; ``None`` for a stable run.
+    dtype : str
+        The floating-point type the run computed in (the losses are kept in
+        float64); its round-off sets what counts as a collapse (:attr:`failed_at`).
+    objective : ndarray or None
+        The objective the run minimized, at ``steps``, where it is not
+        ``loss``: gradient descent with a penalty (Chapter 5) records the data
+        loss L in ``loss`` and L + R here, and a run that trades L for R is not
+        a collapse. The failure rule reads it (:attr:`failed_at`); ``None``
+        means the objective is ``loss``.
     """
 
     steps: np.ndarray
     loss: np.ndarray
     diverged_at: int | None = field(default=None, kw_only=True)
+    dtype: str = field(default="float64", kw_only=True)
+    objective: np.ndarray | None = field(default=None, kw_only=True)
 
     @property
     def diverged(self) -> bool:
         """Whether the run diverged."""
         return self.diverged_at is not None
+
+    @property
+    def failed_at(self) -> int | None:
+        """The step at which the run failed, by diverging or by collapsing (:func:`collapse_step`); ``None`` if it trained."""
+        return self.diverged_at if self.diverged else collapse_step(self.steps, self._minimized, self.dtype)
+
+    @property
+    def trained(self) -> bool:
+        """Whether the run neither diverged nor collapsed (:attr:`failed_at`)."""
+        return self.failed_at is None
+
+    def outcome(self) -> str:
+        """How the run ended, in one phrase (:func:`outcome_phrase`; the losses it names are the ``objective``'s)."""
+        return outcome_phrase(self._minimized, self.diverged_at, self.failed_at)
+
+    @property
+    def _minimized(self) -> np.ndarray:
+        """What the run minimized, at ``steps``: ``objective``, or ``loss`` without one."""
+        return self.loss if self.objective is None else self.objective
 
     @property
     def final_loss(self) -> float:
@@ -228,11 +333,13 @@ class Trace(History, Generic[State]):
 
 
 def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
-    """The run with the largest learning rate that did not diverge.
+    """The run with the largest learning rate that trained: neither diverged nor collapsed.
 
-    The learning-rate rule of Chapter 1 (and of the depth experiments of
-    Chapter 2): on a grid, keep the largest
-    η stable for the *whole* run.
+    The learning-rate rule of Chapter 1 (and, through
+    :data:`~overparam.sweep.LARGEST_STABLE`, of the depth experiments of
+    Chapter 2): on a grid, keep the largest η stable for the *whole* run, a run
+    that ends far above its own best (:attr:`History.failed_at`) counting as
+    unstable.
 
     Parameters
     ----------
@@ -247,7 +354,7 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     Raises
     ------
     ValueError
-        If ``histories`` is empty or every run diverged.
+        If ``histories`` is empty or every run failed.
     """
     histories = list(histories)
     if not histories:
@@ -255,9 +362,9 @@ def largest_stable(histories: Sequence[GDHistory]) -> GDHistory:
     for i, h in enumerate(histories):
         if not isinstance(h, GDHistory):
             raise ValueError(f"histories[{i}] must be a GDHistory (a training run), got {type(h).__name__}")
-    stable = [h for h in histories if not h.diverged]
+    stable = [h for h in histories if h.trained]
     if not stable:
-        raise ValueError("histories: every run diverged; extend the learning-rate grid downwards")
+        raise ValueError("histories: every run diverged or collapsed; extend the learning-rate grid downwards")
     return max(stable, key=lambda h: h.lr)
 
 
@@ -301,17 +408,18 @@ H = TypeVar("H", bound=History)
 
 
 def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
-    """Train with each learning rate from the largest down; return the first run that did not diverge.
+    """Train with each learning rate from the largest down; return the first run that trained.
 
-    The rule of :func:`largest_stable` without training the runs it would
-    discard: ``train(lr)`` must stop a diverging run rather than raise (e.g.
-    ``on_divergence="stop"``). Chapter 5 picks every step size this way.
+    The rule of :func:`largest_stable` (neither diverged nor collapsed) without
+    training the runs it would discard: ``train(lr)`` must stop a diverging run
+    rather than raise (e.g. ``on_divergence="stop"``). Chapter 5 picks every
+    step size this way.
 
     Raises
     ------
     ValueError
         If ``train`` is not callable, ``lrs`` is not a sequence (a scalar, a 2-D array) or is empty, an
-        entry of ``lrs`` is not a number > 0 (named ``lrs[i]``), or every run diverged (the message lists the grid).
+        entry of ``lrs`` is not a number > 0 (named ``lrs[i]``), or every run failed (the message lists the grid).
     """
     if not callable(train):
         raise ValueError(f"train must be a callable lr -> history, got {type(train).__name__}")
@@ -322,9 +430,9 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
         raise ValueError("lrs must list at least one learning rate")
     for lr in grid:
         run = train(lr)
-        if not run.diverged:
+        if run.trained:
             return run
-    raise ValueError(f"lrs: every run diverged (η = {', '.join(f'{lr:g}' for lr in grid)}); "
+    raise ValueError(f"lrs: every run diverged or collapsed (η = {', '.join(f'{lr:g}' for lr in grid)}); "
                      "extend the learning-rate grid downwards")
 
 
@@ -591,6 +699,7 @@ def train_loop(
     limit = math.nan
     last_good: tuple[int, float, State] | None = None
     diverged_at = None
+    dtype = "float64"
     for t in range(num_iters + 1):
         if t < num_iters:
             out = step(state)
@@ -600,6 +709,8 @@ def train_loop(
             value, nxt = out
         else:
             value, nxt = loss(state), state
+        if t == 0:
+            dtype = _dtype_name(value)
         value = float(value)
         if t == 0:
             if not math.isfinite(value):
@@ -637,6 +748,15 @@ def train_loop(
         steps=np.asarray(steps, dtype=np.int64),
         loss=np.asarray(losses, dtype=np.float64),
         diverged_at=diverged_at,
+        dtype=dtype,
         final=final,
         observed=stacked,
     )
+
+
+def _dtype_name(value: Any) -> str:
+    """The floating-point type of a loss value (a tensor, a numpy scalar or a Python float), e.g. ``"float32"``."""
+    if isinstance(value, torch.Tensor):
+        return str(value.dtype).removeprefix("torch.")
+    kind = getattr(value, "dtype", None)
+    return np.dtype(kind).name if kind is not None and np.dtype(kind).kind == "f" else "float64"

@@ -218,10 +218,10 @@ def test_one_history_family_and_one_sentinel():
     assert op.DivergenceError is DivergenceError and op.linear.DIVERGENCE_FACTOR == DIVERGENCE_FACTOR
     h = History(steps=np.array([0, 5]), loss=np.array([2.0, 1.0]))
     assert h.diverged_at is None and h.iterations_to(1.5) == 5 and h.iterations_to(0.5) is None
-    runs = [GDHistory(steps=np.array([0]), loss=np.array([1.0]), w=np.zeros(2), lr=lr, p=2, diverged_at=at)
+    runs = [GDHistory(steps=np.array([0, 3]), loss=np.array([1.0, 0.5]), w=np.zeros(2), lr=lr, p=2, diverged_at=at)
             for lr, at in [(0.1, None), (0.3, None), (0.9, 4)]]
     assert largest_stable(runs).lr == 0.3
-    with pytest.raises(ValueError, match="every run diverged"):
+    with pytest.raises(ValueError, match="every run diverged or collapsed"):
         largest_stable(runs[2:])
 
 
