@@ -222,3 +222,20 @@ def test_instructors_exercise_table_lists_each_chapters_exercises_in_order():
         text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         labels = re.findall(r"\{exercise(?:-start)?\}[ \t]*\n:label: (\S+)", text)
         assert labels and listed[number] == labels, f"instructors.md's exercise table for {chapter}"
+
+
+def test_instructors_exercise_table_gives_the_kind_each_exercise_states():
+    """Where an exercise opens with its kind (**Coding.**, **Experiment.**, ...), the table's kind starts with it."""
+    kinds = dict(re.findall(r"^\| \d+ \| `(ex-[\w-]+)` \| ([^|]+?) \|", (ROOT / "instructors.md").read_text(),
+                            re.MULTILINE))
+    stated = {}
+    for chapter in _chapters():
+        nb = json.loads((ROOT / f"{chapter}.ipynb").read_text())
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        for label, body in re.findall(r"\{exercise(?:-start)?\}[ \t]*\n:label: (\S+)\n(.*?)(?=\n:::|\n```)", text, re.S):
+            kind = re.search(r"\*\*(Coding|Experiment|Derivation|Derivation and coding)\.\*\*", body)
+            if kind:
+                stated[label] = kind[1].lower()
+    assert len(stated) >= 9, stated  # measured 9
+    wrong = {label: (kind, kinds[label]) for label, kind in stated.items() if not kinds[label].startswith(kind)}
+    assert not wrong, f"instructors.md's kind differs from the exercise's own (stated, table): {wrong}"

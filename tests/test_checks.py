@@ -242,6 +242,14 @@ def _single(w, grad, depth, exponent, coefficient, normalize=True):
     return n**exponent * (grad + coefficient * projection)
 
 
+def _effective_rank_thresholded(W, threshold, relative=True):
+    """exp of the entropy of the singular values above a threshold: 0 log 0 avoided by dropping small ones too."""
+    s = np.linalg.svd(W, compute_uv=False)
+    s = s[s > threshold * (s.max() if relative else 1.0)]
+    q = s / s.sum()
+    return float(np.exp(-np.sum(q * np.log(q))))
+
+
 def _effective_rank_with_nan(W):
     """Keeps the zero singular values: 0 · log 0 is nan in floating point."""
     s = np.linalg.svd(W, compute_uv=False)
@@ -346,6 +354,15 @@ MISTAKES = [
     ("end_to_end_step", "[A]^0 taken as the projector on A's range instead of I (rank-deficient W_eᵀW_e)",
      lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr * _direction(W, G, N, power=_power_range_projector_for_0),
      rf"^case 'N=1, W_e 1x4, lr=1, λ=0.1': {VALUE}"),
+    ("end_to_end_step", "forgets η in the decay: (1 − λN) W_e",
+     lambda W, G, N, lr, wd: (1 - wd * N) * W - lr * _direction(W, G, N),
+     rf"^case 'N=2, W_e 2x3, lr=0.5, λ=0.2': {VALUE}"),
+    ("end_to_end_step", "forgets η on the direction",
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - _direction(W, G, N),
+     rf"^case 'N=2, W_e 2x3, lr=0.5, λ=0.2': {VALUE}"),
+    ("end_to_end_step", "η squared on the direction",
+     lambda W, G, N, lr, wd: (1 - lr * wd * N) * W - lr**2 * _direction(W, G, N),
+     rf"^case 'N=2, W_e 2x3, lr=0.5, λ=0.2': {VALUE}"),
     ("single_output_direction", "exponent 2 − 1/N instead of 2 − 2/N",
      lambda w, g, N: _single(w, g, N, 2 - 1 / N, N - 1), rf"^case 'N=1, d=2': {VALUE}"),
     ("single_output_direction", "‖w‖^(1 − 1/N): the norm, not its square, to the power 1 − 1/N",
@@ -372,6 +389,10 @@ MISTAKES = [
      rf"^case '5x5 Gaussian': {VALUE}"),
     ("effective_rank", "0 log 0 left as nan (exact zero singular values)", lambda W: _effective_rank_with_nan(W),
      r"^case 'diag\(3, 1, 0, 0\)': contains nan or inf$"),
+    ("effective_rank", "drops singular values below 1e-3 of the largest instead of handling 0 log 0",
+     lambda W: _effective_rank_thresholded(W, 1e-3), rf"^case 'diag\(1, 0.5, 1e-2, 1e-3, 1e-4\)': {VALUE}"),
+    ("effective_rank", "drops singular values below 0.1 (an absolute threshold)",
+     lambda W: _effective_rank_thresholded(W, 0.1, relative=False), rf"^case 'diag\(1, 0.5, 1e-2, 1e-3, 1e-4\)': {VALUE}"),
 ]
 
 
@@ -405,7 +426,9 @@ def test_a_round_off_mistake_in_the_step_fails_far_beyond_the_tolerance():
     expected, got = op.end_to_end_step(*args), wrong(*args)
     margin = np.max(np.abs(got - expected) / (1e-8 + 1e-6 * np.abs(expected)))  # the check's atol and rtol
     assert margin > 100, f"{failed}: only {margin:.1f} times the tolerance"
-    assert all(args[3] == 1.0 for _, args in checks._step_cases()), "the step is as large as the iterate"
+    steps = [args[3] for _, args in checks._step_cases()]
+    assert args[3] == 1.0 and steps[:-2] == [1.0] * (len(steps) - 2), "the step is as large as the iterate"
+    assert steps[-2:] == [0.5, 0.5], "the last two cases are where η shows"
 
 
 def test_the_square_cases_alone_expose_the_transpose_mistakes():
@@ -467,11 +490,12 @@ def test_an_exception_in_student_code_is_reported():
 
 def test_wrong_shape_and_wrong_count_are_reported():
     result = checks.lp_gradient(lambda w, X, y, p: op.lp_gradient(w, X, y, p)[None, :], verbose=False)
-    assert not result and result.failure == "case 'p=2, m=7, d=3': shape (1, 3), expected (3,)"
+    assert not result and result.failure == ("case 'p=2, m=7, d=3': shape (1, 3), expected (3,) "
+                                             "(the right number of entries: reshape it to (3,))")
     result = checks.layer_gradients(lambda fs, g: op.layer_gradients(fs, g) + [np.zeros(1)], verbose=False)
     assert not result and result.failure == "case 'depth 1, dims [4, 2]': returned 2 arrays, expected 1"
     result = checks.product_penalty_gradients(lambda a, b: op.product_penalty_gradients(a, b)[:1], verbose=False)
-    assert not result and result.failure.endswith("returned 1 arrays, expected 2")
+    assert not result and result.failure.endswith("returned 1 array, expected 2")
 
 
 def test_non_numeric_output_is_reported():
@@ -535,3 +559,21 @@ def test_a_single_precision_answer_is_told_to_compute_in_float64():
     assert not torch32 and "single precision" in torch32.failure
     wrong64 = checks.lp_gradient(lambda w, X, y, p: 1.01 * op.lp_gradient(w, X, y, p), verbose=False)
     assert not wrong64 and "precision" not in wrong64.failure  # a double-precision mistake gets no such hint
+    # bug: a wrong formula computed in float32 (the sum for the mean: off by 7x) was told only to use float64
+    summed32 = checks.lp_gradient(lambda w, X, y, p: len(y) * _gradient_in_float32(w, X, y, p), verbose=False)
+    assert not summed32 and "largest error" in summed32.failure and "precision" not in summed32.failure
+
+
+def test_a_result_of_the_right_size_but_the_wrong_shape_or_packing_is_told_so():
+    column = checks.lp_gradient(lambda w, X, y, p: op.lp_gradient(w, X, y, p)[:, None], verbose=False)
+    assert not column
+    assert column.failure.endswith("shape (3, 1), expected (3,) (the right number of entries: reshape it to (3,))")
+    short = checks.lp_gradient(lambda w, X, y, p: op.lp_gradient(w, X, y, p)[:-1], verbose=False)
+    assert short.failure.endswith("shape (2,), expected (3,)")  # not the same size: no reshape advice
+    stacked = checks.product_penalty_gradients(lambda A, B: np.array(op.product_penalty_gradients(A, B)),
+                                               verbose=False)
+    assert stacked.failure == ("case 'W_a 3x3, W_b 3x3': returned one array of shape (2, 3, 3), expected 2 separate "
+                               "arrays (return them as a tuple or a list)")
+    # a single array where the reference returns a list of one (depth 2: one D_1) still passes
+    assert checks.run_check("one", lambda fs: op.imbalance(fs)[0], op.imbalance,
+                            [("depth 2", ([np.eye(2), np.eye(2)],))], verbose=False)
