@@ -512,3 +512,25 @@ def test_redraw_of_a_damaged_results_file_is_one_error_line(tmp_path, capsys):
     assert main(["ethanol", "--preset", "fast", "--out", "broken.npz", "--redraw"]) == 1
     err = capsys.readouterr().err
     assert "not a valid results file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, committed, out", [
+    (["ethanol", "--preset", "fast", "--threads", "1"], "ethanol_fast.npz", "results/ethanol_fast.npz"),
+    (["toy", "--preset", "fast", "--threads", "1"], "toy_fast_y5.npz", "results/toy_fast"),
+    (["convergence", "--preset", "fast"], "convergence_fast.npz", "results/convergence_fast.npz"),
+])
+def test_redraw_does_not_replace_a_committed_file_s_figures_unless_out_names_it(monkeypatch, capsys, argv, committed,
+                                                                                out):
+    """Bug: `--redraw` without --out rewrote the committed figures beside the committed results files."""
+    assert main(argv) == 0
+    figures = {p: p.read_bytes() for p in Path("results").glob("*.png")}
+    assert figures
+    monkeypatch.setitem(op.files.RESULTS_SHA256, committed, "0" * 64)  # as if the file were committed
+    capsys.readouterr()
+    assert main([*argv, "--redraw"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: --redraw replaces the committed figures beside results/{committed}; to redraw them, name "
+                   f"the results file with --out results/{committed}\n")
+    assert {p: p.read_bytes() for p in Path("results").glob("*.png")} == figures, "nothing was redrawn"
+    assert main([*argv, "--redraw", "--out", out]) == 0, "named, the figures are redrawn"
+    assert "redrew" in capsys.readouterr().out

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import torch
 
+from ..files import RESULTS_SHA256
+
 __all__ = ["add_redraw_option", "add_results_file_options", "device_name", "nonnegative_int", "positive_int",
-           "redraw_mismatch"]
+           "redraw_mismatch", "redraw_unnamed"]
 
 
 def positive_int(text: str) -> int:
@@ -45,7 +47,23 @@ def add_redraw_option(parser: argparse.ArgumentParser) -> None:
     """``--redraw``: draw a results file's figures again with the book's current style, without training."""
     parser.add_argument("--redraw", action="store_true",
                         help="draw the figures again from the existing results file that --out names (default: the "
-                        "preset's), without training, and print its summary; replaces the figures next to it")
+                        "preset's), without training, and print its summary; replaces the figures next to it (those "
+                        "of a committed results file only when --out names it)")
+
+
+def redraw_unnamed(requested: str | None, results: list[Path]) -> int:
+    """Exit status of ``--redraw`` before it draws: 2, with a one-line error, when it would replace the figures of a
+    committed results file (a name of :data:`overparam.files.RESULTS_SHA256`) that ``--out`` did not name; else 0.
+
+    No command overwrites a committed file unless asked by name, and the figures beside a committed results file are
+    committed with it.
+    """
+    committed = [str(p) for p in results if p.name in RESULTS_SHA256]
+    if requested is not None or not committed:
+        return 0
+    print(f"error: --redraw replaces the committed figures beside {', '.join(committed)}; to redraw them, name the "
+          f"results file with --out {committed[0]}", file=sys.stderr)
+    return 2
 
 
 def redraw_mismatch(path: Path, holds_the_preset: bool, preset: str) -> int:

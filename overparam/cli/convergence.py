@@ -23,7 +23,7 @@ from ..files import atomic_savefig, check_writable, choose_output
 from ..plotting import note_scale, use_book_style
 from ..training import format_iterations
 from ..sweep import SweepResult
-from .args import add_redraw_option, add_results_file_options, positive_int, redraw_mismatch
+from .args import add_redraw_option, add_results_file_options, positive_int, redraw_mismatch, redraw_unnamed
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -51,6 +51,8 @@ def _redraw(args: argparse.Namespace) -> int:
     """``--redraw``: the figure and the table of an existing results file, without training."""
     preset = PRESETS[args.preset]
     out = Path(args.out or f"results/convergence_{preset.name}.npz")
+    if redraw_unnamed(args.out, [out]):
+        return 2
     result = SweepResult.load(out)
     try:  # iterations_vs_std checks that the file holds the preset's runs, num_iters and epsilon
         table = iterations_vs_std(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)

@@ -18,7 +18,8 @@ from ..files import atomic_savefig, check_writable, choose_output
 from ..optimum import lp_optimum
 from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult, run_sweep
-from .args import add_redraw_option, add_results_file_options, device_name, positive_int, redraw_mismatch
+from .args import (add_redraw_option, add_results_file_options, device_name, positive_int, redraw_mismatch,
+                   redraw_unnamed)
 from .progress import Progress
 
 __all__ = ["FIGURE_SUFFIXES", "register", "run"]
@@ -59,6 +60,8 @@ def _redraw(args: argparse.Namespace) -> int:
     """``--redraw``: the figures and the summary of an existing results file, without training."""
     preset = PRESETS[args.preset]
     out = Path(args.out or f"results/ethanol_{preset.name}.npz")
+    if redraw_unnamed(args.out, [out]):
+        return 2
     result = SweepResult.load(out)
     status = redraw_mismatch(out, result.num_iters == preset.num_iters and result.configs == preset.runs(),
                              preset.name)

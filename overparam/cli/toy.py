@@ -23,7 +23,7 @@ from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult
 from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, load_toy_results, plot_iterations_vs_lr, run_toy,
                    toy_results_paths, toy_runs)
-from .args import add_redraw_option, positive_int, redraw_mismatch
+from .args import add_redraw_option, positive_int, redraw_mismatch, redraw_unnamed
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -51,6 +51,8 @@ def _redraw(args: argparse.Namespace) -> int:
     """``--redraw``: the figure and the table of existing results files, without training."""
     preset = TOY_PRESETS[args.preset]
     stem = _stem(args) or f"results/toy_{preset.name}"
+    if redraw_unnamed(_stem(args), list(toy_results_paths(stem, preset.y1_values).values())):
+        return 2
     results = load_toy_results(stem, preset.y1_values)
     if results is None:
         missing = [str(p) for p in toy_results_paths(stem, preset.y1_values).values() if not p.exists()]
