@@ -377,19 +377,34 @@ def _ignore_for(source: Path):
     return ignore
 
 
+#: The file that marks a folder as a student edition written here: the only folder, besides an empty one, that a run
+#: deletes and writes again.
+EDITION_MARKER = ".student-edition"
+
+
 def make_student_edition(source: Path = ROOT, out: Path = STUDENT_DIR,
                          repository: str | None = None) -> dict[str, NotebookReport]:
     """Copy the book in ``source`` to ``out`` (replacing it) with the solutions removed.
+
+    ``out`` must not exist, be empty, be the book's ``_student`` folder, or be an edition an earlier run wrote (it
+    holds :data:`EDITION_MARKER`); any other folder, and the book's own folder or one above it, is refused with a
+    ``ValueError``.
 
     ``repository``: the URL of the repository the student edition will be published from (its launch buttons
     point there); ``None`` leaves the edition without repository and launch buttons.
     Returns one :class:`NotebookReport` per notebook of the toc, keyed by its path relative to ``out``.
     """
     source, out = source.resolve(), out.resolve()
-    if out == source:
-        raise ValueError("out must differ from the book's own folder")
-    shutil.rmtree(out, ignore_errors=True)
+    if source.is_relative_to(out):
+        raise ValueError(f"out must not be the book's own folder or a folder above it, got {out}")
+    if out.exists():
+        ours = out == source / STUDENT_DIR.name or (out / EDITION_MARKER).exists()  # the default folder is ours too
+        if not out.is_dir() or (any(out.iterdir()) and not ours):
+            raise ValueError(f"out: {out} exists and is not a student edition this script wrote (it has no "
+                             f"{EDITION_MARKER}); choose another folder, or remove it yourself")
+        shutil.rmtree(out)
     shutil.copytree(source, out, ignore=_ignore_for(source))
+    (out / EDITION_MARKER).write_text("written by scripts/student_edition.py; the next run replaces this folder\n")
     for name, change in (("_config.yml", lambda c: student_config(c, repository)), ("_toc.yml", student_toc)):
         data = yaml.safe_load((out / name).read_text())
         (out / name).write_text(yaml.safe_dump(change(data), sort_keys=False, allow_unicode=True))

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from scripts.student_edition import (
+    EDITION_MARKER,
     INTRO_CHANGES,
     _ignore_for,
     book_notebooks,
@@ -287,3 +288,30 @@ def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, 
             assert full_book not in page, f"{name}: the student page links to the full book ({full_book})"
     assert not (html / "instructors.html").exists()
     shutil.rmtree(book, ignore_errors=True)
+
+
+def test_the_edition_replaces_only_a_folder_it_wrote(tmp_path):
+    """Bug: the output folder was deleted whatever it was: `--out ..` would have deleted the repository and
+    `--out results` the committed results."""
+    book = tmp_path / "student"
+    make_student_edition(ROOT, book)
+    assert (book / EDITION_MARKER).is_file()
+    (book / "stale.txt").write_text("from an earlier edition")
+    make_student_edition(ROOT, book)  # its own folder: replaced
+    assert not (book / "stale.txt").exists() and (book / EDITION_MARKER).is_file()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"^out: .*notes exists and is not a student edition this script wrote"):
+        make_student_edition(ROOT, other)
+    assert (other / "mine.txt").read_text() == "keep me"
+    for above in (ROOT, ROOT.parent):
+        with pytest.raises(ValueError, match="^out must not be the book's own folder or a folder above it"):
+            make_student_edition(ROOT, above)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="is not a student edition"):
+        make_student_edition(ROOT, tmp_path / "a_file")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    make_student_edition(ROOT, empty)  # an empty folder is fine
+    assert (empty / "intro.md").is_file()
