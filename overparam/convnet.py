@@ -53,9 +53,10 @@ import json
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -75,9 +76,11 @@ __all__ = [
     "TUTORIAL_TRAIN_SIZE",
     "accuracy",
     "flatten_nhwc",
+    "full_float32",
     "load_histories",
     "resolve_device",
     "save_histories",
+    "stand_in_note",
     "train_convnet",
 ]
 
@@ -534,6 +537,41 @@ def _tensors(data: MNISTData, dev: torch.device) -> tuple[torch.Tensor, torch.Te
     return torch.as_tensor(data.images, device=dev), torch.as_tensor(data.labels, dtype=torch.int64, device=dev)
 
 
+@contextmanager
+def full_float32(device: torch.device) -> Iterator[None]:
+    """On a CUDA ``device``, switch TensorFloat-32 off in convolutions and matrix products while the block runs.
+
+    PyTorch lets cuDNN convolutions round their inputs to TF32 (10 mantissa bits) by default on Ampere and newer
+    GPUs; the tutorial computed in full float32, and so does :func:`train_convnet`. The previous settings are
+    restored afterwards. On a CPU nothing changes.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def stand_in_note(config: ConvNetConfig, train: MNISTData, validation: MNISTData) -> str:
+    """The deviation a run records when test images stood in for the training split (Chapter 6, ``ch-mnist``).
+
+    For ``python -m overparam mnist`` without the 60,000 training images: ``train`` and ``validation`` as
+    :func:`~overparam.mnist.training_and_validation` splits the 10,000 test images then; the numbers of the
+    schedule come from ``config``.
+    """
+    n = len(train)
+    return (f"trained on {n:,} of the 10,000 MNIST test images (the other {len(validation):,} held out for validation) "
+            f"because the 60,000 training images were not available; same number of steps and the same lr schedule "
+            f"in steps as the tutorial's {config.epoch_size:,}-image split (one {config.lr_decay:g} decay per "
+            f"{config.epoch_size:,} examples = {config.epoch_size / config.batch_size:g} steps); batches cycle through "
+            f"the {n:,} images in the tutorial's fixed order (offset = step*{config.batch_size} mod "
+            f"({n}-{config.batch_size})); no test error, since the test images were trained on")
+
+
 def train_convnet(
     config: ConvNetConfig,
     data: MNISTData,
@@ -574,6 +612,7 @@ def train_convnet(
         Sets whose accuracy is measured once, after the last step (the
         tutorial's 10,000 test images).
     device : {"auto", "cpu", "cuda"}
+        On CUDA the run is in full float32, TF32 off (:func:`full_float32`), as the tutorial computed.
     seed : int
         An integer >= 0; seeds the initialization (:class:`TutorialConvNet`) and, via
         ``seed + 1``, the dropout masks.
@@ -635,34 +674,35 @@ def train_convnet(
             acc[k].append(accuracy(model, xe, ye))  # float() inside: synchronizes a GPU
         eval_seconds += time.perf_counter() - t0
 
-    start = time.perf_counter()
-    evaluate()
-    for s in range(steps):
-        offset = (s * B) % (n - B)
-        for group in optimizer.param_groups:
-            group["lr"] = float(lrs[s])
-        logits = model(X[offset : offset + B], dropout_gen)
-        ce = F.cross_entropy(logits, y[offset : offset + B])
-        pen = config.weight_decay * model.penalty()
-        optimizer.zero_grad(set_to_none=True)
-        (ce + pen).backward()
-        optimizer.step()
-        logs[0, s], logs[1, s] = ce.detach(), pen.detach()
-        logs[2, s] = (logits.detach().argmax(dim=1) != y[offset : offset + B]).sum() / B
-        done = s + 1
-        if done % report_every == 0 or done == steps:
-            _check_finite(logs[:2, :done], done - report_every)
-            if progress is not None:
-                progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]),
-                                       "lr": float(lrs[s])})
-        if done % config.eval_every == 0 or done == steps:
-            evaluate()
-    t0 = time.perf_counter()
-    final_acc = {k: accuracy(model, xe, ye) for k, (xe, ye) in finals.items()}
-    eval_seconds += time.perf_counter() - t0
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    seconds = time.perf_counter() - start
+    with full_float32(dev):  # as the tutorial: no TF32 on a GPU
+        start = time.perf_counter()
+        evaluate()
+        for s in range(steps):
+            offset = (s * B) % (n - B)
+            for group in optimizer.param_groups:
+                group["lr"] = float(lrs[s])
+            logits = model(X[offset : offset + B], dropout_gen)
+            ce = F.cross_entropy(logits, y[offset : offset + B])
+            pen = config.weight_decay * model.penalty()
+            optimizer.zero_grad(set_to_none=True)
+            (ce + pen).backward()
+            optimizer.step()
+            logs[0, s], logs[1, s] = ce.detach(), pen.detach()
+            logs[2, s] = (logits.detach().argmax(dim=1) != y[offset : offset + B]).sum() / B
+            done = s + 1
+            if done % report_every == 0 or done == steps:
+                _check_finite(logs[:2, :done], done - report_every)
+                if progress is not None:
+                    progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]),
+                                           "lr": float(lrs[s])})
+            if done % config.eval_every == 0 or done == steps:
+                evaluate()
+        t0 = time.perf_counter()
+        final_acc = {k: accuracy(model, xe, ye) for k, (xe, ye) in finals.items()}
+        eval_seconds += time.perf_counter() - t0
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - start
     logs_np = logs.cpu().numpy()
     return ConvNetHistory(
         config=config,

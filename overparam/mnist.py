@@ -51,6 +51,7 @@ __all__ = [
     "MNIST_MIRRORS",
     "PIXEL_DEPTH",
     "VALIDATION_SIZE",
+    "final_evaluation_sets",
     "load_mnist",
     "mnist_training_set",
     "parse_idx",
@@ -503,3 +504,23 @@ def training_and_validation(
         MNISTData(train.images[:n], train.labels[:n], train.split, train.source, stands_in_for="train"),
         MNISTData(train.images[n:], train.labels[n:], train.split, train.source, stands_in_for="validation"),
     )
+
+
+def final_evaluation_sets(
+    train: MNISTData,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    _fetch: Callable[[str], bytes] | None = None,
+) -> dict[str, MNISTData]:
+    """The sets measured once, after training (Chapter 6, ``ch-mnist``): the tutorial's 10,000 test images.
+
+    None when ``train`` is test images standing in for the training split
+    (:func:`training_and_validation` without the training files): the test
+    error of a network trained on them would mean nothing.
+    """
+    if not isinstance(train, MNISTData):
+        raise ValueError(f"train must be an MNISTData, got {type(train).__name__}")
+    if train.stands_in_for is not None:
+        return {}
+    return {"test": load_mnist("test", data_dir, download, _fetch=_fetch)}

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from overparam.cli.mnist import _parse_steps, _parse_variants
 from overparam.cli.progress import Progress
 from overparam.convnet import (
+    full_float32,
     VARIANTS,
     ConvNetConfig,
     ConvNetHistory,
@@ -27,7 +28,7 @@ from overparam.convnet import (
     train_convnet,
 )
 from overparam.files import InvalidResultsFile
-from overparam.mnist import MNISTData, load_mnist
+from overparam.mnist import MNISTData, final_evaluation_sets, load_mnist
 
 SHARED = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_data = pytest.mark.skipif(
@@ -559,8 +560,11 @@ def test_cli_stand_in_when_training_images_are_absent(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="instead of the 55,000"):
         assert _run_cli(["--variants", "baseline", "--data-dir", str(data.parent), "--out", str(out)]) == 0
     runs, meta = load_histories(out)
-    assert "10,000-image MNIST test set" in meta["deviation"] and meta["train_images"] == 10_000
-    assert list(runs[0].accuracy) == ["train"] and runs[0].final_accuracy == {}
+    # the one stand-in rule of the library (training_and_validation), not a second one in the command line
+    assert meta["deviation"].startswith("trained on 9,000 of the 10,000 MNIST test images (the other 1,000 held out")
+    assert "= 859.375 steps" in meta["deviation"] and "mod (9000-64)" in meta["deviation"]
+    assert meta["train_images"] == 9_000 and meta["eval_sets"] == ["validation"] and meta["final_eval_sets"] == []
+    assert list(runs[0].accuracy) == ["validation"] and runs[0].final_accuracy == {}
 
 
 def test_cli_never_overwrites_an_existing_default_file(tmp_path, monkeypatch):
@@ -706,3 +710,31 @@ def test_save_histories_names_metadata_that_json_cannot_hold(tmp_path):
     with pytest.raises(TypeError, match=r"metadata\['x'\]"):
         save_histories(tmp_path / "r.npz", [_history("baseline")], {"x": object()})
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_full_float32_switches_tf32_off_on_cuda_only_and_restores_it():
+    """Bug: only the command line switched TF32 off, so a chapter's train_convnet on a GPU ran cuDNN in TF32."""
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with full_float32(torch.device("cuda")):  # setting the flags needs no GPU
+            assert [f.allow_tf32 for f in flags] == [False, False]
+        assert [f.allow_tf32 for f in flags] == [True, True], "restored"
+        with pytest.raises(RuntimeError, match="inside"):
+            with full_float32(torch.device("cuda:0")):
+                raise RuntimeError("inside")
+        assert [f.allow_tf32 for f in flags] == [True, True], "restored after an error too"
+        with full_float32(torch.device("cpu")):
+            assert [f.allow_tf32 for f in flags] == [True, True], "a CPU run changes nothing"
+    finally:
+        for f, b in zip(flags, before):
+            f.allow_tf32 = b
+
+
+def test_final_evaluation_sets_leave_out_test_images_that_were_trained_on(tmp_path):
+    tiny = MNISTData(np.zeros((3, 1, 28, 28), np.float32), np.zeros(3, np.int64), "test", "here", stands_in_for="train")
+    assert final_evaluation_sets(tiny, tmp_path, download=False) == {}
+    with pytest.raises(ValueError, match="^train must be an MNISTData"):
+        final_evaluation_sets(None)

@@ -10,9 +10,11 @@ Training data: the tutorial's 55,000-image split; its validation error (the
 first 5,000 training images) is measured every ``--eval-every`` steps and its
 test error (the 10,000 ``t10k`` images) after the last step, as
 ``convolutional.py`` does. Only if the training images are absent and cannot
-be downloaded does the run fall back to the 10,000-image test set (same steps
-and lr schedule in steps, accuracy measured on the training data itself) and
-record that deviation in the results file's metadata.
+be downloaded does the run fall back to the 10,000-image test set, split as
+``overparam.training_and_validation`` splits it (9,000 trained on, 1,000
+validated on, no test error; same steps and lr schedule in steps), and record
+that deviation in the results file's metadata. On a GPU the run is in full
+float32 (``overparam.convnet.full_float32``).
 
 Output: without ``--out``, ``results/mnist_<steps>.npz`` if that file does not
 exist yet, else a fresh time-stamped name beside it; an existing file is
@@ -29,10 +31,10 @@ import sys
 
 import torch
 
-from ..convnet import VARIANTS, ConvNetConfig, resolve_device, save_histories, train_convnet
+from ..convnet import VARIANTS, ConvNetConfig, resolve_device, save_histories, stand_in_note, train_convnet
 from ..files import provenance
 from ..files import check_writable, choose_output
-from ..mnist import MNISTData, load_mnist, mnist_training_set
+from ..mnist import final_evaluation_sets, training_and_validation
 from .args import device_name, nonnegative_int, positive_int
 from .progress import Progress
 
@@ -85,13 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _eval_sets(train: MNISTData, data_dir: str | None, download: bool) -> tuple[dict[str, MNISTData], dict[str, MNISTData]]:
-    """The periodic and the final evaluation sets: validation every N steps, test at the end."""
-    if train.stands_in_for:
-        return {"train": train}, {}
-    return {"validation": load_mnist("validation", data_dir, download)}, {"test": load_mnist("test", data_dir, download)}
-
-
 def run(args: argparse.Namespace) -> int:
     """Train every requested variant and write one results file; returns 0."""
     download = not args.no_download
@@ -105,24 +100,16 @@ def run(args: argparse.Namespace) -> int:
     out, why = choose_output(args.out, f"results/mnist_{steps_name}.npz", force=args.force, run=run_name)
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
-    train = mnist_training_set(args.data_dir, download=download)
-    evals, finals = _eval_sets(train, args.data_dir, download)
+    train, validation = training_and_validation(args.data_dir, download)
+    evals, finals = {"validation": validation}, final_evaluation_sets(train, args.data_dir, download)
     eval_every = args.eval_every or (100 if dev.type == "cuda" else 200)
-    if dev.type == "cuda":  # full float32 as the tutorial: no TF32 in convolutions or matrix products
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
     print(f"training data: {train.description}\n  from {train.source}", file=sys.stderr)
     command = getattr(args, "command_line", None)
     meta = provenance(command or None, data_source=train.source, data=train.description, train_images=len(train), steps=steps_name,
                       eval_sets=list(evals), final_eval_sets=list(finals), eval_every=eval_every,
                       tf32=False if dev.type == "cuda" else None)
     if train.stands_in_for:
-        meta["deviation"] = (
-            "trained on the 10,000-image MNIST test set because the 60,000 training images were not available; "
-            "same number of steps and the same lr schedule in steps as the tutorial's 55,000-image split "
-            "(one 0.95 decay per 55,000 examples = 859.375 steps); batches cycle through the 10k images in the "
-            "tutorial's fixed order (offset = step*64 mod (10000-64)); accuracy 'train' is on the training data itself"
-        )
+        meta["deviation"] = stand_in_note(ConvNetConfig(), train, validation)
     histories = []
     total = len(args.variants)
     for i, variant in enumerate(args.variants, 1):
