@@ -271,7 +271,8 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     Raises
     ------
     DivergenceError
-        When an iterate of either run, or its gradient, stops being finite; the message names the step.
+        When an iterate of either run, or its gradient, stops being finite, or a step drives the scalar layer
+        ω₂ to 0 (γ divides by it); the message names the step.
     ValueError
         For a bad argument, naming it; when ``gradient`` returns an array of another shape than ``w1``'s.
     """
@@ -296,8 +297,9 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
                         raise ValueError(f"gradient(w) returned shape {G.shape}, expected {w1.shape} (the shape of w1)")
             finite = np.isfinite(grad_net).all() and np.isfinite(grad_rec).all()
             if finite:  # w1, omega2 and both gradients are finite: of warmup_step's checks, only omega2 != 0 is left
-                if omega2 == 0:
-                    _check_omega2(omega2)
+                if omega2 == 0:  # the argument was checked: a step of the run drove the scalar layer to 0
+                    raise DivergenceError(t, None, "the warm-up", "the scalar layer ω₂ reached 0 at the step before, "
+                                          "and γ divides by it; use a smaller learning rate")
                 step = _warmup_step(w1, omega2, grad_net, lr)
                 w_rec = (1 - step.gamma) * w_rec - step.rho * grad_rec
                 w_net = step.w

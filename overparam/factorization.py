@@ -36,7 +36,7 @@ import torch
 from .balance import balanced_factors
 from .deep import _as_factors, _layer_gradients, _product, end_to_end
 from .sweep import log_steps
-from .training import NEVER, History, check_record, check_run, is_recorded, train_loop
+from .training import NEVER, History, check_record, check_run, train_loop
 from .validation import check_int, check_real, check_sequence, finite_array, float_array, rng_from_seed
 
 __all__ = [
@@ -414,7 +414,7 @@ def train_deep_factorization(
         def watch(Ws: list[np.ndarray]) -> torch.Tensor:
             return torch.as_tensor(np.asarray(observe(_product(Ws)), dtype=np.float64))
 
-    trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every if record is None else 1, record=record,
+    trace = train_loop(step, loss, Ws0, num_iters, record_every=record_every, record=record,
                        on_divergence=on_divergence, observe=watch, start="factors", data="problem.target",
                        what=f"gradient descent on a depth-{len(Ws0)} matrix factorization")
     final = [W.copy() for W in trace.final]
@@ -824,7 +824,7 @@ def completion_experiment(
     seed : int
         >= 0.
     record_every : int
-        Recording interval of the losses and singular values.
+        Recording interval of the losses and singular values, when ``record`` is not given.
     record : int or sequence of int, optional
         Record every ``record`` steps, or at these steps (and at 0 and ``num_iters``), e.g.
         :attr:`CompletionPreset.record`: a log-spaced grid merged with a
@@ -854,10 +854,7 @@ def completion_experiment(
     scale = check_real("scale", scale, above=0)
     top = min(n, 2 * rank + 2) if top is None else check_int("top", top, 1, n)
 
-    if record is None:
-        steps = np.array([t for t in range(num_iters + 1) if is_recorded(t, num_iters, record_every)], dtype=np.int64)
-    else:
-        steps = check_record(record, num_iters)
+    steps = check_record(record_every if record is None else record, num_iters)  # record, if given, wins
     D, C, T = len(depths), len(counts), len(steps)
     errors, final_loss, eff = (np.full((D, C), np.nan) for _ in range(3))
     seconds = np.zeros((D, C))
@@ -873,8 +870,8 @@ def completion_experiment(
         for d, (depth, lr_d) in enumerate(zip(depths, lrs)):
             start = small_balanced_start(n, n, depth, scale, seed + 1)
             began = time.perf_counter()
-            run = train_deep_factorization(problem, start, lr_d, num_iters, record_every=record_every, record=record,
-                                           on_divergence="stop", observe=top_singular_values)
+            run = train_deep_factorization(problem, start, lr_d, num_iters, record=steps, on_divergence="stop",
+                                           observe=top_singular_values)
             seconds[d, c] = time.perf_counter() - began
             final_loss[d, c] = run.final_loss
             kept = np.isin(run.steps, steps)  # a diverged run's extra last step is left out

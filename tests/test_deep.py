@@ -351,6 +351,9 @@ def test_warmup_trajectory_matches_warmup_step_bit_for_bit():
 def test_warmup_trajectory_checks_lr_and_a_vanishing_omega2():
     with pytest.raises(ValueError, match="^lr must be"):
         op.warmup_trajectory(np.ones(2), 0.5, lambda w: w, -1.0, 3)
-    # grad = w1 / (lr * |w1|^2) sends omega2 to exactly 0 after one step (0.5 - 0.5 * 1.0)
-    with pytest.raises(ValueError, match="^omega2 must be a finite non-zero number"):
+    # grad = w1 / (lr * |w1|^2) sends omega2 to exactly 0 after one step (0.5 - 0.5 * 1.0). Bug: that raised
+    # 'omega2 must be a finite non-zero number, got 0.0', blaming the valid argument 0.5; it names the step now.
+    with pytest.raises(op.DivergenceError, match=r"^the warm-up diverged at step 2; the scalar layer ω₂ reached 0"):
         op.warmup_trajectory(np.array([1.0, 0.0]), 0.5, lambda w: np.array([1.0, 0.0]), 0.5, 3)
+    with pytest.raises(ValueError, match="^omega2 must be a finite non-zero number"):
+        op.warmup_trajectory(np.array([1.0, 0.0]), 0.0, lambda w: np.array([1.0, 0.0]), 0.5, 3)  # the argument

@@ -532,6 +532,14 @@ def test_an_integer_record_is_every_so_many_steps_as_in_the_other_trainers():
     np.testing.assert_array_equal(chosen.steps, [0, 15, 30, 40])
     np.testing.assert_array_equal(chosen.steps, every.steps)
     np.testing.assert_array_equal(chosen.loss, every.loss)
+    # bug: record silently overrode record_every here, while every other trainer refuses the pair
+    with pytest.raises(ValueError, match=r"^give record or record_every, not both \(got record_every=15\)"):
+        train_deep_factorization(problem, start, 0.2, 40, record_every=15, record=10)
+    # the experiment's record_every (default 100) yields to record, and its grid is check_record's
+    grid = completion_experiment(6, 1, (20,), (2,), 0.2, 40, 0.1, 0, record_every=15, nuclear=False).steps
+    np.testing.assert_array_equal(grid, [0, 15, 30, 40])
+    np.testing.assert_array_equal(completion_experiment(6, 1, (20,), (2,), 0.2, 40, 0.1, 0, record_every=15, record=[5],
+                                                        nuclear=False).steps, [0, 5, 40])
 
 
 def test_run_completion_is_the_experiment_with_the_presets_settings():
