@@ -215,7 +215,7 @@ class TutorialConvNet(nn.Module):
     MNIST experiment (as the authors' blog post states it).
     """
 
-    def __init__(self, variant: Variant = "baseline", *, init_std: float = 0.1, keep_prob: float = 0.5, seed: int = 0):
+    def __init__(self, variant: Variant = "baseline", *, init_std: float = 0.1, keep_prob: float = 0.5, seed: int):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -580,7 +580,7 @@ def train_convnet(
     eval_data: Mapping[str, MNISTData] | None = None,
     final_eval_data: Mapping[str, MNISTData] | None = None,
     device: str = "auto",
-    seed: int = 0,
+    seed: int,
     progress: ProgressFn | None = None,
 ) -> ConvNetHistory:
     """Train the tutorial convnet as ``convolutional.py`` does (Chapter 6, ``ch-mnist``).

@@ -268,7 +268,7 @@ def rule_demo(
     p: int = 4,
     num_iters: int = 500,
     scale: float = 0.3,
-    seed: int = 0,
+    seed: int,
     optimum: Any = None,
 ) -> RuleComparison:
     """Network versus rule for one depth and step size, plotted: the chapter widget's callback.
