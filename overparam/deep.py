@@ -334,6 +334,8 @@ def unrolled_warmup(trajectory: WarmupTrajectory, t: int) -> tuple[np.ndarray, n
         The right-hand side, to compare with ``trajectory.recursion[t + 1]``,
         and its last term (the start's share).
     """
+    if not isinstance(trajectory, WarmupTrajectory):
+        raise ValueError(f"trajectory must be a WarmupTrajectory (from warmup_trajectory), got {type(trajectory).__name__}")
     t = check_int("t", t, 0)
     if t >= len(trajectory.rho):
         raise ValueError(f"t must be below the trajectory's {len(trajectory.rho)} steps, got {t}")

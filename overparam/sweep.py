@@ -1293,9 +1293,12 @@ def run_sweep(
     elif cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, got device={str(device)!r}; "
                          "pass cuda_graph=None or False")
-    if not isinstance(fuse, bool):
-        raise ValueError(f"fuse must be True or False, got {fuse!r}")
-    provenance = make_provenance(command, problem_shape=list(X.shape), cuda_graph=cuda_graph, fuse=fuse)
+    for name, flag in (("fuse", fuse), ("gram", gram)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+    # everything that changes the arithmetic, and so the last digits of the losses, goes into the file
+    provenance = make_provenance(command, problem_shape=list(X.shape), cuda_graph=cuda_graph, fuse=fuse, gram=gram,
+                                 pad_rows=pad_rows, chunk=chunk)
 
     start_time = time.perf_counter()
     with torch.no_grad():

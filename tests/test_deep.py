@@ -316,6 +316,8 @@ def test_unrolled_warmup_reproduces_the_recursion_at_every_step():
         np.testing.assert_allclose(start, -traj.gamma[t] * np.prod(1 - traj.gamma[:t]) * traj.recursion[0])
     with pytest.raises(ValueError, match="t must be below"):
         op.unrolled_warmup(traj, 30)
+    with pytest.raises(ValueError, match="^trajectory must be a WarmupTrajectory"):  # was an AttributeError
+        op.unrolled_warmup(None, 0)
 
 
 def test_warmup_trajectory_names_a_gradient_of_the_wrong_shape():

@@ -570,6 +570,9 @@ def test_cli_writes_results_and_figures(tmp_path, monkeypatch, data_dir):
     assert res.num_iters == 30 and res.configs == tiny.runs() and res.dtype == "float64"
     assert res.provenance["command"].startswith("python -m overparam")
     assert res.provenance["cuda_graph"] is False
+    # what changes the arithmetic is recorded too (the command line's defaults)
+    assert {k: res.provenance[k] for k in ("fuse", "gram", "pad_rows", "chunk")} == \
+        {"fuse": False, "gram": True, "pad_rows": 4, "chunk": 1000}
     for suffix in ("_depth_l2.png", "_depth_l4.png", "_teaser.png"):
         assert (tmp_path / f"eth{suffix}").stat().st_size > 10_000
 

@@ -284,10 +284,12 @@ def test_fused_sweep_compiles_two_whole_programs_and_agrees_with_the_eager_engin
     assert np.any(fused.loss != eager.loss)
 
 
-def test_fuse_argument_is_checked():
+def test_fuse_and_gram_arguments_are_checked():
     X, y = _problem()
-    with pytest.raises(ValueError, match="fuse must be True or False, got 'yes'"):
+    with pytest.raises(ValueError, match="^fuse must be True or False, got 'yes'"):
         run_sweep((X, y), [RunConfig("gd", 1e-2)], 5, fuse="yes")
+    with pytest.raises(ValueError, match="^gram must be True or False, got 'yes'"):  # was accepted, as True
+        run_sweep((X, y), [RunConfig("gd", 1e-2)], 5, gram="yes")
 
 
 @cuda
