@@ -64,7 +64,6 @@ from .dynamics import (
     preconditioner,
     psd_power,
     single_output_direction,
-    single_output_step,
     train_end_to_end,
 )
 from .files import InvalidResultsFile, atomic_write, find_results, provenance, read_provenance, reader_command
@@ -275,7 +274,6 @@ __all__ = [
     "Segment",
     "select_runs",
     "single_output_direction",
-    "single_output_step",
     "standardize",
     "Standardized",
     "steps_to_levels",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -442,7 +442,8 @@ def failed_rows(table: dict[tuple[str, int], np.ndarray], cap: int) -> dict[tupl
     return {key: cap * factor ** (k + 1) for k, key in enumerate(keys)}
 
 
-def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset, ax=None):
+def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset,
+                           ax: Any = None) -> Any:
     """Iterations to ``epsilon`` against the init std, per scheme and depth (Chapter 7, ``ch-beyond-speed``).
 
     Converged runs: the scheme's marker, filled, joined by the scheme's line
@@ -514,7 +515,7 @@ def rate_bound(W_e: np.ndarray, depth: int) -> float:
     return float(2 * np.linalg.svd(W, compute_uv=False).min() ** (2 * (depth - 1) / depth))
 
 
-def imbalance_along(problem: WhitenedProblem, config: RunConfig, checkpoints) -> np.ndarray:
+def imbalance_along(problem: WhitenedProblem, config: RunConfig, checkpoints: Sequence[int]) -> np.ndarray:
     r"""The smallest δ for which the layers are δ-balanced, :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`,
     at step 0 and at every checkpoint of the run ``config`` (Chapter 7; arXiv:1810.02281, Definition 1).
 

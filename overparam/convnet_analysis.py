@@ -11,7 +11,8 @@ the penalty like ``exp(-2 λ S_t)``; a penalty on a product of factors decays
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -56,14 +57,14 @@ VARIANT_LABELS: dict[str, str] = {
 #: Batch loss read by eye off the MNIST figure as the authors' blog post shows it (the paper's figure; its number in
 #: arXiv:1802.06509 not checked), step -> value, for the paper's two curves: the tutorial's net and its
 #: overparameterized version. Approximate: for comparison only.
-PAPER_READOFFS: dict[str, dict[int, float]] = {
-    "tutorial": {0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6},
-    "overparameterized": {0: 14.0, 2000: 0.5, 3500: 0.25, 5000: 0.1, 8593: 0.05},
-}
+PAPER_READOFFS: Mapping[str, Mapping[int, float]] = MappingProxyType({  # read-only: a default argument below
+    "tutorial": MappingProxyType({0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6}),
+    "overparameterized": MappingProxyType({0: 14.0, 2000: 0.5, 3500: 0.25, 5000: 0.1, 8593: 0.05}),
+})
 #: Which of our runs each of the paper's curves is compared with. The paper does not say where its
 #: overparameterized net's L2 penalty sits; comparing it with the penalty on the product W₂W₁ (the placement
 #: that leaves the tutorial's objective unchanged) is the book's reading, which Chapter 6 (``ch-mnist``) tests.
-PAPER_CURVE_RUNS: dict[str, str] = {"tutorial": "baseline", "overparameterized": "product"}
+PAPER_CURVE_RUNS: Mapping[str, str] = MappingProxyType({"tutorial": "baseline", "overparameterized": "product"})
 #: The logged parts of the batch loss: attribute of :class:`ConvNetHistory` -> axis title.
 LOSS_PARTS: dict[str, str] = {"batch_loss": "batch loss", "cross_entropy": "cross-entropy", "penalty": "λ · penalty"}
 
@@ -313,7 +314,7 @@ def plot_loss_parts(
     faint_alpha: float = 0.15,
     part_alpha: Mapping[str, float] | None = None,
     bottom: Mapping[str, float] | None = None,
-):
+) -> Any:
     """The batch loss and its two parts per step (faint) with their running medians (solid), one panel each.
 
     Chapter 6 (``ch-mnist``). ``faint_alpha`` is the opacity of the per-step
@@ -384,7 +385,7 @@ def summary_table(histories: Mapping[str, ConvNetHistory], tail: int = 500) -> t
     return rows, table
 
 
-def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, ax=None):
+def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, ax: Any = None) -> Any:
     """The paper's MNIST figure redrawn: batch loss per step of the tutorial's net and of the product variant.
 
     Faint per-step values, solid running medians, and crosses at :data:`PAPER_READOFFS`. Log scale from 1e-2 to 1e2, as in the paper.
@@ -411,7 +412,7 @@ def plot_paper_figure(histories: Mapping[str, ConvNetHistory], window: int, *, a
     return ax.figure
 
 
-def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax=None):
+def plot_validation_error(histories: Mapping[str, ConvNetHistory], *, ax: Any = None) -> Any:
     """Validation error (%) at every evaluation step, one line per variant, with the test error marked at the end.
 
     Chapter 6 (``ch-mnist``). The test errors are drawn to the right of the

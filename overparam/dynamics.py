@@ -32,7 +32,6 @@ __all__ = [
     "preconditioner",
     "psd_power",
     "single_output_direction",
-    "single_output_step",
     "train_end_to_end",
 ]
 
@@ -232,24 +231,6 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
     """
     w, grad = _check_vector_pair(w, grad)
     return np.asarray(_single_output_direction(w, grad, check_int("depth", depth, 1)), dtype=np.float64)
-
-
-def single_output_step(
-    w: np.ndarray, grad: np.ndarray, depth: int, lr: float, weight_decay: float = 0.0
-) -> np.ndarray:
-    """One step of the single-output rule, Equation 12 of arXiv:1802.06509.
-
-    .. math::
-
-        w^{+} = (1 - \\eta\\lambda N)\\, w - \\eta\\, \\|w\\|^{2-2/N}
-        \\bigl(\\nabla L(w) + (N-1)\\,\\mathrm{Pr}_w\\{\\nabla L(w)\\}\\bigr)
-
-    Defined in Chapter 4 (``ch-preconditioner``).
-    """
-    lr = check_real("lr", lr, above=0)
-    weight_decay = check_real("weight_decay", weight_decay, at_least=0)
-    direction = single_output_direction(w, grad, depth)
-    return (1.0 - lr * weight_decay * depth) * np.asarray(w, dtype=np.float64) - lr * direction
 
 
 def train_end_to_end(

@@ -951,7 +951,7 @@ def run_completion(preset: CompletionPreset) -> CompletionExperiment:
                                  preset.scale, preset.seed, record=preset.record)
 
 
-def plot_errors_vs_count(experiment: CompletionExperiment, ax=None):
+def plot_errors_vs_count(experiment: CompletionExperiment, ax: Any = None) -> Any:
     """Reconstruction error against the number of observed entries, per depth and for the nuclear norm (Chapter 7).
 
     With fewer than four counts the points are drawn without connecting
@@ -980,7 +980,8 @@ def plot_errors_vs_count(experiment: CompletionExperiment, ax=None):
     return ax
 
 
-def plot_singular_values(experiment: CompletionExperiment, count_index: int, axes=None, *, rank: int | None = None):
+def plot_singular_values(experiment: CompletionExperiment, count_index: int, axes: Any = None, *,
+                         rank: int | None = None) -> Any:
     """The largest singular values of W_e along training, one panel per depth, at one observation count (Chapter 7).
 
     Log-log axes; step 0 is left out (it has no place on a log axis; the

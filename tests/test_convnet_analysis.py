@@ -422,3 +422,15 @@ def test_nan_series_and_matrices_are_refused_by_name():
     run = _fake_history("baseline", np.r_[np.ones(10), np.nan, np.ones(10)])
     with pytest.raises(ValueError, match=r"^baseline.batch_loss must contain only finite values"):
         op.plot_loss_parts({"baseline": run}, 3)
+
+
+def test_the_paper_readoffs_default_cannot_be_changed_by_a_chapter():
+    """PAPER_READOFFS and PAPER_CURVE_RUNS are readoff_comparison's defaults: a chapter that edited them would have
+    changed every later call."""
+    with pytest.raises(TypeError):
+        op.PAPER_READOFFS["tutorial"] = {}
+    with pytest.raises(TypeError):
+        op.PAPER_READOFFS["tutorial"][0] = 1.0
+    with pytest.raises(TypeError):
+        op.PAPER_CURVE_RUNS["tutorial"] = "product"
+    assert op.PAPER_READOFFS["overparameterized"][0] == 14.0 and op.PAPER_CURVE_RUNS["tutorial"] == "baseline"

@@ -11,7 +11,6 @@ from overparam.dynamics import (
     preconditioner,
     psd_power,
     single_output_direction,
-    single_output_step,
     train_end_to_end,
 )
 from overparam.linear import DivergenceError, gradient_descent
@@ -100,11 +99,11 @@ def test_rules_at_the_origin(depth):
     np.testing.assert_array_equal(end_to_end_direction(np.zeros((1, 4)), g[None, :], depth)[0], expected)
 
 
-def test_single_output_step_is_equation_12():
+def test_one_step_of_the_rule_for_one_output_is_equation_12():
     w, g, lr, lam, N = np.array([3.0, 4.0]), np.array([1.0, 0.0]), 0.1, 0.2, 3
     # ‖w‖ = 5, Pr_w g = (3/25) w; Eq. 12 by hand:
     expected = (1 - lr * lam * N) * w - lr * 5 ** (2 - 2 / N) * (g + (N - 1) * (3 / 25) * w)
-    np.testing.assert_allclose(single_output_step(w, g, N, lr, lam), expected, rtol=1e-15)
+    np.testing.assert_allclose((1 - lr * lam * N) * w - lr * single_output_direction(w, g, N), expected, rtol=1e-15)
     np.testing.assert_allclose(end_to_end_step(w[None], g[None], N, lr, lam)[0], expected, rtol=1e-13)
 
 
@@ -116,10 +115,9 @@ def test_single_output_step_is_equation_12():
         (lambda: end_to_end_direction(np.ones(3), np.ones(3), 2), "W_e"),
         (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, -1e-3), "lr"),
         (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, 0.0), "lr must be a finite number > 0"),
-        (lambda: single_output_step(np.ones(3), np.ones(3), 2, 0), "lr must be a finite number > 0"),
         (lambda: end_to_end_step(np.ones((2, 3)), np.ones((2, 3)), 2, 1e-3, -1.0), "weight_decay"),
         (lambda: single_output_direction(np.ones((2, 3)), np.ones((2, 3)), 2), "w must be a vector"),
-        (lambda: single_output_step(np.ones(3), np.ones(3), 2.5, 1e-3), "depth"),
+        (lambda: single_output_direction(np.ones(3), np.ones(3), 2.5), "depth"),
         (lambda: preconditioner(np.ones((2, 3)), 0), "depth"),
     ],
 )

@@ -39,7 +39,7 @@ CASES = [
     ("psd_power rtol", lambda v: op.psd_power(np.eye(2), 0.5, v), np.float64(1e-9), "rtol", True),
     ("preconditioner depth", lambda v: op.preconditioner(W_E, v), np.int64(2), "depth", 1.5),
     ("end_to_end_step lr", lambda v: op.end_to_end_step(W_E, W_E, 2, v), np.float32(0.1), "lr", float("inf")),
-    ("single_output_step weight_decay", lambda v: op.single_output_step(W_E[0], W_E[0], 2, 0.1, v),
+    ("end_to_end_step weight_decay", lambda v: op.end_to_end_step(W_E, W_E, 2, 0.1, v),
      np.float32(0.0), "weight_decay", -1),
     ("train_end_to_end depth", lambda v: op.train_end_to_end(X, Y, 2, W_E, v, 0.01, 3), np.int64(2), "depth", 0),
     ("gradient_descent lr", lambda v: op.gradient_descent(X, Y, 2, v, 3), np.float32(0.01), "lr", 0),
