@@ -32,8 +32,8 @@ def tiny_presets(tmp_path, monkeypatch):
     monkeypatch.setitem(ethanol.PRESETS, "fast", dataclasses.replace(
         ethanol.PRESETS["fast"], num_iters=20, depths=(1, 2)))
     rng = np.random.default_rng(0)
-    fake = types.SimpleNamespace(X=rng.normal(size=(32, 5)), y=rng.normal(size=32))
-    monkeypatch.setattr(cli_ethanol, "load_ethanol", lambda data_dir=None: fake)
+    fake = op.standardize(rng.normal(size=(32, 5)), rng.normal(size=32))
+    monkeypatch.setattr(cli_ethanol, "load_standardized_ethanol", lambda data_dir=None: fake)
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -161,7 +161,7 @@ def test_toy_checks_out_before_computing(tmp_path, monkeypatch, capsys, where):
 
 @pytest.mark.parametrize("where", ["under a file", "a folder"])
 def test_ethanol_checks_out_before_loading_data(tmp_path, monkeypatch, capsys, where):
-    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
     with pytest.raises(SystemExit) as info:
         main(ETHANOL + ["--out", _impossible_outputs(tmp_path)[where]])
     assert info.value.code == 2
@@ -195,7 +195,7 @@ BAD_ARGUMENTS = [
 @pytest.mark.parametrize("argv, option", BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
 def test_bad_command_line_values_are_usage_errors(monkeypatch, capsys, argv, option):
     _forbid(monkeypatch, cli_toy, "run_toy")
-    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
@@ -204,7 +204,7 @@ def test_bad_command_line_values_are_usage_errors(monkeypatch, capsys, argv, opt
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_ethanol_cuda_without_a_cuda_device_is_a_usage_error(monkeypatch, capsys):
-    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
     with pytest.raises(SystemExit) as info:
         main(["ethanol", "--device", "cuda"])
     assert info.value.code == 2
@@ -222,7 +222,7 @@ def test_device_auto_is_resolved_by_the_parser():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_ethanol_cuda_graph_on_a_cpu_device_is_an_error_before_any_data(monkeypatch, capsys):
-    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
     assert main(["ethanol", "--device", "auto", "--cuda-graph", "on"]) == 2
     assert "--cuda-graph on needs a CUDA --device, got 'cpu'" in capsys.readouterr().err
 
@@ -257,7 +257,7 @@ def test_damaged_ethanol_data_is_one_error_line_not_a_traceback(monkeypatch, cap
     def damaged(data_dir=None):
         raise op.DataIntegrityError("batch1.dat, line 3: unreadable value")
 
-    monkeypatch.setattr(cli_ethanol, "load_ethanol", damaged)
+    monkeypatch.setattr(cli_ethanol, "load_standardized_ethanol", damaged)
     assert main(ETHANOL) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.rstrip().endswith(
@@ -356,8 +356,8 @@ def test_out_naming_a_committed_file_from_another_scale_is_refused(tmp_path, mon
     from overparam.cli import mnist as cli_mnist
 
     _forbid(monkeypatch, cli_toy, "run_toy")
-    _forbid(monkeypatch, cli_ethanol, "load_ethanol", "run_sweep")
-    _forbid(monkeypatch, cli_mnist, "mnist_training_set", "train_convnet")
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
+    _forbid(monkeypatch, cli_mnist, "training_and_validation", "train_convnet")
     _forbid(monkeypatch, cli_convergence, "load_standardized_ethanol", "run_convergence")
     copy = _copy_of_committed(tmp_path, Path(name).name)
     with pytest.raises(SystemExit) as info:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..data import load_ethanol, standardize
+from ..data import load_standardized_ethanol
 from ..ethanol import PRESETS, plot_depth_sweep, plot_teaser, summary
 from ..files import atomic_savefig, check_writable, choose_output
 from ..optimum import lp_optimum
@@ -56,6 +56,11 @@ def _draw(result: SweepResult, preset: str, optima: dict[int, float], out: Path)
     return written
 
 
+def _optima(data: Any) -> dict[int, float]:
+    """L* of the ℓ2 and ℓ4 losses on the standardized data (:func:`overparam.lp_optimum`), by p."""
+    return {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+
+
 def _redraw(args: argparse.Namespace) -> int:
     """``--redraw``: the figures and the summary of an existing results file, without training."""
     preset = PRESETS[args.preset]
@@ -71,9 +76,7 @@ def _redraw(args: argparse.Namespace) -> int:
     if stored:
         optima = {int(p): float(v) for p, v in stored.items()}
     else:
-        raw = load_ethanol(args.data_dir)
-        data = standardize(raw.X, raw.y)
-        optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+        optima = _optima(load_standardized_ethanol(args.data_dir))
     written = _draw(result, preset.name, optima, out)
     print(summary(result, optima))
     print("redrew " + ", ".join(str(w) for w in written))
@@ -95,9 +98,8 @@ def run(args: argparse.Namespace) -> int:
                              run=f"ethanol --preset {args.preset}")
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
-    raw = load_ethanol(args.data_dir)
-    data = standardize(raw.X, raw.y)
-    optima = {p: lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+    data = load_standardized_ethanol(args.data_dir)
+    optima = _optima(data)
     runs = preset.runs()
     print(f"ethanol {preset.name}: {len(runs)} runs x {preset.num_iters:,} iterations, {args.dtype} on {args.device}, "
           f"{torch.get_num_threads()} threads", file=sys.stderr)
