@@ -37,7 +37,8 @@ class LpOptimum:
         Newton steps taken (0 for ``p = 2``).
     decrement : float
         The final Newton decrement :math:`\\sqrt{g^\\top H^{-1} g}`; half its
-        square bounds :math:`L(w) - L^*` near the optimum (0 for ``p = 2``).
+        square is the quadratic model's estimate of :math:`L(w) - L^*` near the
+        optimum, exact to leading order (0 for ``p = 2``).
     gradient_norm : float
         :math:`\\|\\nabla L(w^*)\\|`.
     """
