@@ -419,12 +419,13 @@ def grid_position(result: SweepResult, i: int) -> dict[str, tuple[float, str, in
 
 
 def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = None) -> Any:
-    """Plot the teaser (Chapter 2; the teaser of arXiv:1802.06509): overparameterized GD against adaptive methods on ℓ4.
+    """Plot the teaser (Chapter 2; the ℓ4 plot of the authors' blog post on arXiv:1802.06509): overparameterized GD
+    against the baselines (AdaGrad, AdaDelta, heavy-ball momentum, Adam) on ℓ4.
 
     With ``optimum`` the curves are the suboptimality :math:`L - L^*`.
     """
     check_sweep_result("result", result)
-    ax = loss_axes(ax, title="ℓ4: one extra scalar vs. adaptive methods", ylabel=_loss_label(4, optimum), logx=True)
+    ax = loss_axes(ax, title="ℓ4: one extra scalar vs. the baselines", ylabel=_loss_label(4, optimum), logx=True)
     after0 = result.steps > 0
     for name, i in teaser_runs(result).items():
         cfg = result.configs[i]
