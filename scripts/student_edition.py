@@ -68,8 +68,8 @@ INTRO_CHANGES: tuple[tuple[str, str], ...] = (
      "`NotImplementedError` until you replace it with your answer, and `op.checks` tells you whether a function "
      "you wrote is right."),
     ("; the\n   {doc}`instructors' page <instructors>` lists how long each chapter takes.", "."),
-    ("every figure is computed when the book is\nbuilt, every key claim is asserted in code,",
-     "every figure is computed when a chapter's\nnotebook runs, every key claim is asserted in code,"),
+    ("every figure is drawn when the book is\nbuilt (from runs made then",
+     "every figure is drawn when a chapter's\nnotebook runs (from runs made then"),
 )
 INTRO_LAUNCH = ("Clone the repository and\nrun `make book` to rebuild everything, or open a chapter in Binder or Colab "
                 "with the launch buttons.")
