@@ -709,8 +709,7 @@ def train_loop(
             value, nxt = out
         else:
             value, nxt = loss(state), state
-        if t == 0:
-            dtype = _dtype_name(value)
+        dtype = _dtype_name(value) if t == 0 else dtype
         value = float(value)
         if t == 0:
             if not math.isfinite(value):
@@ -755,8 +754,15 @@ def train_loop(
 
 
 def _dtype_name(value: Any) -> str:
-    """The floating-point type of a loss value (a tensor, a numpy scalar or a Python float), e.g. ``"float32"``."""
+    """The numpy name of a loss value's floating-point type (a tensor, a numpy scalar or a Python float).
+
+    ``"float16"``, ``"float32"`` or ``"float64"``; a Python float or a non-float value is ``"float64"``, and a torch
+    type numpy lacks (``bfloat16``) is ``"float16"``, the coarsest numpy float, so that its round-off is not
+    underestimated.
+    """
     if isinstance(value, torch.Tensor):
-        return str(value.dtype).removeprefix("torch.")
+        name = str(value.dtype).removeprefix("torch.")
+        return name if name in ("float16", "float32", "float64") else ("float16" if value.is_floating_point()
+                                                                       else "float64")
     kind = getattr(value, "dtype", None)
     return np.dtype(kind).name if kind is not None and np.dtype(kind).kind == "f" else "float64"

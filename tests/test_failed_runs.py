@@ -157,6 +157,10 @@ def test_every_trainer_records_the_dtype_it_computed_in():
     problem = op.factorization.completion_problem(6, 2, 20, seed=0)
     run = op.factorization.train_deep_factorization(problem, op.factorization.small_balanced_start(6, 6, 2, 1e-2, seed=0), 0.1, 3)
     assert run.dtype == "float64"
+    # a loss type numpy lacks (bfloat16) reads as numpy's coarsest float, so the failure rule still works
+    halving = op.train_loop(lambda w: (torch.tensor(w, dtype=torch.bfloat16), w / 2),
+                            lambda w: torch.tensor(w, dtype=torch.bfloat16), 1.0, 5)
+    assert halving.dtype == "float16" and halving.trained
 
 
 def test_a_penalized_run_is_judged_by_the_objective_it_minimized():
