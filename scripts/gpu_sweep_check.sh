@@ -25,7 +25,8 @@
 #   OUT=/tmp/gpu_check bash scripts/gpu_sweep_check.sh
 # It uses PYTHON (default: the machine's python3, which needs torch with CUDA, numpy, matplotlib and pytest;
 # PYTHON=.venv/bin/python in a set-up clone) and installs nothing.
-# A dry run of the script's plumbing on a CPU machine (minutes, numbers meaningless):
+# A dry run of the script's plumbing on a CPU machine (minutes, numbers meaningless; REFERENCE names the CPU
+# results file stage 5 compares with, by default results/ethanol_<PRESET>.npz; tests/test_gpu_script.py does this):
 #   DEVICE=cpu PRESET=fast BENCH_ITERS=2000 STEPS=20 PYTHON=.venv/bin/python OUT=/tmp/out bash scripts/gpu_sweep_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,7 @@ fi
 : "${OUT:?set OUT to the folder that receives the results}"
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda} PRESET=${PRESET:-paper} BENCH_ITERS=${BENCH_ITERS:-5000} STEPS=${STEPS:-1000}
+REFERENCE=${REFERENCE:-results/ethanol_$PRESET.npz}  # the CPU run stage 5 compares with
 GRAPH=$([ "$DEVICE" = cpu ] && echo off || echo on)
 LOG="$OUT/log.txt"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OVERPARAM_DATA_DIR="$PWD/.data" \
@@ -85,16 +87,15 @@ import sys, warnings
 import torch
 import overparam as op
 device, steps = sys.argv[1], int(sys.argv[2])
-torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-data = op.mnist_training_set(".data", download=False)
+data = op.mnist_training_set(".data", download=False)  # train_convnet switches TF32 off itself
 for variant in ("baseline", "product"):
     config = op.ConvNetConfig(variant=variant, eval_every=steps)  # accuracy only at the start and the end
-    op.train_convnet(config, data, 20, device=device)  # warm-up
+    op.train_convnet(config, data, 20, device=device, seed=0)  # warm-up
     if device != "cpu":
         torch.cuda.set_sync_debug_mode("warn")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        h = op.train_convnet(config, data, steps, device=device)
+        h = op.train_convnet(config, data, steps, device=device, seed=0)
     if device != "cpu":
         torch.cuda.set_sync_debug_mode(0)
     syncs = sum("synchroniz" in str(w.message) for w in caught)
@@ -111,8 +112,8 @@ if ! paper 210 "${FUSE[@]}" && [ ${#FUSE[@]} -gt 0 ] && [ $(( $(date +%s) - t4 )
     echo "the fused run failed early: the preset again without --fuse" | tee -a "$LOG"
     paper $(( 210 - ($(date +%s) - t4) ))
 fi
-if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "results/ethanol_$PRESET.npz" ]; then
-    stage "5. compare with results/ethanol_$PRESET.npz (CPU)" 20 "$PY" -c '
+if [ -f "$OUT/ethanol_${PRESET}_$DEVICE.npz" ] && [ -f "$REFERENCE" ]; then
+    stage "5. compare with $REFERENCE (CPU)" 20 "$PY" -c '
 import json, sys
 import overparam as op
 cpu, gpu = op.SweepResult.load(sys.argv[3]), op.SweepResult.load(sys.argv[1])
@@ -120,7 +121,7 @@ out = {"cpu": {"device": cpu.device, "wall_time_s": cpu.wall_time, "date_utc": c
        "gpu": {"device": gpu.device, "wall_time_s": gpu.wall_time, "date_utc": gpu.provenance.get("date_utc")},
        "comparison": op.compare_sweeps(cpu, gpu).as_dict()}
 json.dump(out, open(sys.argv[2], "w"), indent=2)
-print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "results/ethanol_$PRESET.npz"
+print(json.dumps(out, indent=2))' "$OUT/ethanol_${PRESET}_$DEVICE.npz" "$OUT/compare.json" "$REFERENCE"
 fi
 echo "=== summary" | tee -a "$LOG"
 grep -E "passed|failed|error|stage 4 runs|synchronizing calls|naive loop|engine, B = |bare pair|bare X|vs \(a\)|max_rel_diff|diverged_only|ms/step|: exit" "$LOG" \
