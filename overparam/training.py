@@ -131,7 +131,7 @@ class DivergenceError(RuntimeError):
 
 
 def collapse_step(steps: np.ndarray, loss: np.ndarray, dtype: str = "float64") -> int | None:
-    """The step at which a run that did not diverge collapsed; ``None`` if it did not (Chapters 1, 2, 4).
+    """The step at which a run that did not diverge collapsed; ``None`` if it did not (Chapters 1, 2, 4, 5).
 
     A run collapses when it *ends* at or above its initial loss, or at or
     above :data:`COLLAPSE_FACTOR` times the best loss it had reached: a deep
@@ -177,9 +177,10 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray, dtype: str = "float64") -
 def outcome_phrase(loss: np.ndarray, diverged_at: int | None, failed_at: int | None) -> str:
     """How a run ended, in one phrase (:meth:`History.outcome`, :meth:`~overparam.sweep.SweepResult.outcome`).
 
-    ``"trained"``, ``"diverged at step N"``, ``"collapsed from step N (ends at L, R× its best)"``, or, for a
-    failed run whose best recorded loss is its initial one (e.g. a start at the saddle point 0, which
-    gradient descent never leaves), ``"never improved on its initial loss (ends at L)"``.
+    ``"trained"``, ``"diverged at step N"``, ``"collapsed from step N (ends at L, R× its best)"`` (``"…, its best
+    B)"`` when the best B is not positive, as a penalized objective's can be), or, for a failed run whose best
+    recorded loss is its initial one (e.g. a start at the saddle point 0, which gradient descent never leaves),
+    ``"never improved on its initial loss (ends at L)"``.
     """
     if diverged_at is not None:
         return f"diverged at step {int(diverged_at):,}"
