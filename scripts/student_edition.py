@@ -79,6 +79,13 @@ INTRO_LAUNCH_PUBLISHED = INTRO_LAUNCH_STUDENT[:-1] + ", or open it in Binder or 
 
 # An opening fence of a MyST directive (colon or backtick fence) naming one of the solution directives.
 _OPENING = re.compile(r"^(?P<fence>:{3,}|`{3,})\{(?P<name>solution|solution-start|solution-end)\}[ \t]*(?P<arg>\S*)")
+# The same for the exercise directives, and an exercise's label option (``:label: x``, or ``label: x`` in a
+# ``---`` block).
+_EXERCISE_OPENING = re.compile(r"^(?P<fence>:{3,}|`{3,})\{(?P<name>exercise|exercise-start|exercise-end)\}")
+_LABEL_OPTION = re.compile(r"^:?label:\s*(?P<label>\S+)")
+
+#: The tag of an answer cell: Jupyter shows the cell, MyST-NB leaves it out of the student book's pages.
+ANSWER_TAG = "remove-cell"
 
 
 def stub_source(label: str) -> str:
@@ -103,6 +110,7 @@ class NotebookReport:
     stubbed: dict[str, str] = field(default_factory=dict)  # cell id -> exercise label
     solutions_removed: int = 0
     code_cells_removed: int = 0  # a solution's code cells after its first (its stub)
+    answered: list[str] = field(default_factory=list)  # exercises followed by an answer cell, in order
 
 
 def _closing_line(lines: list[str], opening: int, fence: str) -> int:
@@ -167,12 +175,84 @@ def _markdown_cell(text: str, in_solution: str | None, report: NotebookReport) -
     return _keep_lines(text, drop), in_solution
 
 
+def exercise_ends(text: str, open_label: str | None = None) -> tuple[list[tuple[int, str]], str | None]:
+    """Where each exercise statement in a markdown text ends: ``(last line, label)`` pairs, in order.
+
+    An ``{exercise}`` ends at its closing fence; a gated one at the closing fence of its ``{exercise-end}``.
+    ``open_label`` is the label of a gated exercise opened by an earlier cell; the label still open at the end
+    of ``text`` is returned with the pairs.
+    """
+    lines = text.split("\n")
+    ends, i = [], 0
+    while i < len(lines):
+        m = _EXERCISE_OPENING.match(lines[i])
+        if m is None:
+            i += 1
+            continue
+        close = _closing_line(lines, i, m["fence"])
+        labels = [o["label"] for o in map(_LABEL_OPTION.match, lines[i + 1:close]) if o]
+        if m["name"] == "exercise-start":
+            open_label = labels[0] if labels else "?"
+        elif m["name"] == "exercise-end":
+            if open_label is None:
+                raise ValueError("{exercise-end} without an {exercise-start}")
+            ends.append((close, open_label))
+            open_label = None
+        else:
+            ends.append((close, labels[0] if labels else "?"))
+        i = close + 1
+    return ends, open_label
+
+
+def answer_cell(label: str, code: bool) -> dict[str, Any]:
+    """The empty answer cell that follows an exercise's statement in the student notebooks (tagged
+    :data:`ANSWER_TAG`, so it is not part of the student book's pages). ``code``: a stub cell follows it."""
+    where = "; your code goes in the cell below" if code else ""
+    cell_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"answer-{label}")[:64]
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {"tags": [ANSWER_TAG]},
+            "source": f"**Your answer to {label}.** *Double-click this cell and write it here, in Markdown with "
+                      f"`$...$` for mathematics{where}.*"}
+
+
+def _piece_id(cell: dict[str, Any], k: int) -> str:
+    """The id of the ``k``-th piece of a markdown cell cut by :func:`_with_answer_cells` (the first keeps the cell's)."""
+    cell_id = cell.get("id", "cell")
+    return cell_id if k == 0 else f"{cell_id[:60]}-{k}"
+
+
+def _with_answer_cells(cells: list[dict[str, Any]], code_labels: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """``cells`` with each markdown cell cut after every exercise statement it holds and an :func:`answer_cell`
+    put there; the labels answered, in order. ``code_labels``: the exercises whose solution became a stub."""
+    out, answered, open_label = [], [], None
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            out.append(cell)
+            continue
+        ends, open_label = exercise_ends(cell["source"], open_label)
+        if not ends:
+            out.append(cell)
+            continue
+        lines, start = cell["source"].split("\n"), 0
+        for k, (last, label) in enumerate(ends):
+            piece = "\n".join(lines[start:last + 1]).strip("\n")
+            if piece.strip():
+                out.append({**cell, "id": _piece_id(cell, k), "source": piece})
+            out.append(answer_cell(label, label in code_labels))
+            answered.append(label)
+            start = last + 1
+        rest = "\n".join(lines[start:]).strip("\n")
+        if rest.strip():
+            out.append({**cell, "id": _piece_id(cell, len(ends)), "source": rest})
+    return out, answered
+
+
 def studentize(nb: dict[str, Any]) -> tuple[dict[str, Any], NotebookReport]:
     """The student version of a notebook (a new dict) and a report of what was removed.
 
     The first code cell inside a gated solution becomes a :func:`stub_source` stub (same cell id, no
     outputs) and the solution's other code cells are dropped; solution directives and their prose are
-    removed; markdown cells left empty are dropped.
+    removed; markdown cells left empty are dropped. Every exercise's statement is followed by an
+    :func:`answer_cell`, the markdown cell that held it being cut there when it holds more.
     """
     out = copy.deepcopy(nb)
     report = NotebookReport()
@@ -198,7 +278,7 @@ def studentize(nb: dict[str, Any]) -> tuple[dict[str, Any], NotebookReport]:
             cells.append(cell)
     if in_solution is not None:
         raise ValueError(f"the solution to {in_solution} has no {{solution-end}}")
-    out["cells"] = cells
+    out["cells"], report.answered = _with_answer_cells(cells, set(report.stubbed.values()))
     return out, report
 
 
@@ -308,6 +388,9 @@ On Linux, PyPI's `torch` is a CUDA build of several GB; for the CPU build run
 - A coding exercise leaves a cell that raises `NotImplementedError("Exercise <label>: your code here")`; replace it
   with your answer. "Run all" stops at the first such cell; the cells after it do not depend on your answer, so you
   can run them on their own.
+- Each exercise is followed by a cell *Your answer to <label>*: write your derivation or explanation there
+  (Markdown, with `$...$` for mathematics), and add cells below it as you need. The saved notebook is what you
+  hand in.
 - Where an exercise asks you to write a function, `op.checks` compares it with the library's on seeded cases and
   prints a pass or the case that differs, e.g. `op.checks.lp_gradient(my_gradient)`.
 - A chapter runs its experiments at a scale that takes minutes. For a quick pass with smaller experiments, make

@@ -18,9 +18,11 @@ import pytest
 import yaml
 
 from scripts.student_edition import (
+    ANSWER_TAG,
     EDITION_MARKER,
     INTRO_CHANGES,
     _ignore_for,
+    answer_cell,
     book_notebooks,
     build_html,
     make_student_edition,
@@ -112,6 +114,30 @@ def test_studentize_synthetic_notebook():
         assert kept in text, kept
     assert "inside" not in by_id, "a markdown cell left empty should be dropped"
     assert report.solutions_removed == 4
+    # each exercise's statement is followed by an answer cell, hidden from the pages; a coding one's precedes its stub
+    order = [c["id"] for c in student["cells"]]
+    assert report.answered == ["ex-a", "ex-c"]
+    assert order[order.index("ex-md") + 1] == "answer-ex-a" and order[order.index("ex-md") + 2] == "ex-md-1"
+    assert order[order.index("ex-start") + 1:order.index("ex-start") + 3] == ["answer-ex-c", "sol-1"]
+    assert by_id["ex-md"]["source"] == ":::{exercise}\n:label: ex-a\nDerive it.\n:::"
+    assert by_id["ex-md-1"]["source"] == "Prose after the solution stays."
+    assert by_id["answer-ex-a"]["metadata"] == {"tags": [ANSWER_TAG]}
+    assert "cell below" in by_id["answer-ex-c"]["source"] and "cell below" not in by_id["answer-ex-a"]["source"]
+
+
+def test_answer_cells_follow_each_statement_in_a_cell_holding_several():
+    nb = _notebook([_md("m", "Intro.\n\n```{exercise}\n---\nlabel: ex-p\n---\nFirst.\n```\n\n:::{exercise}\n"
+                             ":label: ex-q\nSecond.\n:::\nTail."),
+                    _md("g1", ":::{exercise-start}\n:label: ex-r\n:::\nStatement begins"),
+                    _md("g2", "and ends.\n:::{exercise-end}\n:::")])
+    student, report = studentize(nb)
+    assert [(c["id"], _text(c).split("\n")[-1]) for c in student["cells"]] == [
+        ("m", "```"), ("answer-ex-p", answer_cell("ex-p", False)["source"]),
+        ("m-1", ":::"), ("answer-ex-q", answer_cell("ex-q", False)["source"]), ("m-2", "Tail."),
+        ("g1", "Statement begins"), ("g2", ":::"), ("answer-ex-r", answer_cell("ex-r", False)["source"])]
+    assert report.answered == ["ex-p", "ex-q", "ex-r"]
+    with pytest.raises(ValueError, match="exercise-end"):
+        studentize(_notebook([_md("e", ":::{exercise-end}\n:::")]))
 
 
 def test_unclosed_gated_solution_is_an_error():
@@ -191,6 +217,10 @@ def test_student_readme_and_makefile_name_only_what_the_copy_holds(tmp_path):
     assert set(targets) == {".PHONY", "setup", "$(STAMP)", "book", "clean"}
     assert "executed" not in makefile.replace("not executed", "")
     assert "Binder or Colab" in student_readme("T", published=True)
+    # the README's `jupyter lab` is installed by `make setup` (the kernel it registers lives in .venv)
+    assert "`.venv/bin/jupyter lab`" in readme and "`make setup`" in readme
+    pins = [line.split("==")[0] for line in (book / "requirements.txt").read_text().splitlines() if "==" in line]
+    assert "jupyterlab" in pins, "requirements.txt installs no Jupyter front end for the README's `jupyter lab`"
     with pytest.raises(ValueError, match="Makefile: expected rules .* not found: \\['bench'\\]"):
         student_makefile((ROOT / "Makefile").read_text().replace("bench:", "benchmark:"))
 
@@ -223,6 +253,15 @@ def test_real_chapters_stub_exactly_their_solution_cells():
             want = stub_source(expected[cell["id"]]) if cell["id"] in expected else _text(originals[cell["id"]])
             assert _text(cell) == want, f"{path.name}: cell {cell['id']}"
         assert not any("{solution" in _text(c) for c in student["cells"]), path.name
+        # every exercise of the chapter, in order, gets an answer cell right after its statement's closing fence
+        labels = [m[1] for c in nb["cells"] if c["cell_type"] == "markdown"
+                  for m in re.finditer(r"\{exercise(?:-start)?\}\n:label: (\S+)", _text(c))]
+        assert labels and report.answered == labels, path.name
+        ids = [c["id"] for c in student["cells"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate cell ids"
+        for label in labels:
+            before = student["cells"][ids.index(f"answer-{label}") - 1]
+            assert before["cell_type"] == "markdown" and re.search(r"\n(:{3,}|`{3,})$", _text(before)), label
 
 
 # A {ref}/{numref} role's target: `label` or `text <label>`.
@@ -284,6 +323,7 @@ def test_student_notebooks_fail_only_at_the_stubs_and_the_book_builds(tmp_path, 
         assert 'class="solution' not in page, f"{name}: a solution is left in the student HTML"
         for label in set(report.stubbed.values()):
             assert f"Exercise {label}: your code here" in page, f"{name}: stub for {label} not shown"
+        assert report.answered and "Your answer to" not in page, f"{name}: an answer cell is in the student HTML"
         for full_book in ("colab.research.google.com", "mybinder.org", "github.com/overparam-book"):
             assert full_book not in page, f"{name}: the student page links to the full book ({full_book})"
     assert not (html / "instructors.html").exists()
