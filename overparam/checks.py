@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -50,9 +50,17 @@ class CheckResult:
     passed: int
     total: int
     failure: str | None = None
+    #: Whether the verdict was printed when the check ran (:func:`run_check`'s ``verbose``).
+    printed: bool = field(default=False, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.failure is None
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, a check called as a cell's last line shows its verdict once: nothing more where it was
+        printed already, the verdict where it was not (``verbose=False``)."""
+        if not self.printed:
+            print(self)
 
     def __str__(self) -> str:
         if self.failure is None:
@@ -159,7 +167,7 @@ def run_check(
             failure = f"case '{description}': {problem}"
             break
         passed += 1
-    result = CheckResult(name, passed, len(cases), failure)
+    result = CheckResult(name, passed, len(cases), failure, printed=verbose)
     if verbose:
         print(result)
     return result

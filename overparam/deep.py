@@ -268,6 +268,13 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     num_steps : int
         T >= 1.
 
+    Returns
+    -------
+    WarmupTrajectory
+        ``.rho`` and ``.gamma`` (each step's ρ(t) and γ(t), shape (T,)), ``.network`` and ``.recursion`` (the two
+        runs' iterates w(t), shape (T + 1, d)), ``.recursion_gradients``, and ``.relative_gap`` (the gap between
+        the two runs after each step, relative to the network's w(t)).
+
     Raises
     ------
     DivergenceError

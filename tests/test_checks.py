@@ -577,3 +577,17 @@ def test_a_result_of_the_right_size_but_the_wrong_shape_or_packing_is_told_so():
     # a single array where the reference returns a list of one (depth 2: one D_1) still passes
     assert checks.run_check("one", lambda fs: op.imbalance(fs)[0], op.imbalance,
                             [("depth 2", ([np.eye(2), np.eye(2)],))], verbose=False)
+
+
+def test_a_check_as_a_cells_last_line_shows_its_verdict_once():
+    """Bug: ending a cell with ``op.checks.x(f)`` printed the verdict, then the notebook showed the CheckResult's repr."""
+    import nbclient
+    import nbformat
+
+    cells = ["import overparam as op\nop.checks.lp_gradient(op.lp_gradient)",
+             "op.checks.lp_gradient(op.lp_gradient, verbose=False)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    for cell in nb.cells:
+        shown = "".join(o.get("text", "") or "".join(o.get("data", {}).values()) for o in cell.outputs)
+        assert shown == "lp_gradient: passed 6 of 6 cases\n", (cell.source, cell.outputs)
