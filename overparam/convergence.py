@@ -395,6 +395,8 @@ def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: Convergen
                 std: float) -> ConvergenceRun | None:
     """The run of ``scheme`` and ``depth`` at ``std`` that reached ``epsilon`` first; ``None`` if none did (Chapter 7).
 
+    Ties go to the larger step size, as in the sweep's :data:`~overparam.sweep.FASTEST_TO_TARGET` rule.
+
     Raises
     ------
     ValueError

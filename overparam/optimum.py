@@ -81,9 +81,12 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
     :func:`overparam.lp_hessian`, then halves the step until the loss satisfies
     the Armijo condition :math:`L(w + s\\Delta) \\le L(w) - \\tfrac14 s\\,\\lambda^2`,
     :math:`\\lambda^2 = -\\nabla L^\\top\\Delta` the squared Newton decrement. It
-    stops when :math:`\\lambda^2/2 \\le \\text{tol}\\cdot L(w)`: for a
-    self-concordant-like convex function that bounds the relative
-    suboptimality left. Data that a linear model fits exactly (noise-free
+    stops when :math:`\\lambda^2/2 \\le \\text{tol}\\cdot L(w)` (half the squared
+    decrement estimates :math:`L(w) - L^*` to leading order near the optimum), or
+    when a full step taken near the optimum does not shrink :math:`\\lambda^2`:
+    the decrement has then reached the round-off of the gradient, which happens
+    on data fitted almost exactly (residuals a few digits above round-off), where
+    ``tol`` relative to the tiny :math:`L^*` is out of reach. Data that a linear model fits exactly (noise-free
     :math:`y = Xw`) have :math:`L^* = 0`, reached by least squares already:
     Newton's method is then skipped (``iterations`` 0).
 
@@ -120,6 +123,7 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
     if p == 2:
         return LpOptimum(w, lp_loss(w, X, y, 2), 2, 0, 0.0, float(np.linalg.norm(lp_gradient(w, X, y, 2))))
     loss = lp_loss(w, X, y, p)
+    full_step_from = np.inf  # the squared decrement before the last full (undamped) step
     for it in range(1, max_iter + 1):
         g = lp_gradient(w, X, y, p)
         if _interpolates(w, X, y):  # L* = 0 to round-off: nothing left for Newton's method to resolve
@@ -129,7 +133,8 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
         dec2 = float(-g @ step)
         if dec2 <= 0:  # no descent direction left: we are at the optimum to round-off
             dec2 = 0.0
-        if dec2 / 2 <= tol * loss:
+        # converged; or a full step near w* failed to shrink the decrement: round-off, nothing left to gain
+        if dec2 / 2 <= tol * loss or dec2 >= full_step_from:
             return LpOptimum(w, loss, int(p), it - 1, float(np.sqrt(dec2)), float(np.linalg.norm(g)))
         s = 1.0
         while dec2 > _QUADRATIC_REGION * loss:  # far from w*: damp; near it, full steps converge quadratically
@@ -146,6 +151,7 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
         else:
             trial = w + step
             trial_loss = lp_loss(trial, X, y, p)
+            full_step_from = dec2
         w, loss = trial, trial_loss
     raise RuntimeError(f"lp_optimum(p={p}): not converged in max_iter={max_iter} Newton steps "
                        f"(squared decrement {dec2:.3g} against tol * L = {tol * loss:.3g})")

@@ -165,6 +165,23 @@ def test_rotation_keeps_product_and_imbalance_norms():
     np.testing.assert_allclose(Q.T @ Q, np.eye(6), atol=1e-14)
 
 
+def test_rotations_follow_the_seed_and_are_haar():
+    """Mutation testing: ignoring the seed, or dropping the sign fix (Q[0, 0] < 0 always), passed every test."""
+    fs = gaussian_init([5, 4, 4, 5], 0.7, seed=3)
+    one, two = rotate_hidden(fs, seed=1), rotate_hidden(fs, seed=2)
+    for j in (0, 1, 2):
+        assert not np.allclose(one[j], two[j]), f"layer {j + 1} is rotated the same way for seeds 1 and 2"
+    # the two hidden layers (both of width 4) get different rotations: W_1 -> Q_1 W_1 and W_3 -> W_3 Q_2ᵀ, and
+    # W_1 (4 x 5) has full row rank, W_3 (5 x 4) full column rank, so both Q's can be read back
+    Q1 = one[0] @ np.linalg.pinv(fs[0])
+    Q2 = (np.linalg.pinv(fs[2]) @ one[2]).T
+    np.testing.assert_allclose(Q1 @ Q1.T, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(Q2 @ Q2.T, np.eye(4), atol=1e-12)
+    assert not np.allclose(Q1, Q2)
+    corners = np.array([random_orthogonal(3, seed)[0, 0] for seed in range(500)])
+    assert abs(corners.mean()) < 0.1 and 0.4 < np.mean(corners > 0) < 0.6  # Haar: symmetric; measured 0.036, 0.54
+
+
 @pytest.mark.parametrize("k, widths", [(1, None), (1, (8, 8)), (3, (4, 5))])
 def test_balanced_init_gives_every_layer_the_stated_norm(k, widths):
     scale, depth = 0.1, 3

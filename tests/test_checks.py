@@ -564,6 +564,13 @@ def test_a_single_precision_answer_is_told_to_compute_in_float64():
     assert not summed32 and "largest error" in summed32.failure and "precision" not in summed32.failure
 
 
+def test_the_tolerance_is_double_precision_round_off():
+    """An answer off by 5e-7 relative fails (rtol 1e-7); one off by 2e-8 passes."""
+    off = checks.lp_gradient(lambda w, X, y, p: (1 + 5e-7) * op.lp_gradient(w, X, y, p), verbose=False)
+    assert not off and "largest error" in off.failure
+    assert checks.lp_gradient(lambda w, X, y, p: (1 + 2e-8) * op.lp_gradient(w, X, y, p), verbose=False)
+
+
 def test_a_result_of_the_right_size_but_the_wrong_shape_or_packing_is_told_so():
     column = checks.lp_gradient(lambda w, X, y, p: op.lp_gradient(w, X, y, p)[:, None], verbose=False)
     assert not column

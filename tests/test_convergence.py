@@ -148,6 +148,9 @@ def test_fastest_run_is_the_first_to_reach_epsilon():
     assert res.reached_at[i] == cv.iterations_vs_std(res, prob, preset)["balanced", 2][0]
     with pytest.raises(ValueError, match="no runs"):
         cv.fastest_run(res, prob, preset, "balanced", 5, 0.2)
+    # a tie goes to the larger step size, as in the sweep's FASTEST_TO_TARGET
+    tie = dataclasses.replace(res, reached_at=np.full_like(res.reached_at, 100.0))
+    assert cv.fastest_run(tie, prob, preset, "balanced", 2, 0.2).lr == 0.3
 
 
 @pytest.mark.parametrize("data, match", [

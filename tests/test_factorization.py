@@ -9,6 +9,7 @@ from overparam.balance import balanced_factors, max_imbalance
 from overparam.deep import end_to_end, layer_gradients
 from overparam.dynamics import end_to_end_direction
 from overparam.factorization import (
+    COMPLETION_PRESETS,
     CompletionPreset,
     CompletionProblem,
     ConvergenceError,
@@ -370,6 +371,16 @@ def test_nuclear_norm_completion_with_every_entry_observed_returns_the_target():
     target = np.random.default_rng(0).normal(size=(6, 5))  # full rank: recovery is by the constraints alone
     result = nuclear_norm_completion(CompletionProblem(target=target, mask=np.ones((6, 5), dtype=bool)))
     np.testing.assert_allclose(result.solution, target, atol=1e-12)
+
+
+def test_over_relaxation_reaches_the_same_completion_in_fewer_iterations():
+    """The default α = 1.6 (design notes: it cut the iterations about 1.5x); ignoring it passed every other test."""
+    preset = COMPLETION_PRESETS["fast"]
+    problem = completion_problem(preset.n, preset.rank, 4_000, seed=preset.seed)
+    plain, relaxed = (nuclear_norm_completion(problem, relaxation=a) for a in (1.0, 1.6))
+    assert relaxed.iterations < plain.iterations / 1.4  # measured 59 against 97
+    scale = np.linalg.norm(plain.solution)
+    assert np.linalg.norm(relaxed.solution - plain.solution) < 1e-5 * scale
 
 
 def test_nuclear_norm_completion_closed_forms_one_entry_and_one_row():

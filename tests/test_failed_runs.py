@@ -61,6 +61,14 @@ def test_spikes_are_found_against_the_best_so_far_and_a_spiking_run_still_trains
     assert res.trained[0] and res.outcome(0) == "trained"  # it recovered: not a failure
 
 
+def test_a_gradual_rise_is_a_spike_against_the_best_so_far():
+    """Gaps 1.0, 0.2, 0.3, 0.5 (L* = 0.5): no step is twice the one before it, but the last is 2.5x the best."""
+    res = _result([[1.5, 0.7, 0.8, 1.0]], [1e-3])
+    steps, ratios = res.spikes(0, 0.5)
+    np.testing.assert_array_equal(steps, [30])
+    np.testing.assert_allclose(ratios, [2.5])
+
+
 def test_spikes_of_a_diverged_run_stop_at_its_divergence_and_bad_arguments_are_named():
     res = _result([[1.5, 0.7, 0.6, np.inf]], [1e-2], diverged_at=[25])
     assert res.spikes(0, 0.5)[0].size == 0  # the frozen inf after step 25 is not a spike

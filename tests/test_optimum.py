@@ -177,3 +177,57 @@ def test_suboptimality_names_a_loss_that_is_not_real_numbers(bad):
 
 def test_suboptimality_keeps_inf_of_a_diverged_run():
     np.testing.assert_array_equal(op.suboptimality([0.7, np.inf], 0.5), [pytest.approx(0.2), np.inf])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Found by mutation testing: an undamped Newton, an off-by-one count and a one-residual "exact fit" all passed
+# ---------------------------------------------------------------------------------------------------------------
+def _heavy_tailed(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t(2) data (40 x 4), where a full Newton step from least squares raises the ℓ4 loss."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_t(2, size=(40, 4)), rng.standard_t(2, size=40)
+
+
+# seed 9: the full step more than triples the loss (1,152 to 3,880); seed 0: it raises it by 0.9% (9.949 to 10.037),
+# a rise that a line search with the wrong sign (L + s λ²/4) would accept
+@pytest.mark.parametrize("seed, rise", [(9, 3.0), (0, 1.005)])
+def test_newton_is_damped_so_every_iterate_lowers_the_loss_and_counts_its_steps(seed, rise, monkeypatch):
+    X, y = _heavy_tailed(seed)
+    w0 = np.linalg.lstsq(X, y, rcond=None)[0]
+    full_step = w0 - np.linalg.solve(op.lp_hessian(w0, X, y, 4), op.lp_gradient(w0, X, y, 4))
+    assert op.lp_loss(full_step, X, y, 4) > rise * op.lp_loss(w0, X, y, 4)
+    losses, hessians = [], []
+    gradient, hessian = op.optimum.lp_gradient, op.optimum.lp_hessian
+    monkeypatch.setattr(op.optimum, "lp_gradient",
+                        lambda w, *a: (losses.append(op.lp_loss(w, *a)), gradient(w, *a))[1])  # once per iterate
+    monkeypatch.setattr(op.optimum, "lp_hessian", lambda w, *a: (hessians.append(w), hessian(w, *a))[1])
+    opt = op.lp_optimum(X, y, 4)
+    assert np.all(np.diff(losses) <= 1e-14 * np.abs(losses[:-1])), losses  # the Armijo line search at work
+    assert losses[-1] < losses[0] / 1.1
+    # the last Hessian is taken at the optimum, whose step is not taken
+    assert opt.iterations == len(hessians) - 1 == len(losses) - 1 >= 2
+    assert opt.loss == losses[-1] and opt.decrement ** 2 / 2 <= 1e-16 * opt.loss
+
+
+def test_one_residual_fitted_exactly_is_not_an_exact_fit():
+    """A column that indicates one example lets least squares fit that row exactly, but not the others."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(40, 4)), np.eye(40)[:, 0]]
+    y = X[:, :4] @ rng.normal(size=4) + 0.3 * rng.normal(size=40)
+    least_squares = np.linalg.lstsq(X, y, rcond=None)[0]
+    opt = op.lp_optimum(X, y, 4)
+    assert opt.iterations > 0 and opt.gradient_norm < 1e-10
+    assert opt.loss < op.lp_loss(least_squares, X, y, 4) / 1.03  # measured 0.003281 against 0.003431
+
+
+def test_data_fitted_almost_exactly_converge_at_the_round_off_of_the_gradient():
+    """Noise 1e-9: the residuals are a few digits above round-off, so half the squared decrement cannot fall to
+    1e-16 L* (it stalls near 3e-14 L*). Newton's method used to step on to max_iter and raise."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 3))
+    y = X @ rng.normal(size=3) + 1e-9 * rng.normal(size=30)
+    opt = op.lp_optimum(X, y, 4)
+    assert 0 < opt.iterations < 10 and opt.decrement ** 2 < 1e-12 * opt.loss
+    assert opt.loss < op.lp_loss(np.linalg.lstsq(X, y, rcond=None)[0], X, y, 4) / 1.05  # measured 6.54e-37, 7.11e-37
+    with pytest.raises(RuntimeError, match="not converged in max_iter=2"):
+        op.lp_optimum(X, y, 4, max_iter=2)

@@ -15,6 +15,7 @@ from overparam.losses import lp_gradient, lp_hessian, lp_loss  # noqa: E402
 from overparam.optimum import lp_optimum  # noqa: E402
 from overparam.preconditioning import (  # noqa: E402
     RuleComparison,
+    RunGap,
     compare_network_and_rule,
     plot_comparison,
     preconditioned_sharpness,
@@ -51,6 +52,12 @@ def test_run_gap_on_hand_made_runs():
     assert gap.first_step_above(0.5) == 2
     assert gap.first_step_above(0.5, of="W_e") == 3
     assert gap.first_step_above(np.inf) is None
+
+
+def test_step_of_max_is_the_step_of_the_largest_loss_gap_not_of_the_W_e_gap():
+    gap = RunGap(steps=np.array([0, 5, 9]), loss_gap=np.array([0.1, 0.5, 0.2]),
+                 W_e_gap=np.array([0.0, 0.1, 0.9]))
+    assert gap.step_of_max == 5 and gap.max_loss_gap == 0.5 and gap.max_W_e_gap == 0.9
 
 
 def test_run_gap_rejects_bad_input():
