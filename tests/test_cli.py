@@ -39,6 +39,14 @@ def tiny_presets(tmp_path, monkeypatch):
     torch.set_num_threads(before)
 
 
+def _record_scale_stamps(monkeypatch, module) -> list[str]:
+    """Record the scale each figure of ``module`` is stamped with (:func:`overparam.plotting.note_scale`)."""
+    stamps, note_scale = [], module.note_scale
+    monkeypatch.setattr(module, "note_scale", lambda fig, text, scale: (stamps.append(scale),
+                                                                        note_scale(fig, text, scale=scale))[1])
+    return stamps
+
+
 def _forbid(monkeypatch, module, *names):
     """Make the data loader and the computations of ``module`` fail if they are ever called."""
     def called(*args, **kwargs):
@@ -186,6 +194,8 @@ BAD_ARGUMENTS = [
     (["mnist", "--threads", "-1"], "--threads"),
     (["mnist", "--eval-every", "0"], "--eval-every"),
     (["mnist", "--device", "bogus"], "--device"),
+    (["mnist", "--device", "meta"], "--device"),
+    (["mnist", "--variants", ","], "--variants"),
     (["mnist", "--variants", "baseline,product,baseline"], "--variants"),
     (["mnist", "--seed", "-1"], "--seed"),
     (["mnist", "--seed", "1.5"], "--seed"),
@@ -301,11 +311,14 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     X = rng.normal(size=(40, 5))
     fake = op.Standardized(X=X, y=X @ rng.normal(size=5), x_mean=np.zeros(5), x_std=np.ones(5), y_mean=0.0, y_std=1.0)
     monkeypatch.setattr(cli_convergence, "load_standardized_ethanol", lambda data_dir=None: fake)
+    stamps = _record_scale_stamps(monkeypatch, cli_convergence)
     assert main(["convergence", "--preset", "fast"]) == 0
     out = capsys.readouterr().out
     assert "depth 3, gaussian:" in out and "wrote results/convergence_fast.npz" in out
     saved = op.SweepResult.load(tmp_path / "results" / "convergence_fast.npz")
     assert len(saved) == 6 and saved.target == 1e-5 and saved.provenance["command"].startswith("python -m overparam")
+    assert all(f == () for f in saved.factors), "the layers stay out of the file (25 MB at the long preset)"
+    assert stamps == ["fast"]
     assert (tmp_path / "results" / "convergence_fast.png").exists()
     before = (tmp_path / "results" / "convergence_fast.npz").read_bytes()
     assert main(["convergence", "--preset", "fast", "--no-figures"]) == 0
@@ -315,7 +328,7 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     (tmp_path / "results" / "convergence_fast.png").unlink()
     _forbid(monkeypatch, cli_convergence, "run_convergence")
     assert main(["convergence", "--preset", "fast", "--redraw"]) == 0
-    assert (tmp_path / "results" / "convergence_fast.png").exists()
+    assert (tmp_path / "results" / "convergence_fast.png").exists() and stamps == ["fast", "fast"]
     assert (tmp_path / "results" / "convergence_fast.npz").read_bytes() == before
     assert "depth 3, gaussian:" in capsys.readouterr().out
     monkeypatch.setitem(convergence.PRESETS, "fast", dataclasses.replace(convergence.PRESETS["fast"], lrs=(0.2,)))
@@ -408,6 +421,23 @@ def test_every_committed_file_names_the_run_it_holds():
                 str(npz["metadata_json"]))["metadata"]
         words = meta["command"].split()
         assert " ".join(words[:len(run.split()) + 3]) == f"python -m overparam {run}", (name, meta["command"])
+
+
+def test_the_committed_sweeps_hold_their_presets_runs():
+    """Mutation testing: a preset's grid edited after its file was committed went unnoticed, although --redraw and
+    the chapters read the file as that preset's runs."""
+    from overparam import convergence as cv
+
+    paper = op.SweepResult.load(REPO_RESULTS / "ethanol_paper.npz")
+    assert paper.configs == tuple(ethanol.PRESETS["paper"].runs())
+    assert paper.num_iters == ethanol.PRESETS["paper"].num_iters == 10**6
+    preset = toy.TOY_PRESETS["paper"]
+    for y1 in preset.y1_values:
+        held = op.SweepResult.load(REPO_RESULTS / f"toy_paper_y{y1:g}.npz")
+        assert held.configs == tuple(op.toy_runs(preset.depths)) and held.num_iters == preset.num_iters, y1
+    long = op.SweepResult.load(REPO_RESULTS / "convergence_long.npz")
+    problem = cv.whitened_problem(op.load_standardized_ethanol())
+    assert cv.iterations_vs_std(long, problem, cv.PRESETS["long"])  # refuses a file of other runs (a ValueError)
 
 
 # ---------------------------------------------------------------------------
@@ -534,3 +564,127 @@ def test_redraw_does_not_replace_a_committed_file_s_figures_unless_out_names_it(
     assert {p: p.read_bytes() for p in Path("results").glob("*.png")} == figures, "nothing was redrawn"
     assert main([*argv, "--redraw", "--out", out]) == 0, "named, the figures are redrawn"
     assert "redrew" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# Found by mutation testing: which figure shows which loss, against which L*, stamped with which scale
+# ---------------------------------------------------------------------------
+def test_ethanol_draws_each_loss_against_its_own_optimum_with_its_scale_and_records_the_optima(
+        tmp_path, monkeypatch, capsys):
+    drawn, sweep, teaser, savefig = [], cli_ethanol.plot_depth_sweep, cli_ethanol.plot_teaser, cli_ethanol.atomic_savefig
+    monkeypatch.setattr(cli_ethanol, "plot_depth_sweep", lambda r, p, optimum=None: (
+        drawn.append([f"ℓ{p} sweep", optimum]), sweep(r, p, optimum=optimum))[1])
+    monkeypatch.setattr(cli_ethanol, "plot_teaser", lambda r, optimum=None: (
+        drawn.append(["teaser", optimum]), teaser(r, optimum=optimum))[1])
+    monkeypatch.setattr(cli_ethanol, "atomic_savefig", lambda fig, path, **kw: (
+        drawn[-1].append(Path(path).name), savefig(fig, path, **kw))[1])
+    stamps = _record_scale_stamps(monkeypatch, cli_ethanol)
+    assert main(["ethanol", "--preset", "fast", "--threads", "1", "--dtype", "float64"]) == 0
+    data = cli_ethanol.load_standardized_ethanol()
+    optima = {p: op.lp_optimum(data.X, data.y, p).loss for p in (2, 4)}
+    expected = [["ℓ2 sweep", optima[2], "ethanol_fast_depth_l2.png"], ["ℓ4 sweep", optima[4], "ethanol_fast_depth_l4.png"],
+                ["teaser", optima[4], "ethanol_fast_teaser.png"]]
+    assert drawn == expected and stamps == ["fast"] * 3
+    saved = op.SweepResult.load(tmp_path / "results" / "ethanol_fast.npz")
+    assert saved.provenance["optimum_loss"] == {"2": optima[2], "4": optima[4]}
+    # --redraw draws the same figures from the optima the file recorded, without the data
+    drawn.clear()
+    stamps.clear()
+    _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
+    assert main(["ethanol", "--preset", "fast", "--redraw"]) == 0
+    assert drawn == expected and stamps == ["fast"] * 3
+
+
+def test_toy_stamps_its_scale_and_redraw_refuses_a_file_of_another_budget(tmp_path, monkeypatch, capsys):
+    stamps = _record_scale_stamps(monkeypatch, cli_toy)
+    assert main(["toy", "--preset", "fast", "--threads", "1"]) == 0
+    assert main(["toy", "--preset", "fast", "--redraw"]) == 0
+    assert stamps == ["fast", "fast"]
+    # the toy presets differ only in their budgets: a file of 20 iterations is not one of 21
+    monkeypatch.setitem(toy.TOY_PRESETS, "fast", dataclasses.replace(toy.TOY_PRESETS["fast"], num_iters=21))
+    capsys.readouterr()
+    assert main(["toy", "--preset", "fast", "--redraw"]) == 2
+    assert "does not hold the runs of --preset fast" in capsys.readouterr().err
+
+
+def test_mnist_on_stand_in_data_records_the_deviation_and_keeps_the_variants_it_finished(tmp_path, monkeypatch):
+    """Only the test images: the file says so (``deviation``), and a run cut off in its second variant keeps the first."""
+    from overparam.cli import mnist as cli_mnist
+
+    shared = Path(os.environ.get("OVERPARAM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    images = shared / "mnist" / "t10k-images-idx3-ubyte.gz"
+    if not images.is_file():
+        pytest.skip(f"offline MNIST copy not found in {images.parent}")
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(shared / "mnist" / name, tmp_path / "data" / "mnist" / name)
+    configs, train_convnet = [], cli_mnist.train_convnet
+
+    def cut_off_in_the_second(config, *args, **kwargs):
+        configs.append(config)
+        if len(configs) == 2:
+            raise KeyboardInterrupt
+        return train_convnet(config, *args, **kwargs)
+
+    monkeypatch.setattr(cli_mnist, "train_convnet", cut_off_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        main(["mnist", "--steps", "2", "--variants", "baseline,product", "--device", "cpu", "--no-download",
+              "--data-dir", str(tmp_path / "data"), "--out", "run.npz"])
+    histories, meta = op.convnet.load_histories(tmp_path / "run.npz")
+    assert [h.variant for h in histories] == ["baseline"]
+    assert "test images" in meta["deviation"] and meta["device"].startswith("cpu")
+    assert meta["eval_every"] == 200 == configs[0].eval_every  # on the CPU; the tutorial's 100 on CUDA
+    # on a CUDA device the tutorial's 100 (the device itself is not needed: training is replaced)
+    monkeypatch.setattr(cli_mnist, "resolve_device", lambda name: torch.device("cuda"))
+    configs.clear()
+
+    def stop_at_once(config, *args, **kwargs):
+        configs.append(config)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mnist, "train_convnet", stop_at_once)
+    with pytest.raises(KeyboardInterrupt):
+        main(["mnist", "--steps", "2", "--variants", "baseline,product", "--no-download",
+              "--data-dir", str(tmp_path / "data"), "--out", "run_cuda.npz"])
+    assert configs[0].eval_every == 100
+
+
+def test_device_auto_picks_cuda_when_torch_sees_a_gpu(monkeypatch):
+    from overparam.cli.args import device_name
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_name("auto") == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_name("auto") == "cpu"
+
+
+def test_files_found_from_a_chapter_and_dated_in_utc(tmp_path, monkeypatch):
+    """A chapter runs in chapters/: the results beside it are ../results; the provenance's date is UTC."""
+    import datetime
+
+    from overparam import files
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "x_only_here.npz").write_bytes(b"x")
+    (tmp_path / "chapters").mkdir()
+    monkeypatch.chdir(tmp_path / "chapters")
+    assert files.find_results("x_only_here.npz", download=False) == Path("..") / "results" / "x_only_here.npz"
+    stamp = datetime.datetime.fromisoformat(op.provenance("cmd")["date_utc"])
+    assert stamp.utcoffset() == datetime.timedelta(0)
+    assert op.read_provenance({"date": "old", "date_utc": "new"})["date_utc"] == "new"
+
+
+def test_a_companion_file_alone_keeps_the_default_name_taken(tmp_path):
+    """An existing figure of an earlier run, without its results file, is not overwritten either."""
+    from overparam import files
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "ethanol_fast_teaser.png").write_bytes(b"png")
+    path, why = files.choose_output(None, "results/ethanol_fast.npz", companions=cli_ethanol.FIGURE_SUFFIXES)
+    assert path != Path("results/ethanol_fast.npz") and path.name.startswith("ethanol_fast-") and "is kept" in why
+    path, _ = files.choose_output(None, "results/other.npz")  # the default companion: the .json beside a file
+    assert path == Path("results/other.npz")
+    (tmp_path / "results" / "other.json").write_text("{}")
+    assert files.choose_output(None, "results/other.npz")[0] != Path("results/other.npz")
+    with pytest.raises(OutputPathError, match="--out"):
+        files.check_writable(tmp_path / "results")

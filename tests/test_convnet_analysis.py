@@ -434,3 +434,38 @@ def test_the_paper_readoffs_default_cannot_be_changed_by_a_chapter():
     with pytest.raises(TypeError):
         op.PAPER_CURVE_RUNS["tutorial"] = "product"
     assert op.PAPER_READOFFS["overparameterized"][0] == 14.0 and op.PAPER_CURVE_RUNS["tutorial"] == "baseline"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Found by mutation testing
+# ---------------------------------------------------------------------------------------------------------------
+def test_error_standard_error_is_the_binomial_formula():
+    assert op.error_standard_error(0.01, 10_000) == pytest.approx(np.sqrt(0.01 * 0.99 / 10_000), rel=1e-12)
+
+
+def test_readoff_comparison_counts_a_run_below_the_paper_and_not_step_0():
+    """Ours half the paper's value at step 500 (a factor 2 the other way), ten times it at step 0 (not counted)."""
+    t = np.arange(1000, dtype=float)
+    runs = {"baseline": _fake_history("baseline", 0 * t + 0.5), "product": _fake_history("product", 0 * t + 0.5)}
+    worst, _ = op.readoff_comparison(runs, 1, {"tutorial": {0: 0.1, 500: 2.0}})  # ours: 1.0 (0.5 + penalty 0.5)
+    assert worst == pytest.approx(2.0)
+
+
+def test_paper_figure_draws_each_curves_read_offs_in_its_runs_colour():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    t = np.arange(300, dtype=float)
+    runs = {v: _fake_history(v, 1.0 / (1 + t)) for v in ("baseline", "product")}
+    fig = op.plot_paper_figure(runs, 3)
+    crosses = {line.get_label(): line for line in fig.axes[0].lines if line.get_marker() == "x"}
+    plt.close(fig)
+    for curve, run in op.PAPER_CURVE_RUNS.items():
+        line = crosses[f"blog post's figure, read by eye ({curve})"]
+        assert to_hex(line.get_color()) == to_hex(op.convnet_analysis.VARIANT_COLORS[run])
+        assert list(line.get_xdata()) == list(op.PAPER_READOFFS[curve])
+        assert list(line.get_ydata()) == list(op.PAPER_READOFFS[curve].values())
+    assert fig.axes[0].get_ylim() == (1e-2, 1e2)  # the blog post's range

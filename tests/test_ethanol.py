@@ -258,3 +258,62 @@ def test_grid_position_places_each_axis_of_a_run_in_its_methods_grid():
     assert ethanol.grid_position(res, 9) == {"lr": (0.3, "highest", 2)}  # depth 1's runs are another grid
     with pytest.raises(ValueError, match=r"^i must be an integer >= 0 and <= 9, got 10"):
         ethanol.grid_position(res, 10)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Found by mutation testing: a table or figure of ℓ4 that took the ℓ2 runs or the baselines, curves drawn as the
+# raw loss under an "L − L*" axis, and a summary column of final losses headed L − L*
+# ---------------------------------------------------------------------------------------------------------------
+L2_STAR, L4_STAR = 0.01, 0.05
+MIXED = [  # (config, losses at steps 0..3, diverged_at)
+    (op.RunConfig("gd", 1e-2, depth=1, p=4), [1.05, 0.4, 0.2, 0.1], -1),
+    (op.RunConfig("gd", 1e-3, depth=2, p=4), [1.05, 0.9, 0.15, 0.07], -1),
+    (op.RunConfig("gd", 1e-2, depth=1, p=2), [0.8, 0.1, 0.05, 0.02], -1),
+    (op.RunConfig("gd", 1e-2, depth=2, p=2), [0.8, 0.2, 0.04, 0.015], -1),
+    (op.RunConfig("adagrad", 1e-2, depth=1, p=4), [1.05, 0.3, 0.25, 0.2], -1),
+    (op.RunConfig("adam", 1e-3, depth=1, p=4), [1.05, 0.5, 0.3, 0.12], -1),
+]
+
+
+def _mixed() -> op.SweepResult:
+    return _hand_result(MIXED)
+
+
+def test_precision_table_of_one_loss_holds_only_that_losss_runs():
+    res = _mixed()
+    for p in (2, 4):
+        rows = ethanol.precision_table(res, {2: L2_STAR, 4: L4_STAR}[p], p, epsilons=(0.5, 0.1))
+        assert rows and all(res.configs[r.index].p == p for r in rows), p
+    assert 1 not in ethanol.speedup_vs_precision(ethanol.precision_table(res, L4_STAR, 4, epsilons=(0.5, 0.1)))
+    with pytest.raises(ValueError, match="epsilons"):
+        ethanol.precision_table(res, L4_STAR, 4, epsilons=(0.0,))
+
+
+def test_depth_sweep_and_teaser_draw_the_suboptimality_of_the_right_runs():
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    res = _mixed()
+    after0 = res.steps > 0
+    ax = ethanol.plot_depth_sweep(res, 4, optimum=L4_STAR)
+    lines = ax.get_lines()
+    # one line per GD depth of ℓ4: no ℓ2 run, no baseline
+    assert [line.get_label() for line in lines] == ["N=1, η=0.01", "N=2, η=0.001"]
+    for line, i in zip(lines, (0, 1)):
+        np.testing.assert_allclose(line.get_ydata(), res.loss[i][after0] - L4_STAR)
+    plt.close(ax.figure)
+    ax = ethanol.plot_teaser(res, optimum=L4_STAR)
+    drawn = {line.get_label().split(" (η")[0]: line.get_ydata() for line in ax.get_lines()}
+    plt.close(ax.figure)
+    np.testing.assert_allclose(drawn["GD, depth 1"], res.loss[0][after0] - L4_STAR)
+    np.testing.assert_allclose(drawn[ethanol.TEASER_NAMES["adagrad"]], res.loss[4][after0] - L4_STAR)
+
+
+def test_summary_gives_the_final_suboptimality_beside_the_final_loss():
+    res = _mixed()
+    text = ethanol.summary(res, {2: L2_STAR, 4: L4_STAR})
+    l2_row, l4_row = [line.split() for line in text.splitlines() if line.split()[:2] == ["gd", "2"]]
+    # ..., final loss, L − L*, iterations to the target (one number here)
+    assert [float(v) for v in l2_row[-3:-1]] == pytest.approx([0.015, 0.015 - L2_STAR])
+    assert [float(v) for v in l4_row[-3:-1]] == pytest.approx([0.07, 0.07 - L4_STAR])

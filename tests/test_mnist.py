@@ -326,11 +326,13 @@ ALL_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-i
 
 
 @pytest.mark.parametrize("download", [False, True])
-def test_an_empty_data_dir_names_every_missing_file(tmp_path, download):
+def test_an_empty_data_dir_names_every_missing_file(tmp_path, monkeypatch, download):
     """The final error used to name only t10k-images (the last file tried); now all four, and no fallback warning."""
     (tmp_path / "empty").mkdir()
     import warnings
 
+    tried = []
+    monkeypatch.setattr(mn, "_urlopen_bytes", lambda url: (tried.append(url), _offline(url))[1])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(FileNotFoundError) as err:
@@ -338,6 +340,7 @@ def test_an_empty_data_dir_names_every_missing_file(tmp_path, download):
     first = str(err.value).splitlines()[0]
     assert all(name in first for name in ALL_FILES), first
     assert ("download=False" if not download else "download failed: ") in first
+    assert bool(tried) == download, f"download={download}, yet {len(tried)} downloads were tried"
     assert str(tmp_path / "empty" / "mnist") in str(err.value)
     with pytest.raises(FileNotFoundError) as err:
         load_mnist("test", tmp_path / "empty", download=False)

@@ -338,3 +338,25 @@ def test_toy_readers_name_a_result_that_is_not_a_sweep():
     for read in (op.toy.toy_table, op.toy.plot_iterations_vs_lr):
         with pytest.raises(ValueError, match=r"^results\[5\.0\] must be a SweepResult"):
             read({5.0: "x"})
+
+
+def test_each_run_is_drawn_once_and_the_stability_limit_where_it_is():
+    """Mutation testing: a run that reached the target and diverged later was drawn on the line and as × too."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    never = op.training.NEVER
+    rows = [(1, 1e-3, never, never), (1, 1e-2, 2, never), (1, 3e-2, 1, 3), (1, 1e-1, never, 2)]
+    (ax,) = op.plot_iterations_vs_lr({5.0: _toy_result(rows)})
+    drawn, vertical = {}, []
+    for line in (line for line in ax.get_lines() if len(line.get_xdata())):  # not the legend's empty entries
+        if line.get_marker() == "None":  # the budget (horizontal) and the stability limit (vertical)
+            vertical += [list(line.get_xdata())] if line.get_xdata()[0] == line.get_xdata()[-1] else []
+            continue
+        for x in line.get_xdata():
+            drawn.setdefault(float(x), []).append(line.get_marker())
+    plt.close("all")
+    assert drawn == {1e-3: ["v"], 1e-2: ["o"], 3e-2: ["x"], 1e-1: ["x"]}
+    assert vertical == [[2 / 5.0 ** 2] * 2]
