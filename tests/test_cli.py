@@ -97,6 +97,13 @@ def test_toy_figure_counts_as_an_existing_default_file(tmp_path):
     assert len(list(figure.parent.glob("toy_fast-*.png"))) == 1
 
 
+def test_ethanol_figures_count_as_an_existing_default_file(tmp_path):
+    figure = _committed(tmp_path, "ethanol_fast_teaser.png")
+    assert main(ETHANOL[:-1]) == 0  # with the figures
+    assert figure.read_bytes() == b"the committed results"
+    assert len(list(figure.parent.glob("ethanol_fast-*_teaser.png"))) == 1
+
+
 def test_ethanol_keeps_an_existing_default_file(tmp_path, capsys):
     committed = _committed(tmp_path, "ethanol_fast.npz")
     assert main(ETHANOL) == 0
@@ -312,6 +319,13 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     fake = op.Standardized(X=X, y=X @ rng.normal(size=5), x_mean=np.zeros(5), x_std=np.ones(5), y_mean=0.0, y_std=1.0)
     monkeypatch.setattr(cli_convergence, "load_standardized_ethanol", lambda data_dir=None: fake)
     stamps = _record_scale_stamps(monkeypatch, cli_convergence)
+    figure = _committed(tmp_path, "convergence_fast.png")  # a figure alone keeps the default name taken too
+    assert main(["convergence", "--preset", "fast"]) == 0
+    assert figure.read_bytes() == b"the committed results" and len(list(figure.parent.glob("convergence_fast-*"))) == 2
+    figure.unlink()
+    for fresh in figure.parent.glob("convergence_fast-*"):
+        fresh.unlink()
+    stamps.clear()
     assert main(["convergence", "--preset", "fast"]) == 0
     out = capsys.readouterr().out
     assert "depth 3, gaussian:" in out and "wrote results/convergence_fast.npz" in out

@@ -305,7 +305,10 @@ def test_depth_sweep_and_teaser_draw_the_suboptimality_of_the_right_runs():
     plt.close(ax.figure)
     ax = ethanol.plot_teaser(res, optimum=L4_STAR)
     drawn = {line.get_label().split(" (η")[0]: line.get_ydata() for line in ax.get_lines()}
+    labels = [line.get_label() for line in ax.get_lines()]
     plt.close(ax.figure)
+    # each baseline ran at its defaults here (one value of every hyper-parameter): the label names only η
+    assert f"{ethanol.TEASER_NAMES['adagrad']} (η=0.01)" in labels and not any("eps=" in label for label in labels)
     np.testing.assert_allclose(drawn["GD, depth 1"], res.loss[0][after0] - L4_STAR)
     np.testing.assert_allclose(drawn[ethanol.TEASER_NAMES["adagrad"]], res.loss[4][after0] - L4_STAR)
 
