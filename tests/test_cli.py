@@ -641,7 +641,7 @@ def test_mnist_on_stand_in_data_records_the_deviation_and_keeps_the_variants_it_
         return train_convnet(config, *args, **kwargs)
 
     monkeypatch.setattr(cli_mnist, "train_convnet", cut_off_in_the_second)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="instead of the 55,000 training images"):
         main(["mnist", "--steps", "2", "--variants", "baseline,product", "--device", "cpu", "--no-download",
               "--data-dir", str(tmp_path / "data"), "--out", "run.npz"])
     histories, meta = op.convnet.load_histories(tmp_path / "run.npz")
@@ -657,7 +657,7 @@ def test_mnist_on_stand_in_data_records_the_deviation_and_keeps_the_variants_it_
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_mnist, "train_convnet", stop_at_once)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="instead of the 55,000 training images"):
         main(["mnist", "--steps", "2", "--variants", "baseline,product", "--no-download",
               "--data-dir", str(tmp_path / "data"), "--out", "run_cuda.npz"])
     assert configs[0].eval_every == 100
