@@ -119,22 +119,26 @@ def _closing_line(lines: list[str], opening: int, fence: str) -> int:
     for i in range(opening + 1, len(lines)):
         if closing.match(lines[i]):
             return i
-    raise ValueError(f"unclosed {{solution}} directive opened by {lines[opening]!r}")
+    raise ValueError(f"unclosed directive opened by {lines[opening]!r}")
+
+
+def _directive_spans(lines: list[str], opening: re.Pattern[str]) -> Iterator[tuple[re.Match[str], int, int]]:
+    """Each directive of ``lines`` whose opening fence ``opening`` matches: (the match, its line, its closing line)."""
+    i = 0
+    while i < len(lines):
+        m = opening.match(lines[i])
+        if m is None:
+            i += 1
+            continue
+        close = _closing_line(lines, i, m["fence"])
+        yield m, i, close
+        i = close + 1
 
 
 def find_directives(text: str) -> list[Directive]:
     """Every ``{solution}``, ``{solution-start}`` and ``{solution-end}`` directive in a markdown text, in order."""
-    lines = text.split("\n")
-    found, i = [], 0
-    while i < len(lines):
-        m = _OPENING.match(lines[i])
-        if m is None:
-            i += 1
-            continue
-        stop = _closing_line(lines, i, m["fence"]) + 1
-        found.append(Directive(m["name"], m["arg"], i, stop))
-        i = stop
-    return found
+    return [Directive(m["name"], m["arg"], start, close + 1)
+            for m, start, close in _directive_spans(text.split("\n"), _OPENING)]
 
 
 def _keep_lines(text: str, drop: list[tuple[int, int]]) -> str:
@@ -183,14 +187,9 @@ def exercise_ends(text: str, open_label: str | None = None) -> tuple[list[tuple[
     of ``text`` is returned with the pairs.
     """
     lines = text.split("\n")
-    ends, i = [], 0
-    while i < len(lines):
-        m = _EXERCISE_OPENING.match(lines[i])
-        if m is None:
-            i += 1
-            continue
-        close = _closing_line(lines, i, m["fence"])
-        labels = [o["label"] for o in map(_LABEL_OPTION.match, lines[i + 1:close]) if o]
+    ends = []
+    for m, start, close in _directive_spans(lines, _EXERCISE_OPENING):
+        labels = [o["label"] for o in map(_LABEL_OPTION.match, lines[start + 1:close]) if o]
         if m["name"] == "exercise-start":
             open_label = labels[0] if labels else "?"
         elif m["name"] == "exercise-end":
@@ -200,7 +199,6 @@ def exercise_ends(text: str, open_label: str | None = None) -> tuple[list[tuple[
             open_label = None
         else:
             ends.append((close, labels[0] if labels else "?"))
-        i = close + 1
     return ends, open_label
 
 
