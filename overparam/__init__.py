@@ -79,7 +79,7 @@ from .mnist import (
     scale_pixels,
     training_and_validation,
 )
-from .plotting import DEPTH_COLORS, floor_power_of_ten, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
+from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, floor_power_of_ten, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
     FASTEST_TO_TARGET,
@@ -175,6 +175,8 @@ __all__ = [
     "DeepHistory",
     "depth1_stability_limit",
     "DEPTH_COLORS",
+    "BASELINE_COLORS",
+    "depth_linestyle",
     "depth_two_potential",
     "DivergenceError",
     "end_to_end",

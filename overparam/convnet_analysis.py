@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .convnet import ConvNetHistory, TutorialConvNet
+from .plotting import DEPTH_COLORS
 from .validation import check_int, check_real, finite_array
 
 __all__ = [
@@ -44,7 +45,8 @@ __all__ = [
 ]
 
 #: One colour per variant, used by every figure of Chapter 6.
-VARIANT_COLORS: dict[str, str] = {"baseline": "k", "product": "C3", "factors": "C0", "original": "C2"}
+VARIANT_COLORS: dict[str, str] = {"baseline": "k", "product": DEPTH_COLORS[2], "factors": DEPTH_COLORS[1],
+                                  "original": DEPTH_COLORS[3]}
 #: Marker of each variant's test error in :func:`plot_validation_error`, in the order of the histories.
 TEST_MARKERS: tuple[str, ...] = ("o", "s", "D", "^")
 #: Legend labels: where the L2 penalty sits.

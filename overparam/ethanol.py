@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .optimum import suboptimality
-from .plotting import DEPTH_COLORS, loss_axes, plot_loss
+from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, loss_axes, plot_loss
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, check_sweep_result, log_steps, product_runs,
                     quarter_decades, select_runs)
 from .training import format_iterations
@@ -198,7 +198,7 @@ def plot_speedup_vs_precision(rows: Sequence[PrecisionRow], num_iters: int, epsi
         its = np.asarray(by_depth[depth].iterations)
         exact = np.isfinite(ratio)
         bound = np.isinf(ratio)
-        ax.plot(eps[exact], ratio[exact], "o-", color=color, label=f"depth {depth}")
+        ax.plot(eps[exact], ratio[exact], marker="o", ls=depth_linestyle(depth), color=color, label=f"depth {depth}")
         if bound.any():
             ax.plot(eps[bound], num_iters / its[bound], "^", mfc="none", color=color, ms=8)
     ax.axhline(1, color="0.5", lw=0.8)
@@ -222,11 +222,12 @@ L4_GRID_TOP = {1: 10**-2.25, 2: 10**-2.5, 3: 10**-3, 4: 10**-3, 5: 10**-3.25, 6:
 TARGETS = {4: 0.1, 2: 0.07}
 #: Legend names of the teaser's methods.
 TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
-#: Line styles of the teaser's baselines: colours outside :data:`~overparam.plotting.DEPTH_COLORS` and broken
-#: lines, so that GD keeps its depth colour (solid) and no baseline reads as a depth.
+#: Line styles of the teaser's baselines: colours outside :data:`~overparam.plotting.DEPTH_COLORS`
+#: (:data:`~overparam.plotting.BASELINE_COLORS`, black and grey) and broken lines, so that GD keeps its depth colour
+#: (solid) and no baseline reads as a depth.
 TEASER_STYLES = {
-    "adagrad": {"color": "#ff7f0e", "ls": "--"},
-    "adadelta": {"color": "#17becf", "ls": "--"},
+    "adagrad": {"color": BASELINE_COLORS[0], "ls": "--"},
+    "adadelta": {"color": BASELINE_COLORS[1], "ls": "--"},
     "momentum": {"color": "0.45", "ls": "-."},
     "adam": {"color": "0.0", "ls": ":"},
 }
@@ -370,7 +371,8 @@ def plot_depth_sweep(result: SweepResult, p: int, ax: Any = None, optimum: float
     for (method, depth, pp), i in sorted(chosen.items()):
         if method == "gd" and pp == p:
             plot_loss(ax, result.steps[after0], _curve(result, i, optimum)[after0],
-                      f"N={depth}, η={result.configs[i].lr:g}", color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
+                      f"N={depth}, η={result.configs[i].lr:g}", color=DEPTH_COLORS[depth % len(DEPTH_COLORS)],
+                      ls=depth_linestyle(depth))
     ax.legend(fontsize=8)
     return ax
 

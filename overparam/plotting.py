@@ -18,25 +18,52 @@ import numpy as np
 from .scale import scale_name
 
 __all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "plain_log_ticks",
-           "DEPTH_COLORS"]
+           "DEPTH_COLORS", "BASELINE_COLORS", "depth_linestyle"]
 
-#: One colour per depth (index = depth), shared by every chapter.
+#: One colour per depth (index = depth), shared by every chapter: 1 blue, 2 rose, 3 ochre, 4 indigo, 5 purple,
+#: 6 dark green, 7 pink, 8 bluish green (index 0 is black). Paul Tol's and Okabe & Ito's colour-blind-safe colours
+#: (the ochre darkens Tol's yellow, too pale on white), chosen so that the depths a figure draws together (1 to 4;
+#: 1, 2, 3 and 5; 3 and 8; 5 to 8, which :func:`depth_linestyle` dashes beside the solid 1 to 4) stay apart, and
+#: apart from black, for readers with any of the three dichromacies as well as normal colour vision, and so that
+#: each contrasts at least 3:1 with the white page (the rule of WCAG 2.1 for graphics). ``tests/test_plotting.py``
+#: measures both; the palette this replaced put depths 2 and 3 (red and green) almost on top of each other for a
+#: deuteranope.
 DEPTH_COLORS: Sequence[str] = (
-    "#000000", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#000000", "#4477aa", "#ee6677", "#a08800", "#332288", "#aa3377", "#117733", "#cc79a7", "#009e73",
 )
+#: Colours for series that are not a depth (the teaser's adaptive optimizers, Chapter 5's ℓ2 penalty): Tol's wine
+#: and matplotlib's brown, outside :data:`DEPTH_COLORS` and apart from its depths 1 to 4 under the same tests.
+BASELINE_COLORS: Sequence[str] = ("#882255", "#8c564b")
+
+
+def depth_linestyle(depth: int) -> str:
+    """The line style of a depth in a figure that draws up to eight (the Ethanol depth sweeps of Chapter 2).
+
+    Solid for depths 1 to 4 and dashed beyond, so that a depth above 4 is told
+    apart from a depth below it whose colour it resembles for a colour-blind
+    reader (:data:`DEPTH_COLORS`).
+    """
+    return "-" if depth <= 4 else "--"
 
 
 def use_book_style() -> None:
-    """Set the book's matplotlib defaults (sizes, grid, fonts, no top/right spines, 150 dpi).
+    """Set the book's matplotlib defaults (sizes, grid, fonts, no top/right spines, 150 dpi, colours).
+
+    The colour cycle (``"C0"``, ``"C1"``, … in a chapter) is depths 1 to 5 of
+    :data:`DEPTH_COLORS` followed by :data:`BASELINE_COLORS`, so that a figure
+    drawn with the default colours is as legible to a colour-blind reader as
+    one drawn by depth.
 
     The inline backend of Jupyter draws a notebook's figures at ``figure.dpi``
     and, since matplotlib-inline 0.1.4, no longer overrides it, so the book's
     images are 150 dpi (1.5 times the pixels of matplotlib's default).
     """
     import matplotlib as mpl
+    from cycler import cycler
 
     mpl.rcParams.update(
         {
+            "axes.prop_cycle": cycler(color=[*DEPTH_COLORS[1:6], *BASELINE_COLORS]),
             "figure.figsize": (6.4, 4.0),
             # The notebook's inline images are drawn at figure.dpi (savefig.dpi serves only savefig): 150 keeps
             # their text sharp when the page scales a wide figure down to its column.

@@ -320,3 +320,21 @@ def test_summary_gives_the_final_suboptimality_beside_the_final_loss():
     # ..., final loss, L − L*, iterations to the target (one number here)
     assert [float(v) for v in l2_row[-3:-1]] == pytest.approx([0.015, 0.015 - L2_STAR])
     assert [float(v) for v in l4_row[-3:-1]] == pytest.approx([0.07, 0.07 - L4_STAR])
+
+
+def test_depths_above_four_are_dashed_in_the_depth_sweep_and_the_speed_up_plot():
+    """At the paper scale eight depths share these axes: 1 to 4 solid, 5 to 8 dashed (op.depth_linestyle)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    curves = {("gd", n, 1e-3): [1.05, 0.9 - 0.01 * n, 0.2, 0.08, 0.06, 0.055] for n in (1, 4, 5, 8)}
+    ax = ethanol.plot_depth_sweep(_sweep(curves), 4, optimum=L_STAR)
+    style = {line.get_label().split(",")[0]: line.get_linestyle() for line in ax.get_lines()}
+    plt.close(ax.figure)
+    assert style == {"N=1": "-", "N=4": "-", "N=5": "--", "N=8": "--"}
+    rows = ethanol.precision_table(_sweep(curves), L_STAR, 4, epsilons=(1.0, 0.1, 0.02))
+    ax = ethanol.plot_speedup_vs_precision(rows, 50, epsilons=(1.0, 0.1, 0.02))
+    style = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if line.get_label().startswith("depth")}
+    plt.close(ax.figure)
+    assert style == {"depth 4": "-", "depth 5": "--", "depth 8": "--"}

@@ -306,7 +306,7 @@ def test_plot_loss_parts_draws_each_part_raw_and_smoothed():
              (ce_b, ce_p), (pen_b, pen_p)]
     for ax, (baseline, product) in zip(axes, parts):
         raw_b, med_b, raw_p, med_p = ax.get_lines()
-        for raw, med, values, color in ((raw_b, med_b, baseline, "k"), (raw_p, med_p, product, "C3")):
+        for raw, med, values, color in ((raw_b, med_b, baseline, "k"), (raw_p, med_p, product, op.VARIANT_COLORS["product"])):
             np.testing.assert_array_equal(raw.get_xdata(), np.arange(7))
             np.testing.assert_allclose(raw.get_ydata(), values, rtol=1e-15)
             assert raw.get_alpha() == 0.25
@@ -362,3 +362,110 @@ def test_floor_power_of_ten_is_the_largest_power_below_every_value():
     assert op.floor_power_of_ten([0.0, np.nan, 0.05]) == 0.01  # zeros and nan are not measured values
     with pytest.raises(ValueError, match="^values must hold a finite positive number"):
         op.floor_power_of_ten([0.0, np.nan])
+
+
+# --- The palette, as colour-blind readers see it ---------------------------------------------------------------
+# Dichromacy simulated with the severity-1 matrices of Machado, Oliveira & Fernandes (2009), applied to linear
+# sRGB; colour differences are CIE76 ΔE in CIELAB (D65). A just-noticeable difference is about 2.3; the book asks
+# 15 of every pair of colours that share a figure, for each of the three dichromacies and for normal vision.
+DICHROMACY = {
+    "normal": np.eye(3),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+}
+MIN_DELTA_E = 15.0
+
+
+def _linear_rgb(color):
+    srgb = np.array(matplotlib.colors.to_rgb(color))
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _lab(linear_rgb):
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear_rgb
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _worst_delta_e(a, b):
+    """The smallest ΔE between two colours over normal vision and the three simulated dichromacies."""
+    return min(float(np.linalg.norm(_lab(np.clip(m @ _linear_rgb(a), 0, 1)) - _lab(np.clip(m @ _linear_rgb(b), 0, 1))))
+               for m in DICHROMACY.values())
+
+
+def _closest_pair(colors):
+    pairs = [(a, b) for i, a in enumerate(colors) for b in colors[i + 1:]]
+    return min((_worst_delta_e(a, b), a, b) for a, b in pairs)
+
+
+def _figure_groups():
+    """The colours that share a figure somewhere in the book."""
+    depth = op.DEPTH_COLORS
+    from overparam.ethanol import TEASER_STYLES
+    return {
+        "depths 1-4 and black (Ethanol sweeps, Chapters 2, 4, 5)": [depth[0], *depth[1:5]],
+        "depths 1, 2, 3, 5 (Chapter 4's preconditioner figure)": [depth[1], depth[2], depth[3], depth[5]],
+        "depths 3 and 8 (Chapter 7)": [depth[3], depth[8]],
+        "depths 5-8, dashed (the paper-scale Ethanol sweeps)": list(depth[5:9]),
+        "the teaser": [*depth[1:5], *(style["color"] for style in TEASER_STYLES.values() if style["color"] != "0.45")],
+        "Chapter 5's penalty race": [depth[1], depth[3], op.BASELINE_COLORS[0], "k"],
+        "Chapter 6's variants": list(op.VARIANT_COLORS.values()),
+    }
+
+
+@pytest.mark.parametrize("group", list(_figure_groups()))
+def test_colours_that_share_a_figure_stay_apart_for_colour_blind_readers(group):
+    worst, a, b = _closest_pair(_figure_groups()[group])
+    assert worst >= MIN_DELTA_E, f"{group}: {a} and {b} are only ΔE {worst:.1f} apart for some reader"
+
+
+def test_the_colour_blindness_check_catches_the_palette_it_replaced():
+    """matplotlib's tab10 red and green (the old depths 2 and 3) merge for a deuteranope; its blue and purple (the
+    old depths 1 and 4) for a protanope. The check must see it, and must pass colours anyone can tell apart."""
+    assert _worst_delta_e("#d62728", "#2ca02c") < 8
+    assert _worst_delta_e("#1f77b4", "#9467bd") < 8
+    normal = DICHROMACY["normal"]
+    red, green = (_lab(normal @ _linear_rgb(c)) for c in ("#d62728", "#2ca02c"))
+    assert np.linalg.norm(red - green) > 100  # far apart for normal vision: the simulation merges them, not ΔE
+    assert _worst_delta_e("k", "w") == pytest.approx(100, abs=0.01)
+
+
+def _contrast_with_white(color):
+    """WCAG 2.1 contrast ratio of a colour against the white page."""
+    luminance = float(np.array([0.2126, 0.7152, 0.0722]) @ _linear_rgb(color))
+    return 1.05 / (luminance + 0.05)
+
+
+def test_every_book_colour_contrasts_three_to_one_with_the_page():
+    """WCAG 2.1's rule for graphical objects (1.4.11): a line must contrast 3:1 with its background."""
+    from overparam.ethanol import TEASER_STYLES
+    colours = [*op.DEPTH_COLORS, *op.BASELINE_COLORS, *op.VARIANT_COLORS.values(),
+               *(style["color"] for style in TEASER_STYLES.values())]
+    low = {c: round(_contrast_with_white(c), 2) for c in colours if _contrast_with_white(c) < 3}
+    assert not low, f"too pale on white: {low}"
+    assert _contrast_with_white("#ff7f0e") < 3  # the old teaser orange: the check can fail
+
+
+def test_book_style_cycles_through_the_safe_colours():
+    """A chapter's "C0", "C1", … are depths 1 to 5 and then the baselines' colours, not matplotlib's tab10."""
+    with plt.rc_context():
+        op.use_book_style()
+        cycle = [matplotlib.colors.to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+        fig, ax = plt.subplots()
+        (line,) = ax.plot([0, 1])
+        plt.close(fig)
+    assert cycle == [*op.DEPTH_COLORS[1:6], *op.BASELINE_COLORS]
+    assert matplotlib.colors.same_color(line.get_color(), op.DEPTH_COLORS[1])
+
+
+def test_depth_linestyle_separates_the_depths_whose_colours_are_closest():
+    """In the paper-scale Ethanol figures, depths 1 to 8 share one axes: a solid depth (1 to 4) and a dashed one (5 to
+    8) are told apart by their style, yet no two of them may have nearly the same colour either."""
+    assert [op.depth_linestyle(n) for n in range(1, 9)] == ["-"] * 4 + ["--"] * 4
+    cross = min(_worst_delta_e(op.DEPTH_COLORS[a], op.DEPTH_COLORS[b]) for a in range(1, 5) for b in range(5, 9))
+    assert cross >= 10, f"a solid and a dashed depth are only ΔE {cross:.1f} apart"
