@@ -85,21 +85,53 @@ def test_widget_cells_are_not_executed_by_the_build():
 
 
 
-FIGURE_CALL = re.compile(r"plt\.subplots\(|plt\.figure\(|subplot_mosaic\(|loss_axes\(|\bop\.[\w.]*plot_\w+\(")
+FIGURE_CALL = re.compile(r"plt\.subplots\(|plt\.figure\(|subplot_mosaic\(|loss_axes\(|\b\w+\.[\w.]*plot_\w+\(")
+
+
+def _figure_cells():
+    """(notebook name, cell) for each executed code cell that draws a figure or is captioned as one."""
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(nb_path.read_text())["cells"]:
+            if cell["cell_type"] != "code" or "skip-execution" in cell["metadata"].get("tags", []):
+                continue
+            if FIGURE_CALL.search("".join(cell["source"])) or "figure" in cell["metadata"].get("mystnb", {}):
+                yield nb_path.name, cell
 
 
 def test_every_figure_cell_states_its_scale():
     """Each figure says its scale: a code cell that draws calls ``op.note_scale`` (with ``independent=True`` for a
     figure that no budget changes: the data, a landscape, a formula)."""
     found = 0
-    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
-        for cell in json.loads(nb_path.read_text())["cells"]:
-            source = "".join(cell["source"])
-            if cell["cell_type"] == "code" and FIGURE_CALL.search(source) and "skip-execution" not in cell[
-                    "metadata"].get("tags", []):
-                found += 1
-                assert "note_scale(" in source, f"{nb_path.name}: cell {cell['id']} draws without op.note_scale"
+    for name, cell in _figure_cells():
+        found += 1
+        assert "note_scale(" in "".join(cell["source"]), f"{name}: cell {cell['id']} draws without op.note_scale"
     assert found > 30, f"only {found} figure cells found: the test reads the wrong pattern"
+
+
+#: Colour names: an alt text describes series by line style, marker and position instead (a colour tells a
+#: screen-reader user nothing, and the text would go stale when the palette changes).
+COLOUR_WORD = re.compile(r"\b(red|green|blue|orange|olive|purple|cyan|brown|pink|rose|ochre|wine|yellow|indigo)\b",
+                         re.IGNORECASE)
+
+
+def test_every_figure_has_a_caption_a_label_and_alt_text():
+    """MyST-NB takes a figure's alt text from its cell's ``mystnb.image.alt``; without one, a screen reader reads out
+    the image's file name. The alt text describes what the caption does not (chart type, axes, series, shape), in
+    plain text, and each figure's is its own."""
+    texts: dict[str, str] = {}
+    for name, cell in _figure_cells():
+        where = f"{name}: cell {cell['id']}"
+        meta = cell["metadata"].get("mystnb", {})
+        caption, label = meta.get("figure", {}).get("caption", ""), meta.get("figure", {}).get("name", "")
+        alt = meta.get("image", {}).get("alt", "")
+        assert caption and label, f"{where} draws a figure without a caption and a name"
+        assert 100 <= len(alt) <= 400, f"{where}: alt text of {len(alt)} characters (100 to 400 expected)"
+        assert alt not in caption, f"{where}: the alt text repeats the caption"
+        assert "$" not in alt and not _raw_tex(alt) and '"' not in alt, f"{where}: alt text must be plain text"
+        assert not COLOUR_WORD.search(alt), f"{where}: alt text names a colour ({COLOUR_WORD.search(alt)[0]})"
+        assert alt not in texts, f"{where} has the alt text of {texts[alt]}"
+        texts[alt] = where
+    assert len(texts) > 30, f"only {len(texts)} figures found: the test reads the wrong pattern"
 
 def test_strict_executed_build():
     result = _build(ROOT)
@@ -111,6 +143,10 @@ def test_strict_executed_build():
         html = page.read_text()
         assert "Traceback" not in html and 'class="output error' not in html, chapter
         assert "<img" in html, f"{chapter}: no figure was rendered"
+        for tag in re.findall(r"<img\b[^>]*>", html):
+            alt = re.search(r'alt="([^"]*)"', tag)
+            assert alt and alt[1] and not re.search(r"\.(png|svg|jpe?g|gif)$", alt[1]), \
+                f"{chapter}: an image whose alt text is missing or its file name: {tag[:160]}"
 
 
 def test_a_failing_cell_fails_the_build(tmp_path):
