@@ -6,7 +6,8 @@ served from a local ``http.server`` and every request that leaves 127.0.0.1 is b
 same with or without a network (MathJax is served from ``_static/mathjax``; see ``_config.yml``).
 
 Per page: no JavaScript error, the math typeset by MathJax with no raw TeX left, every image loaded, every
-cross-reference and citation resolved; on every chapter page a solution dropdown opens on click; on the
+cross-reference and citation resolved; on every chapter page each solution button is named after its exercise,
+shows a focus outline when reached from the keyboard, and a solution dropdown opens on click; on the
 bibliography page the entries are there. A full-page screenshot of each page goes to
 ``_build/screenshots/<page>.png``.
 """
@@ -170,6 +171,35 @@ def _wait_for_mathjax(page) -> None:
     page.evaluate("async () => { await MathJax.startup.promise; }")
 
 
+_SOLUTION_BUTTONS = r"""() => {
+    const problems = [], names = new Set();
+    for (const button of document.querySelectorAll('div.solution button.toggle-button')) {
+        const name = button.getAttribute('aria-label') || '';
+        if (!/^Solution to Exercise \d+\.\d+$/.test(name)) problems.push(`a solution button is named '${name}'`);
+        else if (names.has(name)) problems.push(`two solution buttons are named '${name}'`);
+        names.add(name);
+        const target = document.getElementById(button.getAttribute('aria-controls') || '');
+        if (!target || !button.closest('div.solution').contains(target)) {
+            problems.push(`${name}: aria-controls does not name its solution's content`);
+        }
+    }
+    return problems;
+}"""  # _static/a11y.js names each solution's button after its exercise (sphinx-togglebutton names them all alike)
+
+
+def _focus_ring_problems(page) -> list[str]:
+    """A solution button reached from the keyboard must show a focus outline (sphinx-togglebutton removes it;
+    _static/a11y.css puts it back)."""
+    button = page.locator("div.solution button.toggle-button").first
+    page.keyboard.press("Tab")  # the keyboard is the last input, so the focus is drawn as for a keyboard user
+    button.focus()
+    style = button.evaluate("b => [b.matches(':focus-visible'), getComputedStyle(b).outlineStyle, "
+                            "parseFloat(getComputedStyle(b).outlineWidth)]")
+    if not style[0]:
+        return ["a solution button focused after a key press does not match :focus-visible"]
+    return [] if style[1] != "none" and style[2] >= 2 else [f"a focused solution button has no outline: {style}"]
+
+
 def _dropdown_problems(page) -> list[str]:
     """Open the first solution dropdown by clicking its title; its content must go from hidden to visible."""
     solutions = page.locator(".solution.dropdown")
@@ -201,7 +231,7 @@ def test_page_in_browser(page_name, server, browser):
         if page.evaluate("() => typeof THEBE_JS_URL") != "string":
             problems.append("sphinx-thebe's configuration script did not run")
         if _is_chapter(page_name):
-            problems += _dropdown_problems(page)
+            problems += page.evaluate(_SOLUTION_BUTTONS) + _focus_ring_problems(page) + _dropdown_problems(page)
         if _has_bibliography(page_name) and page.locator(".citation").count() == 0:
             problems.append("the bibliography has no entries")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
