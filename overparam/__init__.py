@@ -79,7 +79,7 @@ from .mnist import (
     scale_pixels,
     training_and_validation,
 )
-from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, floor_power_of_ten, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
+from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, floor_power_of_ten, hollow_band, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
 from .sweep import (
     BEST_FINAL,
     FASTEST_TO_TARGET,
@@ -177,6 +177,7 @@ __all__ = [
     "DEPTH_COLORS",
     "BASELINE_COLORS",
     "depth_linestyle",
+    "hollow_band",
     "depth_two_potential",
     "DivergenceError",
     "end_to_end",

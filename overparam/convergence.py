@@ -452,7 +452,8 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     style, in the depth's colour. Runs that did not converge within the cap:
     the same marker, unfilled, on a row of their own above the cap
     (:func:`failed_rows`), one row per (depth, scheme), labelled at the
-    right; the y-axis ends one row's spacing above the highest. The cap is
+    right in dark grey (the depth colours, fine for markers, are too pale for
+    small text: WCAG asks 4.5:1 of text); the y-axis ends one row's spacing above the highest. The cap is
     the dotted line; the legend is below the axes.
     """
     import matplotlib.pyplot as plt
@@ -474,18 +475,18 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
             ax.loglog(stds[~done], np.full((~done).sum(), y), marker, ls="none", color=color, mfc="none", ms=6,
                       mew=1.2)
             ax.annotate(f"N = {depth}, {scheme}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=6.5, color=color, annotation_clip=False)
+                        textcoords="offset points", va="center", fontsize=8, color="0.2", annotation_clip=False)
     if rows:  # room for the rows, one row's spacing above the highest
         highest = max(rows.values())
         ax.set_ylim(top=highest * (highest / preset.num_iters) ** (1 / len(rows)))
     ax.axhline(preset.num_iters, color="0.6", lw=0.8, ls=":")
     ax.annotate("cap", (1.0, preset.num_iters), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                textcoords="offset points", va="center", fontsize=6.5, color="0.4", annotation_clip=False)
+                textcoords="offset points", va="center", fontsize=8, color="0.4", annotation_clip=False)
     ax.set(xlabel="initialization std s",
            ylabel=f"iterations to ℓ ≤ {math_power(preset.epsilon)}",
            title="convergence time against the initial scale (open: not within the cap)")
     # Below the axes, one column per depth: inside, it would cover the rows of failed runs.
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     return ax
 
 

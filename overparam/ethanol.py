@@ -50,7 +50,7 @@ from .validation import check_int, check_real, check_sequence
 __all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "TEASER_NAMES",
            "TEASER_STYLES", "W_E0_NORM", "failed_groups", "grid_position", "plot_depth_sweep",
            "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table", "speedup_vs_precision",
-           "summary", "teaser_runs"]
+           "summary", "summary_markdown", "teaser_runs"]
 
 #: The absolute precisions ε of the ladder: a run has reached ε when its loss is at most L* + ε.
 EPSILONS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)
@@ -440,6 +440,61 @@ def plot_teaser(result: SweepResult, ax: Any = None, optimum: float | None = Non
     return ax
 
 
+@dataclass(frozen=True)
+class _SummaryRow:
+    """One (method, depth) group of :func:`summary`: its cells, or why no run trained (``failed``)."""
+
+    method: str
+    depth: int
+    largest: str = "-"
+    best_lr: float = float("nan")
+    final_loss: float = float("nan")
+    gap: float | None = None
+    iterations: str = ""
+    failed: str = ""
+
+
+def _summary_parts(result: SweepResult, optima: dict[int, float] | None
+                   ) -> tuple[list[tuple[int, float, bool, list[_SummaryRow]]], list[str]]:
+    """What :func:`summary` and :func:`summary_markdown` show: per loss (p, target, has L*, rows), then the notes."""
+    check_sweep_result("result", result)
+    if optima is not None:
+        if not isinstance(optima, Mapping):
+            raise ValueError(f"optima must be a dict {{p: L*}}, got {type(optima).__name__}")
+        optima = {p: check_real(f"optima[{p!r}]", v, expected="a finite loss") for p, v in optima.items()}
+    blocks, any_censored = [], False
+    best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
+    stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
+    for p in sorted({c.p for c in result.configs}):
+        target = TARGETS.get(p, 0.1)
+        hits = result.iterations_to(target)
+        optimum = None if optima is None else optima.get(p)
+        failed = failed_groups(result, p)
+        rows = []
+        for method, depth in sorted({(c.method, c.depth) for c in result.configs if c.p == p}):
+            if (method, depth) in failed:
+                rows.append(_SummaryRow(method, depth, failed="; ".join(failed[method, depth])))
+                continue
+            key = (method, depth, p)
+            i, j = best[key], stable.get(key)
+            largest = "-"
+            if j is not None:
+                top = max(result.configs[k].lr for k in result.select(method=method, depth=depth, p=p))
+                censored = result.configs[j].lr >= top
+                any_censored |= censored
+                largest = ("≥ " if censored else "") + f"{result.configs[j].lr:.3g}"
+            rows.append(_SummaryRow(
+                method, depth, largest, result.configs[i].lr, float(result.final_loss[i]),
+                None if optimum is None else float(result.final_loss[i] - optimum),
+                f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"))
+        blocks.append((p, target, optimum is not None, rows))
+    notes = ["≥: the top of the grid trained, so the largest stable η is at least that"] if any_censored else []
+    failed = ~result.trained
+    notes.append(f"{int(failed.sum())} of {len(result)} runs failed ({int(result.diverged.sum())} diverged, "
+                 f"{int((failed & ~result.diverged).sum())} collapsed); wall time {result.wall_time:.0f} s")
+    return blocks, notes
+
+
 def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     """A plain-text table per loss, method and depth: the chosen η by both rules, the final loss and outcome.
 
@@ -450,45 +505,44 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     final loss and, with ``optima`` (p -> L*), its final suboptimality
     :math:`L - L^*`, and its iterations to the loss target of :data:`TARGETS`.
     A group in which no run trained is listed as such, with every run's outcome.
+    For a terminal (the command line); a chapter shows :func:`summary_markdown`.
     """
-    check_sweep_result("result", result)
-    if optima is not None:
-        if not isinstance(optima, Mapping):
-            raise ValueError(f"optima must be a dict {{p: L*}}, got {type(optima).__name__}")
-        optima = {p: check_real(f"optima[{p!r}]", v, expected="a finite loss") for p, v in optima.items()}
+    blocks, notes = _summary_parts(result, optima)
     lines = []
-    any_censored = False
-    best = select_runs(result, BEST_FINAL, by=["method", "depth", "p"])
-    stable = select_runs(result, LARGEST_STABLE, by=["method", "depth", "p"])
-    for p in sorted({c.p for c in result.configs}):
-        target = TARGETS.get(p, 0.1)
-        hits = result.iterations_to(target)
-        optimum = None if optima is None else optima.get(p)
-        gap_head = "     L − L*" if optimum is not None else ""
+    for p, target, has_gap, rows in blocks:
+        gap_head = "     L − L*" if has_gap else ""
         lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  "
                      f"iterations to {target:g}")
-        failed = failed_groups(result, p)
-        groups = sorted({(c.method, c.depth) for c in result.configs if c.p == p})
-        for method, depth in groups:
-            key = (method, depth, p)
-            if (method, depth) in failed:
-                lines.append(f"{'':9s} {method:>9s} {depth:6d}  no run trained at this budget: "
-                             + "; ".join(failed[method, depth]))
+        for r in rows:
+            if r.failed:
+                lines.append(f"{'':9s} {r.method:>9s} {r.depth:6d}  no run trained at this budget: {r.failed}")
                 continue
-            i, j = best[key], stable.get(key)
-            largest = "-"
-            if j is not None:
-                top = max(result.configs[k].lr for k in result.select(method=method, depth=depth, p=p))
-                censored = result.configs[j].lr >= top
-                any_censored |= censored
-                largest = ("≥ " if censored else "") + f"{result.configs[j].lr:.3g}"
-            its = f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"
-            gap = f" {result.final_loss[i] - optimum:10.4g}" if optimum is not None else ""
-            lines.append(f"{'':9s} {method:>9s} {depth:6d} {largest:>17s} {result.configs[i].lr:13.3g} "
-                         f"{result.final_loss[i]:11.4g}{gap}  {its:>18s}")
-    if any_censored:
-        lines.append("≥: the top of the grid trained, so the largest stable η is at least that")
-    failed = ~result.trained
-    lines.append(f"{int(failed.sum())} of {len(result)} runs failed ({int(result.diverged.sum())} diverged, "
-                 f"{int((failed & ~result.diverged).sum())} collapsed); wall time {result.wall_time:.0f} s")
-    return "\n".join(lines)
+            gap = f" {r.gap:10.4g}" if has_gap else ""
+            lines.append(f"{'':9s} {r.method:>9s} {r.depth:6d} {r.largest:>17s} {r.best_lr:13.3g} "
+                         f"{r.final_loss:11.4g}{gap}  {r.iterations:>18s}")
+    return "\n".join(lines + notes)
+
+
+def summary_markdown(result: SweepResult, optima: dict[int, float] | None = None) -> str:
+    """:func:`summary` as Markdown: one table per loss, with header cells, then its notes (Chapter 2).
+
+    A screen reader announces each number with its column, which it cannot
+    do for the plain-text table. A group in which no run trained gets "no run
+    trained" in its η column and every run's outcome in the last.
+    """
+    blocks, notes = _summary_parts(result, optima)
+    parts = []
+    for p, target, has_gap, rows in blocks:
+        head = ["method", "depth", "largest stable η", "best-final η", "final loss"] + (["L − L*"] if has_gap else [])
+        head.append(f"iterations to {target:g}")
+        table = [f"**ℓ{p} loss**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            if r.failed:
+                cells = [r.method, str(r.depth), "no run trained"] + ["—"] * (len(head) - 4) + [r.failed]
+            else:
+                cells = [r.method, str(r.depth), r.largest, f"{r.best_lr:.3g}", f"{r.final_loss:.4g}"]
+                cells += [f"{r.gap:.4g}"] if has_gap else []
+                cells.append(r.iterations)
+            table.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(table))
+    return "\n\n".join(parts + ["\n".join(f"- {note}" for note in notes)])

@@ -1005,13 +1005,13 @@ def plot_singular_values(experiment: CompletionExperiment, count_index: int, axe
         depth = int(experiment.depths[d])
         sv = experiment.singular_values[d, count_index][later]
         steps = experiment.steps[later]
-        ax.loglog(steps, sv[:, rank:], lw=1.0, color="0.65")
+        ax.loglog(steps, sv[:, rank:], lw=1.0, color="0.55")
         ax.loglog(steps, sv[:, :rank], lw=1.4, color=DEPTH_COLORS[depth % len(DEPTH_COLORS)])
         ax.set(xlabel="iteration", title=f"depth {depth}")
     axes[0].set_ylabel("singular values of $W_e$")
     if rank < top:
         first = DEPTH_COLORS[int(experiment.depths[0]) % len(DEPTH_COLORS)]
         axes[0].legend(handles=[plt.Line2D([], [], color=first, lw=1.4, label=f"the {rank} largest"),
-                                plt.Line2D([], [], color="0.65", lw=1.0, label=f"$\\sigma_{{{rank + 1}}}$ to $\\sigma_{{{top}}}$")],
+                                plt.Line2D([], [], color="0.55", lw=1.0, label=f"$\\sigma_{{{rank + 1}}}$ to $\\sigma_{{{top}}}$")],
                        fontsize=8, loc="lower right")
     return axes

@@ -23,7 +23,7 @@ from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
 from .optimum import suboptimality
-from .plotting import DEPTH_COLORS, loss_axes, note_scale, plot_loss
+from .plotting import DEPTH_COLORS, hollow_band, loss_axes, note_scale, plot_loss
 from .validation import finite_array
 
 __all__ = [
@@ -222,7 +222,7 @@ def compare_network_and_rule(
 
 def plot_comparison(comparison: RuleComparison, ax: Any = None, *, title: str | None = None,
                     optimum: Any = None) -> Any:
-    """Overlay the network's loss (solid) and the rule's (dashed) on log-log axes.
+    """Overlay the network's loss (a :func:`~overparam.plotting.hollow_band`) and the rule's (dashed) on log-log axes.
 
     Colour by depth (``op.DEPTH_COLORS``); a run that diverged is marked with
     an ×. Defined in Chapter 4 (``ch-preconditioner``).
@@ -251,8 +251,8 @@ def plot_comparison(comparison: RuleComparison, ax: Any = None, *, title: str | 
     for h, label, style in ((comparison.network, f"depth-{N} network (GD)", "-"),
                             (comparison.rule, f"end-to-end rule, N = {N}", "--")):
         curve = h.loss if optimum is None else suboptimality(h.loss, optimum)
-        plot_loss(ax, h.steps, curve, label, color=color, ls=style, alpha=0.6 if style == "-" else 1.0,
-                  lw=3.0 if style == "-" else 1.4)
+        band = {"path_effects": hollow_band(color), "lw": 5.0} if style == "-" else {"lw": 1.4}
+        plot_loss(ax, h.steps, curve, label, color=color, ls=style, **band)
         if h.diverged:
             ax.plot(max(h.steps[-1], 1), curve[-1], "x", color=color, ms=9, mew=2)
     ax.legend()

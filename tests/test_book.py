@@ -125,6 +125,8 @@ def test_every_figure_has_a_caption_a_label_and_alt_text():
         caption, label = meta.get("figure", {}).get("caption", ""), meta.get("figure", {}).get("name", "")
         alt = meta.get("image", {}).get("alt", "")
         assert caption and label, f"{where} draws a figure without a caption and a name"
+        # MyST-NB wraps every display output of a captioned cell in the figure: a table shown there would be captioned
+        assert "display(" not in "".join(cell["source"]), f"{where}: a captioned figure cell displays something else"
         assert 100 <= len(alt) <= 400, f"{where}: alt text of {len(alt)} characters (100 to 400 expected)"
         assert alt not in caption, f"{where}: the alt text repeats the caption"
         assert "$" not in alt and not _raw_tex(alt) and '"' not in alt, f"{where}: alt text must be plain text"

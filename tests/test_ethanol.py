@@ -338,3 +338,21 @@ def test_depths_above_four_are_dashed_in_the_depth_sweep_and_the_speed_up_plot()
     style = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if line.get_label().startswith("depth")}
     plt.close(ax.figure)
     assert style == {"depth 4": "-", "depth 5": "--", "depth 8": "--"}
+
+
+def test_summary_markdown_is_the_summary_as_tables_with_header_cells():
+    """The chapter's table (a screen reader reads each number with its column): the same groups and numbers as the
+    plain-text summary, a failed group's outcomes in its row, and the notes below."""
+    res = _sweep(CURVES, diverged={3: 20})
+    text = ethanol.summary_markdown(res, {4: L_STAR})
+    assert text.startswith("**ℓ4 loss**\n\n| method | depth | largest stable η | best-final η | final loss | L − L* | "
+                           "iterations to 0.1 |\n|---|---|---|---|---|---|---|\n")
+    rows = [line.strip("| ").split(" | ") for line in text.splitlines() if line.startswith("| gd")]
+    assert rows[0] == ["gd", "1", "≥ 0.01", "0.01", "0.07", "0.02", "30"]  # loss 0.1 at step 30
+    assert rows[1][:2] == ["gd", "2"] and rows[1][3] == "0.001" and float(rows[1][5]) == pytest.approx(0.001)
+    assert rows[2] == ["gd", "3", "no run trained", "—", "—", "—", "η=0.001: diverged at step 20"]
+    plain = ethanol.summary(res, {4: L_STAR})
+    assert "no run trained at this budget: η=0.001: diverged at step 20" in plain  # the same outcome, as text
+    assert text.endswith("- ≥: the top of the grid trained, so the largest stable η is at least that\n"
+                         "- 2 of 4 runs failed (1 diverged, 1 collapsed); wall time 0 s")
+    assert "L − L*" not in ethanol.summary_markdown(res).splitlines()[2]  # no optimum, no gap column

@@ -250,6 +250,12 @@ def test_plot_comparison_lines_are_the_two_runs_data():
     np.testing.assert_array_equal(rule.get_ydata(), rule_loss[1:])
     assert network.get_linestyle() == "-" and rule.get_linestyle() == "--"
     assert network.get_color() == rule.get_color() == op.DEPTH_COLORS[3]
+    # the network is an opaque hollow band in the depth's colour (a translucent one had 1.5:1 contrast)
+    assert network.get_alpha() is None and rule.get_alpha() is None
+    edge, core = network.get_path_effects()
+    assert matplotlib.colors.same_color(edge._gc["foreground"], op.DEPTH_COLORS[3])
+    assert matplotlib.colors.same_color(core._gc["foreground"], "white") and core._gc["linewidth"] < edge._gc["linewidth"]
+    assert rule.get_path_effects() == []
     assert network.get_label() == "depth-3 network (GD)" and rule.get_label() == "end-to-end rule, N = 3"
     assert ax.get_title() == "depth 3, η = 0.05" and ax.get_ylabel() == "training loss"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [network.get_label(), rule.get_label()]
@@ -469,3 +475,16 @@ def test_depth_linestyle_separates_the_depths_whose_colours_are_closest():
     assert [op.depth_linestyle(n) for n in range(1, 9)] == ["-"] * 4 + ["--"] * 4
     cross = min(_worst_delta_e(op.DEPTH_COLORS[a], op.DEPTH_COLORS[b]) for a in range(1, 5) for b in range(5, 9))
     assert cross >= 10, f"a solid and a dashed depth are only ΔE {cross:.1f} apart"
+
+
+def test_hollow_band_is_an_edge_in_the_colour_around_a_white_core():
+    edge, core = op.hollow_band("#4477aa", 6.0)
+    assert edge._gc == {"linewidth": 6.0, "foreground": "#4477aa"}
+    assert core._gc == {"linewidth": pytest.approx(2.88), "foreground": "white"}
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1], path_effects=op.hollow_band("#4477aa"))
+    legend_line = ax.legend(["band"]).get_lines()[0]
+    plt.close(fig)
+    assert len(line.get_path_effects()) == 2 and len(legend_line.get_path_effects()) == 2  # the legend shows it too
+    with pytest.raises(ValueError, match="width must be positive"):
+        op.hollow_band("k", 0.0)
