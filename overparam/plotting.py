@@ -31,8 +31,9 @@ __all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power
 DEPTH_COLORS: Sequence[str] = (
     "#000000", "#4477aa", "#ee6677", "#a08800", "#332288", "#aa3377", "#117733", "#cc79a7", "#009e73",
 )
-#: Colours for series that are not a depth (the teaser's adaptive optimizers, Chapter 5's ℓ2 penalty): Tol's wine
-#: and matplotlib's brown, outside :data:`DEPTH_COLORS` and apart from its depths 1 to 4 under the same tests.
+#: Colours for series that are not a depth (the teaser's adaptive optimizers, Chapter 5's ℓ2 penalty, Chapter 4's
+#: initial scales): Tol's wine and matplotlib's brown, outside :data:`DEPTH_COLORS` and apart from its depths 1 to 4
+#: under the same tests.
 BASELINE_COLORS: Sequence[str] = ("#882255", "#8c564b")
 
 

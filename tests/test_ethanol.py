@@ -105,7 +105,8 @@ def test_plot_speedup_vs_precision_checks_num_iters():
 
 
 def test_teaser_colours_gd_by_depth_and_no_baseline_with_a_depth_colour():
-    """Depth 2 is red in every figure of the book, the teaser included; a baseline never takes a depth's colour."""
+    """Depth 2 has its depth colour in every figure of the book, the teaser included; a baseline never takes a depth's
+    colour."""
     import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_hex

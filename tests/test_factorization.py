@@ -496,7 +496,7 @@ def test_completion_figures_join_only_enough_counts_and_grey_the_extra_singular_
         for line in lines:
             np.testing.assert_array_equal(line.get_xdata(), [1, 3, 10, 30])  # step 0 left out on the log axis
         grey, top = lines[:2], lines[2]
-        assert all(matplotlib.colors.same_color(g.get_color(), "0.55") for g in grey)
+        assert all(matplotlib.colors.same_color(g.get_color(), "0.35") for g in grey)
         assert matplotlib.colors.same_color(top.get_color(), DEPTH_COLORS[depth])
         np.testing.assert_array_equal(top.get_ydata(), result.singular_values[(2, 3).index(depth), 0, 1:, 0])
     plt.close(axes[0].figure)

@@ -413,6 +413,7 @@ def _figure_groups():
     """The colours that share a figure somewhere in the book."""
     depth = op.DEPTH_COLORS
     from overparam.ethanol import TEASER_STYLES
+    from overparam.factorization import _REST_GREY
     return {
         "depths 1-4 and black (Ethanol sweeps, Chapters 2, 4, 5)": [depth[0], *depth[1:5]],
         "depths 1, 2, 3, 5 (Chapter 4's preconditioner figure)": [depth[1], depth[2], depth[3], depth[5]],
@@ -421,6 +422,7 @@ def _figure_groups():
         "the teaser": [*depth[1:5], *(style["color"] for style in TEASER_STYLES.values() if style["color"] != "0.45")],
         "Chapter 5's penalty race": [depth[1], depth[3], op.BASELINE_COLORS[0], "k"],
         "Chapter 6's variants": list(op.VARIANT_COLORS.values()),
+        **{f"Chapter 7's singular values: depth {n} against the rest's grey": [depth[n], _REST_GREY] for n in (2, 3, 4)},
     }
 
 
@@ -474,7 +476,7 @@ def test_depth_linestyle_separates_the_depths_whose_colours_are_closest():
     8) are told apart by their style, yet no two of them may have nearly the same colour either."""
     assert [op.depth_linestyle(n) for n in range(1, 9)] == ["-"] * 4 + ["--"] * 4
     cross = min(_worst_delta_e(op.DEPTH_COLORS[a], op.DEPTH_COLORS[b]) for a in range(1, 5) for b in range(5, 9))
-    assert cross >= 10, f"a solid and a dashed depth are only ΔE {cross:.1f} apart"
+    assert cross >= 12.5, f"a solid and a dashed depth are only ΔE {cross:.1f} apart"
 
 
 def test_hollow_band_is_an_edge_in_the_colour_around_a_white_core():
