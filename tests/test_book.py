@@ -5,6 +5,7 @@ These tests run ``jupyter-book build --all -W -n --keep-going`` on a clean ``_bu
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -145,10 +146,30 @@ def test_strict_executed_build():
         html = page.read_text()
         assert "Traceback" not in html and 'class="output error' not in html, chapter
         assert "<img" in html, f"{chapter}: no figure was rendered"
+        executed = json.loads((ROOT / "_build" / "jupyter_execute" / f"{chapter}.ipynb").read_text())
+        assert not _narrow_wide_figures(executed), f"{chapter}: tag these cells full-width: {_narrow_wide_figures(executed)}"
         for tag in re.findall(r"<img\b[^>]*>", html):
             alt = re.search(r'alt="([^"]*)"', tag)
             assert alt and alt[1] and not re.search(r"\.(png|svg|jpe?g|gif)$", alt[1]), \
                 f"{chapter}: an image whose alt text is missing or its file name: {tag[:160]}"
+
+
+#: A figure this many pixels wide (150 dpi) shrinks its 10 pt ticks below 7 pt in the text column; the cell's
+#: ``full-width`` tag lets it into the margin (sphinx-book-theme: 136% of the column).
+FULL_WIDTH_PIXELS = 1600
+
+
+def _narrow_wide_figures(executed: dict) -> list[str]:
+    """Ids of the executed cells with a PNG at least FULL_WIDTH_PIXELS wide but no ``full-width`` tag."""
+    found = []
+    for cell in executed["cells"]:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            # the PNG header: width is the big-endian integer at bytes 16-20
+            if png and int.from_bytes(base64.b64decode(png)[16:20], "big") >= FULL_WIDTH_PIXELS \
+                    and "full-width" not in cell["metadata"].get("tags", []):
+                found.append(cell.get("id"))
+    return found
 
 
 def test_a_failing_cell_fails_the_build(tmp_path):
