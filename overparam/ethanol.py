@@ -133,7 +133,7 @@ def _row_epsilons(rows: Sequence[PrecisionRow], epsilons: Sequence[float]) -> li
 def precision_markdown(rows: Sequence[PrecisionRow], epsilons: Sequence[float] = EPSILONS) -> str:
     """:func:`precision_table`'s rows as a Markdown table: η, final :math:`L - L^*`, iterations per ε (Chapter 2).
 
-    "—" marks a precision the run never reached.
+    "not reached" marks a precision the run never reached.
     """
     eps = _row_epsilons(rows, epsilons)
     head = "| method | depth | η | final L − L* | " + " | ".join(f"ε = {e:g}" for e in eps) + " |"
@@ -446,7 +446,7 @@ class _SummaryRow:
 
     method: str
     depth: int
-    largest: str = "-"
+    largest: str = "none"
     best_lr: float = float("nan")
     final_loss: float = float("nan")
     gap: float | None = None
@@ -477,7 +477,7 @@ def _summary_parts(result: SweepResult, optima: dict[int, float] | None
                 continue
             key = (method, depth, p)
             i, j = best[key], stable.get(key)
-            largest = "-"
+            largest = "none"
             if j is not None:
                 top = max(result.configs[k].lr for k in result.select(method=method, depth=depth, p=p))
                 censored = result.configs[j].lr >= top
@@ -486,7 +486,7 @@ def _summary_parts(result: SweepResult, optima: dict[int, float] | None
             rows.append(_SummaryRow(
                 method, depth, largest, result.configs[i].lr, float(result.final_loss[i]),
                 None if optimum is None else float(result.final_loss[i] - optimum),
-                f"{hits[i]:,.0f}" if np.isfinite(hits[i]) else "not reached"))
+                format_iterations(hits[i])))
         blocks.append((p, target, optimum is not None, rows))
     notes = ["≥: the top of the grid trained, so the largest stable η is at least that"] if any_censored else []
     failed = ~result.trained
@@ -538,7 +538,7 @@ def summary_markdown(result: SweepResult, optima: dict[int, float] | None = None
         table = [f"**ℓ{p} loss**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             if r.failed:
-                cells = [r.method, str(r.depth), "no run trained"] + ["—"] * (len(head) - 4) + [r.failed]
+                cells = [r.method, str(r.depth), "no run trained"] + ["none"] * (len(head) - 4) + [r.failed]
             else:
                 cells = [r.method, str(r.depth), r.largest, f"{r.best_lr:.3g}", f"{r.final_loss:.4g}"]
                 cells += [f"{r.gap:.4g}"] if has_gap else []

@@ -443,7 +443,7 @@ def largest_stable_run(train: Callable[[float], H], lrs: Sequence[float]) -> H:
 
 
 def format_iterations(count: float) -> str:
-    """An iteration count as the chapters' tables print it: ``"12,345"``, or ``"—"`` for never.
+    """An iteration count as the chapters' tables print it: ``"12,345"``, or ``"not reached"`` for never.
 
     Parameters
     ----------
@@ -453,10 +453,11 @@ def format_iterations(count: float) -> str:
     Returns
     -------
     str
-        The count rounded to an integer with thousands separators, or an em dash where it is not finite.
+        The count rounded to an integer with thousands separators, or ``"not reached"`` where it is not
+        finite: words, which a screen reader reads out, where a dash would be skipped or read as "em dash".
     """
     count = float(count)
-    return f"{count:,.0f}" if math.isfinite(count) else "—"
+    return f"{count:,.0f}" if math.isfinite(count) else "not reached"
 
 
 def divergence_limit(initial_loss: Any) -> Any:

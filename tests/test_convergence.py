@@ -211,7 +211,7 @@ def test_convergence_runs_and_the_theorems_quantities_check_their_inputs():
 
 
 def test_iterations_markdown_formats_a_hand_built_table():
-    """Chapter 7's table: depths in the preset's order, the three schemes within each, '—' where never."""
+    """Chapter 7's table: depths in the preset's order, the three schemes within each, 'not reached' where never."""
     preset = cv.ConvergencePreset("t", (3, 8), 4, (0.01, 0.1), (0.1,), 1000)
     table = {("gaussian", 3): np.array([1234.0, op.training.NEVER]), ("balanced", 3): np.array([56.0, 7.0]),
              ("balanced, matched size", 3): np.array([np.inf, 999.6]), ("gaussian", 8): np.array([np.nan, 12345.0]),
@@ -219,14 +219,14 @@ def test_iterations_markdown_formats_a_hand_built_table():
     assert cv.iterations_markdown(table, preset) == "\n".join([
         "| depth | scheme | s = 0.01 | s = 0.1 |",
         "|---|---|---|---|",
-        "| 3 | gaussian | 1,234 | — |",
+        "| 3 | gaussian | 1,234 | not reached |",
         "| 3 | balanced | 56 | 7 |",
-        "| 3 | balanced, matched size | — | 1,000 |",
-        "| 8 | gaussian | — | 12,345 |",
+        "| 3 | balanced, matched size | not reached | 1,000 |",
+        "| 8 | gaussian | not reached | 12,345 |",
         "| 8 | balanced | 1 | 2 |",
         "| 8 | balanced, matched size | 3 | 4 |",
     ])
-    assert [cv.format_iterations(v) for v in (0.0, 1e6, op.training.NEVER, np.nan)] == ["0", "1,000,000", "—", "—"]
+    assert [cv.format_iterations(v) for v in (0.0, 1e6, op.training.NEVER, np.nan)] == ["0", "1,000,000", "not reached", "not reached"]
     with pytest.raises(ValueError, match="no row for scheme 'gaussian' at depth 8"):
         cv.iterations_markdown({k: v for k, v in table.items() if k != ("gaussian", 8)}, preset)
     with pytest.raises(ValueError, match=r"table\['balanced', 3\] has 1 counts, the preset has 2 stds"):

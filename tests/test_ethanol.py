@@ -59,13 +59,13 @@ def test_failed_groups_list_every_run_of_a_depth_with_no_trained_run():
     assert "2 of 4 runs failed (1 diverged, 1 collapsed)" in summary
 
 
-def test_precision_markdown_marks_never_with_a_dash():
+def test_precision_markdown_marks_never_in_words():
     res = _sweep(CURVES, diverged={3: 20})
     eps = (1.0, 0.1, 0.02, 0.002)
     table = ethanol.precision_markdown(ethanol.precision_table(res, L_STAR, 4, epsilons=eps), eps).splitlines()
     assert table[0] == "| method | depth | η | final L − L* | ε = 1 | ε = 0.1 | ε = 0.02 | ε = 0.002 |"
     assert table[1] == "|" + "---|" * 8
-    assert table[2] == "| gd | 1 | 0.01 | 0.0200 | 0 | 30 | 50 | — |"
+    assert table[2] == "| gd | 1 | 0.01 | 0.0200 | 0 | 30 | 50 | not reached |"
     assert table[3] == "| gd | 2 | 0.001 | 0.0010 | 0 | 30 | 40 | 50 |"
     with pytest.raises(ValueError, match="one iteration count per ε"):
         ethanol.precision_markdown(ethanol.precision_table(res, L_STAR, 4, epsilons=eps), (1.0,))
@@ -351,7 +351,7 @@ def test_summary_markdown_is_the_summary_as_tables_with_header_cells():
     rows = [line.strip("| ").split(" | ") for line in text.splitlines() if line.startswith("| gd")]
     assert rows[0] == ["gd", "1", "≥ 0.01", "0.01", "0.07", "0.02", "30"]  # loss 0.1 at step 30
     assert rows[1][:2] == ["gd", "2"] and rows[1][3] == "0.001" and float(rows[1][5]) == pytest.approx(0.001)
-    assert rows[2] == ["gd", "3", "no run trained", "—", "—", "—", "η=0.001: diverged at step 20"]
+    assert rows[2] == ["gd", "3", "no run trained", "none", "none", "none", "η=0.001: diverged at step 20"]
     plain = ethanol.summary(res, {4: L_STAR})
     assert "no run trained at this budget: η=0.001: diverged at step 20" in plain  # the same outcome, as text
     assert text.endswith("- ≥: the top of the grid trained, so the largest stable η is at least that\n"
