@@ -1,0 +1,110 @@
+"""The Notation page (notation.md) against the chapters it summarizes.
+
+Each symbol in its tables must appear, written the same way, in the section the row links to; every label it
+links to must exist; and every chapter section it can link to has a label. So the page cannot list a symbol the
+book does not use there, and a renamed symbol or a moved definition fails here rather than misleading a reader.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "notation.md"
+LABEL_LINE = re.compile(r"^\((?P<label>[\w-]+)\)=\s*$", re.M)
+REF = re.compile(r"\{numref\}`[^`<]*<(?P<label>[\w-]+)>`")
+MATH = re.compile(r"\$([^$]+)\$")
+
+
+def _chapter_markdown() -> dict[str, str]:
+    """Each chapter notebook's Markdown cells, joined, by file stem."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("chapters/")]
+    out = {}
+    for name in files:
+        nb = json.loads((ROOT / f"{name}.ipynb").read_text())
+        out[Path(name).name] = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return out
+
+
+def _sections() -> dict[str, str]:
+    """Label -> the Markdown from that label's line to the next label line of the same chapter (or its end)."""
+    out: dict[str, str] = {}
+    for text in _chapter_markdown().values():
+        marks = list(LABEL_LINE.finditer(text))
+        for k, mark in enumerate(marks):
+            end = marks[k + 1].start() if k + 1 < len(marks) else len(text)
+            assert mark["label"] not in out, f"label {mark['label']} is defined twice"
+            out[mark["label"]] = text[mark.start():end]
+    return out
+
+
+def _squeeze(tex: str) -> str:
+    """LaTeX with the differences that do not change what is printed removed: spaces, \\Vert for \\|."""
+    return re.sub(r"\s+", "", tex.replace("\\Vert", "\\|"))
+
+
+def _symbol_rows() -> list[tuple[str, str, str]]:
+    """(symbol cell, meaning cell, defined-in label) for each row of the tables under '## Symbols'."""
+    text = PAGE.read_text()
+    body = text[text.index("\n## Symbols\n"):text.index("\n## Terms\n")]
+    rows = []
+    for line in body.splitlines():
+        if not line.startswith("| ") or line.startswith("| symbol") or line.startswith("| ---"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        assert len(cells) == 3, f"a symbol row must have three cells: {line}"
+        refs = REF.findall(cells[2])
+        assert len(refs) == 1, f"the 'defined in' cell must link to one section: {line}"
+        rows.append((cells[0], cells[1], refs[0]))
+    return rows
+
+
+ROWS = _symbol_rows()
+
+
+def test_the_page_is_in_the_table_of_contents_and_lists_enough_symbols():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "file: notation" in toc
+    assert len(ROWS) >= 60
+
+
+@pytest.mark.parametrize("symbol, meaning, label", ROWS, ids=[r[0] for r in ROWS])
+def test_each_symbol_is_written_the_same_way_in_the_section_it_links_to(symbol, meaning, label):
+    sections = _sections()
+    assert label in sections, f"{symbol}: no chapter section is labelled {label}"
+    section = _squeeze(sections[label])
+    pieces = MATH.findall(symbol)
+    assert pieces, f"the symbol cell {symbol!r} holds no math"
+    for tex in pieces:
+        assert _squeeze(tex) in section, f"{tex!r} does not appear in section {label}"
+
+
+def test_every_label_the_page_links_to_exists():
+    sections = _sections()
+    chapters = set(sections)
+    missing = sorted({m["label"] for m in REF.finditer(PAGE.read_text())} - chapters)
+    assert not missing, f"notation.md links to labels no chapter defines: {missing}"
+
+
+def test_every_numbered_section_of_a_chapter_has_a_label():
+    """So that the page (and any later cross-reference) can link to it; the summary and exercises excepted."""
+    unlabelled = []
+    for name, text in _chapter_markdown().items():
+        lines = text.splitlines()
+        for k, line in enumerate(lines):
+            if re.match(r"#{2,3} ", line) and line[3:].strip() not in {"Summary", "Exercises"}:
+                if not (k and LABEL_LINE.match(lines[k - 1])):
+                    unlabelled.append(f"{name}: {line}")
+    assert not unlabelled, unlabelled
+
+
+def test_the_squeeze_is_not_too_lenient():
+    """Negative controls: a different symbol, or a different subscript, is not found."""
+    section = _squeeze(_sections()["sec-deep-depth"])
+    assert _squeeze("W_e") in section
+    assert _squeeze("W_{1:N}") not in section and _squeeze("L^\\star") not in section
