@@ -154,19 +154,20 @@ def test_strict_executed_build():
                 f"{chapter}: an image whose alt text is missing or its file name: {tag[:160]}"
 
 
-#: A figure this many pixels wide (150 dpi) shrinks its 10 pt ticks below 7 pt in the text column; the cell's
-#: ``full-width`` tag lets it into the margin (sphinx-book-theme: 136% of the column).
-FULL_WIDTH_PIXELS = 1600
+#: A figure wider than this (150 dpi) shrinks its 10 pt ticks below 8 pt in the text column (about 695 CSS px at a
+#: 1440 px window): such a figure is drawn narrower, or its cell's ``full-width`` tag lets it into the margin
+#: (sphinx-book-theme: 136% of the column). Two panels side by side fit at 9 inches (1,335 px, ticks about 8.1 pt).
+FULL_WIDTH_PIXELS = 1350
 
 
 def _narrow_wide_figures(executed: dict) -> list[str]:
-    """Ids of the executed cells with a PNG at least FULL_WIDTH_PIXELS wide but no ``full-width`` tag."""
+    """Ids of the executed cells with a PNG wider than FULL_WIDTH_PIXELS but no ``full-width`` tag."""
     found = []
     for cell in executed["cells"]:
         for output in cell.get("outputs", []):
             png = output.get("data", {}).get("image/png")
             # the PNG header: width is the big-endian integer at bytes 16-20
-            if png and int.from_bytes(base64.b64decode(png)[16:20], "big") >= FULL_WIDTH_PIXELS \
+            if png and int.from_bytes(base64.b64decode(png)[16:20], "big") > FULL_WIDTH_PIXELS \
                     and "full-width" not in cell["metadata"].get("tags", []):
                 found.append(cell.get("id"))
     return found
