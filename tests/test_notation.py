@@ -108,3 +108,14 @@ def test_the_squeeze_is_not_too_lenient():
     section = _squeeze(_sections()["sec-deep-depth"])
     assert _squeeze("W_e") in section
     assert _squeeze("W_{1:N}") not in section and _squeeze("L^\\star") not in section
+
+
+def test_the_glossary_states_the_library_s_failure_rules():
+    """The glossary gives the divergence and collapse rules in words; they must be the library's constants."""
+    from overparam import training
+
+    text = PAGE.read_text()
+    diverged = text[text.index("\ndiverged\n"):text.index("\ncollapsed\n")]
+    collapsed = text[text.index("\ncollapsed\n"):text.index("\nlargest stable η\n")]
+    assert "a million times its initial loss" in diverged and training.DIVERGENCE_FACTOR == 1e6
+    assert "at twice the best loss" in collapsed and training.COLLAPSE_FACTOR == 2.0
