@@ -528,7 +528,8 @@ def summary_markdown(result: SweepResult, optima: dict[int, float] | None = None
 
     A screen reader announces each number with its column, which it cannot
     do for the plain-text table. A group in which no run trained gets "no run
-    trained" in its η column and every run's outcome in the last.
+    trained" in its η column, empty cells after it (its runs have losses, but
+    none is the group's), and every run's outcome in the last.
     """
     blocks, notes = _summary_parts(result, optima)
     parts = []
@@ -538,7 +539,7 @@ def summary_markdown(result: SweepResult, optima: dict[int, float] | None = None
         table = [f"**ℓ{p} loss**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             if r.failed:
-                cells = [r.method, str(r.depth), "no run trained"] + ["none"] * (len(head) - 4) + [r.failed]
+                cells = [r.method, str(r.depth), "no run trained"] + [""] * (len(head) - 4) + [r.failed]
             else:
                 cells = [r.method, str(r.depth), r.largest, f"{r.best_lr:.3g}", f"{r.final_loss:.4g}"]
                 cells += [f"{r.gap:.4g}"] if has_gap else []

@@ -43,9 +43,29 @@ def _sections() -> dict[str, str]:
     return out
 
 
-def _squeeze(tex: str) -> str:
-    """LaTeX with the differences that do not change what is printed removed: spaces, \\Vert for \\|."""
-    return re.sub(r"\s+", "", tex.replace("\\Vert", "\\|"))
+TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\S")
+SECTION_MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$]+)\$", re.S)
+#: Spacing commands: they separate symbols but are not part of any.
+SPACING = {"\\quad", "\\qquad", "\\,", "\\;", "\\!", "\\ "}
+
+
+def _tokens(tex: str) -> list[str]:
+    """LaTeX as tokens (a command, an escaped character, or one other character), spacing dropped, \\Vert as \\|."""
+    return [t.replace("\\Vert", "\\|") for t in TOKEN.findall(tex) if t not in SPACING]
+
+
+def _math_tokens(section: str) -> list[list[str]]:
+    """The tokens of each piece of math in a section's Markdown (``$...$`` and ``$$...$$``)."""
+    return [_tokens(m[1] or m[2]) for m in SECTION_MATH.finditer(section)]
+
+
+def _appears(symbol_tex: str, section: str) -> bool:
+    """Whether the symbol's tokens occur, in order and adjacent, inside one piece of the section's math.
+
+    Whole tokens only: the letter ``s`` is not found inside ``\\sum``, nor in the prose around the math.
+    """
+    want = _tokens(symbol_tex)
+    return any(want == math[i:i + len(want)] for math in _math_tokens(section) for i in range(len(math)))
 
 
 def _symbol_rows() -> list[tuple[str, str, str]]:
@@ -77,11 +97,10 @@ def test_the_page_is_in_the_table_of_contents_and_lists_enough_symbols():
 def test_each_symbol_is_written_the_same_way_in_the_section_it_links_to(symbol, meaning, label):
     sections = _sections()
     assert label in sections, f"{symbol}: no chapter section is labelled {label}"
-    section = _squeeze(sections[label])
     pieces = MATH.findall(symbol)
     assert pieces, f"the symbol cell {symbol!r} holds no math"
     for tex in pieces:
-        assert _squeeze(tex) in section, f"{tex!r} does not appear in section {label}"
+        assert _appears(tex, sections[label]), f"{tex!r} does not appear in the math of section {label}"
 
 
 def test_every_label_the_page_links_to_exists():
@@ -103,11 +122,17 @@ def test_every_numbered_section_of_a_chapter_has_a_label():
     assert not unlabelled, unlabelled
 
 
-def test_the_squeeze_is_not_too_lenient():
-    """Negative controls: a different symbol, or a different subscript, is not found."""
-    section = _squeeze(_sections()["sec-deep-depth"])
-    assert _squeeze("W_e") in section
-    assert _squeeze("W_{1:N}") not in section and _squeeze("L^\\star") not in section
+def test_the_check_is_not_too_lenient():
+    """Negative controls: a symbol is not found in a section that does not use it, inside a longer command, or in a
+    section's prose once its math is taken out (every row fails then)."""
+    sections = _sections()
+    assert _appears("W_e", sections["sec-deep-depth"]) and not _appears("X_w", sections["sec-deep-depth"])
+    assert not _appears("W_{1:N}", sections["sec-deep-depth"]) and not _appears("L^\\star", sections["sec-lp-minimum"])
+    assert _tokens("\\Vert w\\Vert") == _tokens("\\|w\\|") and not _appears("s", "$\\sum_i x_i$ and s")
+    prose_only = {label: SECTION_MATH.sub(" ", sections[label]) for _, _, label in ROWS}
+    found_in_prose = [symbol for symbol, _, label in ROWS
+                      if all(_appears(tex, prose_only[label]) for tex in MATH.findall(symbol))]
+    assert not found_in_prose, found_in_prose
 
 
 def test_the_glossary_states_the_library_s_failure_rules():
