@@ -413,7 +413,7 @@ def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: Convergen
 
 def depth_color(depth: int) -> str:
     """The colour of a depth in Chapter 7's figures: the book's :data:`~overparam.plotting.DEPTH_COLORS` (3 ochre, 8 bluish green)."""
-    depth = int(depth)
+    depth = check_int("depth", depth, 1)
     return DEPTH_COLORS[depth % len(DEPTH_COLORS)]
 
 

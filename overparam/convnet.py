@@ -66,7 +66,7 @@ from torch import nn
 from .files import atomic_write, invalid_results, json_text, provenance, read_provenance, read_results
 from .training import DivergenceError, divergence_limit, is_divergent
 from .mnist import MNISTData
-from .validation import check_int, check_real, torch_seed
+from .validation import check_callable, check_int, check_real, check_sequence, torch_seed
 
 __all__ = [
     "ConvNetConfig",
@@ -296,9 +296,18 @@ class TutorialConvNet(nn.Module):
         ``fc1`` (n, 512; after ReLU and, in training mode, dropout),
         ``logits`` (n, 10). ``generator`` draws the dropout mask (on ``x``'s device); it is required in
         training mode with dropout (``keep_prob < 1``), so that every mask is seeded.
+
+        Raises
+        ------
+        ValueError
+            ``x`` has another shape, or another dtype than the parameters (float32 unless the model was
+            converted), or ``generator`` is missing in training mode with dropout.
         """
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"x must have shape (n, 1, 28, 28), got {tuple(x.shape)}")
+        if x.dtype != self.conv1_w.dtype:
+            raise ValueError(f"x must be {str(self.conv1_w.dtype).removeprefix('torch.')} like the model's parameters "
+                             f"(scaled as load_mnist's), got dtype {x.dtype}")
         if self.training and self.keep_prob < 1 and generator is None:
             raise ValueError("generator: in training mode dropout draws a random mask; pass a seeded torch.Generator "
                              "on x's device (as train_convnet does), or call .eval() for no dropout")
@@ -340,10 +349,12 @@ def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor,
     Raises
     ------
     ValueError
-        ``batch_size`` is not a positive integer, ``images`` are not float32 of
-        shape (n, 1, 28, 28), or ``images`` and ``labels`` do not hold the same
-        number (at least one) of examples.
+        ``model`` is not a :class:`TutorialConvNet`, ``batch_size`` is not a positive integer, ``images`` are
+        not finite float32 of shape (n, 1, 28, 28), ``labels`` are not integers in 0..9, or ``images`` and
+        ``labels`` do not hold the same number (at least one) of examples.
     """
+    if not isinstance(model, TutorialConvNet):
+        raise ValueError(f"model must be a TutorialConvNet, got {type(model).__name__}")
     batch_size = check_int("batch_size", batch_size, 1, expected="a positive integer")
     images, labels = torch.as_tensor(images), torch.as_tensor(labels)
     _check_images("images", images)
@@ -352,6 +363,8 @@ def accuracy(model: TutorialConvNet, images: torch.Tensor, labels: torch.Tensor,
                          f"got images of shape {tuple(images.shape)} and labels of shape {tuple(labels.shape)}")
     if labels.shape[0] == 0:
         raise ValueError("images must hold at least one image, got 0")
+    _check_labels("labels", labels)
+    _check_finite_images("images", images)
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=labels.device)
@@ -511,15 +524,29 @@ def _checked_data(name: str, data: Any) -> MNISTData:
                          f"shape (n,)), got {images.shape[0]} images and labels of shape {labels.shape}")
     if labels.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one image, got 0")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{name}.labels must be integers in 0..{_CLASSES - 1}, got dtype {labels.dtype}")
-    if labels.min() < 0 or labels.max() >= _CLASSES:
-        raise ValueError(f"{name}.labels must be integers in 0..{_CLASSES - 1}, "
-                         f"got values from {labels.min()} to {labels.max()}")
-    finite = np.isfinite(images)
-    if not finite.all():
-        raise ValueError(f"{name}.images must contain only finite values, got {int((~finite).sum())} NaN or infinite")
+    _check_labels(f"{name}.labels", labels)
+    _check_finite_images(f"{name}.images", images)
     return data
+
+
+def _check_labels(name: str, labels: np.ndarray | torch.Tensor) -> None:
+    """Non-empty labels (numpy or torch) checked as integers in 0..9; ``ValueError`` naming ``name``."""
+    if isinstance(labels, torch.Tensor):
+        integer = not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
+    else:
+        integer = labels.dtype.kind in "iu"
+    if not integer:
+        raise ValueError(f"{name} must be integers in 0..{_CLASSES - 1}, got dtype {labels.dtype}")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= _CLASSES:
+        raise ValueError(f"{name} must be integers in 0..{_CLASSES - 1}, got values from {low} to {high}")
+
+
+def _check_finite_images(name: str, images: np.ndarray | torch.Tensor) -> None:
+    """Images (numpy or torch) checked to be finite; ``ValueError`` naming ``name`` and counting the others."""
+    finite = images.isfinite() if isinstance(images, torch.Tensor) else np.isfinite(images)
+    if not finite.all():
+        raise ValueError(f"{name} must contain only finite values, got {int((~finite).sum())} NaN or infinite")
 
 
 def _checked_sets(name: str, sets: Any) -> dict[str, MNISTData]:
@@ -634,7 +661,7 @@ def train_convnet(
         :class:`MNISTData` with float32 images of shape (n, 1, 28, 28), finite,
         and as many labels, integers in 0..9; ``eval_data`` or
         ``final_eval_data`` is not a mapping; ``data`` holds ``batch_size``
-        images or fewer; or ``device`` is not available.
+        images or fewer; ``progress`` is not ``None`` or a callable; or ``device`` is not available.
     DivergenceError
         The batch loss became non-finite or grew above ``DIVERGENCE_FACTOR``
         times its first value; checked at every progress interval (about 200
@@ -646,6 +673,7 @@ def train_convnet(
     steps = config.full_steps if num_steps is None else check_int("num_steps", num_steps, 0,
                                                                    expected="an integer >= 0 or None")
     seed = torch_seed(seed)
+    check_callable("progress", progress, "None or a callable (done, total, stats)", optional=True)
     data = _checked_data("data", data)
     eval_sets, final_sets = _checked_sets("eval_data", eval_data), _checked_sets("final_eval_data", final_eval_data)
     n, B = len(data), config.batch_size
@@ -735,8 +763,27 @@ def save_histories(path: str | Path, histories: Sequence[ConvNetHistory], metada
     ``metadata`` (e.g. :func:`provenance`) and each run's config, seed,
     device, timing, data description and final (test) accuracies. Nothing is
     pickled. Both files are written atomically (:func:`overparam.files.atomic_write`).
+
+    Raises
+    ------
+    ValueError
+        ``path`` ends in ``.json`` (the name of the readable copy, which would
+        replace the arrays), ``histories`` is not a non-empty tuple of
+        :class:`ConvNetHistory`, two runs share a variant, or ``metadata`` is
+        not a mapping (or ``None``).
+    TypeError
+        An entry of ``metadata`` cannot be stored as JSON (the message names it).
     """
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        raise ValueError(f"path must not end in .json (that name is the readable copy written beside the .npz "
+                         f"arrays); give a name such as {path.with_suffix('.npz')}, got {str(path)!r}")
+    for i, h in enumerate(check_sequence("histories", histories, "ConvNetHistory runs (pass [history])")):
+        if not isinstance(h, ConvNetHistory):
+            raise ValueError(f"histories must hold ConvNetHistory runs, got {type(h).__name__} at entry {i}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ValueError(f"metadata must be None or a mapping (such as provenance() returns), "
+                         f"got {type(metadata).__name__}")
     variants = [h.variant for h in histories]
     if len(set(variants)) != len(variants):
         raise ValueError(f"histories must have distinct variants, got {variants}")

@@ -19,7 +19,7 @@ import torch
 
 from .convnet import ConvNetHistory, TutorialConvNet
 from .plotting import DEPTH_COLORS
-from .validation import check_int, check_real, finite_array
+from .validation import check_int, check_real, check_sequence, finite_array
 
 __all__ = [
     "PAPER_CURVE_RUNS",
@@ -162,9 +162,16 @@ def steps_to_levels(
     ``None`` where a run never gets there. ``part`` is an attribute of
     :class:`~overparam.convnet.ConvNetHistory`: ``"cross_entropy"``,
     ``"penalty"`` or ``"batch_loss"``.
+
+    Raises
+    ------
+    ValueError
+        ``histories`` is not a non-empty mapping of runs, ``levels`` is not a non-empty tuple,
+        or ``part`` is not a part of the loss.
     """
     if part not in LOSS_PARTS:
         raise ValueError(f"part must be one of {sorted(LOSS_PARTS)}, got {part!r}")
+    check_sequence("levels", levels, "loss levels")
     return {v: [first_step_below(getattr(h, part), level, window) for level in levels]
             for v, h in _runs(histories).items()}
 
@@ -216,8 +223,8 @@ def levels_table(histories: Mapping[str, ConvNetHistory], levels: Sequence[float
     Raises
     ------
     ValueError
-        If ``baseline`` is not a run, or some run never reaches a level (the
-        table would have no speed-up to show; lower the level).
+        If ``histories`` or ``levels`` fail :func:`steps_to_levels`, ``baseline`` is not a run, or some run
+        never reaches a level (the table would have no speed-up to show; lower the level).
     """
     reach = steps_to_levels(histories, levels, window)
     if baseline not in reach:
@@ -326,12 +333,24 @@ def plot_loss_parts(
     value shown per part (the per-step values below it are cut off), so that
     a few single batches with a tiny loss do not stretch the axis the medians
     are read on. Returns the figure; the legend goes above the panels.
+
+    Raises
+    ------
+    ValueError
+        ``histories`` is not a non-empty mapping or tuple of :class:`~overparam.convnet.ConvNetHistory`,
+        or a ``part_alpha`` or ``bottom`` entry is bad (the message names it).
     """
     import matplotlib.pyplot as plt
 
     from .plotting import loss_axes
 
-    runs = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
+    if isinstance(histories, Mapping):
+        runs = list(_runs(histories).values())
+    else:
+        runs = list(check_sequence("histories", histories, "ConvNetHistory (or a mapping of names to them)"))
+    for i, h in enumerate(runs):
+        if not isinstance(h, ConvNetHistory):
+            raise ValueError(f"histories must hold ConvNetHistory runs, got {type(h).__name__} at entry {i}")
     for name, given in (("part_alpha", part_alpha), ("bottom", bottom)):
         unknown = sorted(set(given or {}) - set(LOSS_PARTS))
         if unknown:

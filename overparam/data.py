@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
 import socket
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from .validation import check_int
 
 __all__ = [
     "DataIntegrityError",
@@ -235,10 +238,18 @@ def parse_uci_batch(text: str, batch: int, name: str = "batch file") -> tuple[np
 
     Raises
     ------
+    TypeError
+        ``text`` is not a str (bytes, or a path: read the file first).
+    ValueError
+        ``batch`` is not an integer in 1..10.
     DataIntegrityError
-        On a malformed line, a wrong number of features, a non-finite value or
-        a number of ethanol rows other than UCI's.
+        On a malformed line, a wrong number of features, a non-finite value, a
+        negative concentration or a number of ethanol rows other than UCI's.
     """
+    batch = check_int("batch", batch, 1, 10, expected="an integer in 1..10")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be the file's content as str; read it with open(path).read(), "
+                        f"got {type(text).__name__}")
     rows: list[list[float]] = []
     targets: list[float] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -261,11 +272,12 @@ def parse_uci_batch(text: str, batch: int, name: str = "batch file") -> tuple[np
             raise DataIntegrityError(
                 f"{name}, line {lineno}: expected features 1..{N_ETHANOL_FEATURES} in order, got {len(values)} features"
             )
+        if not (math.isfinite(target) and target >= 0 and all(map(math.isfinite, values))):
+            raise DataIntegrityError(f"{name}, line {lineno}: the features must be finite and the concentration "
+                                     f"finite and >= 0, got {line[:60]!r}")
         rows.append(values)
         targets.append(target)
-    expected = ETHANOL_ROWS_PER_BATCH.get(batch)
-    if expected is None:
-        raise DataIntegrityError(f"{name}: batch number must be 1-10, got {batch}")
+    expected = ETHANOL_ROWS_PER_BATCH[batch]
     if len(rows) != expected:
         raise DataIntegrityError(
             f"{name}: found {len(rows)} ethanol rows, UCI's batch {batch} has {expected} (truncated or wrong file?)"

@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .optimum import suboptimality
+from .optimum import check_optimum, suboptimality
 from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, loss_axes, plot_loss
 from .sweep import (BEST_FINAL, LARGEST_STABLE, RunConfig, SweepResult, check_sweep_result, log_steps, product_runs,
                     quarter_decades, select_runs)
@@ -103,12 +103,14 @@ def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Seque
     Raises
     ------
     ValueError
-        If ``optimum`` is not a finite number, ``p`` is not the exponent of
-        some run of ``result`` (the message lists those it holds), or an ε is
-        not > 0.
+        If ``optimum`` is not a finite number or lies above some recorded loss
+        of the ℓp runs beyond round-off (:func:`overparam.optimum.check_optimum`),
+        ``p`` is not the exponent of some run of ``result`` (the message lists
+        those it holds), or an ε is not > 0.
     """
     optimum = check_real("optimum", optimum, expected="a finite loss")
     p = _loss_exponent(result, p)
+    check_optimum(optimum, result.loss[[c.p == p for c in result.configs]])
     eps = [float(e) for e in epsilons]
     if not eps or any(not (np.isfinite(e) and e > 0) for e in eps):
         raise ValueError(f"epsilons must be positive numbers, got {epsilons!r}")

@@ -135,7 +135,13 @@ class CompletionProblem:
     target : ndarray, shape (n_rows, n_cols)
         :math:`W^*`, finite (stored as a read-only float64 copy).
     mask : ndarray of bool, shape (n_rows, n_cols)
-        True at the observed entries (a read-only copy).
+        True at the observed entries (a read-only copy); at least one.
+
+    Raises
+    ------
+    ValueError
+        ``target`` is not a finite 2-D matrix, or ``mask`` is not a boolean
+        array of its shape with at least one True entry.
     """
 
     target: np.ndarray
@@ -148,6 +154,9 @@ class CompletionProblem:
             raise ValueError(f"mask must be a boolean array (True = observed), got dtype {mask.dtype}")
         if mask.shape != target.shape:
             raise ValueError(f"mask must have the shape of target {target.shape}, got {mask.shape}")
+        if not mask.any():
+            raise ValueError("mask must observe at least one entry (True somewhere; with none the loss is 0 "
+                             "for every W), got no True entry")
         mask = mask.copy()
         target.flags.writeable = False
         mask.flags.writeable = False

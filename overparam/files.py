@@ -124,13 +124,15 @@ def read_results(path: str | os.PathLike) -> Iterator[Any]:
     FileNotFoundError
         No file at ``path``.
     InvalidResultsFile
-        The file, or what the block read from it, is damaged; or it is a
+        The file is not an ``.npz`` (zip) archive, or it, or what the block read from it, is damaged; or it is a
         results file of the other kind (a convnet runs file read as a sweep,
         or the reverse), and the message names the loader that reads it.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results file at {path}")
+    if not zipfile.is_zipfile(path):  # else numpy's "contains pickled (object) data ... allow_pickle=True" advice
+        raise invalid_results(path, "it is not an .npz archive: damaged, or not a results file")
     try:
         with np.load(path, allow_pickle=False) as npz:
             try:
@@ -372,7 +374,7 @@ def find_results(name: str, *, download: bool = True, fetch: Callable[[str], byt
 
     download = _check_download(download)
 
-    if not name or Path(name).name != name:
+    if not isinstance(name, str) or not name or Path(name).name != name:
         raise ValueError(f"name must be a plain file name such as 'mnist_full.npz', got {name!r}")
     package_repo = Path(__file__).resolve().parents[1]
     for folder in (package_repo / "results", Path("results"), Path("..") / "results"):

@@ -19,7 +19,15 @@ import numpy as np
 from .losses import check_problem, lp_gradient, lp_hessian, lp_loss
 from .validation import check_int, check_real, finite_array, float_array
 
-__all__ = ["LpOptimum", "lp_optimum", "suboptimality"]
+__all__ = ["LpOptimum", "OPTIMUM_ATOL", "OPTIMUM_RTOL", "check_optimum", "lp_optimum", "suboptimality"]
+
+#: How far below :math:`L^*` a loss may lie, relative to :math:`|L^*|`, and still be round-off
+#: (:func:`check_optimum`): about 100 float32 epsilons, the round-off of a float32 run's loss; an optimum
+#: computed for other data or another ``p`` lies far above some loss.
+OPTIMUM_RTOL = 1e-5
+#: The same margin in absolute terms, for an optimum that is itself round-off (data fitted exactly, where the
+#: computed :math:`L^*` may be 1e-32 and a run's loss 0).
+OPTIMUM_ATOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,45 @@ def lp_optimum(X: np.ndarray, y: np.ndarray, p: int, *, tol: float = 1e-16, max_
                        f"(squared decrement {dec2:.3g} against tol * L = {tol * loss:.3g})")
 
 
+def check_optimum(optimum: LpOptimum | float, loss: np.ndarray, name: str = "optimum") -> float:
+    """:math:`L^*` as a float, checked to lie below every finite entry of ``loss`` beyond round-off.
+
+    The rule of :meth:`overparam.SweepResult.spikes` ("optimum must lie below
+    every recorded loss"), with a margin: a loss may lie up to
+    :data:`OPTIMUM_RTOL` × :math:`|L^*|` + :data:`OPTIMUM_ATOL` below
+    :math:`L^*` (a run that reached the optimum to round-off). NaN and inf
+    entries are not compared.
+
+    Parameters
+    ----------
+    optimum : LpOptimum or float
+        :math:`L^*`.
+    loss : ndarray
+        Float losses (already checked as an array of real numbers).
+    name : str
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be an LpOptimum or a finite number (L*), got ..."``, or
+        ``"<name> must lie below every loss ..."`` when some loss lies below it
+        by more than round-off (an optimum of other data, or of another ``p``).
+    """
+    best = optimum.loss if isinstance(optimum, LpOptimum) else check_real(
+        name, optimum, expected="an LpOptimum or a finite number (L*)")
+    finite = np.asarray(loss)[np.isfinite(loss)]
+    if finite.size and finite.min() < best - (OPTIMUM_RTOL * abs(best) + OPTIMUM_ATOL):
+        raise ValueError(f"{name} must lie below every loss (L* is their minimum, to round-off: "
+                         f"{OPTIMUM_RTOL:g} × |L*| + {OPTIMUM_ATOL:g}), got L* = {best!r} and a loss of {float(finite.min())!r}; "
+                         "compute L* with lp_optimum on the same data and p")
+    return float(best)
+
+
 def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
     """:math:`L - L^*`, the distance to the optimum that every Ethanol figure plots (Chapter 1, ``ch-lp-regression``).
 
@@ -168,8 +215,9 @@ def suboptimality(loss: np.ndarray, optimum: LpOptimum | float) -> np.ndarray:
     ------
     ValueError
         If ``loss`` is not an array of real numbers (``None``, strings,
-        complex numbers, a ragged list), or ``optimum`` is not finite.
+        complex numbers, a ragged list), or ``optimum`` is not finite or lies
+        above some loss beyond round-off (:func:`check_optimum`).
     """
-    best = optimum.loss if isinstance(optimum, LpOptimum) else check_real(
-        "optimum", optimum, expected="an LpOptimum or a finite number (L*)")
-    return np.maximum(np.asarray(float_array(loss, name="loss"), dtype=np.float64) - best, 0.0)
+    values = np.asarray(float_array(loss, name="loss"), dtype=np.float64)
+    best = check_optimum(optimum, values)
+    return np.maximum(values - best, 0.0)

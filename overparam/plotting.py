@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .scale import scale_name
+from .validation import check_int
 
 __all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "plain_log_ticks",
            "DEPTH_COLORS", "BASELINE_COLORS", "depth_linestyle", "hollow_band"]
@@ -43,8 +44,22 @@ def depth_linestyle(depth: int) -> str:
     Solid for depths 1 to 4 and dashed beyond, so that a depth above 4 is told
     apart from a depth below it whose colour it resembles for a colour-blind
     reader (:data:`DEPTH_COLORS`).
+
+    Raises
+    ------
+    ValueError
+        ``depth`` is not an integer >= 1.
     """
-    return "-" if depth <= 4 else "--"
+    return "-" if check_int("depth", depth, 1) <= 4 else "--"
+
+
+def _check_axes(ax: Any) -> Any:
+    """``ax`` if it is a matplotlib Axes, else a ``ValueError`` naming ``ax``."""
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}")
+    return ax
 
 
 def hollow_band(color: str, width: float = 5.0) -> list[Any]:
@@ -119,11 +134,17 @@ def loss_axes(
     """Label an axes for a loss-versus-iteration plot (log-scale loss by default).
 
     Returns the axes (a new figure's if ``ax`` is ``None``).
+
+    Raises
+    ------
+    ValueError
+        ``ax`` is neither ``None`` nor a matplotlib Axes.
     """
     if ax is None:
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots()
+    _check_axes(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -302,7 +323,13 @@ def plot_loss(ax: Any, steps: np.ndarray, loss: np.ndarray, label: str | None, *
     Returns
     -------
     matplotlib Line2D
+
+    Raises
+    ------
+    ValueError
+        ``ax`` is not a matplotlib Axes, or ``steps`` and ``loss`` are not 1-D of the same length.
     """
+    _check_axes(ax)
     steps = np.asarray(steps, dtype=float)
     loss = np.asarray(loss)
     if steps.shape != loss.shape[:1] or steps.ndim != 1:
@@ -370,11 +397,14 @@ def note_scale(fig: Any, detail: str = "", scale: str | None = None, *, independ
     Raises
     ------
     ValueError
-        If both ``scale`` and ``independent=True`` are given.
+        If both ``scale`` and ``independent=True`` are given, or ``fig`` is not a matplotlib figure.
     """
+    from matplotlib.figure import FigureBase
     from matplotlib.text import Annotation
     from matplotlib.transforms import Bbox
 
+    if not isinstance(fig, FigureBase):
+        raise ValueError(f"fig must be a matplotlib Figure (e.g. from plt.subplots()), got {type(fig).__name__}")
     if independent and scale is not None:
         raise ValueError(f"note_scale: give either scale ({scale!r}) or independent=True, not both")
 

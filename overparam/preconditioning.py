@@ -22,7 +22,8 @@ import torch
 from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
 from .dynamics import preconditioner, psd_power, train_end_to_end
-from .optimum import suboptimality
+from .losses import check_problem
+from .optimum import check_optimum, suboptimality
 from .plotting import DEPTH_COLORS, hollow_band, loss_axes, note_scale, plot_loss
 from .validation import finite_array
 
@@ -285,11 +286,22 @@ def rule_demo(
     Returns
     -------
     RuleComparison
+
+    Raises
+    ------
+    ValueError
+        ``X``, ``y`` or ``p`` fail :func:`~overparam.losses.check_problem` (checked before any run), or
+        ``optimum`` is not an LpOptimum or a finite number, or lies above some loss of the runs beyond
+        round-off (:func:`~overparam.optimum.check_optimum`, checked before anything is drawn).
     """
     import matplotlib.pyplot as plt
 
-    d = np.shape(X)[1]
-    comparison = compare_network_and_rule(X, y, p, balanced_init(d, 1, depth, scale, seed), lr, num_iters)
+    X, y, _ = check_problem(X, y, p)
+    if optimum is not None:
+        check_optimum(optimum, np.empty(0))  # its type, before the runs
+    comparison = compare_network_and_rule(X, y, p, balanced_init(X.shape[1], 1, depth, scale, seed), lr, num_iters)
+    if optimum is not None:
+        check_optimum(optimum, np.concatenate([comparison.network.loss, comparison.rule.loss]))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.3))
     plot_comparison(comparison, ax1, title=f"ℓ{p} loss, depth {depth}, η = {lr:.2g}", optimum=optimum)
     gap = comparison.gap

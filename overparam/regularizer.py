@@ -196,12 +196,24 @@ class Loop:
     end-to-end field), never inside a piece; that is what lets
     :func:`loop_integral` use Gauss–Legendre quadrature piece by piece.
     Defined in Chapter 5 (``ch-non-regularizer``).
+
+    Raises
+    ------
+    ValueError
+        ``plane`` is not a :class:`Plane`, ``pieces`` is not a non-empty tuple
+        of :class:`Segment` and :class:`Arc`, or they do not form a closed curve.
     """
 
     plane: Plane
     pieces: tuple[Piece, ...]
 
     def __post_init__(self) -> None:
+        _check_plane(self.plane)
+        if isinstance(self.pieces, (Segment, Arc)):
+            raise ValueError(f"pieces must be a tuple of Segment/Arc, got a single {type(self.pieces).__name__} "
+                             "(pass (piece,))")
+        if not isinstance(self.pieces, (tuple, list)) or not all(isinstance(p, (Segment, Arc)) for p in self.pieces):
+            raise ValueError(f"pieces must be a tuple of Segment/Arc, got {self.pieces!r:.80}")
         if not self.pieces:
             raise ValueError("pieces must hold at least one Segment or Arc")
         ends = [piece.at(np.array([0.0, 1.0]))[0] for piece in self.pieces]
@@ -216,6 +228,13 @@ class Loop:
         return np.concatenate([piece.at(t)[0] for piece in self.pieces])
 
 
+def _check_plane(plane: Any) -> Plane:
+    """``plane`` if it is a :class:`Plane`, else a ``ValueError`` naming ``plane``."""
+    if not isinstance(plane, Plane):
+        raise ValueError(f"plane must be a Plane (see gradient_plane), got {type(plane).__name__}")
+    return plane
+
+
 def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)) -> Loop:
     """Boundary of the upper half-disk of radius r, counter-clockwise (the curve of Chapter 5's
     proof of the no-regularizer theorem of arXiv:1802.06509).
@@ -224,7 +243,13 @@ def half_disk(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0
     at the centre, then the semicircle back through (0, r). With
     :func:`gradient_plane` the diameter runs along the gradient. Defined in
     Chapter 5.
+
+    Raises
+    ------
+    ValueError
+        ``plane`` is not a :class:`Plane`, ``radius`` is not a number > 0, or ``center`` not a pair of numbers.
     """
+    _check_plane(plane)
     r = check_real("radius", radius, above=0)
     cs, cq = _pair("center", center)
     return Loop(plane, (Segment((cs - r, cq), (cs, cq)), Segment((cs, cq), (cs + r, cq)), Arc((cs, cq), r, 0.0, np.pi)))
@@ -236,7 +261,13 @@ def circle(plane: Plane, radius: float, center: tuple[float, float] = (0.0, 0.0)
     Centred at the origin it cannot detect the end-to-end field's curl
     (the reason Chapter 5's proof of the no-regularizer theorem uses half-disks): there the
     field's extra term is radial and the integral vanishes for every N.
+
+    Raises
+    ------
+    ValueError
+        ``plane`` is not a :class:`Plane`, ``radius`` is not a number > 0, or ``center`` not a pair of numbers.
     """
+    _check_plane(plane)
     r = check_real("radius", radius, above=0)
     return Loop(plane, (Arc(_pair("center", center), r, 0.0, 2.0 * np.pi),))
 
@@ -430,8 +461,7 @@ def plane_curl(field: Field, plane: Plane, s: float, q: float, h: float = 1e-5) 
     h = check_real("h", h, above=0)
     s, q = check_real("s", s), check_real("q", q)
     _check_field(field)
-    if not isinstance(plane, Plane):
-        raise ValueError(f"plane must be a Plane (see gradient_plane), got {type(plane).__name__}")
+    _check_plane(plane)
     F_q = lambda a, b: plane.coordinates(field(plane.point(a, b)))[1]  # noqa: E731
     F_s = lambda a, b: plane.coordinates(field(plane.point(a, b)))[0]  # noqa: E731
     return float((F_q(s + h, q) - F_q(s - h, q) - F_s(s, q + h) + F_s(s, q - h)) / (2.0 * h))

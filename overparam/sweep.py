@@ -56,7 +56,7 @@ from .files import provenance as make_provenance
 from .training import (NEVER, COLLAPSE_FACTOR, GDHistory, as_step_array, check_record, collapse_step, divergence_limit,
                        is_divergent, outcome_phrase, step_or_none)
 from .losses import check_exponent, regression_pair
-from .validation import check_int, check_real
+from .validation import check_callable, check_int, check_real
 
 __all__ = [
     "METHODS",
@@ -150,6 +150,12 @@ class RunConfig:
         adam: ``beta1``, ``beta2``, ``eps``). ``None`` takes torch.optim's
         default (0.9; 1e-10; 0.9, 1e-6; 0.9, 0.999, 1e-8), which is then
         stored in the config.
+
+    Raises
+    ------
+    ValueError
+        A field is out of its range (the message names it), ``init_scale**depth`` overflows, or a
+        combination is not allowed (a width > 1 without method "gd" and depth >= 2, ...).
     """
 
     method: str
@@ -168,7 +174,7 @@ class RunConfig:
     init: str = "balanced"
 
     def __post_init__(self) -> None:
-        if self.method not in _HYPER_DEFAULTS:
+        if not isinstance(self.method, str) or self.method not in _HYPER_DEFAULTS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         checked = {"lr": check_real("lr", self.lr, above=0), "depth": check_int("depth", self.depth, 1),
                    "p": check_exponent(self.p),
@@ -177,6 +183,11 @@ class RunConfig:
                    "width": check_int("width", self.width, 1)}
         for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
             object.__setattr__(self, name, value)
+        try:  # the start's size, s^N: balanced_init refuses an overflow too
+            math.pow(self.init_scale, self.depth)  # noqa: B018
+        except OverflowError:
+            raise ValueError(f"init_scale must keep init_scale**depth a finite float, got init_scale="
+                             f"{self.init_scale:g} and depth={self.depth}") from None
         if self.width > 1 and (self.method != "gd" or self.depth < 2):
             raise ValueError(f"width > 1 needs method 'gd' and depth >= 2, got method {self.method!r}, depth {self.depth}")
         if self.method == "e2e" and self.width != 1:
@@ -1152,6 +1163,16 @@ def _as_dtype(dtype: Any) -> torch.dtype:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
 
 
+def _check_start(start: np.ndarray, runs: Sequence[RunConfig]) -> None:
+    """Raise the trainers' ``ValueError`` when a run's loss at step 0 (``start``, one per run) is not finite."""
+    bad = np.flatnonzero(~np.isfinite(start))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"run_sweep: the loss at the start is {start[i]} for {bad.size} of the runs (runs[{i}]: "
+                         f"{runs[i].label}) before any step was taken, so the learning rate is not the cause; check "
+                         "init_scale and the scale of X and y (or use float64)")
+
+
 def run_sweep(
     problem: Any,
     runs: Sequence[RunConfig],
@@ -1249,10 +1270,12 @@ def run_sweep(
     ValueError
         Empty ``runs`` or entries that are not :class:`RunConfig`, bad
         ``num_iters``, ``record``, ``dtype``, ``pad_rows``, ``chunk``,
-        ``target``, ``cuda_graph``, ``fuse``, a ``device`` that is not
+        ``target``, ``cuda_graph``, ``fuse``, ``progress`` (not ``None`` or a callable), a ``device`` that is not
         ``"cpu"`` or ``"cuda[:k]"`` or a CUDA device when none is available,
         an ``init_direction`` whose length is not d, or a problem that fails
-        :func:`overparam.check_problem`.
+        :func:`overparam.check_problem`; or, after the first chunk, a run's
+        loss at step 0 is not finite (as the trainers: no step was taken, so
+        the learning rate is not the cause).
     """
     X, y = regression_pair(problem)
     if isinstance(runs, RunConfig):
@@ -1269,6 +1292,7 @@ def run_sweep(
                              f"{type(c).__name__}")
     num_iters = check_int("num_iters", num_iters, 0)
     pad_rows, chunk = check_int("pad_rows", pad_rows, 1), check_int("chunk", chunk, 1)
+    check_callable("progress", progress, "None or a callable (done, total)", optional=True)
     for c in runs:
         if c.init_direction is not None and len(c.init_direction) != X.shape[1]:
             raise ValueError(f"init_direction must have length d = {X.shape[1]} (the problem's features), "
@@ -1321,6 +1345,7 @@ def run_sweep(
             chunks.run(n, min(n, num_iters - t))
             chunk_loss = raw[:n].double().cpu().numpy() * prog.scale.numpy()
             if limit is None:
+                _check_start(chunk_loss[0, rows], runs)
                 limit = divergence_limit(chunk_loss[0])
             bad = is_divergent(chunk_loss, limit) & active
             if target is not None:

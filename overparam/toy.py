@@ -28,9 +28,10 @@ mean-loss convention reproduces the sum above exactly.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 import numpy as np
 import torch
@@ -263,10 +264,18 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
     reached the target and trained (neither diverged nor collapsed within the
     budget, :attr:`overparam.SweepResult.trained`), the one that reached it
     first. A depth whose runs all failed gets a row with ``iterations = None``.
+
+    Raises
+    ------
+    ValueError
+        ``results`` is not a dict of sweep results with ``reached_at``, or
+        ``depths`` is given but is not a non-empty tuple.
     """
     if not isinstance(results, Mapping):
         raise ValueError(f"results must be a dict {{y1: SweepResult}} (e.g. load_toy_results), "
                          f"got {type(results).__name__}")
+    if depths is not None:
+        check_sequence("depths", depths, "depths")
     rows = []
     for y1, result in results.items():
         if check_sweep_result(f"results[{y1!r}]", result).reached_at is None:
@@ -282,8 +291,27 @@ def toy_table(results: dict[float, SweepResult], depths: Sequence[int] | None = 
 # ---------------------------------------------------------------------------
 # Results files, table and figure of the toy (Chapter 4, ``ch-preconditioner``)
 # ---------------------------------------------------------------------------
+def _not_a_stem(stem: Any, what: str = "") -> NoReturn:
+    """Raise the ``ValueError`` for a ``stem`` argument that is not a file stem (``what`` says what it is instead)."""
+    got = repr(str(stem)) if isinstance(stem, (str, os.PathLike)) else f"{stem!r} ({type(stem).__name__})"
+    raise ValueError(f"stem must be a file stem such as results/toy_paper (which stands for results/toy_paper_y5.npz, "
+                     f"...){f', not {what}' if what else ''}, got {got}")
+
+
 def toy_results_paths(stem: str | Path, y1_values: tuple[float, ...] = TOY_PRESETS["paper"].y1_values) -> dict[float, Path]:
-    """The results file of each :math:`y_1` for a file stem, e.g. ``results/toy_paper`` → ``results/toy_paper_y5.npz``."""
+    """The results file of each :math:`y_1` for a file stem, e.g. ``results/toy_paper`` → ``results/toy_paper_y5.npz``.
+
+    Raises
+    ------
+    ValueError
+        ``stem`` is not a str or path, or names a ``.npz`` file rather than a stem, or
+        ``y1_values`` is not a non-empty tuple.
+    """
+    check_sequence("y1_values", y1_values, "y1 values (targets (y1, 1))")
+    if not isinstance(stem, (str, os.PathLike)):
+        _not_a_stem(stem)
+    if Path(stem).suffix == ".npz":
+        _not_a_stem(stem, "a .npz file's name")
     stem = Path(stem)
     return {float(y1): stem.with_name(f"{stem.name}_y{y1:g}.npz") for y1 in y1_values}
 
@@ -294,10 +322,14 @@ def load_toy_results(stem: str | Path,
 
     Raises
     ------
+    ValueError
+        ``stem`` is a ``.npz`` file's name or a folder, not a stem (see :func:`toy_results_paths`).
     InvalidResultsFile
         One of the files is truncated, lacks a member, or does not match its runs.
     """
     paths = toy_results_paths(stem, y1_values)
+    if Path(stem).is_dir():  # it would look for <folder>_y5.npz beside the folder
+        _not_a_stem(stem, "a folder")
     if not all(p.exists() for p in paths.values()):
         return None
     return {y1: SweepResult.load(p) for y1, p in paths.items()}
@@ -317,21 +349,28 @@ def find_toy_results(name: str = "toy_paper", y1_values: tuple[float, ...] = TOY
     return {y1: SweepResult.load(path) for y1, path in found.items()}
 
 
+#: Width of a depth's column in :func:`format_toy_table`: the widest cell, "1,000,000 (η=0.00056)", and a space.
+#: Three depths then take 72 characters, within the 76 that the book's text column shows of a printed line.
+TOY_TABLE_COLUMN = 22
+
+
 def format_toy_table(results: dict[float, SweepResult]) -> str:
     """Plain text: per :math:`y_1` and depth the fewest iterations to :math:`L \\le` target and the η that did it.
 
-    A depth that some :math:`y_1`'s results do not hold shows "not run" there.
+    A column of 4 characters and two spaces for :math:`y_1`, then one right-aligned column of
+    :data:`TOY_TABLE_COLUMN` characters per depth. A depth that some :math:`y_1`'s results do not hold shows
+    "not run" there.
     """
     rows = {(r.y1, r.depth): r for r in toy_table(results)}
     depths = sorted({depth for _, depth in rows})
-    lines = ["  y1  " + "".join(f"{'depth ' + str(n):>24s}" for n in depths)]
+    lines = ["  y1  " + "".join(f"depth {n}".rjust(TOY_TABLE_COLUMN) for n in depths)]
     for y1 in results:
         cells = []
         for n in depths:
             r = rows.get((float(y1), n))
             cells.append("not run" if r is None else
-                         f"{r.iterations:>11,} (η={r.lr:.2g})" if r.reached else f"{'not reached':>24s}")
-        lines.append(f"{y1:4g}  " + "".join(f"{c:>24s}" for c in cells))
+                         f"{r.iterations:,} (η={r.lr:.2g})" if r.reached else "not reached")
+        lines.append(f"{y1:4g}  " + "".join(c.rjust(TOY_TABLE_COLUMN) for c in cells))
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ from typing import Any, Callable, Generic, Literal, Sequence, TypeVar
 import numpy as np
 import torch
 
-from .validation import check_int, check_real, is_sequence
+from .validation import check_callable, check_int, check_real, check_sequence, is_sequence
 
 __all__ = [
     "COLLAPSE_FACTOR",
@@ -393,8 +393,16 @@ def measure_at(advance: Callable[[State, int], State], start: State, checkpoints
     -------
     ndarray, shape (1 + len(checkpoints),)
         ``measure`` at step 0, then at each checkpoint.
+
+    Raises
+    ------
+    ValueError
+        ``advance`` or ``measure`` is not callable, or ``checkpoints`` is not a non-empty
+        sequence of strictly increasing integers >= 1 (checked before any step).
     """
-    marks = [check_int("checkpoints", t, 1) for t in checkpoints]
+    check_callable("advance", advance, "a callable (state, n) -> state")
+    check_callable("measure", measure, "a callable state -> float")
+    marks = [check_int("checkpoints", t, 1) for t in check_sequence("checkpoints", checkpoints, "steps >= 1")]
     if any(b <= a for a, b in zip(marks, marks[1:])):
         raise ValueError(f"checkpoints must be strictly increasing, got {list(checkpoints)}")
     state, done, values = start, 0, [float(measure(start))]
@@ -681,7 +689,8 @@ def train_loop(
         at the initial state is not finite: no step was taken, so the learning
         rate is not the cause, the start or the scale of the data is.
     TypeError
-        When ``step`` does not return a pair ``(loss, next state)``.
+        When ``step`` does not return a pair ``(loss, next state)``, or its loss (or ``loss``'s) is not a
+        real scalar (a vector, a string).
     """
     for name, fn in (("step", step), ("loss", loss)):
         if not callable(fn):
@@ -712,7 +721,12 @@ def train_loop(
         else:
             value, nxt = loss(state), state
         dtype = _dtype_name(value) if t == 0 else dtype
-        value = float(value)
+        if isinstance(value, (str, bytes)):  # float("1.5") would pass
+            raise _not_a_scalar_loss(value, t < num_iters)
+        try:
+            value = float(value)
+        except (TypeError, ValueError, RuntimeError):  # a vector, or a value float() cannot take
+            raise _not_a_scalar_loss(value, t < num_iters) from None
         if t == 0:
             if not math.isfinite(value):
                 raise ValueError(f"{what}: the loss at the start is {value} before any step was taken, so the "
@@ -753,6 +767,16 @@ def train_loop(
         final=final,
         observed=stacked,
     )
+
+
+def _not_a_scalar_loss(value: Any, from_step: bool) -> TypeError:
+    """The ``TypeError`` for a loss that is not a real scalar, returned by ``step`` (else by ``loss``)."""
+    shape = getattr(value, "shape", None)
+    got = (f"the loss has shape {tuple(shape)}" if shape is not None
+           else f"the loss is {value!r:.60} ({type(value).__name__})")
+    if from_step:
+        return TypeError(f"step must return (scalar loss, next state); {got}")
+    return TypeError(f"loss must return a scalar loss; {got}")
 
 
 def _dtype_name(value: Any) -> str:

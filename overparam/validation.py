@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "check_int", "check_real", "check_sequence", "finite_array", "float_array", "is_sequence",
+__all__ = ["all_finite", "check_callable", "check_int", "check_real", "check_sequence", "finite_array", "float_array", "is_sequence",
            "is_tensor", "rng_from_seed", "torch_seed"]
 
 
@@ -209,5 +209,31 @@ def check_sequence(name: str, values: Any, what: str) -> Any:
     what the entries are ("depths", "step sizes", ...).
     """
     if not is_sequence(values) or not len(values):
-        raise ValueError(f"{name} must be a non-empty tuple of {what}, got {values!r}")
+        raise ValueError(f"{name} must be a non-empty tuple of {what}, got {values!r:.100}")
     return values
+
+
+def check_callable(name: str, value: Any, expected: str, *, optional: bool = False) -> Any:
+    """``value`` if it is callable (or ``None``, with ``optional``), else a ``ValueError`` naming ``name``.
+
+    For the callbacks of the trainers (``progress``, ``advance``, ``measure``), checked before any
+    work starts rather than when they are first called.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : Any
+    expected : str
+        What the message says was expected, e.g. ``"None or a callable (done, total)"``.
+    optional : bool
+        Accept ``None``.
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be <expected>, got <value> (<type>)"``.
+    """
+    if callable(value) or (optional and value is None):
+        return value
+    raise ValueError(f"{name} must be {expected}, got {value!r:.60} ({type(value).__name__})")

@@ -702,3 +702,11 @@ def test_a_companion_file_alone_keeps_the_default_name_taken(tmp_path):
     assert files.choose_output(None, "results/other.npz")[0] != Path("results/other.npz")
     with pytest.raises(OutputPathError, match="--out"):
         files.check_writable(tmp_path / "results")
+
+
+def test_toy_redraw_names_an_out_that_is_a_folder(tmp_path, capsys):
+    """A folder given as --out stem: one usage line (load_toy_results refuses a folder as a stem)."""
+    with pytest.raises(SystemExit) as info:
+        main(["toy", "--redraw", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--out:" in err and "is a folder" in err and "Traceback" not in err

@@ -298,3 +298,11 @@ def test_readers_of_a_convergence_sweep_refuse_another_presets_sweep():
         with pytest.raises(ValueError, match=r"^result must be a SweepResult"):
             read({"balanced": 1})
     assert cv.fastest_run(res, prob, preset, "balanced", 2, 0.2) is not None
+
+
+def test_depth_color_refuses_a_depth_that_is_not_an_integer_at_least_one():
+    """Bug: depth_color(0) and depth_color(2.5) were accepted (int() truncated the float)."""
+    for bad in (0, 2.5, None):
+        with pytest.raises(ValueError, match=r"^depth must be an integer >= 1, got"):
+            cv.depth_color(bad)
+    assert cv.depth_color(np.int64(3)) == op.DEPTH_COLORS[3]

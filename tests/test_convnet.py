@@ -748,3 +748,68 @@ def test_the_seed_is_an_argument_every_caller_gives():
                  lambda: op.rule_demo(2, 0.01, X=np.ones((3, 2)), y=np.ones(3))):
         with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'seed'"):
             make()
+
+
+def test_save_histories_refuses_a_json_path_that_would_overwrite_its_own_arrays(tmp_path):
+    """Bug: save_histories("runs.json", ...) wrote the arrays, then replaced them with the readable copy (the same
+    path), so that load_histories failed with numpy's pickle message."""
+    with pytest.raises(ValueError, match=r"^path must not end in \.json .*runs\.npz, got '.*runs\.json'"):
+        save_histories(tmp_path / "runs.json", [_history("baseline")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_histories_names_histories_and_metadata_of_the_wrong_kind(tmp_path):
+    """Bugs: a single history gave "'ConvNetHistory' object is not iterable", a list of dicts "'dict' object has no
+    attribute 'variant'", and metadata=[1, 2] "cannot convert dictionary update sequence element"."""
+    with pytest.raises(ValueError, match=r"^histories must be a non-empty tuple of ConvNetHistory runs"):
+        save_histories(tmp_path / "r.npz", _history("baseline"))
+    with pytest.raises(ValueError, match=r"^histories must be a non-empty tuple"):
+        save_histories(tmp_path / "r.npz", [])
+    with pytest.raises(ValueError, match=r"^histories must hold ConvNetHistory runs, got dict at entry 0"):
+        save_histories(tmp_path / "r.npz", [{}])
+    with pytest.raises(ValueError, match=r"^metadata must be None or a mapping .* got list"):
+        save_histories(tmp_path / "r.npz", [_history("baseline")], metadata=[1, 2])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_histories_says_a_file_that_is_not_an_npz_archive_is_not_one(tmp_path):
+    """Bug: an HTML page saved as r.npz gave numpy's "contains pickled (object) data ... allow_pickle" advice."""
+    path = tmp_path / "r.npz"
+    path.write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    with pytest.raises(InvalidResultsFile, match=r"r\.npz: not a valid results file \(it is not an \.npz archive") as info:
+        load_histories(path)
+    assert "pickle" not in str(info.value)
+
+
+def test_accuracy_names_a_model_labels_and_images_it_cannot_use():
+    """Bugs: model=None gave "'NoneType' object has no attribute 'training'"; another torch module a shape error
+    from inside torch; labels out of 0..9, float labels or NaN images gave an accuracy of 0.0 silently."""
+    net = TutorialConvNet("baseline", seed=0)
+    images, labels = torch.rand(3, 1, 28, 28), torch.zeros(3, dtype=torch.int64)
+    with pytest.raises(ValueError, match=r"^model must be a TutorialConvNet, got NoneType"):
+        accuracy(None, images, labels)
+    with pytest.raises(ValueError, match=r"^model must be a TutorialConvNet, got Linear"):
+        accuracy(torch.nn.Linear(2, 2), images, labels)
+    with pytest.raises(ValueError, match=r"^labels must be integers in 0\.\.9, got values from 20 to 20"):
+        accuracy(net, images, labels + 20)
+    with pytest.raises(ValueError, match=r"^labels must be integers in 0\.\.9, got dtype torch.float32"):
+        accuracy(net, images, labels.float())
+    images[1, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"^images must contain only finite values, got 1 NaN or infinite"):
+        accuracy(net, images, labels)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_the_net_names_an_input_of_another_dtype_than_its_parameters(mode):
+    """Bug: float64 input gave torch's "Input type (double) and bias type (float)" (eval) or a message about the
+    generator (train)."""
+    net = TutorialConvNet("baseline", seed=0)
+    getattr(net, mode)()
+    with pytest.raises(ValueError, match=r"^x must be float32 like the model's parameters .* got dtype torch.float64"):
+        net(torch.zeros(2, 1, 28, 28, dtype=torch.float64))
+
+
+def test_train_convnet_checks_progress_before_any_work():
+    """Bug: progress="yes" raised "'str' object is not callable" after the first chunk of training."""
+    with pytest.raises(ValueError, match=r"^progress must be None or a callable \(done, total, stats\), got 'yes'"):
+        train_convnet(ConvNetConfig(), None, 2, seed=0, progress="yes")

@@ -469,3 +469,25 @@ def test_paper_figure_draws_each_curves_read_offs_in_its_runs_colour():
         assert list(line.get_xdata()) == list(op.PAPER_READOFFS[curve])
         assert list(line.get_ydata()) == list(op.PAPER_READOFFS[curve].values())
     assert fig.axes[0].get_ylim() == (1e-2, 1e2)  # the blog post's range
+
+
+def test_levels_and_runs_of_the_wrong_kind_are_named():
+    """Bugs: a scalar level gave "'float' object is not iterable", an empty list of levels an empty table, a single
+    history given to plot_loss_parts "not iterable", and an empty mapping an empty figure."""
+    runs = {"baseline": _fake_history("baseline", np.linspace(1.0, 0.01, 20))}
+    for call in (lambda levels: op.steps_to_levels(runs, levels, 1), lambda levels: op.levels_table(runs, levels, 1)):
+        for bad in (1.0, []):
+            with pytest.raises(ValueError, match=r"^levels must be a non-empty tuple of loss levels, got"):
+                call(bad)
+    with pytest.raises(ValueError, match=r"^histories must be a non-empty tuple of ConvNetHistory"):
+        op.plot_loss_parts(runs["baseline"], 3)
+    with pytest.raises(ValueError, match=r"^histories must hold at least one run"):
+        op.plot_loss_parts({}, 3)
+    with pytest.raises(ValueError, match=r"^histories must hold ConvNetHistory runs, got str at entry 0"):
+        op.plot_loss_parts(["baseline"], 3)
+
+
+def test_find_results_names_a_name_that_is_not_a_string():
+    """Bug: find_results(5) raised pathlib's TypeError."""
+    with pytest.raises(ValueError, match=r"^name must be a plain file name such as 'mnist_full.npz', got 5"):
+        files.find_results(5)

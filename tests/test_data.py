@@ -342,3 +342,26 @@ def test_download_must_be_a_bool(tmp_path, bad):
     assert asked == []
     with pytest.raises(FileNotFoundError, match="download=False"):  # numpy's bool is a bool
         op.load_ethanol(tmp_path / "empty", download=np.bool_(False))
+
+
+def _ethanol_line(concentration: str = "10.0", first: str = "0.5") -> str:
+    return f"1;{concentration} 1:{first} " + " ".join(f"{i}:0.5" for i in range(2, 129)) + "\n"
+
+
+@pytest.mark.parametrize("concentration, first", [("10.0", "nan"), ("10.0", "inf"), ("nan", "0.5"), ("-10.0", "0.5")])
+def test_a_non_finite_value_or_negative_concentration_is_a_data_error(concentration, first):
+    """Bug: NaN or inf features, and a NaN or negative concentration, were returned silently."""
+    with pytest.raises(op.DataIntegrityError, match=r"^b1, line 2: the features must be finite and the concentration"):
+        op.parse_uci_batch("2;5.0 1:0.1\n" + _ethanol_line(concentration, first), 1, name="b1")
+
+
+def test_parse_uci_batch_names_a_batch_or_text_of_the_wrong_kind_before_parsing():
+    """Bugs: batch="1" was a DataIntegrityError "batch number must be 1-10" after the whole file was parsed, and
+    batch=True was accepted; bytes or a Path failed inside str methods."""
+    for bad in ("1", True, 0, 11, 1.0):
+        with pytest.raises(ValueError, match=r"^batch must be an integer in 1\.\.10, got") as info:
+            op.parse_uci_batch(_ethanol_line(), bad)
+        assert not isinstance(info.value, op.DataIntegrityError)
+    for bad in (_ethanol_line().encode(), Path("batch1.dat")):
+        with pytest.raises(TypeError, match=r"^text must be the file's content as str; read it with open\(path\)"):
+            op.parse_uci_batch(bad, 1)

@@ -358,3 +358,11 @@ def test_summary_markdown_is_the_summary_as_tables_with_header_cells():
     assert text.endswith("- ≥: the top of the grid trained, so the largest stable η is at least that\n"
                          "- 2 of 4 runs failed (1 diverged, 1 collapsed); wall time 0 s")
     assert "L − L*" not in ethanol.summary_markdown(res).splitlines()[2]  # no optimum, no gap column
+
+
+def test_precision_table_refuses_an_optimum_above_the_runs_losses():
+    """Bug: precision_table(result, 10.0, 4) gave a final gap of -9.8 and 0 iterations to every precision."""
+    res = _sweep(CURVES, diverged={3: 20})
+    with pytest.raises(ValueError, match=r"^optimum must lie below every loss .* got L\* = 10\.0 and a loss of 0\.051"):
+        ethanol.precision_table(res, 10.0, 4)
+    assert len(ethanol.precision_table(res, 0.051 * (1 + 1e-7), 4)) == 2  # a hair above the best loss: round-off

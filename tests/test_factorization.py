@@ -567,3 +567,10 @@ def test_run_completion_is_the_experiment_with_the_presets_settings():
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     start_loss = [completion_problem(8, 1, count, seed=4).loss(np.zeros((8, 8))) for count in (30, 50)]
     assert np.all(got.final_loss < 0.01 * np.array(start_loss))  # runs that fit (measured: 0.0007 of it at most)
+
+
+def test_completion_problem_refuses_a_mask_that_observes_nothing():
+    """Bug: an all-False mask was accepted, and train_deep_factorization "trained" it at loss 0."""
+    with pytest.raises(ValueError, match=r"^mask must observe at least one entry"):
+        CompletionProblem(target=np.eye(4), mask=np.zeros((4, 4), dtype=bool))
+    assert CompletionProblem(target=np.eye(4), mask=np.eye(4, dtype=bool)).num_observed == 4

@@ -231,3 +231,25 @@ def test_data_fitted_almost_exactly_converge_at_the_round_off_of_the_gradient():
     assert opt.loss < op.lp_loss(np.linalg.lstsq(X, y, rcond=None)[0], X, y, 4) / 1.05  # measured 6.54e-37, 7.11e-37
     with pytest.raises(RuntimeError, match="not converged in max_iter=2"):
         op.lp_optimum(X, y, 4, max_iter=2)
+
+
+def test_suboptimality_refuses_an_optimum_above_a_loss_beyond_round_off():
+    """Bug: an L* above the losses (another p's, other data) was clipped to 0 silently: suboptimality([0.1], 0.5)
+    gave [0.]. A loss a hair below L* (round-off) is still clipped to 0."""
+    with pytest.raises(ValueError, match=r"^optimum must lie below every loss .* got L\* = 0\.5 and a loss of 0\.1"):
+        op.suboptimality(np.array([0.1, 1.0]), 0.5)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    opt = op.lp_optimum(X, y, 4)
+    with pytest.raises(ValueError, match=r"^optimum must lie below every loss"):
+        op.suboptimality(opt.loss * (1 - 1e-3), opt)
+    near = opt.loss * (1 - 0.5 * op.optimum.OPTIMUM_RTOL)
+    np.testing.assert_array_equal(op.suboptimality([near, np.nan, np.inf], opt), [0.0, np.nan, np.inf])
+    assert op.suboptimality(op.lp_loss(opt.w, X, y, 4), opt) == 0.0
+
+
+def test_suboptimality_accepts_a_zero_loss_below_an_optimum_that_is_round_off():
+    """Data fitted exactly: the computed L* is round-off (1e-32 here) and a run's loss may be exactly 0."""
+    np.testing.assert_array_equal(op.suboptimality([0.0, 1e-3], 1e-32), [0.0, 1e-3])
+    with pytest.raises(ValueError, match=r"^optimum must lie below every loss"):
+        op.suboptimality([0.0], 1e-9)  # far above round-off: another problem's optimum

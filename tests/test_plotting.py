@@ -490,3 +490,18 @@ def test_hollow_band_is_an_edge_in_the_colour_around_a_white_core():
     assert len(line.get_path_effects()) == 2 and len(legend_line.get_path_effects()) == 2  # the legend shows it too
     with pytest.raises(ValueError, match="width must be positive"):
         op.hollow_band("k", 0.0)
+
+
+def test_plot_helpers_name_an_axes_figure_or_depth_of_the_wrong_kind():
+    """Bugs: loss_axes("ax"), plot_loss(None, ...) and note_scale(None) raised AttributeError; depth_linestyle(0)
+    and depth_linestyle(2.0) were accepted."""
+    with pytest.raises(ValueError, match=r"^ax must be a matplotlib Axes .* got str"):
+        op.loss_axes("ax")
+    with pytest.raises(ValueError, match=r"^ax must be a matplotlib Axes .* got NoneType"):
+        op.plot_loss(None, [0, 1], [1.0, 0.5], "run")
+    with pytest.raises(ValueError, match=r"^fig must be a matplotlib Figure .* got NoneType"):
+        op.note_scale(None)
+    for bad in (0, 2.0, "2"):
+        with pytest.raises(ValueError, match=r"^depth must be an integer >= 1, got"):
+            op.depth_linestyle(bad)
+    assert op.depth_linestyle(np.int64(5)) == "--"

@@ -211,3 +211,20 @@ def test_preconditioned_sharpness_against_direct_eigenvalues():
         preconditioned_sharpness(w[None, :], 2, np.eye(3))
     with pytest.raises(ValueError, match="hessian must be symmetric"):
         preconditioned_sharpness(w[None, :], 2, np.triu(np.ones((len(w), len(w)))))
+
+
+def test_rule_demo_checks_the_problem_before_any_run_and_the_optimum_before_drawing():
+    """Bugs: X=None or a 1-D X gave "tuple index out of range"; optimum=10 (above every loss) drew an empty log
+    plot, every L - L* clipped to 0."""
+    X, y = _regression()
+    for bad, message in ((None, "^X must be an array of real numbers, got None"), (X[:, 0], r"^X must be 2-D")):
+        with pytest.raises(ValueError, match=message):
+            rule_demo(2, 0.01, X=bad, y=y, seed=0)
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match=r"^optimum must lie below every loss .* got L\* = 10\.0"):
+        rule_demo(2, 0.01, X=X, y=y, num_iters=20, seed=0, optimum=10.0)
+    with pytest.raises(ValueError, match=r"^optimum must be an LpOptimum or a finite number \(L\*\), got 'a'"):
+        rule_demo(2, 0.01, X=X, y=y, num_iters=20, seed=0, optimum="a")
+    assert plt.get_fignums() == before, "no figure drawn"
+    rule_demo(2, 0.01, X=X, y=y, num_iters=20, seed=0, optimum=lp_optimum(X, y, 4))
+    plt.close("all")

@@ -382,3 +382,20 @@ def test_the_plane_functions_name_their_bad_arguments():
     with pytest.raises(ValueError, match=r"^end must be two finite plane coordinates"):
         Segment((0, 0), (1, 2, 3))
     assert Segment((0, 0), (1, 0)).end == (1.0, 0.0)
+
+
+def test_loops_name_a_plane_or_pieces_of_the_wrong_kind():
+    """Bugs: half_disk(c, 1.0) (a vector for the plane) and circle(None, 1.0) were accepted, and loop_integral then
+    failed with "'numpy.ndarray' object has no attribute 'coordinates'"; Loop(P, ("a",)) gave an AttributeError and
+    Loop(P, Segment(...)) "not iterable"."""
+    plane = gradient_plane(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    for make in (lambda p: half_disk(p, 1.0), lambda p: circle(p, 1.0), lambda p: Loop(p, circle(plane, 1.0).pieces)):
+        for bad in (np.array([1.0, 0.0]), None):
+            with pytest.raises(ValueError, match=r"^plane must be a Plane \(see gradient_plane\), got"):
+                make(bad)
+    with pytest.raises(ValueError, match=r"^pieces must be a tuple of Segment/Arc, got \('a',\)"):
+        Loop(plane, ("a",))
+    with pytest.raises(ValueError, match=r"^pieces must be a tuple of Segment/Arc, got a single Segment"):
+        Loop(plane, Segment((0.0, 0.0), (1.0, 0.0)))
+    there_and_back = [Segment((0.0, 0.0), (1.0, 0.0)), Segment((1.0, 0.0), (0.0, 0.0))]
+    assert len(Loop(plane, there_and_back).coordinates(5)) == 10

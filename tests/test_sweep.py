@@ -819,3 +819,43 @@ def test_save_names_provenance_that_json_cannot_hold(small_result, tmp_path):
     with pytest.raises(TypeError, match=r"metadata\['provenance'\]\['note'\]"):
         broken.save(tmp_path / "r.npz")
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_run_config_refuses_an_init_scale_whose_power_overflows():
+    """Bug: RunConfig("gd", 0.01, depth=3, init_scale=1e120) was accepted; its sweep run "diverged at step 0",
+    which points at the learning rate (balanced_init refuses such a scale)."""
+    with pytest.raises(ValueError, match=r"^init_scale must keep init_scale\*\*depth a finite float, got "
+                                         r"init_scale=1e\+120 and depth=3"):
+        RunConfig("gd", 0.01, depth=3, init_scale=1e120, p=4)
+    assert RunConfig("gd", 0.01, depth=3, init_scale=1e100, p=4).init_scale == 1e100  # 1e300: finite
+
+
+def test_run_sweep_says_a_non_finite_start_is_not_the_learning_rate(problem):
+    """Bug: data scaled by 1e100 gave outcome(0) "diverged at step 0"; the trainers say the learning rate is not
+    the cause, and so does the sweep now."""
+    X, y = problem
+    with pytest.raises(ValueError, match=r"^run_sweep: the loss at the start is (inf|nan) .* the learning rate is "
+                                         "not the cause"):
+        run_sweep((X * 1e100, y), [RunConfig("gd", 0.01, p=4)], 3)
+
+
+def test_run_sweep_checks_progress_before_any_work(problem):
+    """Bug: progress="yes" raised "'str' object is not callable" after the first chunk."""
+    with pytest.raises(ValueError, match=r"^progress must be None or a callable \(done, total\), got 'yes' \(str\)"):
+        run_sweep(problem, [RunConfig("gd", 0.01, p=4)], 3, progress="yes")
+
+
+def test_load_says_a_file_that_is_not_an_npz_archive_is_not_one(tmp_path):
+    """Bug: an HTML page saved as a results file gave numpy's advice to load it with allow_pickle=True."""
+    path = tmp_path / "page.npz"
+    path.write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    with pytest.raises(op.InvalidResultsFile, match=r"page\.npz: not a valid results file \(it is not an \.npz "
+                                                    r"archive: damaged, or not a results file\)") as info:
+        SweepResult.load(path)
+    assert "pickle" not in str(info.value)
+
+
+def test_run_config_names_a_method_that_is_not_a_string():
+    """Bug: RunConfig(["gd"], 0.1) raised "unhashable type: 'list'"."""
+    with pytest.raises(ValueError, match=r"^method must be one of .* got \['gd'\]"):
+        RunConfig(["gd"], 0.1)

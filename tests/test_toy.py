@@ -113,8 +113,9 @@ def test_grid_and_table():
         op.toy_table({5.0: op.run_sweep(op.two_example_problem(5.0), op.toy_runs((1,), [1e-3]), 5)})
     lines = op.format_toy_table(results).splitlines()
     assert lines[0].split() == ["y1", "depth", "1", "depth", "2", "depth", "3"] and len(lines) == 2
-    for j, r in enumerate(rows):  # one 24-character column per depth after the 6-character y1 column
-        cell = lines[1][6 + 24 * j: 6 + 24 * (j + 1)].strip()
+    width = op.toy.TOY_TABLE_COLUMN  # one column per depth after the 6-character y1 column
+    for j, r in enumerate(rows):
+        cell = lines[1][6 + width * j: 6 + width * (j + 1)].strip()
         assert cell == (f"{r.iterations:,} (η={r.lr:.2g})" if r.reached else "not reached"), r
 
 
@@ -133,7 +134,8 @@ def _toy_result(rows) -> op.SweepResult:
 
 def test_format_toy_table_lays_out_every_cell_of_the_toy_table():
     """Hand-made results: each cell is the fewest iterations (thousands separated) and its η to 2 significant digits,
-    or "not reached"; a y1 column of 4 characters and two spaces, then one 24-character right-aligned column per depth.
+    or "not reached"; a y1 column of 4 characters and two spaces, then one right-aligned column of 22 characters
+    (TOY_TABLE_COLUMN) per depth, so that three depths fit the 76 characters of the book's text column.
 
     y1 = 5: depth 1 reaches the target at 4,321 with η = 0.03 (η = 0.01 needs 12,345), depth 2 at 98,765 with
     η = 10^-2.5 = 0.0031623 -> "0.0032", depth 3 at step 7 with η = 0.1. y1 = 20: at depth 1 one run never reaches
@@ -151,15 +153,16 @@ def test_format_toy_table_lays_out_every_cell_of_the_toy_table():
     assert [(r.y1, r.depth, r.iterations, r.index) for r in rows] == [
         (5.0, 1, 4321, 1), (5.0, 2, 98765, 3), (5.0, 3, 7, 4), (20.0, 1, None, None), (20.0, 2, 1234567, 2),
         (20.0, 3, 100000, 4)]
+    assert op.toy.TOY_TABLE_COLUMN == 22
     assert op.format_toy_table(results).splitlines() == [
-        "  y1  " + "depth 1".rjust(24) + "depth 2".rjust(24) + "depth 3".rjust(24),
-        "   5  " + "4,321 (η=0.03)".rjust(24) + "98,765 (η=0.0032)".rjust(24) + "7 (η=0.1)".rjust(24),
-        "  20  " + "not reached".rjust(24) + "1,234,567 (η=0.00015)".rjust(24) + "100,000 (η=0.00032)".rjust(24),
+        "  y1  " + "depth 1".rjust(22) + "depth 2".rjust(22) + "depth 3".rjust(22),
+        "   5  " + "4,321 (η=0.03)".rjust(22) + "98,765 (η=0.0032)".rjust(22) + "7 (η=0.1)".rjust(22),
+        "  20  " + "not reached".rjust(22) + "1,234,567 (η=0.00015)".rjust(22) + "100,000 (η=0.00032)".rjust(22),
     ]
     # A y1 whose sweep left out a depth: that cell says so (it used to raise StopIteration).
     partial = {5.0: results[5.0], 10.0: _toy_result([(1, 0.01, 50, never)])}
-    assert op.format_toy_table(partial).splitlines()[2] == ("  10  " + "50 (η=0.01)".rjust(24) + "not run".rjust(24)
-                                                            + "not run".rjust(24))
+    assert op.format_toy_table(partial).splitlines()[2] == ("  10  " + "50 (η=0.01)".rjust(22) + "not run".rjust(22)
+                                                            + "not run".rjust(22))
 
 
 def test_cli_writes_results_and_figure(tmp_path, monkeypatch):
@@ -360,3 +363,25 @@ def test_each_run_is_drawn_once_and_the_stability_limit_where_it_is():
     plt.close("all")
     assert drawn == {1e-3: ["v"], 1e-2: ["o"], 3e-2: ["x"], 1e-1: ["x"]}
     assert vertical == [[2 / 5.0 ** 2] * 2]
+
+
+def test_load_toy_results_names_a_stem_that_is_a_file_or_a_folder(tmp_path):
+    """Bug: a stem ending in .npz, or a folder, looked for toy_paper_y5.npz_y5.npz or <folder>_y5.npz and returned
+    None silently."""
+    for bad, what in (("results/toy_paper_y5.npz", "not a .npz file's name"), (tmp_path, "not a folder")):
+        with pytest.raises(ValueError, match=rf"^stem must be a file stem such as results/toy_paper .*, {what}, got"):
+            op.load_toy_results(bad)
+    with pytest.raises(ValueError, match=r"^stem must be a file stem .*, got None \(NoneType\)"):
+        op.toy_results_paths(None)
+    assert op.load_toy_results(tmp_path / "toy") is None  # a stem whose files are missing
+
+
+def test_toy_functions_name_a_scalar_where_a_tuple_is_expected(tmp_path):
+    """Bug: y1_values=5.0 or depths=2 gave "'float' object is not iterable"."""
+    with pytest.raises(ValueError, match=r"^y1_values must be a non-empty tuple of y1 values .* got 5\.0"):
+        op.load_toy_results(tmp_path / "toy", 5.0)
+    with pytest.raises(ValueError, match=r"^y1_values must be a non-empty tuple"):
+        op.toy_results_paths("results/toy_paper", 5.0)
+    result = op.run_toy(5.0, 10, depths=(1,), lrs=[1e-3])
+    with pytest.raises(ValueError, match=r"^depths must be a non-empty tuple of depths, got 2"):
+        op.toy_table({5.0: result}, depths=2)

@@ -351,3 +351,34 @@ def test_to_numpy_is_a_detached_float64_copy():
 def test_is_recorded_keeps_every_kth_step_and_the_last():
     assert [t for t in range(11) if training.is_recorded(t, 10, 4)] == [0, 4, 8, 10]
     assert [t for t in range(11) if training.is_recorded(t, 10, 1)] == list(range(11))
+
+
+def test_train_loop_names_step_when_its_loss_is_not_a_scalar():
+    """Bug: a vector loss gave torch's "only one element tensors can be converted to Python scalars", a string
+    "could not convert string to float"; neither named step."""
+    w0 = torch.zeros(3)
+    with pytest.raises(TypeError, match=r"^step must return \(scalar loss, next state\); the loss has shape \(8,\)"):
+        train_loop(lambda w: (torch.ones(8), w), lambda w: 1.0, w0, 3)
+    with pytest.raises(TypeError, match=r"^step must return \(scalar loss, next state\); the loss is 'a' \(str\)"):
+        train_loop(lambda w: ("a", w), lambda w: 1.0, w0, 3)
+    with pytest.raises(TypeError, match=r"^loss must return a scalar loss; the loss has shape \(2,\)"):
+        train_loop(lambda w: (1.0, w), lambda w: np.ones(2), w0, 0)
+    assert train_loop(lambda w: (torch.tensor(2.0), w), lambda w: np.float32(2.0), w0, 2).loss.tolist() == [2.0] * 3
+
+
+def test_measure_at_checks_its_callables_and_checkpoints_before_any_step():
+    """Bugs: advance=None failed with "'NoneType' object is not callable" after measuring the start; a scalar
+    checkpoints gave "'int' object is not iterable"."""
+    calls = []
+
+    def measure(state):
+        calls.append(state)
+        return 0.0
+
+    with pytest.raises(ValueError, match=r"^advance must be a callable \(state, n\) -> state, got None"):
+        op.measure_at(None, 0.0, [5], measure)
+    with pytest.raises(ValueError, match=r"^measure must be a callable state -> float, got 'f'"):
+        op.measure_at(lambda s, n: s, 0.0, [5], "f")
+    with pytest.raises(ValueError, match=r"^checkpoints must be a non-empty tuple of steps >= 1, got 5"):
+        op.measure_at(lambda s, n: s, 0.0, 5, measure)
+    assert calls == []

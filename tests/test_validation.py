@@ -354,3 +354,14 @@ def test_float_array_takes_its_name_by_keyword_and_penalties_name_w():
         float_array(np.ones(2))  # no name
     with pytest.raises(TypeError):
         float_array("w", np.ones(2))  # the order of finite_array and check_int, by mistake
+
+
+def test_check_callable_names_the_argument_and_accepts_none_only_when_optional():
+    from overparam.validation import check_callable
+
+    assert check_callable("f", len, "a callable") is len
+    assert check_callable("progress", None, "None or a callable", optional=True) is None
+    with pytest.raises(ValueError, match=r"^progress must be None or a callable, got 'yes' \(str\)"):
+        check_callable("progress", "yes", "None or a callable", optional=True)
+    with pytest.raises(ValueError, match=r"^f must be a callable, got None \(NoneType\)"):
+        check_callable("f", None, "a callable")

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_savefig, check_writable, choose_stem
+from ..files import OutputPathError, atomic_savefig, check_writable, choose_stem
 from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult
 from ..toy import (TOY_PRESETS, TOY_TARGET, format_toy_table, load_toy_results, plot_iterations_vs_lr, run_toy,
@@ -51,6 +51,8 @@ def _redraw(args: argparse.Namespace) -> int:
     """``--redraw``: the figure and the table of existing results files, without training."""
     preset = TOY_PRESETS[args.preset]
     stem = _stem(args) or f"results/toy_{preset.name}"
+    if Path(stem).is_dir():
+        raise OutputPathError(f"--out: {stem} is a folder; give a file stem such as {Path(stem) / f'toy_{preset.name}'}")
     if redraw_unnamed(_stem(args), list(toy_results_paths(stem, preset.y1_values).values())):
         return 2
     results = load_toy_results(stem, preset.y1_values)
