@@ -206,6 +206,31 @@ def _code_cells(nb_path: Path) -> list[str]:
     return ["\n".join(map(python, cell.splitlines())) for cell in cells]
 
 
+# On a 1280-pixel-wide screen the book's text column shows 77 characters of its 14 px monospace font, and 75 inside
+# an exercise's or a solution's box; a longer code line scrolls sideways and is cut off (tests/test_browser.py
+# measures this on the built pages).
+CODE_COLUMNS, BOXED_CODE_COLUMNS = 76, 74
+_GATE = re.compile(r"\{(?:exercise|solution)-(start|end)\}")
+
+
+def test_code_lines_fit_the_text_column():
+    """Every code line the book shows (a ``remove-cell`` or ``remove-input`` cell's code is not shown), with the
+    narrower limit for a code cell between an ``{exercise-start}`` or ``{solution-start}`` and its end."""
+    hidden, long = {"remove-cell", "remove-input"}, []
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        boxed = False
+        for i, cell in enumerate(json.loads(nb_path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                for gate in _GATE.finditer(source):
+                    boxed = gate[1] == "start"
+            elif cell["cell_type"] == "code" and not hidden & set(cell["metadata"].get("tags", [])):
+                limit = BOXED_CODE_COLUMNS if boxed else CODE_COLUMNS
+                long += [f"{nb_path.name}, cell {i}: {len(line)} characters (at most {limit}): {line.strip()[:50]}"
+                         for line in source.splitlines() if len(line) > limit]
+    assert not long, f"{len(long)} code lines too long for the text column:\n" + "\n".join(long[:20])
+
+
 def test_notebooks_define_no_helpers_beyond_the_exercises():
     """The logic lives in overparam/: a notebook defines no function or class except an exercise's ``my_…``."""
     import ast
