@@ -7,9 +7,10 @@ same with or without a network (MathJax is served from ``_static/mathjax``; see 
 
 Per page: no JavaScript error, the math typeset by MathJax with no raw TeX left, every image loaded, every
 cross-reference and citation resolved; on every chapter page each solution button is named after its exercise,
-shows a focus outline when reached from the keyboard, and a solution dropdown opens on click; on the
-bibliography page the entries are there. A full-page screenshot of each page goes to
-``_build/screenshots/<page>.png``.
+shows a focus outline when reached from the keyboard, and a solution dropdown opens on click; nothing needs
+scrolling sideways (code, printed output and displayed equations fit the text column of a 1280-pixel screen,
+and printed output reflows at 200% zoom); on the bibliography page the entries are there. A full-page
+screenshot of each page goes to ``_build/screenshots/<page>.png``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = Path(os.environ.get("OVERPARAM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# A laptop screen (1280 px): code, output and equations fit the text column. At 200% zoom (the same screen,
+# 640 CSS px) printed output still reflows into the column, as WCAG 2.1's criterion 1.4.10 asks.
+SCREEN, ZOOMED = {"width": 1280, "height": 900}, {"width": 640, "height": 900}
 
 # Known, harmless messages from the pinned toolchain, each matched exactly. Anything else fails the test.
 KNOWN_UPSTREAM = {
@@ -124,7 +129,7 @@ _REFERENCES = r"""() => {
 
 def _open(browser, url: str):
     """Open ``url`` in a fresh page; returns the page and the lists its listeners fill."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=SCREEN)
     errors, external = [], []
     origin = url.split("/", 3)[:3]
 
@@ -218,6 +223,40 @@ def _dropdown_problems(page) -> list[str]:
     return []
 
 
+# What a reader would have to scroll sideways to read: a code cell, a printed output or a displayed equation
+# wider than its box (the theme clips a displayed equation that does not fit). ``kinds`` picks which to check.
+_SIDEWAYS = r"""(kinds) => {
+    const problems = [];
+    for (const pre of document.querySelectorAll('div.cell_input pre, div.cell_output pre')) {
+        const kind = pre.closest('div.cell_input') ? 'code' : 'output';
+        if (kinds.includes(kind) && pre.scrollWidth > pre.clientWidth + 1) {
+            const longest = pre.innerText.split('\n').reduce((a, b) => (b.length > a.length ? b : a), '');
+            problems.push(`${kind} wider than the text column: ${longest.trim().slice(0, 70)}`);
+        }
+    }
+    if (kinds.includes('equation') && window.MathJax && MathJax.startup.document) {
+        const tex = new Map(Array.from(MathJax.startup.document.math, (m) => [m.typesetRoot, m.math]));
+        for (const box of document.querySelectorAll('mjx-container[display="true"]')) {
+            const math = box.querySelector('mjx-math');
+            if (math && math.getBoundingClientRect().width > box.clientWidth + 1) {
+                problems.push(`equation wider than the text column: ${(tex.get(box) || '').trim().slice(0, 70)}`);
+            }
+        }
+    }
+    return problems;
+}"""
+
+
+def _sideways_problems(page) -> list[str]:
+    problems = page.evaluate(_SIDEWAYS, ["code", "output", "equation"])
+    page.set_viewport_size(ZOOMED)
+    try:
+        problems += [f"at 200% zoom: {p}" for p in page.evaluate(_SIDEWAYS, ["output"])]
+    finally:
+        page.set_viewport_size(SCREEN)
+    return problems
+
+
 @pytest.mark.parametrize("page_name", _pages())
 def test_page_in_browser(page_name, server, browser):
     if not (HTML / f"{page_name}.html").is_file():
@@ -232,6 +271,7 @@ def test_page_in_browser(page_name, server, browser):
             problems.append("sphinx-thebe's configuration script did not run")
         if _is_chapter(page_name):
             problems += page.evaluate(_SOLUTION_BUTTONS) + _focus_ring_problems(page) + _dropdown_problems(page)
+        problems += _sideways_problems(page)
         if _has_bibliography(page_name) and page.locator(".citation").count() == 0:
             problems.append("the bibliography has no entries")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
