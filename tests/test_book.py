@@ -176,6 +176,7 @@ def _narrow_wide_figures(executed: dict) -> list[str]:
 def test_a_failing_cell_fails_the_build(tmp_path):
     """Same configuration, one notebook whose cell raises: the build must exit non-zero."""
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copytree(ROOT / "_ext", tmp_path / "_ext")  # the configuration's local Sphinx extension
     (tmp_path / "references.bib").write_text((ROOT / "references.bib").read_text())
     (tmp_path / "intro.md").write_text("# Intro\n\nA deliberately broken book.\n")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: broken\n")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,12 +39,15 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.ids: set[str] = set()
+        self.repeated_ids: list[str] = []  # each id met again after its first element (HTML allows one)
         self.links: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
             if value is None:
                 continue
+            if name == "id" and value in self.ids:
+                self.repeated_ids.append(value)
             if name == "id" or (name == "name" and tag == "a"):
                 self.ids.add(value)
             elif name in ("href", "src"):
@@ -107,6 +111,47 @@ def test_internal_links_resolve(built):
     broken = {str(p.relative_to(HTML)): broken_links(p.resolve(), parsed[p.resolve()], parsed) for p in pages}
     broken = {name: links for name, links in broken.items() if links}
     assert not broken, "broken internal links:\n" + "\n".join(f"{n}: {links}" for n, links in broken.items())
+
+
+def test_no_page_repeats_an_id(built):
+    """Each id names one element of its page (sphinx-exercise and sphinx-proof repeat theirs; _ext/unique_ids.py
+    renames the repeats), so an anchor or an ``aria-controls`` reaches the element it means."""
+    pages = _book_pages()
+    assert pages, f"no HTML page in {HTML}"
+    repeated = {str(p.relative_to(HTML)): sorted(set(_parse(p).repeated_ids)) for p in pages}
+    repeated = {name: ids for name, ids in repeated.items() if ids}
+    assert not repeated, "ids used more than once on a page:\n" + "\n".join(f"{n}: {ids}" for n, ids in repeated.items())
+
+
+def test_repeated_id_checker_and_renamer():
+    """The checker finds a repeated id; the extension renames repeats in document order and never onto a name in
+    use, and a title that carries its box's id keeps it with the box (sphinx-proof finds the title by it)."""
+    page = _Page()
+    page.feed('<div id="proof"><p id="proof">x</p></div><div id="proof"></div><a name="proof"></a><p id="x"></p>')
+    assert page.repeated_ids == ["proof", "proof"]
+
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    try:
+        from unique_ids import make_ids_unique
+    finally:
+        sys.path.remove(str(ROOT / "_ext"))
+    document = new_document("page", get_default_settings(Parser))
+    boxes = [nodes.section(ids=["proof"]), nodes.section(ids=["proof"]), nodes.section(ids=["proof-2", "lemma"]),
+             nodes.section(ids=["proof"])]
+    for box in boxes:
+        box += nodes.title(ids=list(box["ids"]))
+        box += nodes.paragraph(ids=["proof-content"])
+        document += box
+    make_ids_unique(None, document, "page")
+    assert [box["ids"] for box in boxes] == [["proof"], ["proof-3"], ["proof-2", "lemma"], ["proof-4"]]
+    assert [box[0]["ids"] for box in boxes] == [box["ids"] for box in boxes]
+    assert [box[1]["ids"] for box in boxes] == [["proof-content"], ["proof-content-2"], ["proof-content-3"],
+                                                ["proof-content-4"]]
 
 
 def test_chapter_pages_have_binder_and_colab_buttons(built):
