@@ -147,6 +147,10 @@ class ConvNetConfig:
         for name in ("lr_decay", "keep_prob"):
             if checked[name] > 1:
                 raise ValueError(f"{name} must be in (0, 1], got {checked[name]}")
+        if checked["num_epochs"] * checked["epoch_size"] < checked["batch_size"]:
+            raise ValueError(
+                f"num_epochs * epoch_size must be at least batch_size (one training step), got "
+                f"{checked['num_epochs']} * {checked['epoch_size']} < {checked['batch_size']}")
         for name, value in checked.items():  # Python numbers, so that the configuration is saved as JSON
             object.__setattr__(self, name, value)
 
@@ -458,12 +462,28 @@ class ConvNetHistory:
         return 1e3 * (self.seconds - self.eval_seconds) / max(self.num_steps, 1)
 
 
-def _check_finite(logs: torch.Tensor, since: int) -> None:
+def _divergence_hint(config: ConvNetConfig) -> str:
+    """What to change when a run of ``config`` diverges: the learning rate, or the weight decay it multiplies.
+
+    On its own the penalty ``weight_decay * ½‖W‖²`` has curvature ``weight_decay``, and SGD with heavy-ball
+    momentum ``m`` on a quadratic of curvature λ is stable only for ``lr * λ < 2 (1 + m)``. When the
+    configuration breaks that bound (``lr * weight_decay >= 2 (1 + momentum)``), the penalty alone drives the
+    baseline's weights away, whatever the data, and the hint names ``weight_decay`` first.
+    """
+    bound = 2 * (1 + config.momentum)
+    if config.lr * config.weight_decay >= bound:
+        return (f"lr * weight_decay = {config.lr * config.weight_decay:g} is at least 2 (1 + momentum) = {bound:g}, "
+                f"so the l2 penalty alone is unstable: use a smaller weight decay (ConvNetConfig.weight_decay) "
+                f"or learning rate (ConvNetConfig.lr)")
+    return "use a smaller learning rate (ConvNetConfig.lr)"
+
+
+def _check_finite(logs: torch.Tensor, since: int, hint: str) -> None:
     """Raise :class:`DivergenceError` at the first step from ``since`` on whose batch loss ran away.
 
     The book's one divergence rule (:func:`overparam.training.is_divergent`), on the batch loss
     (cross-entropy + penalty) against the first step's. Called at logging intervals only: the copy of the
-    losses to the host is the interval's one synchronization.
+    losses to the host is the interval's one synchronization. ``hint`` is :func:`_divergence_hint`'s.
     """
     since = max(since, 0)
     batch_loss = (logs[0] + logs[1]).double()
@@ -472,8 +492,7 @@ def _check_finite(logs: torch.Tensor, since: int) -> None:
     bad = is_divergent(window, divergence_limit(first))
     if bad.any():
         step = since + int(np.argmax(bad))
-        raise DivergenceError(step, float(window[step - since]), "convnet training",
-                              hint="use a smaller learning rate (ConvNetConfig.lr)")
+        raise DivergenceError(step, float(window[step - since]), "convnet training", hint=hint)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -692,6 +711,7 @@ def train_convnet(
     eval_steps = sorted({0, steps, *range(0, steps, config.eval_every)})
     acc: dict[str, list[float]] = {k: [] for k in evals}
     report_every = max(1, steps // 200)
+    hint = _divergence_hint(config)
 
     eval_seconds = 0.0
 
@@ -719,7 +739,7 @@ def train_convnet(
             logs[2, s] = (logits.detach().argmax(dim=1) != y[offset : offset + B]).sum() / B
             done = s + 1
             if done % report_every == 0 or done == steps:
-                _check_finite(logs[:2, :done], done - report_every)
+                _check_finite(logs[:2, :done], done - report_every, hint)
                 if progress is not None:
                     progress(done, steps, {"cross_entropy": float(logs[0, s]), "penalty": float(logs[1, s]),
                                            "lr": float(lrs[s])})

@@ -25,7 +25,7 @@ import torch
 from .linear import _problem_tensors
 from .losses import _loss_from_residual, check_problem
 from .training import DeepHistory, DivergenceError, check_run, to_numpy, train_loop  # DeepHistory: re-exported
-from .validation import check_int, check_real, finite_array
+from .validation import check_int, check_real, finite_array, float_array
 
 __all__ = [
     "DeepHistory",
@@ -281,7 +281,8 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
         When an iterate of either run, or its gradient, stops being finite, or a step drives the scalar layer
         ω₂ to 0 (γ divides by it); the message names the step.
     ValueError
-        For a bad argument, naming it; when ``gradient`` returns an array of another shape than ``w1``'s.
+        For a bad argument, naming it; when ``gradient`` returns an array of another shape than ``w1``'s, or
+        one whose entries are not real numbers (complex, strings, None).
     """
     num_steps = check_int("num_steps", num_steps, 1)
     w1 = finite_array("w1", w1)
@@ -296,8 +297,8 @@ def warmup_trajectory(w1: np.ndarray, omega2: float, gradient: Callable[[np.ndar
     rho, gamma, network, recursion, grads = [], [], [w_rec.copy()], [w_rec.copy()], []
     for t in range(1, num_steps + 1):
         with np.errstate(over="ignore", invalid="ignore"):
-            grad_net = np.asarray(gradient(w1 * omega2), dtype=np.float64)
-            grad_rec = np.asarray(gradient(w_rec), dtype=np.float64)
+            grad_net, grad_rec = (np.asarray(float_array(gradient(w), name="the value of gradient(w)"),
+                                             dtype=np.float64) for w in (w1 * omega2, w_rec))
             if t == 1:  # the shapes cannot change after the first step
                 for G in (grad_net, grad_rec):
                     if G.shape != w1.shape:

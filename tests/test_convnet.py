@@ -354,6 +354,10 @@ def test_config_and_trainer_reject_bad_input(small):
         ConvNetConfig(batch_size=0)
     with pytest.raises(ValueError, match="keep_prob"):
         ConvNetConfig(keep_prob=0.0)
+    # Bug: a budget smaller than one batch was accepted, and full_steps was 0 (a run without a step)
+    with pytest.raises(ValueError, match=r"num_epochs \* epoch_size must be at least batch_size.*1 \* 63 < 64"):
+        ConvNetConfig(num_epochs=1, epoch_size=63)
+    assert ConvNetConfig(num_epochs=1, epoch_size=64).full_steps == 1
     tiny = MNISTData(small.images[:64], small.labels[:64], "test", "")
     with pytest.raises(ValueError, match="more than batch_size"):
         train_convnet(ConvNetConfig(), tiny, 1, device="cpu", seed=0)
@@ -633,6 +637,19 @@ def test_diverging_convnet_stops_and_names_the_step(small):
 
     with pytest.raises(DivergenceError, match="convnet training diverged at step") as info:
         train_convnet(ConvNetConfig(lr=50.0, eval_every=1000), small, 40, device="cpu", seed=0)
+    assert 0 < info.value.step < 40
+    assert str(info.value).endswith("use a smaller learning rate (ConvNetConfig.lr)")
+
+
+@needs_data
+def test_a_diverging_weight_decay_is_named(small):
+    """Bug: a weight decay large enough to make the l2 penalty alone unstable (lr * weight_decay >= 2 (1 + momentum))
+    diverged with the advice to lower the learning rate only."""
+    from overparam.linear import DivergenceError
+
+    with pytest.raises(DivergenceError, match=r"lr \* weight_decay = 10 is at least 2 \(1 \+ momentum\) = 3.8, so the "
+                                              r"l2 penalty alone is unstable: use a smaller weight decay") as info:
+        train_convnet(ConvNetConfig(weight_decay=1000.0, eval_every=1000), small, 40, device="cpu", seed=0)
     assert 0 < info.value.step < 40
 
 

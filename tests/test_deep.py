@@ -331,6 +331,14 @@ def test_warmup_trajectory_names_a_gradient_of_the_wrong_shape():
         op.warmup_trajectory(np.ones(3), 0.5, np.ones(3), 0.1, 3)
     with pytest.raises(ValueError, match=r"^w1 must be a vector of shape \(d,\)"):
         op.warmup_trajectory(np.ones((1, 3)), 0.5, lambda w: w, 0.1, 3)
+    # Bug: a complex gradient lost its imaginary part with only numpy's ComplexWarning, and a string one
+    # raised numpy's "could not convert string to float", naming no argument
+    for bad, dtype in ((lambda w: w + 1j, "complex128"), (lambda w: np.array(["1.0"] * 3), "<U3")):
+        with pytest.raises(ValueError, match=rf"^the value of gradient\(w\) must be an array of real numbers, "
+                                             rf"got dtype {dtype}"):
+            op.warmup_trajectory(np.ones(3), 0.5, bad, 0.1, 3)
+    with pytest.raises(ValueError, match=r"^the value of gradient\(w\) must be an array of real numbers, got None"):
+        op.warmup_trajectory(np.ones(3), 0.5, lambda w: None, 0.1, 3)
 
 
 def test_warmup_trajectory_matches_warmup_step_bit_for_bit():
