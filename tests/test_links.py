@@ -154,6 +154,17 @@ def test_repeated_id_checker_and_renamer():
                                                 ["proof-content-4"]]
 
 
+def test_landing_page_is_a_complete_page_that_redirects_to_the_first(built):
+    """index.html (written by _ext/landing_page.py, not Jupyter Book's one-line redirect): a doctype, the language,
+    the book's title, and a redirect and a link to the toc's root page."""
+    root = yaml.safe_load((ROOT / "_toc.yml").read_text())["root"]
+    title = yaml.safe_load((ROOT / "_config.yml").read_text())["title"]
+    page = (HTML / "index.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="en">' in page, page[:200]
+    assert f"<title>{title}</title>" in page, page
+    assert f'content="0; url={root}.html"' in page and f'<a href="{root}.html">' in page, page
+
+
 def test_chapter_pages_have_binder_and_colab_buttons(built):
     for notebook in book_notebooks(ROOT):
         source = notebook.relative_to(ROOT).as_posix()
