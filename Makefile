@@ -2,6 +2,7 @@
 #   make book   set everything up, then build the book with every notebook executed into _build/html
 #   make test   set everything up, then run the library's tests and the strict executed book build
 #   make student   the student edition (solutions removed) into _student/, its HTML in _student/_build/html
+#   make colab     the Colab edition (the chapters in plain Jupyter Markdown) into colab/, after a chapter changed
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup book test test-lib bench student clean
+.PHONY: setup book test test-lib bench student colab clean
 
 setup: $(STAMP)
 
@@ -43,6 +44,11 @@ bench: $(STAMP)
 # solutions hidden, notebooks not executed (see instructors.md).
 student: $(STAMP)
 	$(BIN)/python scripts/student_edition.py
+
+# The Colab edition: every chapter with its MyST markup written as plain Markdown, for the Colab launch button.
+# A chapter change is not finished until this has run (tests/test_book.py compares colab/ with the build's).
+colab: $(STAMP)
+	$(BIN)/python scripts/colab_edition.py
 
 clean:
 	rm -rf _build _student

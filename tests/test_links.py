@@ -170,8 +170,11 @@ def test_chapter_pages_have_binder_and_colab_buttons(built):
         source = notebook.relative_to(ROOT).as_posix()
         html = (HTML / source).with_suffix(".html").read_text()
         assert f"https://mybinder.org/v2/gh/{REPOSITORY}/main?urlpath=" in html, f"{source}: no Binder button"
-        assert f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/{source}" in html, \
-            f"{source}: no Colab button opening the .ipynb"
+        # Colab renders none of the MyST markup: its button opens the chapter's Colab edition (colab/, plain Markdown)
+        colab = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
+        assert colab == [f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/colab/{notebook.name}"], \
+            f"{source}: the Colab button should open colab/{notebook.name}, got {colab}"
+        assert (ROOT / "colab" / notebook.name).is_file(), f"colab/{notebook.name} is not in the repository"
 
 
 # ---------------------------------------------------------------------------------------------------------------
