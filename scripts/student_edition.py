@@ -12,6 +12,9 @@ What changes in the copy:
   repository, issues and launch (Binder, Colab) buttons would open the full book's notebooks, solutions
   included, so they are removed, unless ``--repository URL`` names the repository where the student edition
   itself is published: then they point there;
+- ``colab/``: the full book's Colab edition holds the solutions and is not copied. With ``--repository``, the
+  Colab edition that the student book's own build writes (``_ext/colab_edition.py``) is copied into the
+  copy's ``colab/``, which its Colab buttons open;
 - ``_toc.yml`` and ``intro.md``: the instructors' page is left out, and the introduction's sentences that
   describe the full book (executed pages, solutions, launch buttons, the instructors' page) are replaced by
   ones true of the student edition (:data:`INTRO_CHANGES`; a sentence that no longer matches is an error);
@@ -51,7 +54,7 @@ STUDENT_DIR = ROOT / "_student"
 # and maintenance scripts (which know the solutions' layout), CI configuration.
 # The instructors' page: not part of the student's book.
 INSTRUCTORS_PAGE = "instructors"
-_SKIP_TOP = {"_build", "_student", "tests", "scripts", f"{INSTRUCTORS_PAGE}.md"}
+_SKIP_TOP = {"_build", "_student", "tests", "scripts", "colab", f"{INSTRUCTORS_PAGE}.md"}
 _SKIP_ANYWHERE = ("__pycache__", "*.egg-info", ".ipynb_checkpoints", "_build", ".*")
 # Hidden files that the copy keeps: an instructor who publishes the edition from a repository of its own
 # needs the ignore list, or _build/ and .venv/ get committed.
@@ -76,6 +79,11 @@ INTRO_LAUNCH = ("Clone the repository and\nrun `make book` to rebuild everything
 INTRO_LAUNCH_STUDENT = ("Clone the repository and\nrun `make setup` to install the library, then open a "
                         "chapter's notebook in Jupyter.")
 INTRO_LAUNCH_PUBLISHED = INTRO_LAUNCH_STUDENT[:-1] + ", or open it in Binder or Colab with the launch buttons."
+# The Colab edition exists only where there is a Colab button (a published edition; see copy_colab_edition).
+INTRO_COLAB = ("Colab renders none of that markup, so the Colab button opens the\nchapter's *Colab edition* instead: "
+               "the same notebook with its references, boxes and citations written as plain\nMarkdown, numbered as "
+               "on these pages, with links between the chapters' Colab editions.")
+INTRO_COLAB_STUDENT = "Colab renders none of that markup: it shows it as plain text."
 
 # An opening fence of a MyST directive (colon or backtick fence) naming one of the solution directives.
 _OPENING = re.compile(r"^(?P<fence>:{3,}|`{3,})\{(?P<name>solution|solution-start|solution-end)\}[ \t]*(?P<arg>\S*)")
@@ -344,11 +352,13 @@ def student_toc(toc: dict[str, Any]) -> dict[str, Any]:
 def student_intro(text: str, published: bool = False) -> str:
     """The student edition's ``intro.md``: :data:`INTRO_CHANGES` applied, each to exactly one place.
 
-    ``published`` (the edition is built with ``--repository``) keeps the launch buttons' sentence.
+    ``published`` (the edition is built with ``--repository``) keeps the sentences on the launch buttons and the
+    Colab edition.
     Raises ``ValueError`` naming a sentence of the full book's introduction that is no longer found once.
     """
     launch = INTRO_LAUNCH_PUBLISHED if published else INTRO_LAUNCH_STUDENT
-    for old, new in (*INTRO_CHANGES, (INTRO_LAUNCH, launch)):
+    colab = INTRO_COLAB if published else INTRO_COLAB_STUDENT
+    for old, new in (*INTRO_CHANGES, (INTRO_LAUNCH, launch), (INTRO_COLAB, colab)):
         if text.count(old) != 1:
             raise ValueError(f"intro.md: expected the sentence {old!r} exactly once, found it {text.count(old)} "
                              "times; update INTRO_CHANGES in scripts/student_edition.py")
@@ -410,7 +420,7 @@ STUDENT_MAKEFILE_HEADER = """# The student edition (see README.md):
 """
 
 #: The full book's make targets that need what the copy leaves out (tests/, scripts/).
-_MAKE_TARGETS_LEFT_OUT = ("test", "test-lib", "bench", "student")
+_MAKE_TARGETS_LEFT_OUT = ("test", "test-lib", "bench", "student", "colab")
 
 
 def student_makefile(text: str) -> str:
@@ -511,6 +521,19 @@ def build_html(book: Path = STUDENT_DIR) -> int:
     return subprocess.run([jupyter_book, "build", "--all", "-W", "-n", "--keep-going", str(book)]).returncode
 
 
+def copy_colab_edition(book: Path) -> None:
+    """Copy the Colab edition that the build of ``book`` wrote (``_build/colab``) to ``book/colab``.
+
+    The full book's ``colab/`` holds the solutions, so the copy never takes it; a student edition published
+    with ``--repository`` gets its own, generated from its notebooks by ``_ext/colab_edition.py``.
+    """
+    generated = book / "_build" / "colab"
+    if not generated.is_dir():
+        raise FileNotFoundError(f"{generated} is missing: the student book's build wrote no Colab edition")
+    shutil.rmtree(book / "colab", ignore_errors=True)
+    shutil.copytree(generated, book / "colab")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=STUDENT_DIR, help="where to write it (default: _student)")
@@ -527,6 +550,9 @@ def main() -> int:
         return 0
     code = build_html(args.out)
     print(f"student book: {args.out / '_build' / 'html' / 'index.html'} (exit code {code})")
+    if code == 0 and args.repository:
+        copy_colab_edition(args.out)
+        print(f"its Colab edition, which its Colab buttons open: {args.out / 'colab'}")
     return code
 
 

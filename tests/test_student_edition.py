@@ -178,14 +178,17 @@ def test_student_intro_rewrites_each_sentence_about_the_full_book():
     assert "exercises and solutions" not in student and "Every page was executed" not in student
     assert "This is the student edition" in student and "`make setup`" in student
     assert "launch buttons" in student_intro(intro, published=True)
+    assert "Colab button" not in student and "shows it as plain text" in student, "no button, no Colab edition"
+    assert "Colab edition" in student_intro(intro, published=True)
     with pytest.raises(ValueError, match="Every page was executed"):
         student_intro(intro.replace(INTRO_CHANGES[0][0], "**Read it.** Reworded."))
 
 
 def test_the_copy_keeps_the_ignore_list_and_skips_the_projects_own_folders(tmp_path):
     ignore = _ignore_for(tmp_path)
-    names = ["tests", "scripts", "instructors.md", "chapters", ".git", ".venv", ".gitignore", "_build"]
-    assert ignore(str(tmp_path), names) == {"tests", "scripts", "instructors.md", ".git", ".venv", "_build"}
+    names = ["tests", "scripts", "instructors.md", "chapters", ".git", ".venv", ".gitignore", "_build", "colab"]
+    # colab/: the full book's Colab edition holds the solutions
+    assert ignore(str(tmp_path), names) == {"tests", "scripts", "instructors.md", ".git", ".venv", "_build", "colab"}
     assert ignore(str(tmp_path / "chapters"), names) == {".git", ".venv", "_build"}, "only the top level skips"
 
 
