@@ -155,19 +155,20 @@ def _box_heading(name: str, argument: str, options: dict[str, str], docname: str
                          f"edition cannot write as plain Markdown; teach _ext/colab_edition.py about it")
 
 
-def _render_box(box: _Box) -> list[str]:
-    """A closed box as Markdown lines: heading, then body (quoted for theorem-like boxes and exercises)."""
+def _box_lines(box: _Box) -> list[str]:
+    """A closed box as Markdown lines: its heading, then its body; a proof ends with ∎."""
     body = list(box.lines)
     while body and not body[0].strip():
         body.pop(0)
     while body and not body[-1].strip():
         body.pop()
     if box.name == "prf:proof":
-        body = body + ["", "∎"] if body else ["∎"]
-    lines = [box.heading, ""] + body if body else [box.heading]
-    if box.quoted:
-        lines = [f"> {line}" if line else ">" for line in lines]
-    return lines
+        last = body[-1].strip() if body else ""
+        if last and not (last.startswith(("$$", "```", "~~~", "-", "*", "|")) or last.endswith("$$")):
+            body[-1] = f"{body[-1]} ∎"  # at the end of the proof's last sentence, as in print
+        else:
+            body += ["", "∎"] if body else ["∎"]
+    return [box.heading, ""] + body if body else [box.heading]
 
 
 def convert_markdown(source: str, docname: str, resolver: Resolver, cited: list[str],
@@ -175,26 +176,36 @@ def convert_markdown(source: str, docname: str, resolver: Resolver, cited: list[
     """One Markdown cell of a chapter in plain Jupyter Markdown (see the module's docstring).
 
     ``open_boxes`` carries the gated boxes (``exercise-start`` ... ``exercise-end``) that span cells: an opening
-    directive pushes its name, the matching closing one pops it. Fenced code blocks are copied as they are.
+    directive pushes its name, the matching closing one pops it. An exercise's text is set as a block quote, in
+    every Markdown cell it spans (the code cells between stay cells). Fenced code blocks are copied as they are.
     """
-    out: list[str] = []
+    out: list[tuple[str, int]] = []  # each line, and the block quote it belongs to (0: none)
+    groups = iter(range(1, len(source) + 2))
+    gated = next(groups) if open_boxes and open_boxes[-1] == "exercise-start" else 0
     box: _Box | None = None
+    box_group = 0
     in_code: str | None = None
     lines = source.split("\n")
     index = 0
+
+    def emit(line: str) -> None:
+        if box is not None:
+            box.lines.append(line)
+        else:
+            out.append((line, gated))
+
     while index < len(lines):
         line = lines[index]
         index += 1
-        target = box.lines if box is not None else out
         if in_code is not None:
-            target.append(line)
+            emit(line)
             if line.startswith(in_code):
                 in_code = None
             continue
         fence = _CODE_FENCE.match(line)
         if fence:
             in_code = fence.group(1)
-            target.append(line)
+            emit(line)
             continue
         if _LABEL_LINE.match(line):
             continue
@@ -214,43 +225,66 @@ def convert_markdown(source: str, docname: str, resolver: Resolver, cited: list[
                 if not open_boxes or open_boxes[-1] != opening:
                     raise ExtensionError(f"colab_edition: {{{name}}} on page {docname!r} closes nothing")
                 open_boxes.pop()
+                gated = 0
                 heading = ""
             else:
                 heading = _box_heading(name, argument, options, docname, resolver)
             if name in ("exercise-start", "solution-start"):
                 open_boxes.append(name)
+                gated = next(groups) if name == "exercise-start" else 0
             if index < len(lines) and _FENCE_CLOSE.match(lines[index]):
                 index += 1  # a gated directive, or a box with nothing in it: only its heading remains
                 if heading:
-                    out.extend(["", heading, ""] if out and out[-1].strip() else [heading, ""])
+                    for part in ("", heading, ""):
+                        emit(part)
                 continue
             box = _Box(name, heading, quoted=name in PROOF_BOXES or name in EXERCISES)
+            box_group = next(groups) if box.quoted else gated
             continue
         if box is not None and _FENCE_CLOSE.match(line):
-            if out and out[-1].strip():
-                out.append("")
-            out.extend(_render_box(box))
-            box = None
+            done, box = box, None
+            out.append(("", box_group))
+            out.extend((part, box_group) for part in _box_lines(done))
+            out.append(("", box_group))
             continue
-        target.append(convert_roles(line, docname, resolver, cited))
+        emit(convert_roles(line, docname, resolver, cited))
     if box is not None:
         raise ExtensionError(f"colab_edition: {{{box.name}}} on page {docname!r} is never closed")
-    return "\n".join(_single_blank_lines(out)).strip("\n")
+    return _render(out)
 
 
-def _single_blank_lines(lines: list[str]) -> list[str]:
-    """``lines`` with each run of blank lines outside fenced code (left by removed markup) made one."""
-    kept: list[str] = []
+def _render(lines: list[tuple[str, int]]) -> str:
+    """Markdown from (line, block quote) pairs: each quote's lines prefixed ``>``, one blank line between blocks.
+
+    A blank line stays inside a quote only between two lines of the same quote; otherwise it separates, so that
+    two boxes in a row stay two quotes and text after a quote does not continue it. Runs of blank lines outside
+    fenced code (left where markup was removed) become one.
+    """
+    kept: list[tuple[str, int]] = []
     fence: str | None = None
-    for line in lines:
-        if fence is None and (match := _CODE_FENCE.match(line.lstrip("> "))):
+    for line, group in lines:
+        if fence is None and (match := _CODE_FENCE.match(line)):
             fence = match.group(1)
-        elif fence is not None and line.lstrip("> ").startswith(fence):
+        elif fence is not None and line.startswith(fence):
             fence = None
-        elif fence is None and not line.strip() and kept and not kept[-1].strip():
+        elif fence is None and not line.strip():
+            if kept and not kept[-1][0].strip():
+                continue
+            if not kept:
+                continue
+        kept.append((line, group))
+    while kept and not kept[-1][0].strip():
+        kept.pop()
+    rendered: list[str] = []
+    for k, (line, group) in enumerate(kept):
+        if not line.strip():
+            same = 0 < k < len(kept) - 1 and kept[k - 1][1] == group == kept[k + 1][1] != 0
+            rendered.append(">" if same else "")
             continue
-        kept.append(line)
-    return kept
+        if k and kept[k - 1][1] != group and kept[k - 1][0].strip():
+            rendered.append("")
+        rendered.append(f"> {line}" if group else line)
+    return "\n".join(rendered)
 
 
 def _source(cell: dict[str, Any]) -> str:

@@ -105,16 +105,24 @@ def test_boxes_become_headings_over_quoted_bodies():
             ":::{solution} ex-1\n:class: dropdown\nDone.\n:::")
     assert _convert(text) == (
         "> **Theorem 1.1** (A title with $x$)\n>\n> It holds, by Exercise 1.1.\n>\n> $$\n> a = b\n> $$\n\n"
-        "*Proof.*\n\nObvious.\n\n∎\n\n> **Exercise 1.1**\n>\n> Do it.\n\n**Solution to Exercise 1.1**\n\nDone.")
+        "*Proof.*\n\nObvious. ∎\n\n> **Exercise 1.1**\n>\n> Do it.\n\n**Solution to Exercise 1.1**\n\nDone.")
+
+
+def test_two_boxes_in_a_row_stay_two_quotes_and_the_text_after_them_is_not_quoted():
+    text = ":::{exercise}\n:label: ex-1\nOne.\n:::\n:::{exercise}\n:label: ex-1\nTwo.\n:::\nAfter."
+    assert _convert(text) == "> **Exercise 1.1**\n>\n> One.\n\n> **Exercise 1.1**\n>\n> Two.\n\nAfter."
+    # a proof that ends in display math, a list or code gets its ∎ on a line of its own
+    assert _convert(":::{prf:proof}\nHence\n$$\nx = 1.\n$$\n:::") == "*Proof.*\n\nHence\n$$\nx = 1.\n$$\n\n∎"
+    assert _convert(":::{prf:proof}\n- a\n- b\n:::") == "*Proof.*\n\n- a\n- b\n\n∎"
 
 
 def test_gated_boxes_span_cells():
     open_boxes: list = []
     first = _convert(":::{exercise-start}\n:label: ex-1\n:::\n\n**Coding.** Write it.", open_boxes=open_boxes)
-    assert first == "**Exercise 1.1**\n\n**Coding.** Write it." and open_boxes == ["exercise-start"]
+    assert first == "> **Exercise 1.1**\n>\n> **Coding.** Write it." and open_boxes == ["exercise-start"]
     second = _convert("Then check it.\n\n:::{exercise-end}\n:::\n\n:::{solution-start} ex-1\n:class: dropdown\n:::",
                       open_boxes=open_boxes)
-    assert second == "Then check it.\n\n**Solution to Exercise 1.1**" and open_boxes == ["solution-start"]
+    assert second == "> Then check it.\n\n**Solution to Exercise 1.1**" and open_boxes == ["solution-start"]
     assert _convert(":::{solution-end}\n:::", open_boxes=open_boxes) == "" and open_boxes == []
 
 
