@@ -16,7 +16,8 @@ one as text. After an HTML build this writes, for every notebook page of the boo
 - a figure made by a code cell gets the book's number and caption in a Markdown cell below the cell;
 - label targets and directive options go, and a first cell says what the file is and where it comes from.
 
-Code cells are copied unchanged, without outputs. ``scripts/colab_edition.py`` (``make colab``) builds
+Code cells are copied unchanged, without outputs and without MyST-NB's ``mystnb`` metadata (a figure's caption,
+which the Markdown cell below it now holds). ``scripts/colab_edition.py`` (``make colab``) builds
 the book without executing it and copies the result into ``colab/``, the folder the Colab launch button
 opens (this extension points the button there); ``tests/test_book.py`` fails when the committed edition
 differs from what the strict build generates. A construct this module does not know (a new role or
@@ -315,9 +316,9 @@ def convert_notebook(notebook: dict[str, Any], docname: str, chapter_title: str,
         if cell["cell_type"] != "code":
             cells.append(json.loads(json.dumps(cell)))
             continue
+        metadata = {key: value for key, value in cell.get("metadata", {}).items() if key != "mystnb"}
         code = {"cell_type": "code", "execution_count": None, "id": cell["id"],
-                "metadata": json.loads(json.dumps(cell.get("metadata", {}))), "outputs": [],
-                "source": cell["source"]}
+                "metadata": json.loads(json.dumps(metadata)), "outputs": [], "source": cell["source"]}
         cells.append(code)
         figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
         if figure is not None:
@@ -416,10 +417,12 @@ def build_resolver(app: Sphinx) -> Resolver:
         contnode = nodes.inline("", title if title is not None else target)
         node += contnode
         resolved = domain.resolve_xref(env, docname, builder, reftype, target, node, contnode)
-        if resolved is None and role == "numref" and target in figure_labels:
+        if resolved is None and role in ("numref", "ref") and target in figure_labels:
             # A figure is made by executing its cell: a build that does not execute has no such target.
             page, number = figure_labels[target]
-            return Reference((title or app.config.numfig_format["figure"]) % number, page)
+            if title is None or "%s" in title:
+                title = (title or app.config.numfig_format["figure"]) % number
+            return Reference(title, page)
         if resolved is None:
             raise ExtensionError(f"colab_edition: {{{role}}}`{target}` on page {docname!r} does not resolve")
         refuri = resolved.get("refuri", "")

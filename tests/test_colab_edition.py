@@ -172,6 +172,7 @@ def test_a_notebook_gets_a_first_cell_figure_captions_and_references():
     assert text[0].startswith("*The Book*, Chapter 1, *A*: the Colab edition.") and "`chapters/a.ipynb`" in text[0]
     assert text[1] == "# A\n\nAs (Arora et al., 2018).\n\n**Solution to Exercise 1.1**"
     assert out["cells"][2]["outputs"] == [] and out["cells"][2]["execution_count"] is None and text[2] == "plot()"
+    assert out["cells"][2]["metadata"] == {}, "MyST-NB's figure metadata stays with the chapter"
     assert text[3] == "**Fig. 1.1.** Two $x$, see Exercise 1.1." and text[5] == "**Fig. 1.2.** Second."
     assert text[6] == "## References\n\n- entry arora"
     assert out["metadata"]["colab"] == {"name": "a.ipynb", "toc_visible": True}

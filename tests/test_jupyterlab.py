@@ -10,8 +10,9 @@ test catches without a browser.
 The second test starts JupyterLab on a copy of the chapters (JupyterLab saves an open notebook by itself, and
 must not rewrite the repository's), opens each chapter in headless Chromium and reads the rendered Markdown:
 no colon fence, role name or label target may be left as text, and the exercise and theorem boxes must be there.
-Cross-chapter references are the one thing it cannot resolve (it sees one notebook at a time): they read
-"Chapter %s" in JupyterLab and are resolved in the online book.
+The extension sees one notebook at a time, so a reference to another chapter's label shows only what its source
+spells out: the chapters write those titles out (``{ref}`Chapter 2 <ch-deep-linear>```, checked against the build by
+``tests/test_links.py``), and the test fails on a numref format (``%s``) or a bare label left in the prose.
 """
 from __future__ import annotations
 
@@ -53,6 +54,32 @@ _PROSE = """els => els.map(el => {
     copy.remove();
     return text;
 })"""
+
+
+def unresolved(text: str, labels: set[str]) -> list[str]:
+    """What an unresolved reference leaves in rendered prose: a numref format's ``%s``, or a bare label."""
+    return sorted({m.group(0) for m in re.finditer(r"%s|[a-z]+(?:-[a-z0-9]+)+", text)
+                   if m.group(0) == "%s" or m.group(0) in labels})
+
+
+def _labels() -> set[str]:
+    """Every label the chapters define: ``(label)=`` targets, ``:label:`` options and figure names."""
+    labels = set()
+    for notebook in book_notebooks(ROOT):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            text = "".join(cell["source"])
+            labels |= set(re.findall(r"^\(([\w-]+)\)=\s*$", text, re.MULTILINE))
+            labels |= set(re.findall(r"^:label:\s*([\w-]+)", text, re.MULTILINE))
+            labels |= {cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")} - {None}
+    return labels
+
+
+def test_unresolved_finds_formats_and_labels():
+    labels = _labels()
+    assert {"ch-deep-linear", "prop-single-output", "fig-mnist-clock"} <= labels
+    assert unresolved("As Chapter %s and prop-single-output show, a well-behaved run", labels) == [
+        "%s", "prop-single-output"]
+    assert unresolved("As Chapter 2 and Proposition 4.2 show, a well-behaved run", labels) == []
 
 
 def test_raw_myst_pattern_finds_unrendered_syntax():
@@ -124,10 +151,12 @@ def jupyterlab(tmp_path_factory) -> Iterator[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")
 def test_chapters_render_in_jupyterlab(jupyterlab):
-    """Every chapter opened in JupyterLab: all its Markdown cells rendered, no MyST syntax left as text in their
-    prose, and its first exercise box (and a theorem box, where it has one) there, numbered."""
+    """Every chapter opened in JupyterLab: all its Markdown cells rendered, no MyST syntax, numref format or bare
+    label left as text in their prose, and its first exercise box (and a theorem box, where it has one) there,
+    numbered."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
     problems = {}
+    labels = _labels()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         control = browser.new_page()  # _PROSE drops typeset math and code, and keeps the words around them
@@ -153,6 +182,7 @@ def test_chapters_render_in_jupyterlab(jupyterlab):
                 missing = [box for box in boxes if box not in "\n".join(texts)]
                 raw = sorted({text[max(m.start() - 30, 0):m.end() + 30].replace("\n", " ")
                               for text in texts for m in RAW_MYST.finditer(text)})
+                raw += unresolved("\n".join(texts), labels)
                 if not (missing or raw) or time.monotonic() > deadline:
                     break
                 page.wait_for_timeout(500)

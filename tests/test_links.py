@@ -178,6 +178,110 @@ def test_chapter_pages_have_binder_and_colab_buttons(built):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# References between chapters
+# ---------------------------------------------------------------------------------------------------------------
+#: A role in a chapter's Markdown, with its optional explicit title.
+_ROLE = re.compile(r"\{(?P<role>numref|ref|prf:ref)\}`(?:(?P<title>[^`<]*?)\s*<(?P<target>[^`<>]+)>|(?P<bare>[^`<>]+))`")
+_LABEL_DEFS = (re.compile(r"^\(([\w-]+)\)=\s*$", re.MULTILINE), re.compile(r"^:label:\s*([\w-]+)", re.MULTILINE))
+
+
+def _chapter_texts() -> dict[str, list[str]]:
+    """Each chapter's Markdown: its Markdown cells and its figure captions."""
+    import json
+
+    texts = {}
+    for notebook in book_notebooks(ROOT):
+        cells = json.loads(notebook.read_text())["cells"]
+        texts[notebook.stem] = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"] + [
+            c["metadata"]["mystnb"]["figure"].get("caption", "") for c in cells
+            if "figure" in c.get("metadata", {}).get("mystnb", {})]
+    return texts
+
+
+def _label_homes() -> tuple[dict[str, str], set[str]]:
+    """The chapter that defines each label, and which labels name figures (a figure cell's ``mystnb`` name)."""
+    import json
+
+    homes, figures = {}, set()
+    for notebook in book_notebooks(ROOT):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            text = "".join(cell["source"]) if cell["cell_type"] == "markdown" else ""
+            for pattern in _LABEL_DEFS:
+                homes.update((label, notebook.stem) for label in pattern.findall(text))
+            name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
+            if name:
+                homes[name] = notebook.stem
+                figures.add(name)
+    return homes, figures
+
+
+def references_jupyterlab_cannot_resolve() -> list[tuple[str, str, str, str | None]]:
+    """(chapter, role, target label, explicit title or None) of each reference that jupyterlab-myst cannot resolve:
+    to a label of another chapter (it sees one notebook at a time), or to a figure (a cell's output, named in the
+    cell's metadata, which it does not read)."""
+    homes, figures = _label_homes()
+    return [(chapter, m["role"], m["target"] or m["bare"], m["title"] if m["target"] else None)
+            for chapter, cells in _chapter_texts().items() for text in cells for m in _ROLE.finditer(text)
+            if homes.get(m["target"] or m["bare"], chapter) != chapter or (m["target"] or m["bare"]) in figures]
+
+
+def target_name(page: str, label: str) -> str:
+    """What the built page calls the element labelled ``label``: "Chapter 2" for a chapter, a section's title,
+    or a numbered box's or figure's caption ("Exercise 1.2", "Proposition 4.2", "Fig. 6.4"). ``page`` is the
+    page's HTML."""
+    heading = re.search(rf'<span id="{re.escape(label)}"></span><h(?P<level>\d)><span class="section-number">'
+                        r'(?P<number>[\d.]+)\. </span>(?P<title>.*?)<a class="headerlink"', page)
+    if heading:
+        return f"Chapter {heading['number']}" if heading["level"] == "1" else re.sub(r"<[^>]+>", "", heading["title"])
+    box = re.search(rf'id="{re.escape(label)}">\s*<p class="admonition-title"><span class="caption-number">'
+                    r'(?P<caption>[^<]+?)\s*</span>', page)
+    if box:
+        return box["caption"]
+    figure = re.search(rf'<figure[^>]*id="{re.escape(label)}">.*?<span class="caption-number">(?P<caption>[^<]+?)\s*'
+                       r'</span>', page, re.DOTALL)
+    if figure:
+        return figure["caption"]
+    raise LookupError(f"no heading or numbered box labelled {label!r} in the page")
+
+
+def test_references_jupyterlab_cannot_resolve_carry_their_text():
+    """JupyterLab (jupyterlab-myst) sees one notebook at a time and no figure names: a reference to another
+    chapter's label or to a figure shows its explicit title there, and otherwise the bare label
+    ("prop-single-output") or the format ("Chapter %s"). So every such reference spells out what the book prints for
+    it; the next test checks the spelling against the build."""
+    references = references_jupyterlab_cannot_resolve()
+    assert len(references) > 50, "the chapters refer to each other: the scan found too few references"
+    bad = [(chapter, role, target) for chapter, role, target, title in references if not title or "%s" in title]
+    assert not bad, f"references without their text (write {{ref}}`Chapter 2 <ch-x>`, {{ref}}`Fig. 6.4 <fig-x>`): {bad}"
+    assert not [r for r in references if r[1] == "numref"], "numref needs %s: use {ref} with the number written out"
+
+
+def test_written_out_reference_titles_match_the_book(built):
+    """Each written-out title ("Chapter 2", "Exercise 1.2", "Proposition 4.2", "Fig. 6.4", a section's title) is
+    what the built page calls its target, so that a reordered chapter or a new exercise cannot leave a stale
+    number."""
+    home, _ = _label_homes()
+    pages = {chapter: (built / "chapters" / f"{chapter}.html").read_text() for chapter in set(home.values())}
+    wrong = [(chapter, target, title, target_name(pages[home[target]], target))
+             for chapter, _, target, title in references_jupyterlab_cannot_resolve()
+             if title != target_name(pages[home[target]], target)]
+    assert not wrong, f"(chapter, label, written title, the book's name for it): {wrong}"
+
+
+def test_target_name_reads_headings_and_boxes():
+    page = ('<span id="ch-x"></span><h1><span class="section-number">2. </span>Deep<a class="headerlink" href="#d">#</a>'
+            '</h1><span id="sec-y"></span><h2><span class="section-number">2.3. </span>Why <em>it</em> works'
+            '<a class="headerlink" href="#w">#</a></h2><div class="exercise admonition" id="ex-z">\n\n'
+            '<p class="admonition-title"><span class="caption-number">Exercise 2.4 </span></p>'
+            '<figure class="align-default" id="fig-w">\n<img alt="A plot" src="a.png" />\n<figcaption>\n<p>'
+            '<span class="caption-number">Fig. 2.1 </span><span class="caption-text">A plot.</span></p>')
+    assert [target_name(page, label) for label in ("ch-x", "sec-y", "ex-z", "fig-w")] == [
+        "Chapter 2", "Why it works", "Exercise 2.4", "Fig. 2.1"]
+    with pytest.raises(LookupError, match="ex-missing"):
+        target_name(page, "ex-missing")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Binder and Colab configuration
 # ---------------------------------------------------------------------------------------------------------------
 def _requirements(path: Path) -> list[str]:
