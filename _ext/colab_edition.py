@@ -298,15 +298,21 @@ def _markdown_cell(cell_id: str, text: str) -> dict[str, Any]:
 
 
 def convert_notebook(notebook: dict[str, Any], docname: str, chapter_title: str, book_title: str,
-                     source_path: str, repository_url: str, resolver: Resolver) -> dict[str, Any]:
-    """A chapter's notebook as its Colab edition (see the module's docstring); ``notebook`` is not changed."""
+                     source_path: str, repository_url: str, resolver: Resolver,
+                     page_url: str | None = None) -> dict[str, Any]:
+    """A chapter's notebook as its Colab edition (see the module's docstring); ``notebook`` is not changed.
+
+    ``page_url``: the chapter's page in the published book, which the first cell links to, or ``None``.
+    """
     cited: list[str] = []
     open_boxes: list[str] = []
     figure_numbers = iter(resolver.figures(docname))
+    page = (f" The chapter's [page in the online book]({page_url}) shows every figure as the book's build drew it."
+            if page_url else "")
     cells: list[dict[str, Any]] = [_markdown_cell("colab-edition", (
         f"*{book_title}*, {chapter_title}: the Colab edition. It is generated from `{source_path}` in the "
         f"[book's repository]({repository_url}), with the book's cross-references, theorems and exercises "
-        f"written as plain Markdown. Run the first code cell to install the `overparam` library."))]
+        f"written as plain Markdown.{page} Run the first code cell to install the `overparam` library."))]
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
             text = convert_markdown(_source(cell), docname, resolver, cited, open_boxes)
@@ -569,7 +575,10 @@ def write_colab_edition(app: Sphinx, exception: Exception | None) -> None:
         number = app.env.toc_secnumbers.get(docname, {}).get("", ())
         chapter = f"Chapter {'.'.join(str(n) for n in number)}, *{title}*" if number else f"*{title}*"
         relative = source.relative_to(Path(app.srcdir)).as_posix()
-        edition = convert_notebook(notebook, docname, chapter, book_title, relative, repository_url, resolver)
+        baseurl = app.config.html_baseurl
+        page_url = f"{baseurl.rstrip('/')}/{docname}.html" if baseurl else None
+        edition = convert_notebook(notebook, docname, chapter, book_title, relative, repository_url, resolver,
+                                   page_url)
         target = out / f"{Path(docname).name}.ipynb"
         target.write_text(dump(edition), encoding="utf-8")
 

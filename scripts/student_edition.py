@@ -316,11 +316,13 @@ def student_config(config: dict[str, Any], repository: str | None = None) -> dic
 
     Without ``repository`` the repository, issues and launch buttons go (they would open the full book's
     notebooks, solutions included); with it, ``repository.url`` becomes ``repository`` and the buttons stay.
+    ``html.baseurl``, the full book's published address, goes in both cases.
     """
     out = copy.deepcopy(config)
     out["title"] = f"{config.get('title', 'Book')} (student edition)"
     out.setdefault("execute", {})["execute_notebooks"] = "off"
     out.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    out.get("html", {}).pop("baseurl", None)  # the full book's address: the copy is published elsewhere, if at all
     if repository is not None:
         if not re.fullmatch(r"https://\S+", repository):
             raise ValueError(f"repository must be an https URL, got {repository!r}")

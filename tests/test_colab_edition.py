@@ -164,12 +164,13 @@ def test_a_notebook_gets_a_first_cell_figure_captions_and_references():
     notebook = _notebook(cells)
     before = json.dumps(notebook)
     out = ce.convert_notebook(notebook, "chapters/a", "Chapter 1, *A*", "The Book", "chapters/a.ipynb",
-                              f"https://github.com/{REPOSITORY}", _resolver())
+                              f"https://github.com/{REPOSITORY}", _resolver(), "https://example.org/b/chapters/a.html")
     assert json.dumps(notebook) == before, "the source notebook was changed"
     text = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in out["cells"]]
     assert [c["id"] for c in out["cells"]] == ["colab-edition", "m1", "c1", "c1-caption", "c2", "c2-caption",
                                                "colab-references"], "the solution-end cell is dropped"
     assert text[0].startswith("*The Book*, Chapter 1, *A*: the Colab edition.") and "`chapters/a.ipynb`" in text[0]
+    assert "[page in the online book](https://example.org/b/chapters/a.html)" in text[0]
     assert text[1] == "# A\n\nAs (Arora et al., 2018).\n\n**Solution to Exercise 1.1**"
     assert out["cells"][2]["outputs"] == [] and out["cells"][2]["execution_count"] is None and text[2] == "plot()"
     assert out["cells"][2]["metadata"] == {}, "MyST-NB's figure metadata stays with the chapter"

@@ -311,6 +311,8 @@ def test_binder_requirements_match_the_root_pins_with_cpu_torch():
 def test_launch_buttons_configured():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == f"https://github.com/{REPOSITORY}"
+    owner, name = REPOSITORY.split("/")  # the publish job deploys to the repository's GitHub Pages
+    assert config["html"]["baseurl"] == f"https://{owner}.github.io/{name}/"
     assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
 

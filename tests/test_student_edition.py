@@ -165,6 +165,8 @@ def test_student_config_has_no_button_that_opens_the_full_book():
     assert not any(student["html"][k] for k in ("use_repository_button", "use_issues_button", "use_edit_page_button"))
     assert config["launch_buttons"] and config["repository"]["url"].endswith("overparam-book"), "the input changed"
     published = student_config(config, "https://github.com/a-course/student-book")
+    assert config["html"]["baseurl"] and "baseurl" not in student["html"] and "baseurl" not in published["html"], \
+        "the copy must not claim the full book's published address"
     assert published["repository"]["url"] == "https://github.com/a-course/student-book"
     assert published["launch_buttons"] == config["launch_buttons"]
     with pytest.raises(ValueError, match="repository must be an https URL"):
