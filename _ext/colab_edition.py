@@ -19,8 +19,8 @@ one as text. After an HTML build this writes, for every notebook page of the boo
 Code cells are copied unchanged, without outputs and without MyST-NB's ``mystnb`` metadata (a figure's caption,
 which the Markdown cell below it now holds). ``scripts/colab_edition.py`` (``make colab``) builds
 the book without executing it and copies the result into ``colab/``, the folder the Colab launch button
-opens (this extension points the button there); ``tests/test_book.py`` fails when the committed edition
-differs from what the strict build generates. A construct this module does not know (a new role or
+opens (this extension points the button there); ``tests/test_colab_edition.py`` fails when the committed
+edition differs from what the strict build generates. A construct this module does not know (a new role or
 directive) is an error, not silently left as markup.
 """
 from __future__ import annotations
@@ -306,7 +306,7 @@ def convert_notebook(notebook: dict[str, Any], docname: str, chapter_title: str,
     """
     cited: list[str] = []
     open_boxes: list[str] = []
-    figure_numbers = iter(resolver.figures(docname))
+    numbers = iter(resolver.figures(docname))
     page = (f" The chapter's [page in the online book]({page_url}) shows every figure as the book's build drew it."
             if page_url else "")
     cells: list[dict[str, Any]] = [_markdown_cell("colab-edition", (
@@ -328,7 +328,7 @@ def convert_notebook(notebook: dict[str, Any], docname: str, chapter_title: str,
         cells.append(code)
         figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
         if figure is not None:
-            number = next(figure_numbers, None)
+            number = next(numbers, None)
             if number is None:
                 raise ExtensionError(f"colab_edition: page {docname!r} has more figure cells than the build "
                                      f"numbered")
@@ -336,7 +336,7 @@ def convert_notebook(notebook: dict[str, Any], docname: str, chapter_title: str,
             cells.append(_markdown_cell(f"{cell['id']}-caption", f"**Fig. {number}.** {caption}".rstrip()))
     if open_boxes:
         raise ExtensionError(f"colab_edition: page {docname!r} ends inside {{{open_boxes[-1]}}}")
-    if next(figure_numbers, None) is not None:
+    if next(numbers, None) is not None:
         raise ExtensionError(f"colab_edition: the build numbered more figures on page {docname!r} than it "
                              f"has figure cells")
     if cited:
