@@ -8,7 +8,8 @@ one as text. After an HTML build this writes, for every notebook page of the boo
 
 - each reference is replaced by the text the book prints for it ("Chapter 2", "Exercise 4.3",
   "Theorem 4.1", a section's title), resolved by the same Sphinx domains that resolve it on the page; a
-  reference to another chapter becomes a link that opens that chapter's Colab edition;
+  reference to another chapter, and a Markdown link to its notebook, becomes a link that opens that chapter's
+  Colab edition;
 - each citation is replaced by the author-year text of the page ("Arora et al., 2018"), and a chapter that
   cites anything ends with a cell listing its references;
 - each box becomes a bold heading with the book's number and title ("**Theorem 4.1** (End-to-end
@@ -26,6 +27,7 @@ directive) is an error, not silently left as markup.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ FOLDER = "colab"
 BUTTON_PRIORITY = 510
 
 _ROLE = re.compile(r"\{(?P<role>[a-z]+(?::[a-z]+)?)\}`(?P<content>[^`]+)`")
+#: A Markdown link to a notebook by relative path (``[Chapter 2](02_deep_linear.ipynb)``), not by URL.
+_NOTEBOOK_LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<path>[^)\s#:]+\.ipynb)\)")
 _LABEL_LINE = re.compile(r"^\([\w-]+\)=[ \t]*$")
 _FENCE_OPEN = re.compile(r"^:::\{(?P<name>[\w:-]+)\}[ \t]*(?P<argument>.*?)[ \t]*$")
 _FENCE_CLOSE = re.compile(r"^:::[ \t]*$")
@@ -113,8 +117,17 @@ def convert_roles(text: str, docname: str, resolver: Resolver, cited: list[str])
     """Replace every MyST role in a line of prose by what the book prints for it.
 
     A reference to another page that has a Colab edition becomes a Markdown link to it; the keys of every
-    citation are appended to ``cited`` (in order of first use). An unknown role is an error.
+    citation are appended to ``cited`` (in order of first use). An unknown role is an error. A Markdown link to
+    another chapter's notebook by its path (which JupyterLab follows) becomes a link to its Colab edition.
     """
+
+    def replace_link(match: re.Match[str]) -> str:
+        page = posixpath.normpath(posixpath.join(posixpath.dirname(docname), match.group("path")))[:-len(".ipynb")]
+        url = resolver.notebook_url(page)
+        if url is None:
+            raise ExtensionError(f"colab_edition: page {docname!r} links to {match.group('path')}, which is not a "
+                                 f"notebook page of the book")
+        return f"[{match.group('text')}]({url})" if page != docname else match.group("text")
 
     def replace(match: re.Match[str]) -> str:
         role, content = match.group("role"), match.group("content")
@@ -133,7 +146,7 @@ def convert_roles(text: str, docname: str, resolver: Resolver, cited: list[str])
         raise ExtensionError(f"colab_edition: page {docname!r} uses the role {{{role}}}, which the Colab "
                              f"edition cannot write as plain Markdown; teach _ext/colab_edition.py about it")
 
-    return _ROLE.sub(replace, text)
+    return _ROLE.sub(replace, _NOTEBOOK_LINK.sub(replace_link, text))
 
 
 def _box_heading(name: str, argument: str, options: dict[str, str], docname: str, resolver: Resolver) -> str:

@@ -81,6 +81,13 @@ def test_references_become_the_books_text_and_other_chapters_become_links():
     assert calls[2][0] == "prf:ref"
 
 
+def test_links_to_chapter_notebooks_open_their_colab_editions():
+    assert _convert("As [Chapter 2](b.ipynb) and [this chapter](a.ipynb) show; [the code](https://x.org/c.ipynb).") \
+        == f"As [Chapter 2]({COLAB}b.ipynb) and this chapter show; [the code](https://x.org/c.ipynb)."
+    with pytest.raises(ce.ExtensionError, match=r"links to \.\./notation\.ipynb, which is not a notebook page"):
+        _convert("See [the notation](../notation.ipynb).")
+
+
 def test_citations_glossary_terms_and_labels():
     cited: list = []
     text = ("(sec-x)=\n## A heading\n\nShown {cite}`arora`, by {cite:t}`cohen` and {cite:ps}`arora,cohen`; a "

@@ -11,8 +11,10 @@ The second test starts JupyterLab on a copy of the chapters (JupyterLab saves an
 must not rewrite the repository's), opens each chapter in headless Chromium and reads the rendered Markdown:
 no colon fence, role name or label target may be left as text, and the exercise and theorem boxes must be there.
 The extension sees one notebook at a time, so a reference to another chapter's label shows only what its source
-spells out: the chapters write those titles out (``{ref}`Chapter 2 <ch-deep-linear>```, checked against the build by
-``tests/test_links.py``), and the test fails on a numref format (``%s``) or a bare label left in the prose.
+spells out: the chapters link to other chapters' notebooks (``[Chapter 2](02_deep_linear.ipynb)``, which JupyterLab
+opens) and write other titles out (``{prf:ref}`Proposition 4.2 <prop-single-output>```), both checked against the
+build by ``tests/test_links.py``; the test fails on a numref format (``%s``) or a bare label left in the prose, or a
+chapter link that is not a link.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = Path(sys.executable).parent / "jupyter"
+
+#: A Markdown link to a chapter's notebook by its relative path: ``[Chapter 2](02_deep_linear.ipynb)``.
+_NOTEBOOK_LINK = re.compile(r"\]\([^)\s#:]+\.ipynb\)")
 
 #: What MyST leaves behind when nothing renders it: a colon or backtick fence (``:::{exercise-start}``), a role's
 #: name in braces right before its text (``{numref}Chapter %s``: JupyterLab drops the backticks), a label target
@@ -152,11 +157,12 @@ def jupyterlab(tmp_path_factory) -> Iterator[str]:
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")
 def test_chapters_render_in_jupyterlab(jupyterlab):
     """Every chapter opened in JupyterLab: all its Markdown cells rendered, no MyST syntax, numref format or bare
-    label left as text in their prose, and its first exercise box (and a theorem box, where it has one) there,
-    numbered."""
+    label left as text in their prose, its first exercise box (and a theorem box, where it has one) there,
+    numbered, and each of its links to another chapter a link; clicking the first opens that chapter."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
     problems = {}
     labels = _labels()
+    opened = ""  # the first chapter link clicked, and the tab it opened
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         control = browser.new_page()  # _PROSE drops typeset math and code, and keeps the words around them
@@ -174,21 +180,34 @@ def test_chapters_render_in_jupyterlab(jupyterlab):
                                    timeout=120_000)
             boxes = ["Exercise 1"] + (["Theorem"] if any("{prf:theorem}" in "".join(cell["source"])
                                                          for cell in cells) else [])
+            # a reference to another chapter is a link to its notebook, which JupyterLab opens in a new tab
+            written = sum(len(_NOTEBOOK_LINK.findall("".join(cell["source"]))) for cell in cells
+                          if cell["cell_type"] == "markdown")
             # jupyterlab-myst numbers the boxes once every cell is parsed, and MathJax typesets the math after
-            # that (its TeX, meanwhile, is text): read until both are done, or for a minute
+            # that (its TeX, meanwhile, is text), and a link gets its address later still: read until all are
+            # done, or for a minute
             deadline = time.monotonic() + 60
             while True:
+                links = page.eval_on_selector_all(f"{rendered} a[href*='.ipynb']", "els => els.map(e => e.href)")
                 texts = page.eval_on_selector_all(rendered, _PROSE)
                 missing = [box for box in boxes if box not in "\n".join(texts)]
                 raw = sorted({text[max(m.start() - 30, 0):m.end() + 30].replace("\n", " ")
                               for text in texts for m in RAW_MYST.finditer(text)})
                 raw += unresolved("\n".join(texts), labels)
-                if not (missing or raw) or time.monotonic() > deadline:
+                if not (missing or raw or len(links) != written) or time.monotonic() > deadline:
                     break
                 page.wait_for_timeout(500)
-            if raw or missing or len(texts) != markdown:
+            if raw or missing or len(texts) != markdown or len(links) != written:
                 problems[notebook.name] = {"raw MyST": raw, "missing": missing,
-                                           "rendered cells": f"{len(texts)} of {markdown}"}
+                                           "rendered cells": f"{len(texts)} of {markdown}",
+                                           "links to chapters": f"{len(links)} of {written}"}
+            elif links and not opened:
+                target = re.search(r"/([^/?]+\.ipynb)", links[0]).group(1)
+                page.locator(f"{rendered} a[href*='{target}']").first.click()
+                tab = page.locator(".lm-TabBar-tabLabel", has_text=target)
+                tab.first.wait_for(timeout=60_000)
+                opened = f"{notebook.name} -> {target}"
             page.close()
         browser.close()
     assert not problems, f"chapters that JupyterLab does not render: {problems}"
+    assert opened, "no link to another chapter was clicked open"

@@ -215,6 +215,20 @@ def _label_homes() -> tuple[dict[str, str], set[str]]:
     return homes, figures
 
 
+def _chapter_labels() -> dict[str, str]:
+    """Each chapter's own label (the target right above its title) and the chapter's notebook name."""
+    labels = {}
+    for chapter, cells in _chapter_texts().items():
+        match = re.match(r"\(([\w-]+)\)=\s*\n# ", cells[0])
+        assert match, f"{chapter}: the first cell should open with the chapter's label and title"
+        labels[match.group(1)] = chapter
+    return labels
+
+
+#: A Markdown link to a notebook by its relative path, e.g. ``[Chapter 2](02_deep_linear.ipynb)``.
+_NOTEBOOK_LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<path>[^)\s#:]+)\.ipynb\)")
+
+
 def references_jupyterlab_cannot_resolve() -> list[tuple[str, str, str, str | None]]:
     """(chapter, role, target label, explicit title or None) of each reference that jupyterlab-myst cannot resolve:
     to a label of another chapter (it sees one notebook at a time), or to a figure (a cell's output, named in the
@@ -248,23 +262,35 @@ def test_references_jupyterlab_cannot_resolve_carry_their_text():
     """JupyterLab (jupyterlab-myst) sees one notebook at a time and no figure names: a reference to another
     chapter's label or to a figure shows its explicit title there, and otherwise the bare label
     ("prop-single-output") or the format ("Chapter %s"). So every such reference spells out what the book prints for
-    it; the next test checks the spelling against the build."""
+    it, and a reference to a whole chapter is a Markdown link to its notebook, which JupyterLab follows; the next
+    test checks the spelling against the build."""
     references = references_jupyterlab_cannot_resolve()
-    assert len(references) > 50, "the chapters refer to each other: the scan found too few references"
+    assert len(references) > 15, "the chapters refer to each other: the scan found too few references"
     bad = [(chapter, role, target) for chapter, role, target, title in references if not title or "%s" in title]
-    assert not bad, f"references without their text (write {{ref}}`Chapter 2 <ch-x>`, {{ref}}`Fig. 6.4 <fig-x>`): {bad}"
+    assert not bad, f"references without their text (write {{ref}}`Fig. 6.4 <fig-x>`): {bad}"
     assert not [r for r in references if r[1] == "numref"], "numref needs %s: use {ref} with the number written out"
+    chapters = _chapter_labels()
+    roles = [(chapter, target) for chapter, _, target, _ in references if target in chapters]
+    assert not roles, ("a reference to another chapter is a link to its notebook, [Chapter 2](02_deep_linear.ipynb),"
+                       f" which JupyterLab opens (a role there is text only): {roles}")
 
 
 def test_written_out_reference_titles_match_the_book(built):
-    """Each written-out title ("Chapter 2", "Exercise 1.2", "Proposition 4.2", "Fig. 6.4", a section's title) is
-    what the built page calls its target, so that a reordered chapter or a new exercise cannot leave a stale
-    number."""
+    """Each written-out title ("Exercise 1.2", "Proposition 4.2", "Fig. 6.4", a section's title), and each link to
+    another chapter's notebook ("[Chapter 2](02_deep_linear.ipynb)"), says what the built page calls its target,
+    so that a reordered chapter or a new exercise cannot leave a stale number."""
     home, _ = _label_homes()
     pages = {chapter: (built / "chapters" / f"{chapter}.html").read_text() for chapter in set(home.values())}
     wrong = [(chapter, target, title, target_name(pages[home[target]], target))
              for chapter, _, target, title in references_jupyterlab_cannot_resolve()
              if title != target_name(pages[home[target]], target)]
+    label_of = {stem: label for label, stem in _chapter_labels().items()}
+    links = [(chapter, m["path"], m["text"]) for chapter, cells in _chapter_texts().items() for text in cells
+             for m in _NOTEBOOK_LINK.finditer(text)]
+    assert len(links) > 50, "the chapters link to each other: the scan found too few links"
+    wrong += [(chapter, path, text, target_name(pages[path], label_of[path]) if path in label_of else "no chapter")
+              for chapter, path, text in links
+              if path not in label_of or text != target_name(pages[path], label_of[path])]
     assert not wrong, f"(chapter, label, written title, the book's name for it): {wrong}"
 
 
