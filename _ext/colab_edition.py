@@ -388,26 +388,8 @@ def _github(app: Sphinx) -> tuple[str, str, str] | None:
 
 
 def notebook_pages(app: Sphinx) -> list[str]:
-    """The book's pages whose source is a notebook, in the order of the table of contents."""
-    env = app.env
-    order = [docname for docname in _toc_order(app) if Path(env.doc2path(docname)).suffix == ".ipynb"]
-    return order
-
-
-def _toc_order(app: Sphinx) -> Iterable[str]:
-    env = app.env
-    seen: list[str] = []
-
-    def visit(docname: str) -> None:
-        if docname in seen or docname not in env.found_docs:
-            return
-        seen.append(docname)
-        for child in env.toctree_includes.get(docname, []):
-            visit(child)
-
-    visit(app.config.master_doc)
-    seen.extend(sorted(doc for doc in env.found_docs if doc not in seen))
-    return seen
+    """The book's pages whose source is a notebook (the chapters)."""
+    return sorted(doc for doc in app.env.found_docs if Path(app.env.doc2path(doc)).suffix == ".ipynb")
 
 
 def colab_url(app: Sphinx, docname: str) -> str:

@@ -34,6 +34,7 @@ import pytest
 
 from scripts.student_edition import book_notebooks
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_links import _label_homes
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = Path(sys.executable).parent / "jupyter"
@@ -69,14 +70,7 @@ def unresolved(text: str, labels: set[str]) -> list[str]:
 
 def _labels() -> set[str]:
     """Every label the chapters define: ``(label)=`` targets, ``:label:`` options and figure names."""
-    labels = set()
-    for notebook in book_notebooks(ROOT):
-        for cell in json.loads(notebook.read_text())["cells"]:
-            text = "".join(cell["source"])
-            labels |= set(re.findall(r"^\(([\w-]+)\)=\s*$", text, re.MULTILINE))
-            labels |= set(re.findall(r"^:label:\s*([\w-]+)", text, re.MULTILINE))
-            labels |= {cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")} - {None}
-    return labels
+    return set(_label_homes()[0])
 
 
 def test_unresolved_finds_formats_and_labels():
