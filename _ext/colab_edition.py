@@ -467,7 +467,7 @@ def build_resolver(app: Sphinx) -> Resolver:
         from pybtex.plugin import find_plugin
 
         style = find_plugin("pybtex.style.formatting", "plain")()
-        backend = find_plugin("pybtex.backends", "markdown")()
+        backend = _reference_backend()
         return [formatted.text.render(backend).replace("\n", " ")
                 for formatted in style.format_entries(entries(keys))]
 
@@ -475,6 +475,28 @@ def build_resolver(app: Sphinx) -> Resolver:
         return colab_url(app, docname) if docname in pages else None
 
     return Resolver(resolve, caption, cite, reference_list, figures, notebook_url)
+
+
+# Characters that open Markdown markup inside a line of running text. pybtex's Markdown backend escapes every
+# punctuation mark ("Hu\.", "\(ICLR\)"), which renders the same but makes the cell's source hard to read.
+MARKUP_CHARACTERS = frozenset("\\`*_[]<")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with a backslash before each character that would start Markdown markup in running text."""
+    return "".join("\\" + character if character in MARKUP_CHARACTERS else character for character in text)
+
+
+def _reference_backend() -> Any:
+    from pybtex.backends.markdown import Backend
+
+    class ReferenceBackend(Backend):  # type: ignore[misc]
+        """pybtex's Markdown backend, escaping only what would start markup (``escape_markdown``)."""
+
+        def format_str(self, text: str) -> str:
+            return escape_markdown(text)
+
+    return ReferenceBackend()
 
 
 def _last_names(entry: Any) -> list[str]:
