@@ -316,11 +316,17 @@ def _check_preset_sweep(result: Any, problem: WhitenedProblem, preset: Convergen
     if result.reached_at is None:
         raise ValueError("result has no reached_at: run it with run_convergence (a target)")
     runs = convergence_runs(problem, preset)
-    if (len(result) != len(runs) or any(r.config != c for r, c in zip(runs, result.configs))
-            or result.num_iters != preset.num_iters or result.target != preset.epsilon):
+    if len(result) != len(runs) or result.num_iters != preset.num_iters or result.target != preset.epsilon:
         raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem "
                          f"({len(result)} runs of {result.num_iters} iterations to {result.target:g}; the preset "
                          f"makes {len(runs)} runs of {preset.num_iters} to {preset.epsilon:g})")
+    for i, (run, config) in enumerate(zip(runs, result.configs)):
+        name = run.config.differs_from(config)
+        if name is not None:
+            theirs, mine = getattr(config, name), getattr(run.config, name)
+            which = f"another {name}" if isinstance(theirs, tuple) else f"{name}={theirs!r}, the preset's {mine!r}"
+            raise ValueError(f"result is not the sweep of preset {preset.name!r} on this problem: its run {i} "
+                             f"({config.label}) has {which}")
     return runs
 
 

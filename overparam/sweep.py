@@ -224,6 +224,38 @@ class RunConfig:
         """The method's hyper-parameters other than ``lr``."""
         return {name: getattr(self, name) for name in _HYPER_DEFAULTS[self.method]}
 
+    def differs_from(self, other: RunConfig, rtol: float = 1e-12) -> str | None:
+        """The first field in which ``other`` is another run, or ``None`` when both are the same run (Chapter 7).
+
+        Real numbers (and the entries of ``init_direction``) are the same when they agree to a relative
+        ``rtol``: a config computed from data, such as Chapter 7's ``init_scale`` (a vector's norm), can differ
+        in its last bit from one machine's BLAS to another's, and a results file written on one machine must
+        still be recognized on the other.
+
+        Raises
+        ------
+        TypeError
+            If ``other`` is not a :class:`RunConfig`.
+        """
+        if not isinstance(other, RunConfig):
+            raise TypeError(f"other must be a RunConfig, got {type(other).__name__}")
+        rtol = check_real("rtol", rtol, at_least=0, below=1)
+
+        def close(a: Any, b: Any) -> bool:
+            if isinstance(a, float) and isinstance(b, float):
+                return math.isclose(a, b, rel_tol=rtol, abs_tol=0.0)
+            return a == b
+
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, tuple) and isinstance(theirs, tuple):
+                same = len(mine) == len(theirs) and all(map(close, mine, theirs))
+            else:
+                same = close(mine, theirs)
+            if not same:
+                return f.name
+        return None
+
     @property
     def label(self) -> str:
         """A short legend entry, e.g. ``"gd N=3 lr=0.0006"``."""

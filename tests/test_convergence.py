@@ -300,6 +300,33 @@ def test_readers_of_a_convergence_sweep_refuse_another_presets_sweep():
     assert cv.fastest_run(res, prob, preset, "balanced", 2, 0.2) is not None
 
 
+def test_a_sweep_written_on_another_machine_is_read_despite_round_off_in_its_configs():
+    """Bug: the committed long sweep was refused on another CPU, whose BLAS put the last bit of a vector's norm
+    (a balanced run's init_scale) elsewhere; a change beyond round-off is still refused, naming the field."""
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.2,), (0.05, 0.3), 60, epsilon=1e-2)
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    i = next(k for k, c in enumerate(res.configs) if c.init_direction is not None)
+
+    def changed(**fields):
+        configs = list(res.configs)
+        configs[i] = dataclasses.replace(configs[i], **fields)
+        return dataclasses.replace(res, configs=tuple(configs))
+
+    scale, direction = res.configs[i].init_scale, res.configs[i].init_direction
+    elsewhere = changed(init_scale=float(np.nextafter(scale, np.inf)),
+                        init_direction=(float(np.nextafter(direction[0], 0)),) + direction[1:])
+    assert np.array_equal(cv.iterations_vs_std(elsewhere, prob, preset)["balanced", 2],
+                          cv.iterations_vs_std(res, prob, preset)["balanced", 2])
+    for fields, named in ((dict(init_scale=scale * (1 + 1e-9)), rf"init_scale={scale * (1 + 1e-9)!r}, the preset's"),
+                          (dict(init_direction=(direction[0] * 1.01,) + direction[1:]), "another init_direction"),
+                          (dict(seed=7), "seed=7, the preset's 0")):
+        with pytest.raises(ValueError, match=rf"^result is not the sweep of preset 't' on this problem: its run {i} "
+                                             rf"\(gd N=2 .*\) has {named}"):
+            cv.iterations_vs_std(changed(**fields), prob, preset)
+
+
 def test_depth_color_refuses_a_depth_that_is_not_an_integer_at_least_one():
     """Bug: depth_color(0) and depth_color(2.5) were accepted (int() truncated the float)."""
     for bad in (0, 2.5, None):

@@ -859,3 +859,20 @@ def test_run_config_names_a_method_that_is_not_a_string():
     """Bug: RunConfig(["gd"], 0.1) raised "unhashable type: 'list'"."""
     with pytest.raises(ValueError, match=r"^method must be one of .* got \['gd'\]"):
         RunConfig(["gd"], 0.1)
+
+
+def test_differs_from_names_the_first_field_that_is_another_run():
+    base = RunConfig("gd", 1e-3, depth=3, init_scale=0.2364886821865924, init_direction=(0.1, -0.2))
+    assert base.differs_from(base) is None
+    ulp = replace(base, init_scale=0.23648868218659244, init_direction=(0.1, -0.20000000000000004))
+    assert base != ulp and base.differs_from(ulp) is None and ulp.differs_from(base) is None
+    assert base.differs_from(ulp, rtol=0) == "init_scale"
+    assert base.differs_from(replace(base, lr=1.001e-3)) == "lr"
+    assert base.differs_from(replace(base, depth=2)) == "depth"
+    assert base.differs_from(replace(base, init_direction=(0.1, -0.2, 0.0))) == "init_direction"
+    assert base.differs_from(replace(base, init_direction=None)) == "init_direction"
+    assert base.differs_from(replace(base, method="e2e", width=1)) == "method"
+    with pytest.raises(TypeError, match="other must be a RunConfig, got dict"):
+        base.differs_from({"method": "gd"})
+    with pytest.raises(ValueError, match="rtol"):
+        base.differs_from(base, rtol=-1)
