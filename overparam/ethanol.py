@@ -513,15 +513,15 @@ def summary(result: SweepResult, optima: dict[int, float] | None = None) -> str:
     lines = []
     for p, target, has_gap, rows in blocks:
         gap_head = "     L − L*" if has_gap else ""
-        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  "
-                     f"iterations to {target:g}")
+        last_head = f"iterations to loss {target:g}"
+        lines.append(f"ℓ{p} loss      method  depth  largest stable η  best-final η  final loss{gap_head}  {last_head}")
         for r in rows:
             if r.failed:
                 lines.append(f"{'':9s} {r.method:>9s} {r.depth:6d}  no run trained at this budget: {r.failed}")
                 continue
             gap = f" {r.gap:10.4g}" if has_gap else ""
             lines.append(f"{'':9s} {r.method:>9s} {r.depth:6d} {r.largest:>17s} {r.best_lr:13.3g} "
-                         f"{r.final_loss:11.4g}{gap}  {r.iterations:>18s}")
+                         f"{r.final_loss:11.4g}{gap}  {r.iterations:>{len(last_head)}s}")
     return "\n".join(lines + notes)
 
 
@@ -537,7 +537,7 @@ def summary_markdown(result: SweepResult, optima: dict[int, float] | None = None
     parts = []
     for p, target, has_gap, rows in blocks:
         head = ["method", "depth", "largest stable η", "best-final η", "final loss"] + (["L − L*"] if has_gap else [])
-        head.append(f"iterations to {target:g}")
+        head.append(f"iterations to loss {target:g}")
         table = [f"**ℓ{p} loss**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             if r.failed:

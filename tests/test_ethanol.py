@@ -347,7 +347,7 @@ def test_summary_markdown_is_the_summary_as_tables_with_header_cells():
     res = _sweep(CURVES, diverged={3: 20})
     text = ethanol.summary_markdown(res, {4: L_STAR})
     assert text.startswith("**ℓ4 loss**\n\n| method | depth | largest stable η | best-final η | final loss | L − L* | "
-                           "iterations to 0.1 |\n|---|---|---|---|---|---|---|\n")
+                           "iterations to loss 0.1 |\n|---|---|---|---|---|---|---|\n")
     rows = [line.strip("| ").split(" | ") for line in text.splitlines() if line.startswith("| gd")]
     assert rows[0] == ["gd", "1", "≥ 0.01", "0.01", "0.07", "0.02", "30"]  # loss 0.1 at step 30
     assert rows[1][:2] == ["gd", "2"] and rows[1][3] == "0.001" and float(rows[1][5]) == pytest.approx(0.001)
