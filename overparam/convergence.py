@@ -25,13 +25,13 @@ PCA-whitened features. This module holds that experiment:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from .balance import max_imbalance
-from .deep import train_deep_linear
+from .deep import end_to_end, train_deep_linear
 from .losses import regression_pair
 from .plotting import DEPTH_COLORS, math_power
 from .sweep import RunConfig, SweepResult, check_sweep_result, run_sweep, start_layers
@@ -46,7 +46,6 @@ __all__ = [
     "SCHEMES",
     "SCHEME_STYLES",
     "WhitenedProblem",
-    "balanced_end_to_end_std",
     "convergence_runs",
     "deficiency_margin",
     "depth_color",
@@ -59,12 +58,13 @@ __all__ = [
     "plot_iterations_vs_std",
     "rate_bound",
     "run_convergence",
+    "start_margins",
     "whitened_problem",
 ]
 
 #: The initialization schemes compared (Chapter 7): layer-wise Gaussian; Procedure 1 with the same std for the
-#: end-to-end entries; Procedure 1 at the Gaussian scheme's own end-to-end size.
-SCHEMES: tuple[str, ...] = ("gaussian", "balanced", "balanced, matched size")
+#: end-to-end entries; Procedure 1 applied to the Gaussian layers' own end-to-end row (the same start, balanced).
+SCHEMES: tuple[str, ...] = ("gaussian", "balanced", "balanced, same start")
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ class ConvergencePreset:
         >= 2 (the Gaussian scheme needs hidden layers that are matrices).
     stds : tuple of float
         Initialization std of the layer-wise Gaussian scheme, also the entry
-        std of the ``"balanced"`` scheme's end-to-end row (the
-        ``"balanced, matched size"`` scheme rescales it, see
+        std of the ``"balanced"`` scheme's end-to-end row (see
         :func:`convergence_runs`). Non-empty, each > 0.
     lrs : tuple of float
         Learning rates tried for every std; the fastest run is kept.
@@ -210,16 +209,6 @@ PRESETS: dict[str, ConvergencePreset] = {
 }
 
 
-def balanced_end_to_end_std(std: float, depth: int, width: int) -> float:
-    """Entry std of the end-to-end row a layer-wise Gaussian start of std ``std`` has: std^N · width^((N−1)/2).
-
-    Chapter 7 (``ch-beyond-speed``). ``std`` >= 0, ``depth`` N >= 1 and ``width`` >= 1 (``ValueError`` otherwise).
-    """
-    std = check_real("std", std, at_least=0)
-    depth, width = check_int("depth", depth, 1), check_int("width", width, 1)
-    return float(std**depth * width ** ((depth - 1) / 2))
-
-
 @dataclass(frozen=True)
 class ConvergenceRun:
     """One run of the experiment: its place in the grid and its :class:`~overparam.RunConfig`."""
@@ -247,12 +236,13 @@ def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> lis
     * ``"balanced"``: Procedure 1 of arXiv:1810.02281 applied to an end-to-end
       row :math:`A` with i.i.d. :math:`\mathcal N(0, s^2)` entries: the
       procedure as stated, with the same std;
-    * ``"balanced, matched size"``: Procedure 1 applied to :math:`A` with
-      entry std :math:`s_A = s^N n^{(N-1)/2}`, the entry std of the Gaussian
-      scheme's own end-to-end row, so that both start at the same expected
-      size and differ only in balancedness (the book's rule).
+    * ``"balanced, same start"``: Procedure 1 applied to the Gaussian
+      scheme's own end-to-end row :math:`W_e(0) = W_N\cdots W_1` (same depth,
+      std and seed), so that the two start from the same end-to-end matrix and
+      differ only in how it is split into layers: balanced or not (the book's
+      control).
 
-    The two balanced schemes share the direction of :math:`A` (seeded by ``seed``).
+    The ``"balanced"`` row is drawn from ``seed`` (the same for every depth); the Gaussian layers from ``seed`` too.
     """
     _check_problem_and_preset(problem, preset)
     d = problem.target.size
@@ -260,15 +250,16 @@ def convergence_runs(problem: WhitenedProblem, preset: ConvergencePreset) -> lis
     for depth in preset.depths:
         for std in preset.stds:
             for seed in preset.seeds:
-                direction = rng_from_seed(seed, "preset.seeds").standard_normal(d)
-                sizes = {"balanced": std, "balanced, matched size": balanced_end_to_end_std(std, depth, preset.width)}
+                direction = rng_from_seed(seed, "preset.seeds").standard_normal(d) * std
+                gaussian = RunConfig("gd", 1.0, depth=depth, p=2, width=preset.width, init="gaussian",
+                                     init_scale=std, seed=seed)
+                rows = {"balanced": direction, "balanced, same start": end_to_end(start_layers(gaussian, d))[0]}
                 for lr in preset.lrs:
                     for scheme in SCHEMES:
                         if scheme == "gaussian":
-                            cfg = RunConfig("gd", lr, depth=depth, p=2, width=preset.width, init="gaussian",
-                                            init_scale=std, seed=seed)
+                            cfg = replace(gaussian, lr=lr)
                         else:
-                            a = direction * sizes[scheme]
+                            a = rows[scheme]
                             cfg = RunConfig("gd", lr, depth=depth, p=2, width=preset.width, seed=seed,
                                             init_scale=float(np.linalg.norm(a)) ** (1 / depth),
                                             init_direction=tuple(a))
@@ -425,7 +416,7 @@ def depth_color(depth: int) -> str:
 
 #: Line style and marker of each scheme in Chapter 7's figures.
 SCHEME_STYLES: dict[str, tuple[str, str]] = {"gaussian": ("--", "s"), "balanced": ("-", "o"),
-                                              "balanced, matched size": (":", "^")}
+                                              "balanced, same start": (":", "^")}
 #: Spacing of the rows of failed runs in :func:`plot_iterations_vs_std`, as a fraction of the decades the
 #: converged counts span below the cap (at least one decade).
 FAILED_ROW_SPACING = 0.07
@@ -509,6 +500,19 @@ def deficiency_margin(W_e: np.ndarray, target: np.ndarray) -> float:
     if W.shape != Phi.shape:
         raise ValueError(f"W_e must have the target's shape {Phi.shape}, got {W.shape}")
     return float(np.linalg.svd(Phi, compute_uv=False).min() - np.linalg.norm(W - Phi))
+
+
+def start_margins(problem: WhitenedProblem, preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
+    """Per (scheme, depth), for each std of the preset: the deficiency margin of the start (Chapter 7).
+
+    The margin (:func:`deficiency_margin`) of the end-to-end row each scheme starts from, for the preset's first
+    seed: positive where the start satisfies the margin hypothesis of arXiv:1810.02281's convergence theorem.
+    """
+    runs = [r for r in convergence_runs(problem, preset) if r.seed == preset.seeds[0] and r.lr == preset.lrs[0]]
+    d = problem.target.size
+    return {(scheme, depth): np.array([deficiency_margin(end_to_end(start_layers(r.config, d)), problem.target)
+                                       for r in runs if r.scheme == scheme and r.depth == depth])
+            for depth in preset.depths for scheme in SCHEMES}
 
 
 def rate_bound(W_e: np.ndarray, depth: int) -> float:

@@ -64,15 +64,32 @@ def test_the_three_schemes_at_their_sizes_and_balancedness():
     runs = cv.convergence_runs(prob, preset)
     assert [r.scheme for r in runs] == list(cv.SCHEMES)
     by = {r.scheme: start_layers(r.config, 8) for r in runs}
-    assert op.max_imbalance(by["balanced"]) < 1e-12 and op.max_imbalance(by["balanced, matched size"]) < 1e-12
+    assert op.max_imbalance(by["balanced"]) < 1e-12 and op.max_imbalance(by["balanced, same start"]) < 1e-12
     assert op.max_imbalance(by["gaussian"]) > 1e-3
     a = np.random.default_rng(0).standard_normal(8)
     np.testing.assert_allclose(op.end_to_end(by["balanced"])[0], 0.3 * a, rtol=1e-10)
-    np.testing.assert_allclose(op.end_to_end(by["balanced, matched size"])[0],
-                               cv.balanced_end_to_end_std(0.3, 3, 4) * a, rtol=1e-10)
-    # the matched size is the Gaussian scheme's: entry variance s^(2N) n^(N-1), by Monte Carlo
-    draws = np.array([op.end_to_end(op.gaussian_init([8, 4, 4, 1], 0.3, s))[0] for s in range(4000)])
-    assert draws.std() == pytest.approx(cv.balanced_end_to_end_std(0.3, 3, 4), rel=0.05)
+    # the control starts from the Gaussian layers' own end-to-end row, split into balanced layers
+    gaussian = op.gaussian_init([8, 4, 4, 1], 0.3, 0)
+    np.testing.assert_array_equal(by["gaussian"][0], gaussian[0])
+    np.testing.assert_allclose(op.end_to_end(by["balanced, same start"]), op.end_to_end(gaussian), rtol=1e-12)
+    assert not np.allclose(by["balanced, same start"][0], gaussian[0])
+
+
+def test_start_margins_are_the_margins_of_each_schemes_start():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2, 3), 4, (0.01, 0.3, 1.0), (0.1, 0.2), 10, seeds=(1, 2))
+    margins = cv.start_margins(prob, preset)
+    assert set(margins) == {(s, N) for s in cv.SCHEMES for N in (2, 3)}
+    for run in cv.convergence_runs(prob, preset):
+        if run.seed == 1 and run.lr == 0.1:
+            k = preset.stds.index(run.std)
+            start = op.end_to_end(start_layers(run.config, 6))
+            assert margins[run.scheme, run.depth][k] == cv.deficiency_margin(start, prob.target)
+    for N in (2, 3):  # the same end-to-end start, balanced or not
+        np.testing.assert_allclose(margins["balanced, same start", N], margins["gaussian", N], rtol=1e-9)
+        # seed 1's row points toward the target: a positive margin when small, none when large
+        assert margins["balanced", N][0] > 0 > margins["balanced", N][-1]
 
 
 def test_iterations_vs_std_takes_the_fastest_run_per_scheme_and_std():
@@ -214,17 +231,17 @@ def test_iterations_markdown_formats_a_hand_built_table():
     """Chapter 7's table: depths in the preset's order, the three schemes within each, 'not reached' where never."""
     preset = cv.ConvergencePreset("t", (3, 8), 4, (0.01, 0.1), (0.1,), 1000)
     table = {("gaussian", 3): np.array([1234.0, op.training.NEVER]), ("balanced", 3): np.array([56.0, 7.0]),
-             ("balanced, matched size", 3): np.array([np.inf, 999.6]), ("gaussian", 8): np.array([np.nan, 12345.0]),
-             ("balanced", 8): np.array([1.0, 2.0]), ("balanced, matched size", 8): np.array([3.0, 4.0])}
+             ("balanced, same start", 3): np.array([np.inf, 999.6]), ("gaussian", 8): np.array([np.nan, 12345.0]),
+             ("balanced", 8): np.array([1.0, 2.0]), ("balanced, same start", 8): np.array([3.0, 4.0])}
     assert cv.iterations_markdown(table, preset) == "\n".join([
         "| depth | scheme | s = 0.01 | s = 0.1 |",
         "|---|---|---|---|",
         "| 3 | gaussian | 1,234 | not reached |",
         "| 3 | balanced | 56 | 7 |",
-        "| 3 | balanced, matched size | not reached | 1,000 |",
+        "| 3 | balanced, same start | not reached | 1,000 |",
         "| 8 | gaussian | not reached | 12,345 |",
         "| 8 | balanced | 1 | 2 |",
-        "| 8 | balanced, matched size | 3 | 4 |",
+        "| 8 | balanced, same start | 3 | 4 |",
     ])
     assert [cv.format_iterations(v) for v in (0.0, 1e6, op.training.NEVER, np.nan)] == ["0", "1,000,000", "not reached", "not reached"]
     with pytest.raises(ValueError, match="no row for scheme 'gaussian' at depth 8"):
@@ -267,17 +284,6 @@ def test_plot_puts_each_failed_scheme_and_depth_on_its_own_row_above_the_cap():
     assert ax.get_ylabel() == "iterations to ℓ ≤ $10^{-5}$"
     assert ax.get_ylim()[1] == pytest.approx(heights[-1] * factor, rel=1e-12)  # room above the highest row
     plt.close(ax.figure)
-
-
-@pytest.mark.parametrize("args, match", [
-    ((-1.0, 3, 32), r"^std must be a finite number >= 0, got -1"),   # returned -32.0
-    ((0.1, 0, 32), r"^depth must be an integer >= 1, got 0"),         # returned 0.177
-    ((0.1, 3, 0), r"^width must be an integer >= 1, got 0"),          # returned 0.0
-    ((0.1, 2.5, 32), r"^depth must be an integer >= 1"),
-])
-def test_balanced_end_to_end_std_checks_its_arguments(args, match):
-    with pytest.raises(ValueError, match=match):
-        cv.balanced_end_to_end_std(*args)
 
 
 def test_readers_of_a_convergence_sweep_refuse_another_presets_sweep():
