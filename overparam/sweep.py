@@ -227,10 +227,12 @@ class RunConfig:
     def differs_from(self, other: RunConfig, rtol: float = 1e-12) -> str | None:
         """The first field in which ``other`` is another run, or ``None`` when both are the same run (Chapter 7).
 
-        Real numbers (and the entries of ``init_direction``) are the same when they agree to a relative
-        ``rtol``: a config computed from data, such as Chapter 7's ``init_scale`` (a vector's norm), can differ
-        in its last bit from one machine's BLAS to another's, and a results file written on one machine must
-        still be recognized on the other.
+        Real numbers are the same when they agree to a relative ``rtol``, and two ``init_direction`` vectors
+        when no entry differs by more than ``rtol`` times the largest entry (an entry near zero may lose all its
+        relative accuracy to cancellation). A config computed from data, such as Chapter 7's start row (a
+        product of random layers) and its ``init_scale`` (that row's norm), can differ in its last bits from one
+        machine's BLAS to another's, and a results file written on one machine must still be recognized on the
+        other.
 
         Raises
         ------
@@ -249,7 +251,8 @@ class RunConfig:
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, tuple) and isinstance(theirs, tuple):
-                same = len(mine) == len(theirs) and all(map(close, mine, theirs))
+                gap = np.abs(np.subtract(mine, theirs)) if len(mine) == len(theirs) else None
+                same = gap is not None and bool(np.all(gap <= rtol * np.max(np.abs(mine), initial=0.0)))
             else:
                 same = close(mine, theirs)
             if not same:

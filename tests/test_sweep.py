@@ -867,6 +867,10 @@ def test_differs_from_names_the_first_field_that_is_another_run():
     ulp = replace(base, init_scale=0.23648868218659244, init_direction=(0.1, -0.20000000000000004))
     assert base != ulp and base.differs_from(ulp) is None and ulp.differs_from(base) is None
     assert base.differs_from(ulp, rtol=0) == "init_scale"
+    # an entry near zero is compared with the vector's largest entry, not with itself
+    cancelled = replace(base, init_direction=(0.1, -0.2, 1e-17))
+    assert cancelled.differs_from(replace(base, init_direction=(0.1, -0.2, 2e-17))) is None
+    assert cancelled.differs_from(replace(base, init_direction=(0.1, -0.2, 1e-12))) == "init_direction"
     assert base.differs_from(replace(base, lr=1.001e-3)) == "lr"
     assert base.differs_from(replace(base, depth=2)) == "depth"
     assert base.differs_from(replace(base, init_direction=(0.1, -0.2, 0.0))) == "init_direction"
