@@ -15,10 +15,13 @@ PCA-whitened features. This module holds that experiment:
 * :class:`ConvergencePreset` and :data:`PRESETS`: depths, widths, the grids
   of initialization std and learning rate, the iteration cap;
 * :func:`convergence_runs`: three initialization schemes, layer-wise
-  Gaussian, balanced (Procedure 1 at the same std) and balanced at the
-  Gaussian scheme's expected end-to-end size;
-* :func:`iterations_vs_std`, :func:`plot_iterations_vs_std`: the fastest
-  run per std, the figure of the follow-up;
+  Gaussian, balanced (Procedure 1 at the same std) and balanced from the
+  same start (Procedure 1 applied to the Gaussian layers' own end-to-end
+  row);
+* :func:`iterations_by_seed`, :func:`iterations_vs_std`
+  (:func:`median_over_seeds`), :func:`plot_iterations_vs_std`: the fastest
+  run per std and seed, their median over seeds, the figure of the
+  follow-up;
 * :func:`deficiency_margin` and :func:`rate_bound`: the theorem's two
   quantities.
 """
@@ -35,7 +38,7 @@ from .deep import end_to_end, train_deep_linear
 from .losses import regression_pair
 from .plotting import DEPTH_COLORS, math_power
 from .sweep import RunConfig, SweepResult, check_sweep_result, run_sweep, start_layers
-from .training import format_iterations, measure_at
+from .training import NEVER, format_iterations, measure_at
 from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
 __all__ = [
@@ -53,8 +56,10 @@ __all__ = [
     "fastest_run",
     "format_iterations",
     "imbalance_along",
+    "iterations_by_seed",
     "iterations_markdown",
     "iterations_vs_std",
+    "median_over_seeds",
     "plot_iterations_vs_std",
     "rate_bound",
     "run_convergence",
@@ -199,13 +204,14 @@ def _grid(lo: float, hi: float, per_decade: float) -> tuple[float, ...]:
     return tuple(float(v) for v in np.geomspace(lo, hi, n))
 
 
-#: Fast (CI), reader default, and ``long``: the follow-up's learning-rate range on a grid twice as fine as the
-#: default's, four stds per decade, and a cap of 10^5 iterations, a tenth of the follow-up's 10^6, which bounds the
-#: cost of training its 648 runs.
+#: Fast (CI), reader default (one seed each), and ``long``: the follow-up's learning-rate range on a grid twice as
+#: fine as the default's, four stds per decade, three seeds, and a cap of 10^5 iterations, a tenth of the follow-up's
+#: 10^6, which bounds the cost of training its 1,944 runs.
 PRESETS: dict[str, ConvergencePreset] = {
     "fast": ConvergencePreset("fast", (3, 8), 32, _grid(0.01, 1.0, 2), _grid(1e-3, 1.0, 1), 2_000),
     "default": ConvergencePreset("default", (3, 8), 32, _grid(0.005, 1.0, 3), _grid(1e-4, 1.0, 1), 10_000),
-    "long": ConvergencePreset("long", (3, 8), 32, _grid(0.002, 1.0, 4), _grid(1e-4, 1.0, 2), 100_000),
+    "long": ConvergencePreset("long", (3, 8), 32, _grid(0.002, 1.0, 4), _grid(1e-4, 1.0, 2), 100_000,
+                              seeds=(0, 1, 2)),
 }
 
 
@@ -321,12 +327,14 @@ def _check_preset_sweep(result: Any, problem: WhitenedProblem, preset: Convergen
     return runs
 
 
-def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
-                      preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
-    """Per (scheme, depth), for each std of the preset: the fewest iterations to ``epsilon`` over learning rates and seeds.
+def iterations_by_seed(result: SweepResult, problem: WhitenedProblem,
+                       preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
+    """Per (scheme, depth): the fewest iterations to ``epsilon`` over learning rates, per std and seed (Chapter 7).
 
-    :data:`~overparam.training.NEVER` where no run got there within
-    ``num_iters`` (Chapter 7, ``ch-beyond-speed``).
+    Row ``k`` is the preset's ``stds[k]``, column ``j`` its ``seeds[j]``;
+    :data:`~overparam.training.NEVER` where no learning rate got there within
+    ``num_iters`` (Chapter 7, ``ch-beyond-speed``). With several seeds, the
+    columns show how much a count owes to the draw.
 
     Raises
     ------
@@ -334,16 +342,55 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
         If ``result`` is not the sweep of ``preset`` on ``problem`` (same runs, ``num_iters`` and ``epsilon``).
     """
     runs = _check_preset_sweep(result, problem, preset)
-    table = {}
-    for depth in preset.depths:
-        for scheme in SCHEMES:
-            row = []
-            for std in preset.stds:
-                hits = [result.reached_at[i] for i, r in enumerate(runs)
-                        if r.scheme == scheme and r.depth == depth and r.std == std]
-                row.append(float(np.min(hits)))
-            table[scheme, depth] = np.array(row)
+    row = {std: k for k, std in enumerate(preset.stds)}
+    column = {seed: j for j, seed in enumerate(preset.seeds)}
+    table = {(scheme, depth): np.full((len(preset.stds), len(preset.seeds)), NEVER)
+             for depth in preset.depths for scheme in SCHEMES}
+    for i, run in enumerate(runs):
+        cell = table[run.scheme, run.depth]
+        k, j = row[run.std], column[run.seed]
+        cell[k, j] = min(cell[k, j], float(result.reached_at[i]))
     return table
+
+
+def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
+                      preset: ConvergencePreset) -> dict[tuple[str, int], np.ndarray]:
+    """Per (scheme, depth), for each std of the preset: the median over seeds of the fewest iterations to ``epsilon``.
+
+    For each seed, the fewest iterations over the learning rates
+    (:func:`iterations_by_seed`); then the median over the seeds, which with
+    one seed is that seed's count, and with an odd number is the middle
+    seed's: :data:`~overparam.training.NEVER` where no more than half of the
+    seeds got there within ``num_iters`` (Chapter 7, ``ch-beyond-speed``).
+    With an even number it is the mean of the middle two, and never if either is.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is not the sweep of ``preset`` on ``problem`` (same runs, ``num_iters`` and ``epsilon``).
+    """
+    return median_over_seeds(iterations_by_seed(result, problem, preset))
+
+
+def median_over_seeds(by_seed: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
+    """Per key, the median over the columns (seeds) of a table of :func:`iterations_by_seed` (Chapter 7).
+
+    :data:`~overparam.training.NEVER` counts as more than any number of
+    iterations, as in :func:`iterations_vs_std`.
+
+    Raises
+    ------
+    ValueError
+        If an entry is not a two-dimensional array with at least one column, naming its key.
+    """
+    out = {}
+    for key, counts in by_seed.items():
+        counts = np.asarray(counts, dtype=np.float64)
+        if counts.ndim != 2 or counts.shape[1] < 1 or np.isnan(counts).any():
+            raise ValueError(f"by_seed[{key!r}] must be a (stds, seeds) array of iteration counts with at least one "
+                             f"seed and no NaN; got shape {counts.shape}")
+        out[key] = np.median(counts, axis=1)
+    return out
 
 
 def iterations_markdown(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset) -> str:
@@ -389,21 +436,25 @@ def iterations_markdown(table: dict[tuple[str, int], np.ndarray], preset: Conver
 
 
 def fastest_run(result: SweepResult, problem: WhitenedProblem, preset: ConvergencePreset, scheme: str, depth: int,
-                std: float) -> ConvergenceRun | None:
+                std: float, seed: int | None = None) -> ConvergenceRun | None:
     """The run of ``scheme`` and ``depth`` at ``std`` that reached ``epsilon`` first; ``None`` if none did (Chapter 7).
 
-    Ties go to the larger step size, as in the sweep's :data:`~overparam.sweep.FASTEST_TO_TARGET` rule.
+    Over every seed of the preset, or only ``seed``'s runs when it is given. Ties go to the larger step size, as in
+    the sweep's :data:`~overparam.sweep.FASTEST_TO_TARGET` rule.
 
     Raises
     ------
     ValueError
         If ``result`` is not the sweep of ``preset`` on ``problem`` (same runs, ``num_iters`` and ``epsilon``),
-        or the preset has no runs of ``scheme`` and ``depth`` at ``std``.
+        or the preset has no runs of ``scheme`` and ``depth`` at ``std`` (of ``seed``).
     """
     runs = _check_preset_sweep(result, problem, preset)
-    idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.depth == depth and np.isclose(r.std, std)]
+    idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.depth == depth and np.isclose(r.std, std)
+           and (seed is None or r.seed == seed)]
     if not idx:
-        raise ValueError(f"no runs of scheme {scheme!r}, depth {depth} at std {std:g} in preset {preset.name!r}")
+        of_seed = "" if seed is None else f" of seed {seed!r}"
+        raise ValueError(f"no runs of scheme {scheme!r}, depth {depth} at std {std:g}{of_seed} in preset "
+                         f"{preset.name!r}")
     best = min(idx, key=lambda i: (result.reached_at[i], -runs[i].lr))
     return runs[best] if np.isfinite(result.reached_at[best]) else None
 
@@ -442,7 +493,7 @@ def failed_rows(table: dict[tuple[str, int], np.ndarray], cap: int) -> dict[tupl
 
 
 def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: ConvergencePreset,
-                           ax: Any = None) -> Any:
+                           ax: Any = None, by_seed: dict[tuple[str, int], np.ndarray] | None = None) -> Any:
     """Iterations to ``epsilon`` against the init std, per scheme and depth (Chapter 7, ``ch-beyond-speed``).
 
     Converged runs: the scheme's marker, filled, joined by the scheme's line
@@ -452,6 +503,11 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     right in dark grey (the depth colours, fine for markers, are too pale for
     small text: WCAG asks 4.5:1 of text); the y-axis ends one row's spacing above the highest. The cap is
     the dotted line; the legend is below the axes.
+
+    With ``by_seed`` (:func:`iterations_by_seed`, for a preset of several
+    seeds, ``table`` then being their median), each seed's count where it
+    converged is a small dot in the depth's colour behind the median's
+    marker, and the legend has an entry for the dots.
     """
     import matplotlib.pyplot as plt
 
@@ -462,11 +518,21 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
         _, ax = plt.subplots(figsize=(6.4, 4.0))
     stds = np.asarray(preset.stds)
     rows = failed_rows(table, preset.num_iters)
+    if by_seed is not None:
+        for key, counts in by_seed.items():
+            counts = np.asarray(counts, dtype=np.float64)
+            if key not in table or counts.ndim != 2 or counts.shape[0] != stds.size:
+                raise ValueError(f"by_seed[{key!r}] must be a (stds, seeds) array of a (scheme, depth) of table, "
+                                 f"{stds.size} rows; got shape {counts.shape}")
+            x = np.broadcast_to(stds[:, None], counts.shape)
+            done = np.isfinite(counts)
+            ax.loglog(x[done], counts[done], ".", ls="none", ms=3, alpha=0.7, color=depth_color(key[1]), zorder=1)
     for (scheme, depth), its in table.items():
         color = depth_color(depth)
         style, marker = SCHEME_STYLES[scheme]
         done = np.isfinite(its)
-        ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}")
+        ax.loglog(stds[done], its[done], style + marker, color=color, ms=4, label=f"depth {depth}, {scheme}",
+                  zorder=2)
         if (scheme, depth) in rows:
             y = rows[scheme, depth]
             ax.loglog(stds[~done], np.full((~done).sum(), y), marker, ls="none", color=color, mfc="none", ms=6,
@@ -482,6 +548,11 @@ def plot_iterations_vs_std(table: dict[tuple[str, int], np.ndarray], preset: Con
     ax.set(xlabel="initialization std s",
            ylabel=f"iterations to ℓ ≤ {math_power(preset.epsilon)}",
            title="convergence time against the initial scale (open: not within the cap)")
+    if by_seed is not None:  # a legend entry for the dots, in grey: they take each depth's colour
+        n_seeds = {np.shape(counts)[1] for counts in by_seed.values()}
+        ax.plot([], [], ".", ls="none", ms=3, color="0.4",
+                label=f"each of the {n_seeds.pop()} seeds (where it converged); line: their median"
+                if len(n_seeds) == 1 else "each seed (where it converged); line: their median")
     # Below the axes, one column per depth: inside, it would cover the rows of failed runs.
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     return ax

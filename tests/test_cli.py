@@ -350,6 +350,37 @@ def test_convergence_writes_the_sweep_and_keeps_an_existing_default_file(tmp_pat
     assert "does not hold the runs of --preset fast" in capsys.readouterr().err
 
 
+
+def test_convergence_with_several_seeds_prints_and_draws_their_median(tmp_path, monkeypatch, capsys):
+    from overparam import convergence
+    from overparam.cli import convergence as cli_convergence
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(convergence.PRESETS, "fast", dataclasses.replace(
+        convergence.PRESETS["fast"], num_iters=200, depths=(3,), stds=(0.3, 0.6), lrs=(0.1, 0.5), width=4,
+        epsilon=1e-2, seeds=(0, 1, 2)))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    fake = op.Standardized(X=X, y=X @ rng.normal(size=5), x_mean=np.zeros(5), x_std=np.ones(5), y_mean=0.0, y_std=1.0)
+    monkeypatch.setattr(cli_convergence, "load_standardized_ethanol", lambda data_dir=None: fake)
+    drawn = []
+    plot = cli_convergence.plot_iterations_vs_std
+    monkeypatch.setattr(cli_convergence, "plot_iterations_vs_std",
+                        lambda table, preset, by_seed=None: (drawn.append((table, by_seed)),
+                                                             plot(table, preset, by_seed=by_seed))[1])
+    assert main(["convergence", "--preset", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "median over the seeds 0, 1, 2 of each seed's fastest run" in out
+    saved = op.SweepResult.load(tmp_path / "results" / "convergence_fast.npz")
+    assert len(saved) == 3 * 2 * 2 * 3  # schemes x stds x learning rates x seeds
+    (table, by_seed), = drawn
+    preset = convergence.PRESETS["fast"]
+    problem = convergence.whitened_problem(fake)
+    assert by_seed is not None and all(c.shape == (2, 3) for c in by_seed.values())
+    for key, row in convergence.iterations_vs_std(saved, problem, preset).items():
+        np.testing.assert_array_equal(table[key], row)
+        assert f"depth 3, {key[0]}: " + "  ".join(map(op.training.format_iterations, row)) in out
+
 # ---------------------------------------------------------------------------
 # A committed results file is replaced only by the run it holds
 # ---------------------------------------------------------------------------

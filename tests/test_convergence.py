@@ -109,6 +109,45 @@ def test_iterations_vs_std_takes_the_fastest_run_per_scheme_and_std():
         cv.iterations_vs_std(res, prob, dataclasses.replace(preset, lrs=(0.05,)))
 
 
+def test_iterations_by_seed_keeps_each_seeds_fastest_and_iterations_vs_std_their_median():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.05, 0.6), (0.05, 0.3), 300, epsilon=1e-4, seeds=(4, 0, 7))
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    by_seed = cv.iterations_by_seed(res, prob, preset)
+    runs = cv.convergence_runs(prob, preset)
+    assert set(by_seed) == {(s, 2) for s in cv.SCHEMES}
+    for (scheme, depth), counts in by_seed.items():
+        assert counts.shape == (2, 3)
+        for k, std in enumerate(preset.stds):
+            for j, seed in enumerate(preset.seeds):  # columns in the preset's order of seeds, not sorted
+                idx = [i for i, r in enumerate(runs) if r.scheme == scheme and r.std == std and r.seed == seed]
+                assert len(idx) == len(preset.lrs)
+                assert counts[k, j] == min(res.reached_at[i] for i in idx)
+    # the draw matters: the seeds do not all take the same number of iterations
+    assert any(np.unique(c[np.isfinite(c)]).size > 1 for c in by_seed.values())
+    table = cv.iterations_vs_std(res, prob, preset)
+    for key, counts in by_seed.items():
+        np.testing.assert_array_equal(table[key], np.sort(counts, axis=1)[:, 1])  # the middle seed's count
+    # one seed: that seed's column, whatever the others did
+    single = cv.iterations_vs_std(cv.run_convergence(prob, dataclasses.replace(preset, seeds=(7,)), dtype="float64"),
+                                  prob, dataclasses.replace(preset, seeds=(7,)))
+    for key, counts in by_seed.items():
+        np.testing.assert_array_equal(single[key], counts[:, 2])
+
+
+def test_median_over_seeds_counts_never_as_more_than_any_count():
+    never = op.training.NEVER
+    table = {("gaussian", 3): np.array([[10.0, never, never], [10.0, 30.0, never], [never] * 3]),
+             ("balanced", 3): np.array([[5.0, 7.0], [5.0, never]])}
+    out = cv.median_over_seeds(table)
+    np.testing.assert_array_equal(out["gaussian", 3], [never, 30.0, never])  # converged when most seeds did
+    np.testing.assert_array_equal(out["balanced", 3], [6.0, never])  # two seeds: the mean of both, never if either
+    for bad in (np.ones(3), np.ones((2, 0)), np.array([[1.0, np.nan]])):
+        with pytest.raises(ValueError, match=r"by_seed\[\('balanced', 3\)\] must be a \(stds, seeds\) array"):
+            cv.median_over_seeds({("balanced", 3): bad})
+
+
 def test_deficiency_margin_and_the_rate_bound_along_a_balanced_run():
     """The proof's step: along gradient descent from a balanced start, −Δℓ/(ηℓ) ≥ 2σ_min^{2(N−1)/N} up to O(η)."""
     X, y = _correlated(d=6)
@@ -168,6 +207,22 @@ def test_fastest_run_is_the_first_to_reach_epsilon():
     # a tie goes to the larger step size, as in the sweep's FASTEST_TO_TARGET
     tie = dataclasses.replace(res, reached_at=np.full_like(res.reached_at, 100.0))
     assert cv.fastest_run(tie, prob, preset, "balanced", 2, 0.2).lr == 0.3
+
+
+def test_fastest_run_of_one_seed_is_that_seeds_fastest():
+    X, y = _correlated(d=6)
+    prob = cv.whitened_problem((X, y))
+    preset = cv.ConvergencePreset("t", (2,), 3, (0.05,), (0.05, 0.3), 300, epsilon=1e-4, seeds=(0, 1, 2))
+    res = cv.run_convergence(prob, preset, dtype="float64")
+    runs = cv.convergence_runs(prob, preset)
+    by_seed = cv.iterations_by_seed(res, prob, preset)
+    overall = cv.fastest_run(res, prob, preset, "gaussian", 2, 0.05)
+    for j, seed in enumerate(preset.seeds):
+        best = cv.fastest_run(res, prob, preset, "gaussian", 2, 0.05, seed=seed)
+        assert best.seed == seed and res.reached_at[runs.index(best)] == by_seed["gaussian", 2][0, j]
+    assert res.reached_at[runs.index(overall)] == by_seed["gaussian", 2][0].min()
+    with pytest.raises(ValueError, match="no runs of scheme 'gaussian', depth 2 at std 0.05 of seed 3"):
+        cv.fastest_run(res, prob, preset, "gaussian", 2, 0.05, seed=3)
 
 
 @pytest.mark.parametrize("data, match", [
@@ -284,6 +339,33 @@ def test_plot_puts_each_failed_scheme_and_depth_on_its_own_row_above_the_cap():
     assert ax.get_ylabel() == "iterations to ℓ ≤ $10^{-5}$"
     assert ax.get_ylim()[1] == pytest.approx(heights[-1] * factor, rel=1e-12)  # room above the highest row
     plt.close(ax.figure)
+
+
+def test_plot_with_seeds_draws_each_converged_seed_as_a_dot_behind_the_median():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    preset = cv.ConvergencePreset("t", (3, 8), 4, (0.01, 0.1, 1.0), (0.1,), 1000, epsilon=1e-5, seeds=(0, 1, 2))
+    never = op.training.NEVER
+    by_seed = {("gaussian", 3): np.array([[500.0, 400.0, 450.0], [50.0, 60.0, never], [never] * 3]),
+               ("balanced", 8): np.array([[40.0, 45.0, 41.0], [30.0, 33.0, 31.0], [60.0, never, never]])}
+    table = cv.median_over_seeds(by_seed)
+    ax = cv.plot_iterations_vs_std(table, preset, by_seed=by_seed)
+    dots = [line for line in ax.get_lines() if line.get_marker() == "." and len(line.get_xdata())]
+    assert len(dots) == 2
+    for line, (key, counts) in zip(dots, by_seed.items()):
+        done = np.isfinite(counts)
+        np.testing.assert_array_equal(np.sort(line.get_ydata()), np.sort(counts[done]))  # converged seeds only
+        assert matplotlib.colors.same_color(line.get_color(), op.DEPTH_COLORS[key[1]])
+        assert line.get_zorder() < 2  # behind the medians' markers
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "each of the 3 seeds (where it converged); line: their median" in labels
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match=r"by_seed\[\('gaussian', 3\)\] must be a \(stds, seeds\) array"):
+        cv.plot_iterations_vs_std(table, preset, by_seed={("gaussian", 3): np.ones((2, 3))})
+    plt.close("all")
 
 
 def test_readers_of_a_convergence_sweep_refuse_another_presets_sweep():

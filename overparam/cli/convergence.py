@@ -1,12 +1,13 @@
 """``python -m overparam convergence``: iterations to the optimum against the init scale on whitened Ethanol (Chapter 7).
 
 Depths 3 and 8, hidden widths 32, three initialization schemes (layer-wise
-Gaussian; Procedure 1 at the same std; Procedure 1 at the Gaussian scheme's
-end-to-end size), every learning rate of the preset's grid, all in one
-lockstep sweep that records the first step at which ℓ = ½‖W_e − Λ‖² ≤ 1e-5.
-Writes the sweep (``.npz``; losses, steps to ε and the final end-to-end rows, not the
-layers) and the figure of iterations against the std, and
-prints the table of the fastest run per std.
+Gaussian; Procedure 1 at the same std; Procedure 1 applied to the Gaussian
+layers' own end-to-end row), every learning rate and seed of the preset's
+grid, all in one lockstep sweep that records the first step at which
+ℓ = ½‖W_e − Λ‖² ≤ 1e-5. Writes the sweep (``.npz``; losses, steps to ε and
+the final end-to-end rows, not the layers) and the figure of iterations
+against the std, and prints the table of the fastest run per std (the median
+over seeds of each seed's fastest, where the preset has several).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..convergence import (PRESETS, SCHEMES, ConvergencePreset, iterations_vs_std, plot_iterations_vs_std,
-                           run_convergence, whitened_problem)
+from ..convergence import (PRESETS, ConvergencePreset, convergence_runs, iterations_by_seed, median_over_seeds,
+                           plot_iterations_vs_std, run_convergence, whitened_problem)
 from ..data import load_standardized_ethanol
 from ..files import atomic_savefig, check_writable, choose_output
 from ..plotting import note_scale, use_book_style
@@ -29,12 +30,12 @@ from .progress import Progress
 __all__ = ["register", "run"]
 
 
-def _draw(table: dict, preset: ConvergencePreset, figure: Path) -> Path:
+def _draw(table: dict, by_seed: dict, preset: ConvergencePreset, figure: Path) -> Path:
     """Write the figure of iterations against the std; return its path."""
     import matplotlib.pyplot as plt
 
     use_book_style()
-    ax = plot_iterations_vs_std(table, preset)
+    ax = plot_iterations_vs_std(table, preset, by_seed=by_seed if len(preset.seeds) > 1 else None)
     note_scale(ax.figure, f"cap {preset.num_iters:,} iterations", scale=preset.name)
     atomic_savefig(ax.figure, figure, bbox_inches="tight")
     plt.close(ax.figure)
@@ -42,6 +43,8 @@ def _draw(table: dict, preset: ConvergencePreset, figure: Path) -> Path:
 
 
 def _print_table(table: dict, preset: ConvergencePreset) -> None:
+    if len(preset.seeds) > 1:
+        print(f"median over the seeds {', '.join(map(str, preset.seeds))} of each seed's fastest run")
     print("std: " + "  ".join(f"{s:.3g}" for s in preset.stds))
     for (scheme, depth), row in table.items():
         print(f"depth {depth}, {scheme}: " + "  ".join(map(format_iterations, row)))
@@ -54,11 +57,12 @@ def _redraw(args: argparse.Namespace) -> int:
     if redraw_unnamed(args.out, [out]):
         return 2
     result = SweepResult.load(out)
-    try:  # iterations_vs_std checks that the file holds the preset's runs, num_iters and epsilon
-        table = iterations_vs_std(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)
+    try:  # iterations_by_seed checks that the file holds the preset's runs, num_iters and epsilon
+        by_seed = iterations_by_seed(result, whitened_problem(load_standardized_ethanol(args.data_dir)), preset)
     except ValueError:
         return redraw_mismatch(out, False, preset.name)
-    figure = _draw(table, preset, out.with_suffix(".png"))
+    table = median_over_seeds(by_seed)
+    figure = _draw(table, by_seed, preset, out.with_suffix(".png"))
     _print_table(table, preset)
     print(f"redrew {figure}")
     return 0
@@ -75,16 +79,18 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     print(f"results will be written to {out} ({why})", file=sys.stderr)
     problem = whitened_problem(load_standardized_ethanol(args.data_dir))
-    print(f"convergence {preset.name}: {len(preset.depths) * len(SCHEMES) * len(preset.stds) * len(preset.lrs)} runs "
+    print(f"convergence {preset.name}: {len(convergence_runs(problem, preset)):,} runs "
           f"x {preset.num_iters:,} iterations, float32, {args.threads} thread(s)", file=sys.stderr)
     result = run_convergence(problem, preset, threads=args.threads, command=args.command_line,
                              progress=Progress(f"convergence {preset.name}", unit="it"))
-    # the layers of 648 runs would make the file some 25 MB; the chapter reads losses, steps to ε and final W_e
+    # the layers of 648 runs made a file of some 25 MB (of 1,944, three times that); the chapter reads losses,
+    # steps to ε and the final W_e
     dataclasses.replace(result, factors=tuple(() for _ in result.configs)).save(out)
     written = [out]
-    table = iterations_vs_std(result, problem, preset)
+    by_seed = iterations_by_seed(result, problem, preset)
+    table = median_over_seeds(by_seed)
     if not args.no_figures:
-        written.append(_draw(table, preset, Path(out).with_suffix(".png")))
+        written.append(_draw(table, by_seed, preset, Path(out).with_suffix(".png")))
     _print_table(table, preset)
     print(f"wall time {result.wall_time:.0f} s; wrote " + ", ".join(map(str, written)))
     return 0
