@@ -360,7 +360,7 @@ def iterations_vs_std(result: SweepResult, problem: WhitenedProblem,
     For each seed, the fewest iterations over the learning rates
     (:func:`iterations_by_seed`); then the median over the seeds, which with
     one seed is that seed's count, and with an odd number is the middle
-    seed's: :data:`~overparam.training.NEVER` where no more than half of the
+    count: :data:`~overparam.training.NEVER` where no more than half of the
     seeds got there within ``num_iters`` (Chapter 7, ``ch-beyond-speed``).
     With an even number it is the mean of the middle two, and never if either is.
 
