@@ -14,7 +14,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks, convergence, ethanol, factorization, toy
+from . import checks, convergence, edge, ethanol, factorization, toy
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -149,7 +149,7 @@ from .toy import (
 )
 
 #: The public API: every name this module imports (the ``op.`` names the chapters use); the experiment and
-#: exercise helpers are also reachable as namespaces (``op.ethanol``, ``op.toy``, ``op.checks``, ``op.training``).
+#: exercise helpers are also reachable as namespaces (``op.ethanol``, ``op.edge``, ``op.toy``, ``op.checks``, ``op.training``).
 __all__ = [
     "accumulated_step",
     "accuracy",
@@ -162,6 +162,7 @@ __all__ = [
     "check_problem",
     "checks",
     "convergence",
+    "edge",
     "factorization",
     "circle",
     "COLLAPSE_FACTOR",

@@ -75,12 +75,15 @@ def redraw_mismatch(path: Path, holds_the_preset: bool, preset: str) -> int:
     return 2
 
 
-def add_results_file_options(parser: argparse.ArgumentParser, name: str, figures: str) -> None:
+def add_results_file_options(parser: argparse.ArgumentParser, name: str, figures: str,
+                             default: str | None = None) -> None:
     """``--out``, ``--force`` and ``--data-dir`` of a command that writes one results file from the Ethanol data.
 
-    ``name``: the default file is ``results/<name>_<preset>.npz``; ``figures``: what is written next to it.
+    ``name``: the default file is ``results/<name>_<preset>.npz``, unless ``default`` names it (a command without
+    presets); ``figures``: what is written next to it.
     """
-    parser.add_argument("--out", default=None, help=f"results file (default results/{name}_<preset>.npz, or a fresh "
+    default = default or f"results/{name}_<preset>.npz"
+    parser.add_argument("--out", default=None, help=f"results file (default {default}, or a fresh "
                         f"time-stamped name if that exists); {figures} written next to it")
     parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
     parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
