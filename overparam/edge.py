@@ -16,23 +16,29 @@ the paper-scale Ethanol sweep (GD on the linear model and with one extra scalar,
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from .ethanol import TEASER_NAMES, TEASER_STYLES
+from .files import file_sha256
 from .plotting import DEPTH_COLORS, loss_axes
 from .sweep import RunConfig, SweepResult, check_sweep_result
 from .training import NEVER
 from .validation import check_int, check_real, check_sequence
 
-__all__ = ["EDGE_PER_DECADE", "EdgeGroup", "StabilityEdge", "edge_groups", "edge_lattice", "edge_runs",
-           "plot_edge", "stability_edges", "teaser_grid"]
+__all__ = ["EDGE_PER_DECADE", "EXTEND_STEPS", "HYPER_SYMBOLS", "EdgeGroup", "StabilityEdge", "axis_extensions", "check_refinement",
+           "edge_groups", "edge_lattice", "edge_markdown", "edge_runs", "plot_edge", "stability_edges", "teaser_grid"]
 
 #: Points per decade of the refined lattice between a group's last trained step and its first failed one: a
 #: sixteenth of a decade (steps about 15% apart), four times finer than the quarter-decade grids of the sweeps.
 EDGE_PER_DECADE = 16
+#: The symbols of the optimizers' hyper-parameters in labels and tables.
+HYPER_SYMBOLS = {"momentum": "μ", "beta1": "β₁", "beta2": "β₂", "rho": "ρ", "eps": "ε"}
+#: How many values :func:`axis_extensions` adds beyond the end of a hyper-parameter's grid.
+EXTEND_STEPS = 2
 
 
 def _group_key(config: RunConfig) -> RunConfig:
@@ -146,9 +152,105 @@ def stability_edges(result: SweepResult, runs: Sequence[int]) -> list[StabilityE
     return edges
 
 
-def edge_runs(edges: Sequence[StabilityEdge], per_decade: int = EDGE_PER_DECADE) -> tuple[RunConfig, ...]:
-    """The runs that refine each edge: its group's configuration at every learning rate of its lattice."""
-    return tuple(replace(e.group, lr=lr) for e in edges for lr in e.lattice(per_decade))
+def _method_grid(result: SweepResult, runs: Sequence[int], config: RunConfig) -> list[int]:
+    """The runs among ``runs`` of ``config``'s method, depth and loss: the grid that method was tuned on."""
+    return [i for i in runs if (result.configs[i].method, result.configs[i].depth, result.configs[i].p)
+            == (config.method, config.depth, config.p)]
+
+
+def axis_extensions(result: SweepResult, runs: Sequence[int], edge: StabilityEdge,
+                    steps: int = EXTEND_STEPS) -> dict[str, list[float]]:
+    """Values beyond the end of each hyper-parameter grid at which the edge's best run sits (Chapter 2).
+
+    A method tuned at the end of a grid of, say, AdaDelta's decay rate ρ might do
+    better beyond it. For each hyper-parameter of the edge's group swept over at
+    least two values among the method's runs (same method, depth and loss among
+    ``runs``) whose best value (the group's) is the lowest or the highest, the
+    grid is continued by ``steps`` values in that direction, on its own ratio
+    next to the end: geometric in :math:`1 - v` for a decay rate (ρ, momentum,
+    β₁, β₂; 0.9, 0.95 continue as 0.975, 0.9875) and in :math:`v` for ε. Values
+    outside a parameter's range are left out; each is rounded to six significant digits.
+
+    Returns
+    -------
+    dict
+        ``{name: [values]}`` for the axes continued; empty when none is.
+    """
+    check_sweep_result("result", result)
+    steps = check_int("steps", steps, 0)
+    grid = _method_grid(result, runs, edge.group)
+    out: dict[str, list[float]] = {}
+    for name, value in edge.group.hyper.items():
+        values = sorted({result.configs[i].hyper[name] for i in grid})
+        if len(values) < 2 or value not in (values[0], values[-1]):
+            continue
+        neighbour = values[1] if value == values[0] else values[-2]
+        decay = name != "eps"
+        t_value, t_neighbour = (1 - value, 1 - neighbour) if decay else (value, neighbour)
+        ratio = t_value / t_neighbour
+        ts = [t_value * ratio ** k for k in range(1, steps + 1)]
+        new = [float(f"{1 - t if decay else t:.6g}") for t in ts]
+        new = [v for v in new if (0 <= v < 1 if decay else v > 0)]
+        if new:
+            out[name] = new
+    return out
+
+
+def edge_runs(result: SweepResult, runs: Sequence[int], per_decade: int = EDGE_PER_DECADE,
+              extend: int = EXTEND_STEPS) -> tuple[RunConfig, ...]:
+    """The runs that refine a sweep's stability edges among ``runs`` (Chapter 2, ``sec-deep-paper-scale``).
+
+    * Every group of :func:`stability_edges` at each learning rate of its
+      lattice (:meth:`StabilityEdge.lattice`).
+    * Where a method's best run (over all its groups among ``runs``) is an
+      edge's group, its hyper-parameter grids are continued
+      (:func:`axis_extensions`, ``extend`` values each): the group with each
+      new value, one at a time, at the edge's two steps and every step of its lattice.
+
+    Returns
+    -------
+    tuple of RunConfig
+        The lattice runs of every edge, in order, then the extensions.
+    """
+    edges = stability_edges(result, runs)
+    out = [replace(e.group, lr=lr) for e in edges for lr in e.lattice(per_decade)]
+    trained, final = result.trained, result.final_loss
+    for e in edges:
+        grid = [i for i in _method_grid(result, runs, e.group) if trained[i]]
+        best = min(grid, key=lambda i: final[i])
+        if result.configs[best] != e.group:
+            continue
+        lrs = [e.trained_lr, *e.lattice(per_decade), e.failed_lr]
+        for name, values in axis_extensions(result, runs, e, extend).items():
+            out += [replace(e.group, lr=lr, **{name: v}) for v in values for lr in lrs]
+    return tuple(out)
+
+
+def check_refinement(refinement: SweepResult, sweep: SweepResult, sweep_path: str | os.PathLike) -> None:
+    """Check that ``refinement`` is the refinement of the sweep in ``sweep_path`` (Chapter 2, ``sec-deep-paper-scale``).
+
+    It must hold exactly the runs :func:`edge_runs` gives for the sweep's teaser
+    (:func:`teaser_grid`), with the sweep's budget and recorded steps, and its
+    provenance must name the SHA-256 of the file ``sweep_path`` (as
+    ``python -m overparam ethanol-edge`` records it).
+
+    Raises
+    ------
+    ValueError
+        Saying which of these fails: the two files do not belong together.
+    """
+    check_sweep_result("refinement", refinement)
+    check_sweep_result("sweep", sweep)
+    recorded = (refinement.provenance.get("source") or {}).get("sha256")
+    actual = file_sha256(sweep_path)
+    if recorded != actual:
+        raise ValueError(f"refinement: it records the source SHA-256 {recorded!r}, but {os.fspath(sweep_path)} has "
+                         f"{actual!r}; run python -m overparam ethanol-edge again on that file")
+    if refinement.num_iters != sweep.num_iters or not np.array_equal(refinement.steps, sweep.steps):
+        raise ValueError("refinement: its budget or recorded steps differ from the sweep's")
+    if refinement.configs != edge_runs(sweep, teaser_grid(sweep)):
+        raise ValueError("refinement: its runs are not those edge_runs gives for the sweep's teaser (another rule or "
+                         "another version of the library wrote it)")
 
 
 @dataclass(frozen=True)
@@ -179,6 +281,11 @@ class EdgeGroup:
     refined: np.ndarray
 
     @property
+    def extension(self) -> bool:
+        """Whether the group is new in the refinement (a value beyond a hyper-parameter's grid, :func:`axis_extensions`)."""
+        return bool(np.all(self.refined))
+
+    @property
     def best(self) -> int:
         """Index (into the arrays) of the run with the lowest final loss; it trained."""
         return int(np.argmin(self.final_gap))
@@ -190,15 +297,18 @@ class EdgeGroup:
 
     @property
     def label(self) -> str:
-        """The method and its hyper-parameters, e.g. ``"AdaDelta, rho=0.95, eps=1e-08"``."""
+        """The method and its hyper-parameters, e.g. ``"AdaDelta, ρ=0.95, ε=1e-08"`` (:data:`HYPER_SYMBOLS`)."""
         c = self.group
         name = (f"GD, depth {c.depth}" + (" (one extra scalar)" if c.depth == 2 else "") if c.method == "gd"
                 else TEASER_NAMES.get(c.method, c.method))
-        return name + "".join(f", {k}={v:g}" for k, v in c.hyper.items())
+        return name + "".join(f", {HYPER_SYMBOLS.get(k, k)}={v:g}" for k, v in c.hyper.items())
 
 
 def edge_groups(sweep: SweepResult, refinement: SweepResult, optimum: float) -> list[EdgeGroup]:
     """Every group the refinement holds, with the sweep's runs of the same group, as :class:`EdgeGroup`.
+
+    A group of an extended hyper-parameter grid (:func:`axis_extensions`) has
+    runs in the refinement only (:attr:`EdgeGroup.extension`).
 
     Parameters
     ----------
@@ -212,7 +322,7 @@ def edge_groups(sweep: SweepResult, refinement: SweepResult, optimum: float) -> 
     Raises
     ------
     ValueError
-        The two files differ in budget or recorded steps, a refinement's run has no group in the sweep, or
+        The two files differ in budget or recorded steps, a refinement's method has no run in the sweep, or
         ``optimum`` is not below every loss.
     """
     check_sweep_result("sweep", sweep)
@@ -224,9 +334,9 @@ def edge_groups(sweep: SweepResult, refinement: SweepResult, optimum: float) -> 
     out = []
     for key in dict.fromkeys(_group_key(c) for c in refinement.configs):
         rows = [(sweep, i, False) for i, c in enumerate(sweep.configs) if _group_key(c) == key]
-        if not rows:
-            raise ValueError(f"refinement: its runs of method {key.method!r}, depth {key.depth}, p {key.p} and "
-                             f"{key.hyper} have no group in the sweep")
+        if not _method_grid(sweep, range(len(sweep)), key):
+            raise ValueError(f"refinement: method {key.method!r} at depth {key.depth} on ℓ{key.p} has no run in the "
+                             "sweep")
         rows += [(refinement, i, True) for i, c in enumerate(refinement.configs) if _group_key(c) == key]
         rows.sort(key=lambda r: r[0].configs[r[1]].lr)
         lowest = np.array([float(np.nanmin(r.loss[i])) for r, i, _ in rows]) - optimum
@@ -263,7 +373,7 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
         style = dict(TEASER_STYLES.get(c.method, {"color": DEPTH_COLORS[c.depth % len(DEPTH_COLORS)], "ls": "-"}))
         color, marker = style.pop("color"), markers[k % len(markers)]
         ok = g.failed_at == NEVER
-        ax.plot(g.lr[ok], g.final_gap[ok], color=color, marker=marker, label=g.label, **style)
+        ax.plot(g.lr[ok], g.final_gap[ok], color=color, marker=marker, ms=5, label=g.label, **style)
         for refined, size in ((False, 8), (True, 5)):
             for trained in (True, False):
                 sel = (g.refined == refined) & (ok == trained)
@@ -272,3 +382,31 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
                         mfc=color if trained else "white")
     ax.legend(fontsize=8)
     return ax
+
+
+def edge_markdown(groups: Sequence[EdgeGroup]) -> str:
+    """A Markdown table of :func:`edge_groups`: per group, its best run on the sweep's grid and with the refinement.
+
+    Columns: the group; the best learning rate and final :math:`L - L^*` on the
+    sweep's grid ("—" for an extension, which has no run there); the same over
+    both files; and the smallest learning rate that failed, with the step at
+    which it did. A screen reader announces each number with its column.
+    """
+    groups = list(check_sequence("groups", groups, "EdgeGroup objects"))
+    if not all(isinstance(g, EdgeGroup) for g in groups):
+        raise ValueError("groups must be EdgeGroup objects (from op.edge.edge_groups)")
+    head = ["method", "best η, sweep's grid", "its L − L*", "best η, finer grid", "its L − L*",
+            "smallest η that failed (at step)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for g in groups:
+        swept = ~g.refined & np.isfinite(g.final_gap)
+        if swept.any():
+            k = int(np.flatnonzero(swept)[np.argmin(g.final_gap[swept])])
+            before = [f"{g.lr[k]:.3g}", f"{g.final_gap[k]:.4f}"]
+        else:
+            before = ["—", "—"]
+        failed = np.flatnonzero(g.failed_at != NEVER)
+        first = (f"{g.lr[failed[0]]:.3g} ({int(g.failed_at[failed[0]]):,})" if failed.size else "none")
+        cells = [g.label, *before, f"{g.lr[g.best]:.3g}", f"{g.final_gap[g.best]:.4f}", first]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

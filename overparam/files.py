@@ -36,7 +36,8 @@ import numpy as np
 from .data import _check_download
 
 __all__ = ["InvalidResultsFile", "OutputPathError", "RESULTS_COMMANDS", "RESULTS_SHA256", "RESULTS_URL",
-           "atomic_savefig", "atomic_write", "check_writable", "choose_output", "choose_stem", "find_results",
+           "atomic_savefig", "atomic_write", "check_writable", "choose_output", "choose_stem", "file_sha256",
+           "find_results",
            "invalid_results", "json_text", "provenance", "read_provenance", "read_results", "reader_command"]
 
 #: Where the committed results files of the paper-scale runs can be downloaded from (the book's repository).
@@ -47,6 +48,7 @@ RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/m
 #: new results file updates its digest here in the same commit.
 RESULTS_SHA256: dict[str, str] = {
     "convergence_long.npz": "48586e99ba39a3a2659b2f754082a0264db5e6aa1369a79530a64d918b0c941d",
+    "ethanol_edge.npz": "a2efa6a9043136b4c5de41f191d3c77c6faa520eff6709bc0b10ef874d77d943",
     "ethanol_paper.npz": "5c6254c00f215189355f3cd84abd02e51fa27c749a1905124ccb1084d47b10b1",
     "mnist_full.npz": "e9e32257fc9f40fb453f1ca4a8d9f0932598c7e840ca2218d91bd04177972523",
     "toy_paper_y5.npz": "8dde0100510fa6a9898c950fbe3c979efb80f8bdeaf41a15c18b207907bebfb7",
@@ -59,6 +61,7 @@ RESULTS_SHA256: dict[str, str] = {
 #: run, so that a run at another scale never replaces it. Every name of :data:`RESULTS_SHA256` has an entry.
 RESULTS_COMMANDS: dict[str, str] = {
     "convergence_long.npz": "convergence --preset long",
+    "ethanol_edge.npz": "ethanol-edge",
     "ethanol_paper.npz": "ethanol --preset paper",
     "mnist_full.npz": "mnist --steps full",
     "toy_paper_y5.npz": "toy --preset paper",
@@ -329,6 +332,11 @@ def choose_output(requested: str | os.PathLike | None, default: str | os.PathLik
     return stem.with_name(stem.name + suffix), why
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex: how a committed results file is recognized (:data:`RESULTS_SHA256`)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def find_results(name: str, *, download: bool = True, fetch: Callable[[str], bytes] | None = None) -> Path | None:
     """The committed results file ``results/<name>``, wherever the reader runs the book (Chapters 2, 4, 6, 7).
 
@@ -384,7 +392,7 @@ def find_results(name: str, *, download: bool = True, fetch: Callable[[str], byt
     if expected is None:  # not a committed file: nothing to fetch, and nothing to check a copy against
         return None
     cached = cache_dir() / "results" / name
-    stale = cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() != expected
+    stale = cached.is_file() and file_sha256(cached) != expected
     if cached.is_file() and not stale:
         return cached
     raw = None

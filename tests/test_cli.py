@@ -480,6 +480,8 @@ def test_the_committed_sweeps_hold_their_presets_runs():
     for y1 in preset.y1_values:
         held = op.SweepResult.load(REPO_RESULTS / f"toy_paper_y{y1:g}.npz")
         assert held.configs == tuple(op.toy_runs(preset.depths)) and held.num_iters == preset.num_iters, y1
+    op.edge.check_refinement(op.SweepResult.load(REPO_RESULTS / "ethanol_edge.npz"), paper,
+                             REPO_RESULTS / "ethanol_paper.npz")
     long = op.SweepResult.load(REPO_RESULTS / "convergence_long.npz")
     problem = cv.whitened_problem(op.load_standardized_ethanol())
     assert cv.iterations_vs_std(long, problem, cv.PRESETS["long"])  # refuses a file of other runs (a ValueError)

@@ -75,11 +75,54 @@ def test_stability_edges_finds_exactly_the_groups_whose_best_run_is_their_larges
     assert (second.trained_lr, second.failed_lr) == (1e-2, 3e-2)
     assert second.failed_at == res.failed_at[15] < NEVER, "where the collapse rule says it failed"
     assert edge.stability_edges(res, [0, 1]) == [], "only the runs asked about: no failed step among them"
-    runs = edge.edge_runs(found, per_decade=16)
-    assert [c.lr for c in runs] == edge.edge_lattice(2e-3, 4e-3) + edge.edge_lattice(1e-2, 3e-2)
-    assert all(c.method == "adadelta" and c.rho == 0.5 and c.eps == 1e-8 for c in runs[-7:])
+    runs = edge.edge_runs(res, range(len(res)), extend=0)
+    lattice = edge.edge_lattice(2e-3, 4e-3) + edge.edge_lattice(1e-2, 3e-2)
+    assert [c.lr for c in runs] == lattice
+    assert all(c.method == "adadelta" and c.rho == 0.5 and c.eps == 1e-8 for c in runs[-7:]) and len(runs) == 4 + 7
+    # the AdaDelta edge is at ρ = 0.5, the lowest of its grid (0.5, 0.9, 0.95): continued below it on the ratio of
+    # 1 − ρ next to that end (0.5 / 0.1 = 5), ρ would leave [0, 1)
+    assert edge.axis_extensions(res, range(len(res)), second) == {}, "1 − ρ = 2.5 and 12.5: out of range"
+    assert edge.axis_extensions(res, range(len(res)), first) == {}, "GD has no hyper-parameter"
     with pytest.raises(ValueError, match="runs"):
         edge.stability_edges(res, [0, len(res)])
+
+
+def test_a_methods_best_run_at_the_end_of_a_hyper_parameter_grid_continues_that_grid():
+    # AdaDelta: ρ in {0.9, 0.95}, best at ρ = 0.95 and η = 0.02, below η = 0.04 that diverged
+    res = _sweep([(ada(1e-2), GOOD, None), (ada(2e-2), GOOD, None), (ada(4e-2), GOOD, 5),
+                  (ada(1e-2, 0.95), GOOD, None), (ada(2e-2, 0.95), BETTER, None), (ada(4e-2, 0.95), GOOD, 15),
+                  (gd(1e-3), BETTER, None), (gd(2e-3), GOOD, 5)])
+    edges = edge.stability_edges(res, range(len(res)))
+    assert [e.group for e in edges] == [ada(2e-2, 0.95), gd(1e-3)], "ρ = 0.9's best is at 0.01: no edge"
+    assert edge.axis_extensions(res, range(len(res)), edges[0]) == {"rho": [0.975, 0.9875]}
+    assert edge.axis_extensions(res, range(len(res)), edges[0], steps=3) == {"rho": [0.975, 0.9875, 0.99375]}
+    runs = edge.edge_runs(res, range(len(res)))
+    lattice = edge.edge_lattice(2e-2, 4e-2)
+    steps = [2e-2, *lattice, 4e-2]
+    assert runs == (tuple(ada(lr, 0.95) for lr in lattice) + tuple(gd(lr) for lr in edge.edge_lattice(1e-3, 2e-3))
+                    + tuple(ada(lr, rho) for rho in (0.975, 0.9875) for lr in steps))
+    # ε at the low end of {1e-8, 1e-6} continues geometrically below it; a best run inside a grid, not at all
+    eps = _sweep([(op.RunConfig("adadelta", lr, p=4, rho=0.9, eps=e), curve, div)
+                  for e, curve in ((1e-8, BETTER), (1e-6, GOOD)) for lr, div in ((2e-2, None), (4e-2, 5))]
+                 + [(ada(1e-2, 0.8), GOOD, None), (ada(1e-2, 0.95), GOOD, None)])
+    first = edge.stability_edges(eps, range(len(eps)))[0]
+    assert first.group.eps == 1e-8 and edge.axis_extensions(eps, range(len(eps)), first) == {"eps": [1e-10, 1e-12]}
+    # a method whose best run is not at an edge: its edges are refined, its grids not continued
+    res2 = _sweep([(ada(2e-2), GOOD, None), (ada(4e-2), GOOD, 5), (ada(1e-2, 0.95), BETTER, None),
+                   (ada(2e-2, 0.95), GOOD, None)])
+    assert edge.edge_runs(res2, range(len(res2))) == tuple(ada(lr) for lr in edge.edge_lattice(2e-2, 4e-2))
+    with pytest.raises(ValueError, match="steps"):
+        edge.axis_extensions(res, range(len(res)), edges[0], steps=-1)
+
+
+def test_an_extension_is_a_group_of_the_refinement_alone():
+    sweep, _, _ = _pair()
+    extra = _sweep([(ada(lr, 0.95), [1.0, 0.3, 0.2, v], None) for lr, v in ((2e-2, 0.05), (3e-2, 0.08))])
+    (group,) = edge.edge_groups(sweep, extra, optimum=0.01)
+    assert group.extension and group.label == "AdaDelta, ρ=0.95, ε=1e-08" and group.best_of(False) == np.inf
+    assert group.best_of() == pytest.approx(0.04) and group.group == ada(2e-2, 0.95)
+    sweep_groups = edge.edge_groups(sweep, _pair()[1], optimum=0.01)
+    assert not any(g.extension for g in sweep_groups)
 
 
 def test_teaser_grid_holds_the_l4_runs_of_gd_at_depths_1_and_2_and_of_the_baselines():
@@ -92,7 +135,7 @@ def test_teaser_grid_holds_the_l4_runs_of_gd_at_depths_1_and_2_and_of_the_baseli
 def _pair():
     sweep = _sweep([(gd(1e-3), GOOD, None), (gd(2e-3), BETTER, None), (gd(4e-3), [1.0, 0.05, 0.9, 0.9], 25),
                     (ada(1e-2), WORSE, None), (ada(2e-2), [1.0, 0.3, 0.2, 0.15], None), (ada(4e-2), GOOD, 5)])
-    runs = edge.edge_runs(edge.stability_edges(sweep, range(len(sweep))))
+    runs = edge.edge_runs(sweep, range(len(sweep)), extend=0)
     lrs = [c.lr for c in runs]
     assert lrs == edge.edge_lattice(2e-3, 4e-3) + edge.edge_lattice(2e-2, 4e-2) and len(lrs) == 8
     curves = [([1.0, 0.35, 0.15, 0.08], None), ([1.0, 0.3, 0.1, 0.06], None), ([1.0, 0.2, 0.9, 0.9], 25),
@@ -117,7 +160,7 @@ def test_edge_groups_reads_each_group_across_both_files_by_learning_rate():
     assert d2.best_of() == pytest.approx(0.05)
     assert ad.group == ada(lrs[4]) and ad.best_of(False) == pytest.approx(0.14) and ad.best_of() == pytest.approx(0.11)
     np.testing.assert_allclose(ad.lowest_gap[-1], 0.99), "diverged at once: its lowest is its start"
-    assert ad.label == "AdaDelta, rho=0.9, eps=1e-08"
+    assert ad.label == "AdaDelta, ρ=0.9, ε=1e-08"
 
 
 def test_edge_groups_refuses_files_that_do_not_belong_together():
@@ -126,10 +169,23 @@ def test_edge_groups_refuses_files_that_do_not_belong_together():
         edge.edge_groups(sweep, refinement, optimum=0.2)
     with pytest.raises(ValueError, match="budget and steps"):
         edge.edge_groups(sweep, _sweep([(gd(3e-3), GOOD, None)], steps=(0, 10, 20, 40)), 0.01)
-    with pytest.raises(ValueError, match="no group in the sweep"):
-        edge.edge_groups(sweep, _sweep([(ada(3e-2, 0.99), GOOD, None)]), 0.01)
+    with pytest.raises(ValueError, match="has no run in the sweep"):
+        edge.edge_groups(sweep, _sweep([(op.RunConfig("adam", 1e-3, p=4), GOOD, None)]), 0.01)
     with pytest.raises(ValueError, match="refinement"):
         edge.edge_groups(sweep, "a file", 0.01)
+
+
+def test_edge_markdown_lists_each_groups_best_run_before_and_after_the_refinement():
+    sweep, refinement, lrs = _pair()
+    extra = _sweep([(ada(lr, 0.95), [1.0, 0.3, 0.2, v], None) for lr, v in ((2e-2, 0.05), (3e-2, 0.08))])
+    table = edge.edge_markdown(edge.edge_groups(sweep, refinement, 0.01) + edge.edge_groups(sweep, extra, 0.01))
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | best η, sweep's grid | its L − L* | best η, finer grid |")
+    assert lines[2] == f"| GD, depth 2 (one extra scalar) | 0.002 | 0.0900 | {lrs[1]:.3g} | 0.0500 | {lrs[2]:.3g} (25) |"
+    assert lines[3] == f"| AdaDelta, ρ=0.9, ε=1e-08 | 0.02 | 0.1400 | {lrs[4]:.3g} | 0.1100 | 0.04 (5) |"
+    assert lines[4] == "| AdaDelta, ρ=0.95, ε=1e-08 | — | — | 0.02 | 0.0400 | none |", "an extension"
+    with pytest.raises(ValueError, match="EdgeGroup"):
+        edge.edge_markdown([sweep])
 
 
 def test_plot_edge_fills_the_runs_that_trained_and_leaves_the_failed_ones_open():
@@ -138,7 +194,7 @@ def test_plot_edge_fills_the_runs_that_trained_and_leaves_the_failed_ones_open()
     sweep, refinement, lrs = _pair()
     ax = edge.plot_edge(edge.edge_groups(sweep, refinement, optimum=0.01))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["GD, depth 2 (one extra scalar)", "AdaDelta, rho=0.9, eps=1e-08"]
+    assert labels == ["GD, depth 2 (one extra scalar)", "AdaDelta, ρ=0.9, ε=1e-08"]
     open_markers = [line for line in ax.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
     drawn = sorted((x, y) for line in open_markers for x, y in zip(line.get_xdata(), line.get_ydata()))
     expected = sorted([(lrs[2], 0.19), (lrs[3], 0.49), (4e-3, 0.04), (4e-2, 0.99)])
@@ -179,6 +235,14 @@ def test_ethanol_edge_refines_the_edge_and_records_its_source(source, tmp_path, 
     assert refinement.provenance["command"].startswith("python -m overparam ethanol-edge")
     assert "GD, depth 1: best final L − L*" in out and "with the refinement" in out
     assert (tmp_path / "results" / "ethanol_edge.png").exists()
+    edge.check_refinement(refinement, src, source)  # the chapter's check: it holds the refinement of that file
+    with pytest.raises(ValueError, match="runs are not"):
+        edge.check_refinement(dataclasses.replace(refinement, configs=refinement.configs[::-1]), src, source)
+    changed = tmp_path / "changed.npz"
+    changed.write_bytes(source.read_bytes() + b" ")
+    with pytest.raises(ValueError, match="SHA-256"):
+        edge.check_refinement(refinement, src, changed)
+    assert op.files.file_sha256(source) == hashlib.sha256(source.read_bytes()).hexdigest()
     # a second run keeps the first file
     before = written.read_bytes()
     assert main(["ethanol-edge", "--source", str(source), "--threads", "1", "--no-figures"]) == 0
@@ -191,14 +255,17 @@ def test_ethanol_edge_redraws_without_training_and_refuses_another_source(source
     figure = tmp_path / "results" / "ethanol_edge.png"
     figure.unlink()
     monkeypatch.setattr(cli_edge, "run_sweep", lambda *a, **k: pytest.fail("--redraw trained"))
-    assert main(["ethanol-edge", "--source", str(source), "--redraw"]) == 0
+    assert main(["ethanol-edge", "--source", str(source), "--redraw"]) == 2, "the committed file's name: --out"
+    assert "name the results file with --out" in capsys.readouterr().err and not figure.exists()
+    assert main(["ethanol-edge", "--source", str(source), "--redraw", "--out", "results/ethanol_edge.npz"]) == 0
     assert figure.exists() and "redrew" in capsys.readouterr().out
     other = op.SweepResult.load(source)
     other = op.run_sweep(ethanol_std, other.configs[:1] + (
         op.RunConfig("gd", 0.00562, depth=1, p=4, init_scale=op.ethanol.W_E0_NORM), other.configs[2]), 200,
         record=other.steps, dtype="float32")
     other.save(tmp_path / "other.npz")
-    assert main(["ethanol-edge", "--source", str(tmp_path / "other.npz"), "--redraw"]) == 2
+    assert main(["ethanol-edge", "--source", str(tmp_path / "other.npz"), "--redraw", "--out",
+                 "results/ethanol_edge.npz"]) == 2
     assert "does not hold the refinement of" in capsys.readouterr().err
 
 

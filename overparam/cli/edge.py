@@ -4,13 +4,13 @@ Reads the paper-scale Ethanol sweep (``--source``, by default the committed ``re
 each teaser group whose best final run is its largest step that trained, below a step that failed
 (:func:`overparam.edge.stability_edges`), and runs that group again at the learning rates of a sixteenth-decade
 lattice between the two (:func:`overparam.edge.edge_runs`), with the source's budget, recorded steps, precision
-and starts. Writes the refinement (``.npz``, whose provenance names the source file and its SHA-256) and a figure
+and starts. Where a method's best run is such a group, each of its hyper-parameter grids whose best value is at an
+end is continued by two values (:func:`overparam.edge.axis_extensions`; AdaDelta's ρ), over the same steps. Writes the refinement (``.npz``, whose provenance names the source file and its SHA-256) and a figure
 of final L − L* against the step size, and prints each group's best final L − L* on the source's grid and on both.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from ..data import load_standardized_ethanol
-from ..edge import edge_groups, edge_runs, plot_edge, stability_edges, teaser_grid
-from ..files import atomic_savefig, check_writable, choose_output, find_results
+from ..edge import check_refinement, edge_groups, edge_runs, plot_edge, teaser_grid
+from ..files import atomic_savefig, check_writable, choose_output, file_sha256, find_results
 from ..optimum import lp_optimum
 from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult, run_sweep
@@ -43,17 +43,13 @@ def _source(path: str | None) -> tuple[SweepResult, Path]:
     return SweepResult.load(found), found
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _report(source: SweepResult, source_path: Path, refinement: SweepResult, optimum: float, out: Path,
             draw: bool) -> list[Path]:
     """Print each group's best final L − L* (source grid, both); draw the figure beside ``out`` unless not ``draw``."""
     groups = edge_groups(source, refinement, optimum)
     for g in groups:
-        print(f"{g.label}: best final L − L* {g.best_of(False):.5f} on the source's grid, {g.best_of():.5f} with "
-              f"the refinement (η = {g.lr[g.best]:.3g})")
+        where = "beyond the source's grid" if g.extension else f"{g.best_of(False):.5f} on the source's grid,"
+        print(f"{g.label}: best final L − L* {where} {g.best_of():.5f} with the refinement (η = {g.lr[g.best]:.3g})")
     if not draw:
         return []
     import matplotlib.pyplot as plt
@@ -70,15 +66,17 @@ def _report(source: SweepResult, source_path: Path, refinement: SweepResult, opt
 def run(args: argparse.Namespace) -> int:
     """Refine the source's stability edges, write the results file and the figure, print the table."""
     source, source_path = _source(args.source)
-    runs = edge_runs(stability_edges(source, teaser_grid(source)))
+    runs = edge_runs(source, teaser_grid(source))
     if args.redraw:
         out = Path(args.out or "results/ethanol_edge.npz")
         if redraw_unnamed(args.out, [out]):
             return 2
         refinement = SweepResult.load(out)
-        if refinement.configs != runs or refinement.num_iters != source.num_iters:
-            print(f"error: --redraw: {out} does not hold the refinement of {source_path}; name the --source it "
-                  "refined", file=sys.stderr)
+        try:
+            check_refinement(refinement, source, source_path)
+        except ValueError as exc:
+            print(f"error: --redraw: {out} does not hold the refinement of {source_path} ({exc}); name the --source "
+                  "it refined", file=sys.stderr)
             return 2
         stored = refinement.provenance.get("optimum_loss", {}).get("4")
         if stored is None:
@@ -103,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     refinement = run_sweep(data, runs, source.num_iters, record=source.steps, dtype=source.dtype,
                            device=args.device, progress=Progress("ethanol-edge", unit="it"),
                            command=args.command_line)
-    refinement.provenance["source"] = {"file": source_path.name, "sha256": _sha256(source_path)}
+    refinement.provenance["source"] = {"file": source_path.name, "sha256": file_sha256(source_path)}
     refinement.provenance["optimum_loss"] = {"4": optimum}
     refinement.save(out)
     written = [out] + _report(source, source_path, refinement, optimum, out, not args.no_figures)
