@@ -29,12 +29,16 @@ from .sweep import RunConfig, SweepResult, check_sweep_result
 from .training import NEVER
 from .validation import check_int, check_real, check_sequence
 
-__all__ = ["EDGE_PER_DECADE", "EXTEND_STEPS", "HYPER_SYMBOLS", "EdgeGroup", "StabilityEdge", "axis_extensions", "check_refinement",
-           "edge_groups", "edge_lattice", "edge_markdown", "edge_runs", "plot_edge", "stability_edges", "teaser_grid"]
+__all__ = ["EDGE_PER_DECADE", "EXTEND_STEPS", "HYPER_SYMBOLS", "SECOND_PER_DECADE", "EdgeGroup", "StabilityEdge", "axis_extensions", "check_refinement",
+           "concat_sweeps", "edge_groups", "edge_lattice", "edge_markdown", "edge_runs", "plot_edge", "second_round_runs",
+           "stability_edges", "teaser_grid"]
 
 #: Points per decade of the refined lattice between a group's last trained step and its first failed one: a
-#: sixteenth of a decade (steps about 15% apart), four times finer than the quarter-decade grids of the sweeps.
+#: sixteenth of a decade (steps about 15% apart), four times finer than the sweeps' quarter-decade grids of GD and
+#: eight times finer than the half-decade grid of AdaDelta's step.
 EDGE_PER_DECADE = 16
+#: Points per decade of the second round's lattice (:func:`second_round_runs`): eight times finer than the first's.
+SECOND_PER_DECADE = 128
 #: The symbols of the optimizers' hyper-parameters in labels and tables.
 HYPER_SYMBOLS = {"momentum": "μ", "beta1": "β₁", "beta2": "β₂", "rho": "ρ", "eps": "ε"}
 #: How many values :func:`axis_extensions` adds beyond the end of a hyper-parameter's grid.
@@ -115,7 +119,8 @@ def stability_edges(result: SweepResult, runs: Sequence[int]) -> list[StabilityE
     (lowest final loss among the runs that trained, :attr:`SweepResult.trained`)
     is its largest step that trained, and a larger step of the group failed.
     A group whose best run lies inside its grid (bracketed by two steps that
-    trained and did worse), or whose top step trained, has none.
+    trained and did worse), or whose top step trained, has none. Of two runs
+    with the same final loss, the one listed first counts as the better.
 
     Parameters
     ----------
@@ -158,14 +163,14 @@ def _method_grid(result: SweepResult, runs: Sequence[int], config: RunConfig) ->
             == (config.method, config.depth, config.p)]
 
 
-def axis_extensions(result: SweepResult, runs: Sequence[int], edge: StabilityEdge,
+def axis_extensions(result: SweepResult, runs: Sequence[int], best: RunConfig,
                     steps: int = EXTEND_STEPS) -> dict[str, list[float]]:
-    """Values beyond the end of each hyper-parameter grid at which the edge's best run sits (Chapter 2).
+    """Values beyond the end of each hyper-parameter grid at which a method's best run sits (Chapter 2).
 
     A method tuned at the end of a grid of, say, AdaDelta's decay rate ρ might do
-    better beyond it. For each hyper-parameter of the edge's group swept over at
+    better beyond it. For each hyper-parameter of ``best`` swept over at
     least two values among the method's runs (same method, depth and loss among
-    ``runs``) whose best value (the group's) is the lowest or the highest, the
+    ``runs``) whose value in ``best`` is the lowest or the highest, the
     grid is continued by ``steps`` values in that direction, on its own ratio
     next to the end: geometric in :math:`1 - v` for a decay rate (ρ, momentum,
     β₁, β₂; 0.9, 0.95 continue as 0.975, 0.9875) and in :math:`v` for ε. Values
@@ -178,9 +183,9 @@ def axis_extensions(result: SweepResult, runs: Sequence[int], edge: StabilityEdg
     """
     check_sweep_result("result", result)
     steps = check_int("steps", steps, 0)
-    grid = _method_grid(result, runs, edge.group)
+    grid = _method_grid(result, runs, best)
     out: dict[str, list[float]] = {}
-    for name, value in edge.group.hyper.items():
+    for name, value in best.hyper.items():
         values = sorted({result.configs[i].hyper[name] for i in grid})
         if len(values) < 2 or value not in (values[0], values[-1]):
             continue
@@ -221,16 +226,101 @@ def edge_runs(result: SweepResult, runs: Sequence[int], per_decade: int = EDGE_P
         if result.configs[best] != e.group:
             continue
         lrs = [e.trained_lr, *e.lattice(per_decade), e.failed_lr]
-        for name, values in axis_extensions(result, runs, e, extend).items():
+        for name, values in axis_extensions(result, runs, e.group, extend).items():
             out += [replace(e.group, lr=lr, **{name: v}) for v in values for lr in lrs]
     return tuple(out)
+
+
+def concat_sweeps(first: SweepResult, second: SweepResult) -> SweepResult:
+    """One sweep holding ``first``'s runs, then ``second``'s: the same problem, budget and recorded steps (Chapter 2).
+
+    The provenance, dtype and device are ``first``'s; the wall time is the sum.
+
+    Raises
+    ------
+    ValueError
+        The two differ in budget, recorded steps or problem size.
+    """
+    a, b = check_sweep_result("first", first), check_sweep_result("second", second)
+    if a.num_iters != b.num_iters or not np.array_equal(a.steps, b.steps) or a.w_e.shape[1:] != b.w_e.shape[1:]:
+        raise ValueError(f"second must have first's budget, recorded steps and problem size, got {b.num_iters:,} "
+                         f"iterations and w_e {b.w_e.shape} against {a.num_iters:,} and {a.w_e.shape}")
+    return replace(a, configs=a.configs + b.configs, loss=np.concatenate([a.loss, b.loss]),
+                   diverged_at=np.concatenate([a.diverged_at, b.diverged_at]), w_e=np.concatenate([a.w_e, b.w_e]),
+                   factors=a.factors + b.factors, weights_step=np.concatenate([a.weights_step, b.weights_step]),
+                   wall_time=a.wall_time + b.wall_time, target=None, reached_at=None)
+
+
+def second_round_runs(sweep: SweepResult, first: SweepResult, per_decade: int = SECOND_PER_DECADE,
+                      extend: int = EXTEND_STEPS) -> tuple[RunConfig, ...]:
+    """The runs of the refinement's second round, from the sweep and the first round's results (Chapter 2).
+
+    Read together (:func:`concat_sweeps`), restricted to the methods the first
+    round refined, the runs may still leave the tuning unfinished in three ways;
+    the second round adds, for each:
+
+    * a group still at a stability edge (:func:`stability_edges`): a lattice
+      ``per_decade`` steps per decade between its last trained and first failed step;
+    * a group whose best run is its smallest step: ``extend`` smaller steps,
+      :data:`EDGE_PER_DECADE` per decade;
+    * a method whose best run sits at the end of a hyper-parameter's grid:
+      that grid continued by ``extend`` values (:func:`axis_extensions`), at
+      the best run's step and its neighbours in its group.
+
+    Steps a group has already run are not run again.
+    """
+    both = concat_sweeps(sweep, first)
+    methods = {(c.method, c.depth, c.p) for c in first.configs}
+    grid = [i for i in teaser_grid(both) if (both.configs[i].method, both.configs[i].depth, both.configs[i].p)
+            in methods]
+    groups: dict[RunConfig, list[int]] = {}
+    for i in grid:
+        groups.setdefault(_group_key(both.configs[i]), []).append(i)
+    out: list[RunConfig] = []
+
+    def add(config: RunConfig, lrs: Sequence[float]) -> None:
+        done = {both.configs[i].lr for i in groups.get(_group_key(config), [])} | {
+            c.lr for c in out if _group_key(c) == _group_key(config)}
+        out.extend(replace(config, lr=lr) for lr in lrs if lr not in done)
+
+    for e in stability_edges(both, grid):
+        add(e.group, e.lattice(per_decade))
+    trained, final = both.trained, both.final_loss
+    for members in groups.values():
+        ok = [i for i in members if trained[i]]
+        if ok:
+            best = min(ok, key=lambda i: final[i])
+            low = both.configs[best].lr
+            if low == min(both.configs[i].lr for i in members):
+                add(both.configs[best], [float(f"{low * 10 ** (-k / EDGE_PER_DECADE):.3g}")
+                                         for k in range(1, extend + 1)])
+    for method in sorted(methods):
+        ok = [i for i in grid if trained[i] and (both.configs[i].method, both.configs[i].depth,
+                                                 both.configs[i].p) == method]
+        if not ok:
+            continue
+        best = both.configs[min(ok, key=lambda i: final[i])]
+        lrs = sorted(both.configs[i].lr for i in groups[_group_key(best)])
+        k = lrs.index(best.lr)
+        for name, values in axis_extensions(both, grid, best, extend).items():
+            for v in values:
+                add(replace(best, **{name: v}), lrs[max(k - 1, 0):k + 2])
+    return tuple(out)
+
+
+def _first_runs(result: SweepResult, n: int) -> SweepResult:
+    """The sweep of ``result``'s first ``n`` runs (the first round of a refinement)."""
+    return replace(result, configs=result.configs[:n], loss=result.loss[:n], diverged_at=result.diverged_at[:n],
+                   w_e=result.w_e[:n], factors=result.factors[:n], weights_step=result.weights_step[:n],
+                   reached_at=None if result.reached_at is None else result.reached_at[:n])
 
 
 def check_refinement(refinement: SweepResult, sweep: SweepResult, sweep_path: str | os.PathLike) -> None:
     """Check that ``refinement`` is the refinement of the sweep in ``sweep_path`` (Chapter 2, ``sec-deep-paper-scale``).
 
     It must hold exactly the runs :func:`edge_runs` gives for the sweep's teaser
-    (:func:`teaser_grid`), with the sweep's budget and recorded steps, and its
+    (:func:`teaser_grid`), then those :func:`second_round_runs` gives from
+    them, with the sweep's budget, recorded steps and precision, and its
     provenance must name the SHA-256 of the file ``sweep_path`` (as
     ``python -m overparam ethanol-edge`` records it).
 
@@ -246,11 +336,15 @@ def check_refinement(refinement: SweepResult, sweep: SweepResult, sweep_path: st
     if recorded != actual:
         raise ValueError(f"refinement: it records the source SHA-256 {recorded!r}, but {os.fspath(sweep_path)} has "
                          f"{actual!r}; run python -m overparam ethanol-edge again on that file")
-    if refinement.num_iters != sweep.num_iters or not np.array_equal(refinement.steps, sweep.steps):
-        raise ValueError("refinement: its budget or recorded steps differ from the sweep's")
-    if refinement.configs != edge_runs(sweep, teaser_grid(sweep)):
-        raise ValueError("refinement: its runs are not those edge_runs gives for the sweep's teaser (another rule or "
-                         "another version of the library wrote it)")
+    if (refinement.num_iters != sweep.num_iters or not np.array_equal(refinement.steps, sweep.steps)
+            or refinement.dtype != sweep.dtype):
+        raise ValueError("refinement: its budget, recorded steps or precision differ from the sweep's")
+    first = edge_runs(sweep, teaser_grid(sweep))
+    n = len(first)
+    if refinement.configs[:n] != first or refinement.configs[n:] != second_round_runs(sweep, _first_runs(
+            refinement, n)):
+        raise ValueError("refinement: its runs are not those edge_runs and second_round_runs give for the sweep's "
+                         "teaser (another rule or another version of the library wrote it)")
 
 
 @dataclass(frozen=True)
@@ -287,7 +381,7 @@ class EdgeGroup:
 
     @property
     def best(self) -> int:
-        """Index (into the arrays) of the run with the lowest final loss; it trained."""
+        """Index (into the arrays) of the run with the lowest final loss (a run that trained, if any did)."""
         return int(np.argmin(self.final_gap))
 
     def best_of(self, refined: bool | None = None) -> float:
@@ -360,6 +454,9 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
     failing (it ended nowhere). The sweep's runs are large markers, the
     refinement's small ones on the same line. GD keeps its depth colour and the
     baselines their teaser styles (:data:`~overparam.ethanol.TEASER_STYLES`).
+    A dotted horizontal line in GD's colour marks its best final
+    :math:`L - L^*`, so that each baseline's runs read as above or below it.
+    The legend sits outside the axes, on the right.
     """
     groups = list(check_sequence("groups", groups, "EdgeGroup objects"))
     if not all(isinstance(g, EdgeGroup) for g in groups):
@@ -367,7 +464,7 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
     ax = loss_axes(ax, title="ℓ4 at the stability edge: final L − L* against the step size",
                    ylabel="final ℓ4 loss − L*", logx=True)
     ax.set_xlabel("learning rate η")
-    markers = ("o", "s", "^", "D", "v")
+    markers = ("o", "s", "^", "D", "v", "P", "X", "<")
     for k, g in enumerate(groups):
         c = g.group
         style = dict(TEASER_STYLES.get(c.method, {"color": DEPTH_COLORS[c.depth % len(DEPTH_COLORS)], "ls": "-"}))
@@ -380,7 +477,9 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
                 y = np.where(ok, g.final_gap, g.lowest_gap)[sel]
                 ax.plot(g.lr[sel], y, ls="none", marker=marker, ms=size, color=color,
                         mfc=color if trained else "white")
-    ax.legend(fontsize=8)
+        if c.method == "gd" and np.isfinite(g.best_of()):
+            ax.axhline(g.best_of(), color=color, ls=":", lw=1.2, label=f"{g.label}: best final")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return ax
 
 

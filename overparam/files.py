@@ -48,7 +48,7 @@ RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/m
 #: new results file updates its digest here in the same commit.
 RESULTS_SHA256: dict[str, str] = {
     "convergence_long.npz": "48586e99ba39a3a2659b2f754082a0264db5e6aa1369a79530a64d918b0c941d",
-    "ethanol_edge.npz": "a2efa6a9043136b4c5de41f191d3c77c6faa520eff6709bc0b10ef874d77d943",
+    "ethanol_edge.npz": "b0b19584934de7b4460d86b66ef2675d14f6a7cd6a791de15dcf47514b89c4f7",
     "ethanol_paper.npz": "5c6254c00f215189355f3cd84abd02e51fa27c749a1905124ccb1084d47b10b1",
     "mnist_full.npz": "e9e32257fc9f40fb453f1ca4a8d9f0932598c7e840ca2218d91bd04177972523",
     "toy_paper_y5.npz": "8dde0100510fa6a9898c950fbe3c979efb80f8bdeaf41a15c18b207907bebfb7",

@@ -81,21 +81,21 @@ def test_stability_edges_finds_exactly_the_groups_whose_best_run_is_their_larges
     assert all(c.method == "adadelta" and c.rho == 0.5 and c.eps == 1e-8 for c in runs[-7:]) and len(runs) == 4 + 7
     # the AdaDelta edge is at ρ = 0.5, the lowest of its grid (0.5, 0.9, 0.95): continued below it on the ratio of
     # 1 − ρ next to that end (0.5 / 0.1 = 5), ρ would leave [0, 1)
-    assert edge.axis_extensions(res, range(len(res)), second) == {}, "1 − ρ = 2.5 and 12.5: out of range"
-    assert edge.axis_extensions(res, range(len(res)), first) == {}, "GD has no hyper-parameter"
+    assert edge.axis_extensions(res, range(len(res)), second.group) == {}, "1 − ρ = 2.5 and 12.5: out of range"
+    assert edge.axis_extensions(res, range(len(res)), first.group) == {}, "GD has no hyper-parameter"
     with pytest.raises(ValueError, match="runs"):
         edge.stability_edges(res, [0, len(res)])
 
 
 def test_a_methods_best_run_at_the_end_of_a_hyper_parameter_grid_continues_that_grid():
     # AdaDelta: ρ in {0.9, 0.95}, best at ρ = 0.95 and η = 0.02, below η = 0.04 that diverged
-    res = _sweep([(ada(1e-2), GOOD, None), (ada(2e-2), GOOD, None), (ada(4e-2), GOOD, 5),
+    res = _sweep([(ada(1e-2), GOOD, None), (ada(2e-2), WORSE, None), (ada(4e-2), GOOD, 5),
                   (ada(1e-2, 0.95), GOOD, None), (ada(2e-2, 0.95), BETTER, None), (ada(4e-2, 0.95), GOOD, 15),
                   (gd(1e-3), BETTER, None), (gd(2e-3), GOOD, 5)])
     edges = edge.stability_edges(res, range(len(res)))
-    assert [e.group for e in edges] == [ada(2e-2, 0.95), gd(1e-3)], "ρ = 0.9's best is at 0.01: no edge"
-    assert edge.axis_extensions(res, range(len(res)), edges[0]) == {"rho": [0.975, 0.9875]}
-    assert edge.axis_extensions(res, range(len(res)), edges[0], steps=3) == {"rho": [0.975, 0.9875, 0.99375]}
+    assert [e.group for e in edges] == [ada(2e-2, 0.95), gd(1e-3)], "ρ = 0.9's best is its smallest step: no edge"
+    assert edge.axis_extensions(res, range(len(res)), edges[0].group) == {"rho": [0.975, 0.9875]}
+    assert edge.axis_extensions(res, range(len(res)), edges[0].group, steps=3) == {"rho": [0.975, 0.9875, 0.99375]}
     runs = edge.edge_runs(res, range(len(res)))
     lattice = edge.edge_lattice(2e-2, 4e-2)
     steps = [2e-2, *lattice, 4e-2]
@@ -106,13 +106,68 @@ def test_a_methods_best_run_at_the_end_of_a_hyper_parameter_grid_continues_that_
                   for e, curve in ((1e-8, BETTER), (1e-6, GOOD)) for lr, div in ((2e-2, None), (4e-2, 5))]
                  + [(ada(1e-2, 0.8), GOOD, None), (ada(1e-2, 0.95), GOOD, None)])
     first = edge.stability_edges(eps, range(len(eps)))[0]
-    assert first.group.eps == 1e-8 and edge.axis_extensions(eps, range(len(eps)), first) == {"eps": [1e-10, 1e-12]}
+    assert first.group.eps == 1e-8 and edge.axis_extensions(eps, range(len(eps)), first.group) == {"eps": [1e-10, 1e-12]}
     # a method whose best run is not at an edge: its edges are refined, its grids not continued
     res2 = _sweep([(ada(2e-2), GOOD, None), (ada(4e-2), GOOD, 5), (ada(1e-2, 0.95), BETTER, None),
                    (ada(2e-2, 0.95), GOOD, None)])
     assert edge.edge_runs(res2, range(len(res2))) == tuple(ada(lr) for lr in edge.edge_lattice(2e-2, 4e-2))
     with pytest.raises(ValueError, match="steps"):
-        edge.axis_extensions(res, range(len(res)), edges[0], steps=-1)
+        edge.axis_extensions(res, range(len(res)), edges[0].group, steps=-1)
+
+
+def test_a_decay_rate_best_at_the_low_end_continues_downward_within_its_range():
+    res = _sweep([(ada(1e-2, 0.9), BETTER, None), (ada(2e-2, 0.9), GOOD, 5), (ada(1e-2, 0.95), GOOD, None)])
+    (e,) = edge.stability_edges(res, range(len(res)))
+    assert edge.axis_extensions(res, range(len(res)), e.group) == {"rho": [0.8, 0.6]}
+
+
+def test_concat_sweeps_stacks_the_runs_and_refuses_another_budget():
+    sweep, refinement, _ = _pair()
+    both = edge.concat_sweeps(sweep, refinement)
+    assert both.configs == sweep.configs + refinement.configs and both.loss.shape == (14, 4)
+    np.testing.assert_array_equal(both.failed_at, np.concatenate([sweep.failed_at, refinement.failed_at]))
+    with pytest.raises(ValueError, match="budget"):
+        edge.concat_sweeps(sweep, _sweep([(gd(3e-3), GOOD, None)], steps=(0, 10, 20, 40)))
+
+
+def _results(configs, outcome):
+    """A sweep of ``configs``, each with the final loss and divergence step ``outcome(config)`` gives."""
+    return _sweep([(c, [1.0, 0.5, 0.3, outcome(c)[0]], outcome(c)[1]) for c in configs])
+
+
+def test_the_second_round_finishes_what_the_first_left_open():
+    # _pair's first round: depth 2's best is now lrs[1], below lrs[2] that failed: an edge still open, split
+    # SECOND_PER_DECADE per decade; AdaDelta's best, lrs[4], is inside its group and its ρ grid has one value
+    sweep, first, lrs = _pair()
+    second = edge.second_round_runs(sweep, first)
+    assert second == tuple(gd(lr) for lr in edge.edge_lattice(lrs[1], lrs[2], edge.SECOND_PER_DECADE))
+    assert len(second) == 7
+
+
+def test_the_second_round_continues_a_best_smallest_step_and_a_grid_still_at_its_end():
+    # a group whose best step is its smallest after the first round: two smaller steps, a sixteenth-decade apart
+    low = _sweep([(ada(2e-2), BETTER, None), (ada(4e-2), GOOD, 5)])
+    first = _results(edge.edge_runs(low, range(2)), lambda c: (0.2, None))
+    assert edge.second_round_runs(low, first) == (ada(0.0173), ada(0.015))
+    # ρ: AdaDelta's best run is at ρ = 0.95, the top of {0.9, 0.95}, below a step that failed: the first round
+    # continues ρ (0.975, 0.9875); there ρ = 0.9875 is best, at 0.0264, inside its group: the second round
+    # continues ρ again, at that step and its two neighbours
+    rho = _sweep([(ada(lr, r), WORSE if lr == 1e-2 else curve, 5 if lr == 4e-2 else None)
+                  for r, curve in ((0.9, GOOD), (0.95, BETTER)) for lr in (1e-2, 2e-2, 4e-2)])
+    runs = edge.edge_runs(rho, range(len(rho)))
+    lattice = edge.edge_lattice(2e-2, 4e-2)
+    assert {c.rho for c in runs} == {0.9, 0.95, 0.975, 0.9875}
+
+    def outcome(c):
+        if c.lr == 4e-2:
+            return 0.9, 5
+        inside = c.lr == lattice[1]  # each continued ρ's best step lies inside its group
+        return {0.975: 0.075 if inside else 0.08, 0.9875: 0.05 if inside else 0.07}.get(c.rho, 0.15), None
+
+    second = edge.second_round_runs(rho, _results(runs, outcome))
+    assert second == tuple(ada(lr, r) for r in (0.99375, 0.996875) for lr in lattice[:3])
+    with pytest.raises(ValueError, match="budget"):
+        edge.second_round_runs(rho, _sweep([(ada(3e-2), GOOD, None)], steps=(0, 10, 20, 40)))
 
 
 def test_an_extension_is_a_group_of_the_refinement_alone():
@@ -159,7 +214,7 @@ def test_edge_groups_reads_each_group_across_both_files_by_learning_rate():
     assert d2.best_of(False) == pytest.approx(0.09) and d2.best_of(True) == pytest.approx(0.05)
     assert d2.best_of() == pytest.approx(0.05)
     assert ad.group == ada(lrs[4]) and ad.best_of(False) == pytest.approx(0.14) and ad.best_of() == pytest.approx(0.11)
-    np.testing.assert_allclose(ad.lowest_gap[-1], 0.99), "diverged at once: its lowest is its start"
+    assert ad.lowest_gap[-1] == pytest.approx(0.99), "diverged at once: its lowest is its start"
     assert ad.label == "AdaDelta, ρ=0.9, ε=1e-08"
 
 
@@ -194,12 +249,20 @@ def test_plot_edge_fills_the_runs_that_trained_and_leaves_the_failed_ones_open()
     sweep, refinement, lrs = _pair()
     ax = edge.plot_edge(edge.edge_groups(sweep, refinement, optimum=0.01))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["GD, depth 2 (one extra scalar)", "AdaDelta, ρ=0.9, ε=1e-08"]
+    assert labels == ["GD, depth 2 (one extra scalar)", "GD, depth 2 (one extra scalar): best final",
+                      "AdaDelta, ρ=0.9, ε=1e-08"]
+    (reference,) = [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert list(reference.get_ydata()) == pytest.approx([0.05, 0.05]), "at depth 2's best final L − L*"
     open_markers = [line for line in ax.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
     drawn = sorted((x, y) for line in open_markers for x, y in zip(line.get_xdata(), line.get_ydata()))
     expected = sorted([(lrs[2], 0.19), (lrs[3], 0.49), (4e-3, 0.04), (4e-2, 0.99)])
     assert [x for x, _ in drawn] == [x for x, _ in expected], "every failed run, and only those, drawn open"
     assert [y for _, y in drawn] == pytest.approx([y for _, y in expected]), "at the lowest L − L* before failing"
+    filled = [line for line in ax.lines if line.get_linestyle() == "None" and len(line.get_xdata())
+              and line.get_markerfacecolor() != "white"]
+    sizes = {(x, line.get_markersize()) for line in filled for x in line.get_xdata()}
+    assert sizes == {(1e-3, 8), (2e-3, 8), (lrs[0], 5), (lrs[1], 5), (1e-2, 8), (2e-2, 8), *(
+        (x, 5) for x in lrs[4:])}, "trained runs filled: the sweep's large, the refinement's small"
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate η"
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="EdgeGroup"):
@@ -226,7 +289,11 @@ def test_ethanol_edge_refines_the_edge_and_records_its_source(source, tmp_path, 
     written = tmp_path / "results" / "ethanol_edge.npz"
     refinement = op.SweepResult.load(written)
     src = op.SweepResult.load(source)
-    assert [c.lr for c in refinement.configs] == edge.edge_lattice(0.00316, 0.01)
+    lattice = edge.edge_lattice(0.00316, 0.01)
+    first = edge._first_runs(refinement, len(lattice))
+    assert [c.lr for c in first.configs] == lattice and refinement.provenance["rounds"][0] == len(lattice)
+    second = edge.second_round_runs(src, first)
+    assert second and refinement.configs[len(lattice):] == second and refinement.provenance["rounds"][1] == len(second)
     assert all(c == dataclasses.replace(src.configs[1], lr=c.lr) for c in refinement.configs)
     assert refinement.num_iters == 200 and np.array_equal(refinement.steps, src.steps)
     assert refinement.dtype == "float32"

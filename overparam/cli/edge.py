@@ -5,7 +5,10 @@ each teaser group whose best final run is its largest step that trained, below a
 (:func:`overparam.edge.stability_edges`), and runs that group again at the learning rates of a sixteenth-decade
 lattice between the two (:func:`overparam.edge.edge_runs`), with the source's budget, recorded steps, precision
 and starts. Where a method's best run is such a group, each of its hyper-parameter grids whose best value is at an
-end is continued by two values (:func:`overparam.edge.axis_extensions`; AdaDelta's ρ), over the same steps. Writes the refinement (``.npz``, whose provenance names the source file and its SHA-256) and a figure
+end is continued by two values (:func:`overparam.edge.axis_extensions`; AdaDelta's ρ), over the same steps. A second
+round (:func:`overparam.edge.second_round_runs`) refines what the first left unfinished: an edge still open, eight
+times finer; a best step that is its group's smallest, by two smaller steps; a grid still at its end, by two more
+values. Writes the refinement (``.npz``, whose provenance names the source file and its SHA-256) and a figure
 of final L − L* against the step size, and prints each group's best final L − L* on the source's grid and on both.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import torch
 
 from ..data import load_standardized_ethanol
-from ..edge import check_refinement, edge_groups, edge_runs, plot_edge, teaser_grid
+from ..edge import check_refinement, concat_sweeps, edge_groups, edge_runs, plot_edge, second_round_runs, teaser_grid
 from ..files import atomic_savefig, check_writable, choose_output, file_sha256, find_results
 from ..optimum import lp_optimum
 from ..plotting import note_scale, use_book_style
@@ -98,9 +101,17 @@ def run(args: argparse.Namespace) -> int:
     optimum = lp_optimum(data.X, data.y, 4).loss
     print(f"ethanol-edge: {len(runs)} runs x {source.num_iters:,} iterations, {source.dtype} on {args.device}, "
           f"{torch.get_num_threads()} threads, refining {source_path}", file=sys.stderr)
-    refinement = run_sweep(data, runs, source.num_iters, record=source.steps, dtype=source.dtype,
-                           device=args.device, progress=Progress("ethanol-edge", unit="it"),
+    first = run_sweep(data, runs, source.num_iters, record=source.steps, dtype=source.dtype, device=args.device,
+                      progress=Progress("ethanol-edge, round 1", unit="it"), command=args.command_line)
+    second_runs = second_round_runs(source, first)
+    print(f"ethanol-edge, round 2: {len(second_runs)} runs", file=sys.stderr)
+    refinement = first
+    if second_runs:
+        second = run_sweep(data, second_runs, source.num_iters, record=source.steps, dtype=source.dtype,
+                           device=args.device, progress=Progress("ethanol-edge, round 2", unit="it"),
                            command=args.command_line)
+        refinement = concat_sweeps(first, second)
+    refinement.provenance["rounds"] = [len(runs), len(second_runs)]
     refinement.provenance["source"] = {"file": source_path.name, "sha256": file_sha256(source_path)}
     refinement.provenance["optimum_loss"] = {"4": optimum}
     refinement.save(out)
