@@ -321,8 +321,9 @@ def check_refinement(refinement: SweepResult, sweep: SweepResult, sweep_path: st
     It must hold exactly the runs :func:`edge_runs` gives for the sweep's teaser
     (:func:`teaser_grid`), then those :func:`second_round_runs` gives from
     them, with the sweep's budget, recorded steps and precision, and its
-    provenance must name the SHA-256 of the file ``sweep_path`` (as
-    ``python -m overparam ethanol-edge`` records it).
+    provenance must name the SHA-256 of the file ``sweep_path`` and the
+    number of runs of each round (as ``python -m overparam ethanol-edge``
+    records them).
 
     Raises
     ------
@@ -341,10 +342,13 @@ def check_refinement(refinement: SweepResult, sweep: SweepResult, sweep_path: st
         raise ValueError("refinement: its budget, recorded steps or precision differ from the sweep's")
     first = edge_runs(sweep, teaser_grid(sweep))
     n = len(first)
-    if refinement.configs[:n] != first or refinement.configs[n:] != second_round_runs(sweep, _first_runs(
-            refinement, n)):
+    second = second_round_runs(sweep, _first_runs(refinement, n)) if refinement.configs[:n] == first else None
+    if second is None or refinement.configs[n:] != second:
         raise ValueError("refinement: its runs are not those edge_runs and second_round_runs give for the sweep's "
                          "teaser (another rule or another version of the library wrote it)")
+    if list(refinement.provenance.get("rounds", [])) != [n, len(second)]:
+        raise ValueError(f"refinement: its provenance records the rounds {refinement.provenance.get('rounds')!r}, "
+                         f"not [{n}, {len(second)}]")
 
 
 @dataclass(frozen=True)

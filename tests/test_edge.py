@@ -135,7 +135,7 @@ def _results(configs, outcome):
     return _sweep([(c, [1.0, 0.5, 0.3, outcome(c)[0]], outcome(c)[1]) for c in configs])
 
 
-def test_the_second_round_finishes_what_the_first_left_open():
+def test_the_second_round_takes_up_what_the_first_left_open():
     # _pair's first round: depth 2's best is now lrs[1], below lrs[2] that failed: an edge still open, split
     # SECOND_PER_DECADE per decade; AdaDelta's best, lrs[4], is inside its group and its ρ grid has one value
     sweep, first, lrs = _pair()
@@ -146,8 +146,11 @@ def test_the_second_round_finishes_what_the_first_left_open():
 
 def test_the_second_round_continues_a_best_smallest_step_and_a_grid_still_at_its_end():
     # a group whose best step is its smallest after the first round: two smaller steps, a sixteenth-decade apart
-    low = _sweep([(ada(2e-2), BETTER, None), (ada(4e-2), GOOD, 5)])
-    first = _results(edge.edge_runs(low, range(2)), lambda c: (0.2, None))
+    # (momentum's best is its smallest step too, but the first round did not refine momentum: left alone)
+    mom = [op.RunConfig("momentum", lr, p=4, momentum=0.9) for lr in (1e-3, 2e-3)]
+    low = _sweep([(ada(2e-2), BETTER, None), (ada(4e-2), GOOD, 5), (mom[0], BETTER, None), (mom[1], GOOD, None)])
+    first = _results(edge.edge_runs(low, range(4)), lambda c: (0.2, None))
+    assert {c.method for c in first.configs} == {"adadelta"}
     assert edge.second_round_runs(low, first) == (ada(0.0173), ada(0.015))
     # ρ: AdaDelta's best run is at ρ = 0.95, the top of {0.9, 0.95}, below a step that failed: the first round
     # continues ρ (0.975, 0.9875); there ρ = 0.9875 is best, at 0.0264, inside its group: the second round
@@ -303,6 +306,9 @@ def test_ethanol_edge_refines_the_edge_and_records_its_source(source, tmp_path, 
     assert "GD, depth 1: best final L − L*" in out and "with the refinement" in out
     assert (tmp_path / "results" / "ethanol_edge.png").exists()
     edge.check_refinement(refinement, src, source)  # the chapter's check: it holds the refinement of that file
+    with pytest.raises(ValueError, match="rounds"):
+        edge.check_refinement(dataclasses.replace(refinement, provenance={
+            **refinement.provenance, "rounds": [len(lattice), 0]}), src, source)
     with pytest.raises(ValueError, match="runs are not"):
         edge.check_refinement(dataclasses.replace(refinement, configs=refinement.configs[::-1]), src, source)
     changed = tmp_path / "changed.npz"
