@@ -267,7 +267,8 @@ def second_round_runs(sweep: SweepResult, first: SweepResult, per_decade: int = 
       that grid continued by ``extend`` values (:func:`axis_extensions`), at
       the best run's step and its neighbours in its group.
 
-    Steps a group has already run are not run again.
+    Each rule adds steps outside what its group has run (inside an open gap,
+    below its smallest step, or in a new group), so no run is repeated.
     """
     both = concat_sweeps(sweep, first)
     methods = {(c.method, c.depth, c.p) for c in first.configs}
@@ -279,9 +280,7 @@ def second_round_runs(sweep: SweepResult, first: SweepResult, per_decade: int = 
     out: list[RunConfig] = []
 
     def add(config: RunConfig, lrs: Sequence[float]) -> None:
-        done = {both.configs[i].lr for i in groups.get(_group_key(config), [])} | {
-            c.lr for c in out if _group_key(c) == _group_key(config)}
-        out.extend(replace(config, lr=lr) for lr in lrs if lr not in done)
+        out.extend(replace(config, lr=lr) for lr in lrs)
 
     for e in stability_edges(both, grid):
         add(e.group, e.lattice(per_decade))

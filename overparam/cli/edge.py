@@ -59,7 +59,8 @@ def _report(source: SweepResult, source_path: Path, refinement: SweepResult, opt
 
     use_book_style()
     ax = plot_edge(groups)
-    note_scale(ax.figure, f"{refinement.num_iters:,} iterations, {refinement.dtype}", scale=f"refinement of {source_path.name}")
+    note_scale(ax.figure, f"{refinement.num_iters:,} iterations, {refinement.dtype}",
+               scale=f"refinement of {source_path.name}")
     figure = out.with_suffix(".png")
     atomic_savefig(ax.figure, figure, bbox_inches="tight")
     plt.close(ax.figure)
@@ -69,7 +70,6 @@ def _report(source: SweepResult, source_path: Path, refinement: SweepResult, opt
 def run(args: argparse.Namespace) -> int:
     """Refine the source's stability edges, write the results file and the figure, print the table."""
     source, source_path = _source(args.source)
-    runs = edge_runs(source, teaser_grid(source))
     if args.redraw:
         out = Path(args.out or "results/ethanol_edge.npz")
         if redraw_unnamed(args.out, [out]):
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         written = _report(source, source_path, refinement, float(stored), out, True)
         print("redrew " + ", ".join(map(str, written)))
         return 0
+    runs = edge_runs(source, teaser_grid(source))
     if not runs:
         print(f"error: {source_path} has no teaser group at a stability edge: nothing to refine", file=sys.stderr)
         return 1
