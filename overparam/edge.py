@@ -8,9 +8,10 @@ their stability edge depends on the budget too.
 
 This module finds, in a sweep (:func:`overparam.run_sweep`), each *group* of runs (the same configuration but
 for the learning rate) whose best final run (:data:`~overparam.sweep.BEST_FINAL`) is its largest step that
-trained, just below a step that failed: a :class:`StabilityEdge`. :func:`edge_runs` fills the gap between the
-two with a finer lattice of :data:`EDGE_PER_DECADE` points per decade, and :func:`edge_groups` reads a group
-across the sweep and its refinement. ``python -m overparam ethanol-edge`` applies this to the teaser's methods of
+trained, just below a step that failed: a :class:`StabilityEdge`. :func:`edge_runs` (the first round) fills the
+gap between the two with a finer lattice of :data:`EDGE_PER_DECADE` points per decade and continues a
+hyper-parameter grid whose best value sits at its end; :func:`second_round_runs` takes up what the first round left
+open; :func:`edge_groups` reads a group across the sweep and its refinement. ``python -m overparam ethanol-edge`` applies this to the teaser's methods of
 the paper-scale Ethanol sweep (GD on the linear model and with one extra scalar, and the baselines).
 """
 from __future__ import annotations
@@ -29,9 +30,9 @@ from .sweep import RunConfig, SweepResult, check_sweep_result
 from .training import NEVER
 from .validation import check_int, check_real, check_sequence
 
-__all__ = ["EDGE_PER_DECADE", "EXTEND_STEPS", "HYPER_SYMBOLS", "SECOND_PER_DECADE", "EdgeGroup", "StabilityEdge", "axis_extensions", "check_refinement",
-           "concat_sweeps", "edge_groups", "edge_lattice", "edge_markdown", "edge_runs", "plot_edge", "second_round_runs",
-           "stability_edges", "teaser_grid"]
+__all__ = ["EDGE_PER_DECADE", "EXTEND_STEPS", "HYPER_SYMBOLS", "SECOND_PER_DECADE", "EdgeGroup", "StabilityEdge",
+           "axis_extensions", "check_refinement", "concat_sweeps", "edge_groups", "edge_lattice", "edge_markdown",
+           "edge_runs", "plot_edge", "second_round_runs", "stability_edges", "teaser_grid"]
 
 #: Points per decade of the refined lattice between a group's last trained step and its first failed one: a
 #: sixteenth of a decade (steps about 15% apart), four times finer than the sweeps' quarter-decade grids of GD and
@@ -48,6 +49,22 @@ EXTEND_STEPS = 2
 def _group_key(config: RunConfig) -> RunConfig:
     """The group of a run: its configuration with the learning rate set aside (every other field kept)."""
     return replace(config, lr=1.0)
+
+
+def _groups(result: SweepResult, runs: Sequence[int]) -> dict[RunConfig, list[int]]:
+    """The runs among ``runs`` by group (:func:`_group_key`), groups in order of first appearance."""
+    groups: dict[RunConfig, list[int]] = {}
+    for i in runs:
+        groups.setdefault(_group_key(result.configs[i]), []).append(i)
+    return groups
+
+
+def _best_trained(result: SweepResult, runs: Sequence[int]) -> int | None:
+    """The run among ``runs`` with the lowest final loss among those that trained (the first of ties); ``None`` if
+    none trained."""
+    trained, final = result.trained, result.final_loss
+    ok = [i for i in runs if trained[i]]
+    return min(ok, key=lambda i: final[i]) if ok else None
 
 
 def teaser_grid(result: SweepResult) -> list[int]:
@@ -136,18 +153,14 @@ def stability_edges(result: SweepResult, runs: Sequence[int]) -> list[StabilityE
     check_sweep_result("result", result)
     runs = [check_int(f"runs[{k}]", i, 0, len(result) - 1) for k, i in enumerate(check_sequence(
         "runs", runs, f"run indices in 0..{len(result) - 1}"))]
-    groups: dict[RunConfig, list[int]] = {}
-    for i in runs:
-        groups.setdefault(_group_key(result.configs[i]), []).append(i)
-    trained, final = result.trained, result.final_loss
+    trained = result.trained
     edges = []
-    for members in groups.values():
-        ok = [i for i in members if trained[i]]
-        if not ok:
+    for members in _groups(result, runs).values():
+        best = _best_trained(result, members)
+        if best is None:
             continue
-        best = min(ok, key=lambda i: final[i])
         lr = result.configs[best].lr
-        if any(result.configs[i].lr > lr for i in ok):
+        if any(trained[i] and result.configs[i].lr > lr for i in members):
             continue
         above = [i for i in members if result.configs[i].lr > lr]
         if above:
@@ -219,11 +232,8 @@ def edge_runs(result: SweepResult, runs: Sequence[int], per_decade: int = EDGE_P
     """
     edges = stability_edges(result, runs)
     out = [replace(e.group, lr=lr) for e in edges for lr in e.lattice(per_decade)]
-    trained, final = result.trained, result.final_loss
     for e in edges:
-        grid = [i for i in _method_grid(result, runs, e.group) if trained[i]]
-        best = min(grid, key=lambda i: final[i])
-        if result.configs[best] != e.group:
+        if result.configs[_best_trained(result, _method_grid(result, runs, e.group))] != e.group:
             continue
         lrs = [e.trained_lr, *e.lattice(per_decade), e.failed_lr]
         for name, values in axis_extensions(result, runs, e.group, extend).items():
@@ -274,36 +284,24 @@ def second_round_runs(sweep: SweepResult, first: SweepResult, per_decade: int = 
     methods = {(c.method, c.depth, c.p) for c in first.configs}
     grid = [i for i in teaser_grid(both) if (both.configs[i].method, both.configs[i].depth, both.configs[i].p)
             in methods]
-    groups: dict[RunConfig, list[int]] = {}
-    for i in grid:
-        groups.setdefault(_group_key(both.configs[i]), []).append(i)
-    out: list[RunConfig] = []
-
-    def add(config: RunConfig, lrs: Sequence[float]) -> None:
-        out.extend(replace(config, lr=lr) for lr in lrs)
-
-    for e in stability_edges(both, grid):
-        add(e.group, e.lattice(per_decade))
-    trained, final = both.trained, both.final_loss
+    groups = _groups(both, grid)
+    out = [replace(e.group, lr=lr) for e in stability_edges(both, grid) for lr in e.lattice(per_decade)]
     for members in groups.values():
-        ok = [i for i in members if trained[i]]
-        if ok:
-            best = min(ok, key=lambda i: final[i])
+        best = _best_trained(both, members)
+        if best is not None and both.configs[best].lr == min(both.configs[i].lr for i in members):
             low = both.configs[best].lr
-            if low == min(both.configs[i].lr for i in members):
-                add(both.configs[best], [float(f"{low * 10 ** (-k / EDGE_PER_DECADE):.3g}")
-                                         for k in range(1, extend + 1)])
+            out += [replace(both.configs[best], lr=float(f"{low * 10 ** (-k / EDGE_PER_DECADE):.3g}"))
+                    for k in range(1, extend + 1)]
     for method in sorted(methods):
-        ok = [i for i in grid if trained[i] and (both.configs[i].method, both.configs[i].depth,
-                                                 both.configs[i].p) == method]
-        if not ok:
+        best_i = _best_trained(both, [i for i in grid if (both.configs[i].method, both.configs[i].depth,
+                                                         both.configs[i].p) == method])
+        if best_i is None:
             continue
-        best = both.configs[min(ok, key=lambda i: final[i])]
+        best = both.configs[best_i]
         lrs = sorted(both.configs[i].lr for i in groups[_group_key(best)])
         k = lrs.index(best.lr)
         for name, values in axis_extensions(both, grid, best, extend).items():
-            for v in values:
-                add(replace(best, **{name: v}), lrs[max(k - 1, 0):k + 2])
+            out += [replace(best, lr=lr, **{name: v}) for v in values for lr in lrs[max(k - 1, 0):k + 2]]
     return tuple(out)
 
 
