@@ -14,7 +14,7 @@ from .balance import (
     random_orthogonal,
     rotate_hidden,
 )
-from . import checks, convergence, edge, ethanol, factorization, toy
+from . import checks, completion, convergence, edge, ethanol, factorization, toy
 from .convnet import (
     VARIANTS,
     ConvNetConfig,
@@ -161,6 +161,7 @@ __all__ = [
     "cache_dir",
     "check_problem",
     "checks",
+    "completion",
     "convergence",
     "edge",
     "factorization",

@@ -13,7 +13,8 @@ from .data import DataIntegrityError
 from .files import InvalidResultsFile, OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
-_COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.edge", "overparam.cli.toy", "overparam.cli.mnist", "overparam.cli.convergence")
+_COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.edge", "overparam.cli.toy", "overparam.cli.mnist", "overparam.cli.convergence",
+                    "overparam.cli.completion")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,6 +47,7 @@ RESULTS_URL = "https://raw.githubusercontent.com/overparam-book/overparam-book/m
 #: ``tests/test_convnet_analysis.py`` keeps this table equal to the files under ``results/``: whoever commits a
 #: new results file updates its digest here in the same commit.
 RESULTS_SHA256: dict[str, str] = {
+    "completion_long.npz": "087ea636c7a967059bae6822d4339a52a4d2b7fb34e4799478ace3d717edf764",
     "convergence_long.npz": "48586e99ba39a3a2659b2f754082a0264db5e6aa1369a79530a64d918b0c941d",
     "ethanol_edge.npz": "b0b19584934de7b4460d86b66ef2675d14f6a7cd6a791de15dcf47514b89c4f7",
     "ethanol_paper.npz": "5c6254c00f215189355f3cd84abd02e51fa27c749a1905124ccb1084d47b10b1",
@@ -60,6 +61,7 @@ RESULTS_SHA256: dict[str, str] = {
 #: it (the form of the ``run`` argument of :func:`choose_stem`). ``--out`` may name a committed file only from this
 #: run, so that a run at another scale never replaces it. Every name of :data:`RESULTS_SHA256` has an entry.
 RESULTS_COMMANDS: dict[str, str] = {
+    "completion_long.npz": "completion --preset long",
     "convergence_long.npz": "convergence --preset long",
     "ethanol_edge.npz": "ethanol-edge",
     "ethanol_paper.npz": "ethanol --preset paper",
@@ -84,15 +86,16 @@ RESULTS_KINDS: dict[str, tuple[str, str]] = {
     "meta": ("a sweep results file (python -m overparam ethanol, toy or convergence)",
              "op.SweepResult.load (op.load_toy_results for a toy file's stem)"),
     "metadata_json": ("a convnet runs file (python -m overparam mnist)", "op.load_histories"),
+    "completion_json": ("a matrix-completion file (python -m overparam completion)", "op.completion.CompletionSeeds.load"),
 }
 
 
 class _OtherKind(Exception):
-    """Raised inside :func:`read_results` when the file is of the other kind (not one of ``READ_ERRORS``)."""
+    """Raised inside :func:`read_results` when the file is of another kind (not one of ``READ_ERRORS``)."""
 
 
 def _other_kind(missing: KeyError, members: Sequence[str]) -> str | None:
-    """What to say when a loader missed its metadata member in a file that holds the other kind's, else ``None``."""
+    """What to say when a loader missed its metadata member in a file that holds another kind's, else ``None``."""
     key = str(missing.args[0]).partition(" is not a file")[0] if missing.args else ""
     if key not in RESULTS_KINDS:
         return None
@@ -128,8 +131,8 @@ def read_results(path: str | os.PathLike) -> Iterator[Any]:
         No file at ``path``.
     InvalidResultsFile
         The file is not an ``.npz`` (zip) archive, or it, or what the block read from it, is damaged; or it is a
-        results file of the other kind (a convnet runs file read as a sweep,
-        or the reverse), and the message names the loader that reads it.
+        results file of another kind (:data:`RESULTS_KINDS`: a convnet runs file read as a sweep, say), and the
+        message names the loader that reads it.
     """
     path = Path(path)
     if not path.is_file():

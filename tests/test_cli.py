@@ -404,12 +404,15 @@ OTHER_SCALES = [
       "--out", "results/mnist_full.npz"], "results/mnist_full.npz", "mnist --steps full"),
     (["convergence", "--preset", "fast", "--out", "results/convergence_long.npz"], "results/convergence_long.npz",
      "convergence --preset long"),
+    (["completion", "--preset", "fast", "--out", "results/completion_long.npz"], "results/completion_long.npz",
+     "completion --preset long"),
 ]
 
 
 @pytest.mark.parametrize("argv, name, holds", OTHER_SCALES, ids=[" ".join(a[:3]) for a, _, _ in OTHER_SCALES])
 def test_out_naming_a_committed_file_from_another_scale_is_refused(tmp_path, monkeypatch, capsys, argv, name, holds):
     """``ethanol --preset fast --out results/ethanol_paper.npz`` used to replace the paper-scale file silently."""
+    from overparam.cli import completion as cli_completion
     from overparam.cli import convergence as cli_convergence
     from overparam.cli import mnist as cli_mnist
 
@@ -417,6 +420,7 @@ def test_out_naming_a_committed_file_from_another_scale_is_refused(tmp_path, mon
     _forbid(monkeypatch, cli_ethanol, "load_standardized_ethanol", "run_sweep")
     _forbid(monkeypatch, cli_mnist, "training_and_validation", "train_convnet")
     _forbid(monkeypatch, cli_convergence, "load_standardized_ethanol", "run_convergence")
+    _forbid(monkeypatch, cli_completion, "run_completion_seeds")
     copy = _copy_of_committed(tmp_path, Path(name).name)
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -462,8 +466,12 @@ def test_every_committed_file_names_the_run_it_holds():
     assert sorted(files.RESULTS_COMMANDS) == sorted(files.RESULTS_SHA256)
     for name, run in files.RESULTS_COMMANDS.items():
         with np.load(REPO_RESULTS / name, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))["provenance"] if "meta" in npz.files else json.loads(
-                str(npz["metadata_json"]))["metadata"]
+            if "meta" in npz.files:
+                meta = json.loads(str(npz["meta"]))["provenance"]
+            elif "completion_json" in npz.files:
+                meta = json.loads(str(npz["completion_json"]))["provenance"]
+            else:
+                meta = json.loads(str(npz["metadata_json"]))["metadata"]
         words = meta["command"].split()
         assert " ".join(words[:len(run.split()) + 3]) == f"python -m overparam {run}", (name, meta["command"])
 
@@ -485,6 +493,8 @@ def test_the_committed_sweeps_hold_their_presets_runs():
     long = op.SweepResult.load(REPO_RESULTS / "convergence_long.npz")
     problem = cv.whitened_problem(op.load_standardized_ethanol())
     assert cv.iterations_vs_std(long, problem, cv.PRESETS["long"])  # refuses a file of other runs (a ValueError)
+    assert op.completion.CompletionSeeds.load(REPO_RESULTS / "completion_long.npz").holds(
+        op.completion.SEED_PRESETS["long"])
 
 
 # ---------------------------------------------------------------------------
@@ -595,6 +605,7 @@ def test_redraw_of_a_damaged_results_file_is_one_error_line(tmp_path, capsys):
     (["ethanol", "--preset", "fast", "--threads", "1"], "ethanol_fast.npz", "results/ethanol_fast.npz"),
     (["toy", "--preset", "fast", "--threads", "1"], "toy_fast_y5.npz", "results/toy_fast"),
     (["convergence", "--preset", "fast"], "convergence_fast.npz", "results/convergence_fast.npz"),
+    (["completion", "--preset", "fast"], "completion_fast.npz", "results/completion_fast.npz"),
 ])
 def test_redraw_does_not_replace_a_committed_file_s_figures_unless_out_names_it(monkeypatch, capsys, argv, committed,
                                                                                 out):
