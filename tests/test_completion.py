@@ -115,6 +115,28 @@ def test_a_file_whose_arrays_do_not_match_its_draws_is_refused(fast_run, tmp_pat
         cp.CompletionSeeds.load(tmp_path / "bad.npz")
 
 
+def test_a_file_whose_singular_values_or_settings_do_not_match_is_refused(fast_run, tmp_path):
+    dataclasses.replace(fast_run, singular_values=fast_run.singular_values[:2]).save(tmp_path / "sv.npz")
+    with pytest.raises(op.InvalidResultsFile,
+                       match=r"singular_values has shape \(2, 2, 2, 6\), expected \(3, 2, 2, top\)"):
+        cp.CompletionSeeds.load(tmp_path / "sv.npz")
+    dataclasses.replace(fast_run, settings={**fast_run.settings, "seeds": [0, 2, 6]}).save(tmp_path / "seeds.npz")
+    with pytest.raises(op.InvalidResultsFile, match=r"seeds \[0, 2, 4\] are not those of the file's settings"):
+        cp.CompletionSeeds.load(tmp_path / "seeds.npz")
+    dataclasses.replace(fast_run, counts=fast_run.counts[None, :]).save(tmp_path / "2d.npz")
+    with pytest.raises(op.InvalidResultsFile, match="counts"):
+        cp.CompletionSeeds.load(tmp_path / "2d.npz")
+
+
+def test_a_file_without_one_of_its_arrays_is_called_damaged(fast_run, tmp_path):
+    path = fast_run.save(tmp_path / "full.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        members = {k: npz[k] for k in npz.files if k != "effective_ranks"}
+    np.savez(tmp_path / "partial.npz", **members)
+    with pytest.raises(op.InvalidResultsFile, match="not a valid results file .*effective_ranks"):
+        cp.CompletionSeeds.load(tmp_path / "partial.npz")
+
+
 def test_a_results_file_of_another_kind_names_its_loader(fast_run, tmp_path):
     with pytest.raises(op.InvalidResultsFile, match="a sweep results file .*read it with op.SweepResult.load"):
         cp.CompletionSeeds.load(REPO_RESULTS / "ethanol_edge.npz")
@@ -149,11 +171,26 @@ def test_recovery_onset_is_where_half_the_draws_recover_from_then_on():
     np.testing.assert_array_equal(cp.recovery_onset(made), [40, 10, np.nan, np.nan])
 
 
+def test_recovery_onset_with_an_odd_number_of_draws_at_the_last_count_and_for_every_draw():
+    ok, bad = 0.001, 0.5
+    errors = np.array([[[bad, bad, ok]], [[bad, ok, ok]], [[ok, bad, bad]]])  # 3 draws, 1 depth, 3 counts
+    nuclear = np.array([[bad, ok, ok], [bad, ok, ok], [bad, bad, ok]])
+    made = _made(errors, nuclear, counts=[10, 20, 30])
+    # depth 2: 1, 1, 2 of 3 draws (two of three are needed); nuclear norm: 0, 2, 3
+    np.testing.assert_array_equal(cp.recovery_onset(made), [30, 20])
+    np.testing.assert_array_equal(cp.recovery_onset(made, fraction=1.0), [np.nan, 30])
+    np.testing.assert_array_equal(cp.recovery_onset(made, fraction=1 / 3), [10, 20])
+    for fraction in (0, 1.5):
+        with pytest.raises(ValueError, match="fraction"):
+            cp.recovery_onset(made, fraction=fraction)
+
+
 def test_the_table_gives_the_median_and_the_recovered_draws_and_counts_a_diverged_run_as_the_worst():
     errors = np.array([[[0.2, 0.004]], [[0.4, 0.006]], [[np.nan, 0.5]]])
     nuclear = np.array([[0.3, 1e-8], [0.1, 1e-8], [0.2, 0.02]])
     text = cp.seeds_markdown(_made(errors, nuclear))
-    assert "Median relative error over 3 draws (draws with error ≤ 0.01)" in text
+    assert "Median relative error over 3 draws; in parentheses, the number of draws with error ≤ 0.01" in text
+    assert "error ≤ 0.5:" in cp.seeds_markdown(_made(errors, nuclear), threshold=0.5)
     assert "| depth 2 | 0.4 (0/3) | 0.006 (2/3) |" in text
     assert "| nuclear norm | 0.2 (0/3) | 1e-08 (2/3) |" in text
     assert "\\|Ω\\| = 100 | \\|Ω\\| = 200 |" in text
@@ -166,14 +203,19 @@ def test_the_figure_draws_each_method_s_median_its_range_and_the_threshold():
     nuclear = np.array([[0.3, 1e-8], [0.1, 1e-8], [0.2, 0.02]])
     ax = cp.plot_seed_errors(_made(errors, nuclear))
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"depth 2 (1 diverged runs left out)", "minimum nuclear norm", "recovery threshold 0.01"}
-    np.testing.assert_allclose(lines["depth 2 (1 diverged runs left out)"].get_ydata(), [0.3, 0.006])
+    assert set(lines) == {"depth 2 (1 diverged left out)", "minimum nuclear norm", "recovery threshold 0.01"}
+    np.testing.assert_allclose(lines["depth 2 (1 diverged left out)"].get_ydata(), [0.3, 0.006])
     np.testing.assert_allclose(lines["minimum nuclear norm"].get_ydata(), [0.2, 1e-8])
     bands = [c for c in ax.collections]
     assert len(bands) == 2
     low_high = bands[1].get_paths()[0].vertices[:, 1]  # the nuclear norm's band, from 1e-8 up to 0.3
     assert low_high.min() == pytest.approx(1e-8) and low_high.max() == pytest.approx(0.3)
     assert "20 draws" not in ax.get_title() and "3 draws" in ax.get_title()
+    plt.close(ax.figure)
+    unsolved = nuclear.copy()
+    unsolved[0, 0] = np.nan  # completion_experiment(nuclear=False) leaves the convex fits nan
+    ax = cp.plot_seed_errors(_made(errors, unsolved))
+    assert "minimum nuclear norm (1 not solved left out)" in [line.get_label() for line in ax.get_lines()]
     plt.close(ax.figure)
 
 

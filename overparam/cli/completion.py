@@ -1,8 +1,11 @@
 """``python -m overparam completion``: Part B's matrix completion over many random draws (Chapter 7).
 
-For every seed of the preset: a rank-5 100 × 100 target, nested sets of observed
-entries (1,000 to 5,000), deep factorizations of depths 2-4 trained by gradient
-descent from a small balanced start, and the minimum-nuclear-norm completion.
+For every seed of the preset: a random low-rank target, nested sets of observed
+entries, deep factorizations of several depths trained by gradient descent from
+a small balanced start, and the minimum-nuclear-norm completion (``long``, the
+chapter's: 100 × 100, rank 5, 1,000 to 5,000 entries, depths 2-4, twenty draws;
+``fast``: a small problem for the tests). The work is numpy's: set
+``OMP_NUM_THREADS=1`` for its small matrices, as the chapter does.
 Writes the final errors, losses, effective ranks and singular values of every
 run (``.npz``) and the figure of the median error and of the recovered draws
 against the count, and prints
