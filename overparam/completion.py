@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .factorization import CompletionPreset, completion_experiment
+from .factorization import CompletionPreset, completion_experiment, counts_table
 from .files import atomic_write, invalid_results, json_text, provenance, read_provenance, read_results
 from .training import NEVER
 from .validation import check_callable, check_int, check_real, check_sequence
@@ -277,15 +277,13 @@ def recovery_onset(result: CompletionSeeds, threshold: float = RECOVERY_THRESHOL
 
 
 def seeds_markdown(result: CompletionSeeds, threshold: float = RECOVERY_THRESHOLD) -> str:
-    """A Markdown table: per method and count, the median relative error and how many seeds recover (Chapter 7)."""
+    """A Markdown table: per count (a row) and method (a column), the median relative error and how many draws
+    recover (Chapter 7), by :func:`~overparam.factorization.counts_table`."""
     errors, hits, S = method_errors(result), recovered_counts(result, threshold), result.seeds.size
     median = np.median(np.where(np.isnan(errors), np.inf, errors), axis=0)  # a diverged run counts as the worst
-    head = "| method | " + " | ".join(f"\\|Ω\\| = {c:,}" for c in result.counts) + " |"
-    rows = [f"| {name} | " + " | ".join(f"{e:.2g} ({k}/{S})" for e, k in zip(median[m], hits[m])) + " |"
-            for m, name in enumerate(method_names(result))]
+    cells = [[f"{e:.2g} ({k}/{S})" for e, k in zip(median[m], hits[m])] for m in range(median.shape[0])]
     return (f"Median relative error over {S} draws; in parentheses, the number of draws with error ≤ {threshold:g}:"
-            "\n\n" + head + "\n|"
-            + "---|" * (1 + result.counts.size) + "\n" + "\n".join(rows))
+            "\n\n" + counts_table(result.counts, method_names(result), cells))
 
 
 def plot_seed_errors(result: CompletionSeeds, ax: Any = None, threshold: float = RECOVERY_THRESHOLD) -> Any:

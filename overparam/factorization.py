@@ -44,10 +44,12 @@ __all__ = [
     "CompletionExperiment",
     "CompletionPreset",
     "ConvergenceError",
+    "counts_table",
     "CompletionProblem",
     "FactorizationHistory",
     "NuclearNormResult",
     "completion_experiment",
+    "completion_markdown",
     "completion_problem",
     "effective_rank",
     "low_rank_matrix",
@@ -963,6 +965,30 @@ def run_completion(preset: CompletionPreset) -> CompletionExperiment:
     """:func:`completion_experiment` with a preset's settings (Chapter 7, ``ch-beyond-speed``)."""
     return completion_experiment(preset.n, preset.rank, preset.counts, preset.depths, preset.lr, preset.num_iters,
                                  preset.scale, preset.seed, record=preset.record)
+
+
+def counts_table(counts: Sequence[int], columns: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """A Markdown table with one row per observation count and one column per method (Chapter 7).
+
+    ``cells[m][c]`` is the text of method ``m`` at count ``c``. The counts run down the rows so that a table of many
+    counts still fits the book's text column.
+    """
+    if len(cells) != len(columns) or any(len(row) != len(counts) for row in cells):
+        raise ValueError(f"cells must hold one row of {len(counts)} texts (one per count) for each of the "
+                         f"{len(columns)} columns")
+    head = "| \\|Ω\\| | " + " | ".join(columns) + " |\n|" + "---|" * (1 + len(columns))
+    rows = [f"| {int(count):,} | " + " | ".join(row[c] for row in cells) + " |" for c, count in enumerate(counts)]
+    return head + "\n" + "\n".join(rows)
+
+
+def completion_markdown(experiment: CompletionExperiment) -> str:
+    """The table of :func:`completion_experiment`: per count and method, the relative error and the fit's
+    :func:`effective_rank` (Chapter 7, ``ch-beyond-speed``)."""
+    names = [f"depth {int(N)}" for N in experiment.depths] + ["nuclear norm"]
+    errors = np.vstack([experiment.errors, experiment.nuclear_errors])
+    ranks = np.vstack([experiment.effective_ranks, experiment.nuclear_effective_ranks])
+    cells = [[f"{e:.2g} (rank {r:.2f})" for e, r in zip(errors[m], ranks[m])] for m in range(len(names))]
+    return "Relative error (effective rank of the fit):\n\n" + counts_table(experiment.counts, names, cells)
 
 
 def plot_errors_vs_count(experiment: CompletionExperiment, ax: Any = None) -> Any:

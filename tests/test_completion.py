@@ -191,9 +191,9 @@ def test_the_table_gives_the_median_and_the_recovered_draws_and_counts_a_diverge
     text = cp.seeds_markdown(_made(errors, nuclear))
     assert "Median relative error over 3 draws; in parentheses, the number of draws with error ≤ 0.01" in text
     assert "error ≤ 0.5:" in cp.seeds_markdown(_made(errors, nuclear), threshold=0.5)
-    assert "| depth 2 | 0.4 (0/3) | 0.006 (2/3) |" in text
-    assert "| nuclear norm | 0.2 (0/3) | 1e-08 (2/3) |" in text
-    assert "\\|Ω\\| = 100 | \\|Ω\\| = 200 |" in text
+    assert "| \\|Ω\\| | depth 2 | nuclear norm |\n|---|---|---|\n" in text
+    assert "| 100 | 0.4 (0/3) | 0.2 (0/3) |" in text
+    assert "| 200 | 0.006 (2/3) | 1e-08 (2/3) |" in text
 
 
 def test_the_figure_draws_each_method_s_median_its_range_and_the_threshold():
@@ -279,3 +279,17 @@ def test_the_committed_file_holds_the_long_preset_and_its_first_draw_is_reproduc
     np.testing.assert_allclose(again.errors[0, 0], held.errors[0, d, c], rtol=1e-6)
     np.testing.assert_allclose(again.final_loss[0, 0], held.final_loss[0, d, c], rtol=1e-4)
     np.testing.assert_allclose(again.nuclear_errors[0], held.nuclear_errors[0, c], rtol=1e-6)
+
+
+def test_the_single_draw_table_has_a_row_per_count_and_a_column_per_method(fast_run):
+    b = FAST.base
+    one = fz.completion_experiment(b.n, b.rank, b.counts, b.depths, b.lr, b.num_iters, b.scale, 0,
+                                   record=b.num_iters)
+    text = fz.completion_markdown(one)
+    assert text.startswith("Relative error (effective rank of the fit):\n\n| \\|Ω\\| | depth 2 | depth 3 | "
+                           "nuclear norm |\n|---|---|---|---|\n")
+    assert (f"| 500 | {one.errors[0, 1]:.2g} (rank {one.effective_ranks[0, 1]:.2f}) | "
+            f"{one.errors[1, 1]:.2g} (rank {one.effective_ranks[1, 1]:.2f}) | "
+            f"{one.nuclear_errors[1]:.2g} (rank {one.nuclear_effective_ranks[1]:.2f}) |") in text
+    with pytest.raises(ValueError, match="one row of 2 texts"):
+        fz.counts_table([1, 2], ["a"], [["x"]])
