@@ -42,6 +42,7 @@ __all__ = [
     "plot_seed_errors",
     "recovered_counts",
     "recovery_onset",
+    "resume_from",
     "run_completion_seeds",
     "seeds_markdown",
 ]
@@ -193,8 +194,36 @@ class CompletionSeeds:
         return result
 
 
+def _draws(result: CompletionSeeds) -> list[dict[str, np.ndarray]]:
+    """The arrays of each draw of ``result``, by field name: what :func:`run_completion_seeds` resumes from."""
+    names = ("singular_values", *CompletionSeeds._PER_RUN, *CompletionSeeds._PER_SOLVE)
+    return [{name: getattr(result, name)[k] for name in names} for k in range(result.seeds.size)]
+
+
+def resume_from(checkpoint: str | Path, preset: CompletionSeedsPreset) -> CompletionSeeds | None:
+    """The draws that the checkpoint of an interrupted run of ``preset`` holds (:func:`run_completion_seeds`);
+    ``None`` when there is no checkpoint.
+
+    Raises
+    ------
+    ValueError
+        The checkpoint holds other settings, or seeds that are not the first of ``preset``'s.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        return None
+    held = CompletionSeeds.load(checkpoint)
+    done = held.seeds.tolist()
+    if ({**held.settings, "seeds": None} != {**preset.settings, "seeds": None}
+            or done != list(preset.seeds[: len(done)])):
+        raise ValueError(f"checkpoint: {checkpoint} holds the draws of other settings or seeds than preset "
+                         f"{preset.name!r}'s; delete it, or write this run elsewhere")
+    return held
+
+
 def run_completion_seeds(preset: CompletionSeedsPreset, *, command: str | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> CompletionSeeds:
+                         progress: Callable[[int, int], None] | None = None,
+                         checkpoint: str | Path | None = None) -> CompletionSeeds:
     """Part B's experiment (Chapter 7) at every seed of ``preset``, keeping each run's final state.
 
     Each seed is one call of :func:`~overparam.factorization.completion_experiment` with ``base``'s settings,
@@ -208,26 +237,46 @@ def run_completion_seeds(preset: CompletionSeedsPreset, *, command: str | None =
         The command line recorded in the provenance (default: the running one).
     progress : callable, optional
         ``progress(done, total)`` after each seed.
+    checkpoint : path, optional
+        A file that holds the draws done so far, written (atomically) after each draw. If it exists when the
+        run starts, its draws are taken from it and the run goes on from the next seed, so an interrupted run
+        loses at most one draw. The caller removes it once the results are saved.
+
+    Raises
+    ------
+    ValueError
+        ``checkpoint`` holds draws of other settings, or other seeds than the first of ``preset``'s.
     """
     if not isinstance(preset, CompletionSeedsPreset):
         raise TypeError(f"preset must be a CompletionSeedsPreset (see SEED_PRESETS), got {type(preset).__name__}")
     check_callable("progress", progress, "None or a callable (done, total)", optional=True)
+    checkpoint = None if checkpoint is None else Path(checkpoint)
     b = preset.base
     began = time.perf_counter()
-    runs = []
-    for k, seed in enumerate(preset.seeds):
-        runs.append(completion_experiment(b.n, b.rank, b.counts, b.depths, b.lr, b.num_iters, b.scale, seed,
-                                          record=b.num_iters, nuclear_max_iters=NUCLEAR_MAX_ITERS))
+    held = None if checkpoint is None else resume_from(checkpoint, preset)
+    draws = [] if held is None else _draws(held)
+    earlier = 0.0 if held is None else held.wall_time
+
+    def stacked(record: dict[str, Any]) -> CompletionSeeds:
+        return CompletionSeeds(
+            seeds=np.array(preset.seeds[: len(draws)]), counts=np.array(b.counts), depths=np.array(b.depths),
+            **{name: np.stack([d[name] for d in draws]) for name in draws[0]},
+            settings={**preset.settings, "seeds": list(preset.seeds[: len(draws)])}, provenance=record,
+            wall_time=earlier + time.perf_counter() - began)
+
+    record = provenance(command, preset=preset.name, omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                        resumed_draws=len(draws))
+    for k in range(len(draws), len(preset.seeds)):
+        run = completion_experiment(b.n, b.rank, b.counts, b.depths, b.lr, b.num_iters, b.scale, preset.seeds[k],
+                                    record=b.num_iters, nuclear_max_iters=NUCLEAR_MAX_ITERS)
+        draws.append({"singular_values": run.singular_values[:, :, -1, :],
+                      **{name: getattr(run, name) for name in (*CompletionSeeds._PER_RUN,
+                                                               *CompletionSeeds._PER_SOLVE)}})
+        if checkpoint is not None and k + 1 < len(preset.seeds):
+            stacked(record).save(checkpoint)
         if progress is not None:
             progress(k + 1, len(preset.seeds))
-    per_run = {name: np.stack([getattr(r, name) for r in runs])
-               for name in (*CompletionSeeds._PER_RUN, *CompletionSeeds._PER_SOLVE)}
-    return CompletionSeeds(
-        seeds=np.array(preset.seeds), counts=np.array(b.counts), depths=np.array(b.depths),
-        singular_values=np.stack([r.singular_values[:, :, -1, :] for r in runs]), **per_run,
-        settings=preset.settings,
-        provenance=provenance(command, preset=preset.name, omp_num_threads=os.environ.get("OMP_NUM_THREADS")),
-        wall_time=time.perf_counter() - began)
+    return stacked(record)
 
 
 def method_names(result: CompletionSeeds) -> list[str]:

@@ -94,6 +94,34 @@ def test_each_seed_is_the_single_draw_experiment(fast_run):
     assert fast_run.provenance["preset"] == "fast" and fast_run.wall_time > 0
 
 
+def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(fast_run, tmp_path):
+    checkpoint = tmp_path / "run.partial.npz"
+
+    def stop_after_two(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cp.run_completion_seeds(FAST, command="test", checkpoint=checkpoint, progress=stop_after_two)
+    held = cp.CompletionSeeds.load(checkpoint)
+    assert held.seeds.tolist() == [0, 2] and held.settings == {**FAST.settings, "seeds": [0, 2]}
+    assert cp.resume_from(checkpoint, FAST).seeds.tolist() == [0, 2]
+    resumed = cp.run_completion_seeds(FAST, command="test", checkpoint=checkpoint)
+    assert resumed.provenance["resumed_draws"] == 2 and resumed.holds(FAST)
+    for name in ("errors", "final_loss", "effective_ranks", "diverged_at", "singular_values", "nuclear_errors"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(fast_run, name), err_msg=name)
+    assert cp.resume_from(tmp_path / "none.npz", FAST) is None
+
+
+def test_a_checkpoint_of_other_settings_or_seeds_is_refused(fast_run, tmp_path):
+    other = dataclasses.replace(FAST, base=dataclasses.replace(FAST.base, num_iters=301))
+    fast_run.save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="checkpoint: .*c.npz holds the draws of other settings or seeds"):
+        cp.run_completion_seeds(other, checkpoint=tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="other settings or seeds"):
+        cp.resume_from(tmp_path / "c.npz", dataclasses.replace(FAST, seeds=(2, 0, 4)))
+
+
 def test_save_and_load_give_the_same_file_and_check_the_preset(fast_run, tmp_path):
     path = fast_run.save(tmp_path / "seeds.npz")
     back = cp.CompletionSeeds.load(path)
@@ -244,6 +272,34 @@ def test_the_command_writes_the_file_the_figure_and_the_table(tmp_path, monkeypa
     assert "| depth 3 |" in out.out and "results will be written to results/completion_fast.npz" in out.err
     held = cp.CompletionSeeds.load(written)
     assert held.holds(FAST) and held.provenance["command"] == "python -m overparam completion --preset fast"
+
+
+def test_the_command_resumes_from_its_checkpoint_removes_it_and_refuses_another_run_s(fast_run, tmp_path,
+                                                                                       monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "results" / "completion_fast.partial.npz"
+    checkpoint.parent.mkdir()
+    partial = cp.CompletionSeeds(
+        seeds=fast_run.seeds[:1], counts=fast_run.counts, depths=fast_run.depths,
+        **{name: getattr(fast_run, name)[:1] for name in ("errors", "final_loss", "effective_ranks",
+                                                          "diverged_at", "seconds", "singular_values",
+                                                          "nuclear_errors", "nuclear_effective_ranks",
+                                                          "nuclear_seconds")},
+        settings={**FAST.settings, "seeds": [0]})
+    partial.save(checkpoint)
+    assert main(["completion", "--preset", "fast", "--no-figures"]) == 0
+    err = capsys.readouterr().err
+    assert f"resuming from results/completion_fast.partial.npz: 1 of {len(FAST.seeds)} draws done" in err
+    held = cp.CompletionSeeds.load(tmp_path / "results" / "completion_fast.npz")
+    assert held.provenance["resumed_draws"] == 1 and held.holds(FAST) and not checkpoint.exists()
+    np.testing.assert_array_equal(held.errors, fast_run.errors)
+    dataclasses.replace(partial, settings={**partial.settings, "num_iters": 7}).save(
+        tmp_path / "results" / "other.partial.npz")
+    with pytest.raises(SystemExit) as info:
+        main(["completion", "--preset", "fast", "--out", "results/other.npz"])
+    assert info.value.code == 2
+    assert "holds the draws of other settings or seeds" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "other.npz").exists()
 
 
 def test_the_command_never_replaces_its_default_file_and_redraws_without_training(tmp_path, monkeypatch, capsys):

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..completion import (SEED_PRESETS, CompletionSeeds, plot_recovered, plot_seed_errors, run_completion_seeds,
-                          seeds_markdown)
-from ..files import atomic_savefig, check_writable, choose_output
+from ..completion import (SEED_PRESETS, CompletionSeeds, plot_recovered, plot_seed_errors, resume_from,
+                          run_completion_seeds, seeds_markdown)
+from ..files import OutputPathError, atomic_savefig, check_writable, choose_output
 from ..plotting import note_scale, use_book_style
 from .args import add_redraw_option, redraw_mismatch, redraw_unnamed
 from .progress import Progress
@@ -72,9 +72,20 @@ def run(args: argparse.Namespace) -> int:
     b = preset.base
     print(f"completion {preset.name}: {len(preset.seeds)} draws x {len(b.counts)} counts x depths "
           f"{', '.join(map(str, b.depths))} ({b.num_iters:,} steps each) and the nuclear norm", file=sys.stderr)
-    result = run_completion_seeds(preset, command=args.command_line,
+    checkpoint = Path(out).with_suffix(".partial.npz")
+    try:
+        held = resume_from(checkpoint, preset)
+    except ValueError as exc:  # the checkpoint of another run
+        raise OutputPathError(str(exc)) from None
+    if held is not None:
+        print(f"resuming from {checkpoint}: {held.seeds.size} of {len(preset.seeds)} draws done", file=sys.stderr)
+    else:
+        print(f"after each draw the draws done so far are kept in {checkpoint}; if the run stops, run this "
+              f"command again with --out {out} to go on from there", file=sys.stderr)
+    result = run_completion_seeds(preset, command=args.command_line, checkpoint=checkpoint,
                                   progress=Progress(f"completion {preset.name}", unit="draw"))
     result.save(out)
+    checkpoint.unlink(missing_ok=True)
     written = [out]
     if not args.no_figures:
         written.append(_draw(result, preset.name, Path(out).with_suffix(".png")))
