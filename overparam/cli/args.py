@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
-from ..files import RESULTS_SHA256
+from ..files import RESULTS_SHA256, check_writable, choose_output
 
 __all__ = ["add_redraw_option", "add_results_file_options", "device_name", "nonnegative_int", "positive_int",
-           "redraw_mismatch", "redraw_unnamed"]
+           "redraw_mismatch", "redraw_unnamed", "results_output"]
 
 
 def positive_int(text: str) -> int:
@@ -87,3 +88,18 @@ def add_results_file_options(parser: argparse.ArgumentParser, name: str, figures
                         f"time-stamped name if that exists); {figures} written next to it")
     parser.add_argument("--force", action="store_true", help="replace the default results file if it exists")
     parser.add_argument("--data-dir", default=None, help="folder holding gas_sensor/ (default: OVERPARAM_DATA_DIR)")
+
+
+def results_output(args: argparse.Namespace, default: str, run: str, companions: Sequence[str] = (".png",)) -> Path:
+    """Where a command writes its results file, settled before any work, and said on standard error.
+
+    :func:`overparam.files.choose_output` with the command's ``--out`` and ``--force`` (``run``: the sub-command
+    and scale, checked against a committed file's), and ``companions`` beside it unless ``--no-figures`` (when
+    the command has that option); then :func:`overparam.files.check_writable`, and the line "results will be
+    written to <path> (<why>)".
+    """
+    written = () if getattr(args, "no_figures", False) else tuple(companions)
+    out, why = choose_output(args.out, default, force=args.force, companions=written, run=run)
+    check_writable(out)
+    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    return out

@@ -20,9 +20,9 @@ from typing import Any
 
 from ..completion import (SEED_PRESETS, CompletionSeeds, plot_recovered, plot_seed_errors, resume_from,
                           run_completion_seeds, seeds_markdown)
-from ..files import OutputPathError, atomic_savefig, check_writable, choose_output
+from ..files import OutputPathError, atomic_savefig
 from ..plotting import note_scale, use_book_style
-from .args import add_redraw_option, redraw_mismatch, redraw_unnamed
+from .args import add_redraw_option, redraw_mismatch, redraw_unnamed, results_output
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -64,11 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.redraw:
         return _redraw(args)
     preset = SEED_PRESETS[args.preset]
-    out, why = choose_output(args.out, f"results/completion_{preset.name}.npz", force=args.force,
-                             companions=() if args.no_figures else (".png",),
-                             run=f"completion --preset {args.preset}")
-    check_writable(out)
-    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    out = results_output(args, f"results/completion_{preset.name}.npz", f"completion --preset {args.preset}")
     b = preset.base
     print(f"completion {preset.name}: {len(preset.seeds)} draws x {len(b.counts)} counts x depths "
           f"{', '.join(map(str, b.depths))} ({b.num_iters:,} steps each) and the nuclear norm", file=sys.stderr)

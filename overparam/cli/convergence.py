@@ -20,11 +20,12 @@ from typing import Any
 from ..convergence import (PRESETS, ConvergencePreset, convergence_runs, iterations_by_seed, median_over_seeds,
                            plot_iterations_vs_std, run_convergence, whitened_problem)
 from ..data import load_standardized_ethanol
-from ..files import atomic_savefig, check_writable, choose_output
+from ..files import atomic_savefig
 from ..plotting import note_scale, use_book_style
 from ..training import format_iterations
 from ..sweep import SweepResult
-from .args import add_redraw_option, add_results_file_options, positive_int, redraw_mismatch, redraw_unnamed
+from .args import (add_redraw_option, add_results_file_options, positive_int, redraw_mismatch, redraw_unnamed,
+                   results_output)
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -73,11 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.redraw:
         return _redraw(args)
     preset = PRESETS[args.preset]
-    out, why = choose_output(args.out, f"results/convergence_{preset.name}.npz", force=args.force,
-                             companions=() if args.no_figures else (".png",),
-                             run=f"convergence --preset {args.preset}")
-    check_writable(out)
-    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    out = results_output(args, f"results/convergence_{preset.name}.npz", f"convergence --preset {args.preset}")
     problem = whitened_problem(load_standardized_ethanol(args.data_dir))
     print(f"convergence {preset.name}: {len(convergence_runs(problem, preset)):,} runs "
           f"x {preset.num_iters:,} iterations, float32, {args.threads} thread(s)", file=sys.stderr)

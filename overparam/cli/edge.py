@@ -22,11 +22,12 @@ import torch
 
 from ..data import load_standardized_ethanol
 from ..edge import check_refinement, concat_sweeps, edge_groups, edge_runs, plot_edge, second_round_runs, teaser_grid
-from ..files import atomic_savefig, check_writable, choose_output, file_sha256, find_results
+from ..files import atomic_savefig, file_sha256, find_results
 from ..optimum import lp_optimum
 from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult, run_sweep
-from .args import add_redraw_option, add_results_file_options, device_name, positive_int, redraw_unnamed
+from .args import (add_redraw_option, add_results_file_options, device_name, positive_int, redraw_unnamed,
+                   results_output)
 from .progress import Progress
 
 __all__ = ["SOURCE", "register", "run"]
@@ -94,10 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    out, why = choose_output(args.out, "results/ethanol_edge.npz", force=args.force,
-                             companions=() if args.no_figures else (".png",), run="ethanol-edge")
-    check_writable(out)
-    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    out = results_output(args, "results/ethanol_edge.npz", "ethanol-edge")
     data = load_standardized_ethanol(args.data_dir)
     optimum = lp_optimum(data.X, data.y, 4).loss
     print(f"ethanol-edge: {len(runs)} runs x {source.num_iters:,} iterations, {source.dtype} on {args.device}, "

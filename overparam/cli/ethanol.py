@@ -14,12 +14,12 @@ import torch
 
 from ..data import load_standardized_ethanol
 from ..ethanol import PRESETS, plot_depth_sweep, plot_teaser, summary
-from ..files import atomic_savefig, check_writable, choose_output
+from ..files import atomic_savefig
 from ..optimum import lp_optimum
 from ..plotting import note_scale, use_book_style
 from ..sweep import SweepResult, run_sweep
 from .args import (add_redraw_option, add_results_file_options, device_name, positive_int, redraw_mismatch,
-                   redraw_unnamed)
+                   redraw_unnamed, results_output)
 from .progress import Progress
 
 __all__ = ["FIGURE_SUFFIXES", "register", "run"]
@@ -93,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    out, why = choose_output(args.out, f"results/ethanol_{preset.name}.npz", force=args.force,
-                             companions=() if args.no_figures else FIGURE_SUFFIXES,
-                             run=f"ethanol --preset {args.preset}")
-    check_writable(out)
-    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    out = results_output(args, f"results/ethanol_{preset.name}.npz", f"ethanol --preset {args.preset}",
+                         FIGURE_SUFFIXES)
     data = load_standardized_ethanol(args.data_dir)
     optima = _optima(data)
     runs = preset.runs()

@@ -33,9 +33,8 @@ import torch
 
 from ..convnet import VARIANTS, ConvNetConfig, resolve_device, save_histories, stand_in_note, train_convnet
 from ..files import provenance
-from ..files import check_writable, choose_output
 from ..mnist import final_evaluation_sets, training_and_validation
-from .args import device_name, nonnegative_int, positive_int
+from .args import device_name, nonnegative_int, positive_int, results_output
 from .progress import Progress
 
 __all__ = ["register", "run"]
@@ -97,9 +96,7 @@ def run(args: argparse.Namespace) -> int:
     run_name = f"mnist --steps {steps_name}"  # the run, as overparam.files.RESULTS_COMMANDS names it
     if set(args.variants) != set(VARIANTS):
         run_name += f" --variants {','.join(args.variants)}"
-    out, why = choose_output(args.out, f"results/mnist_{steps_name}.npz", force=args.force, run=run_name)
-    check_writable(out)
-    print(f"results will be written to {out} ({why})", file=sys.stderr)
+    out = results_output(args, f"results/mnist_{steps_name}.npz", run_name, (".json",))
     train, validation = training_and_validation(args.data_dir, download)
     evals, finals = {"validation": validation}, final_evaluation_sets(train, args.data_dir, download)
     eval_every = args.eval_every or (100 if dev.type == "cuda" else 200)
