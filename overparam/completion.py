@@ -1,4 +1,4 @@
-"""Part B's completion experiment over many random draws (Chapter 7, ch-beyond-speed): the results file, the table, the figure.
+"""Part B's completion experiment over many random draws (Chapter 7, ch-beyond-speed): results file, table, figure.
 
 Chapter 7 runs :func:`overparam.factorization.completion_experiment` live on
 one draw (one target, one set of observed entries, one start). Whether
@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .factorization import CompletionPreset, completion_experiment, counts_table
+from .factorization import CompletionPreset, completion_experiment, completion_methods, counts_table
 from .files import atomic_write, invalid_results, json_text, provenance, read_provenance, read_results
 from .training import NEVER
 from .validation import check_callable, check_int, check_real, check_sequence
@@ -141,6 +141,8 @@ class CompletionSeeds:
 
     _PER_RUN = ("errors", "final_loss", "effective_ranks", "diverged_at", "seconds")
     _PER_SOLVE = ("nuclear_errors", "nuclear_effective_ranks", "nuclear_seconds")
+    #: the arrays with one entry per draw (axis 0)
+    _PER_DRAW = ("singular_values", *_PER_RUN, *_PER_SOLVE)
 
     @property
     def diverged(self) -> np.ndarray:
@@ -154,8 +156,7 @@ class CompletionSeeds:
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (arrays, plus the JSON metadata as the string member ``completion_json``); no pickle."""
         meta = {"settings": self.settings, "provenance": dict(self.provenance), "wall_time": self.wall_time}
-        arrays = {name: getattr(self, name) for name in ("seeds", "counts", "depths", "singular_values",
-                                                          *self._PER_RUN, *self._PER_SOLVE)}
+        arrays = {name: getattr(self, name) for name in ("seeds", "counts", "depths", *self._PER_DRAW)}
         text = json_text(meta, "CompletionSeeds.save's metadata")
         return atomic_write(path, lambda fh: np.savez_compressed(fh, completion_json=np.array(text), **arrays))
 
@@ -173,8 +174,7 @@ class CompletionSeeds:
         """
         with read_results(path) as f:
             meta = json.loads(str(f["completion_json"]))
-            result = cls(**{name: f[name] for name in ("seeds", "counts", "depths", "singular_values",
-                                                      *cls._PER_RUN, *cls._PER_SOLVE)},
+            result = cls(**{name: f[name] for name in ("seeds", "counts", "depths", *cls._PER_DRAW)},
                          settings=meta["settings"], provenance=read_provenance(meta["provenance"]),
                          wall_time=float(meta["wall_time"]))
         for name in ("seeds", "counts", "depths"):
@@ -196,8 +196,7 @@ class CompletionSeeds:
 
 def _draws(result: CompletionSeeds) -> list[dict[str, np.ndarray]]:
     """The arrays of each draw of ``result``, by field name: what :func:`run_completion_seeds` resumes from."""
-    names = ("singular_values", *CompletionSeeds._PER_RUN, *CompletionSeeds._PER_SOLVE)
-    return [{name: getattr(result, name)[k] for name in names} for k in range(result.seeds.size)]
+    return [{name: getattr(result, name)[k] for name in CompletionSeeds._PER_DRAW} for k in range(result.seeds.size)]
 
 
 def resume_from(checkpoint: str | Path, preset: CompletionSeedsPreset) -> CompletionSeeds | None:
@@ -269,9 +268,8 @@ def run_completion_seeds(preset: CompletionSeedsPreset, *, command: str | None =
     for k in range(len(draws), len(preset.seeds)):
         run = completion_experiment(b.n, b.rank, b.counts, b.depths, b.lr, b.num_iters, b.scale, preset.seeds[k],
                                     record=b.num_iters, nuclear_max_iters=NUCLEAR_MAX_ITERS)
-        draws.append({"singular_values": run.singular_values[:, :, -1, :],
-                      **{name: getattr(run, name) for name in (*CompletionSeeds._PER_RUN,
-                                                               *CompletionSeeds._PER_SOLVE)}})
+        draws.append({name: run.singular_values[:, :, -1, :] if name == "singular_values" else getattr(run, name)
+                      for name in CompletionSeeds._PER_DRAW})
         if checkpoint is not None and k + 1 < len(preset.seeds):
             stacked(record).save(checkpoint)
         if progress is not None:
@@ -280,8 +278,9 @@ def run_completion_seeds(preset: CompletionSeedsPreset, *, command: str | None =
 
 
 def method_names(result: CompletionSeeds) -> list[str]:
-    """``["depth 2", …, "nuclear norm"]``: the rows of :func:`method_errors`."""
-    return [f"depth {int(N)}" for N in result.depths] + ["nuclear norm"]
+    """``["depth 2", …, "nuclear norm"]``: the rows of :func:`method_errors`
+    (:func:`~overparam.factorization.completion_methods`)."""
+    return completion_methods(result.depths)
 
 
 def method_errors(result: CompletionSeeds) -> np.ndarray:
@@ -335,25 +334,30 @@ def seeds_markdown(result: CompletionSeeds, threshold: float = RECOVERY_THRESHOL
             "\n\n" + counts_table(result.counts, method_names(result), cells))
 
 
+def _method_style(result: CompletionSeeds, m: int) -> tuple[str, str, bool]:
+    """The legend label, colour and kind (nuclear norm or not) of row ``m`` of :func:`method_names` in a figure."""
+    from .plotting import DEPTH_COLORS
+
+    if m == result.depths.size:
+        return "minimum nuclear norm", "black", True
+    return f"depth {int(result.depths[m])}", DEPTH_COLORS[int(result.depths[m]) % len(DEPTH_COLORS)], False
+
+
 def plot_seed_errors(result: CompletionSeeds, ax: Any = None, threshold: float = RECOVERY_THRESHOLD) -> Any:
     """Median error against the count, per method, with the band from the smallest to the largest draw (Chapter 7)."""
     import matplotlib.pyplot as plt
-
-    from .plotting import DEPTH_COLORS
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.2))
     errors = method_errors(result)
     floor = 1e-12  # an error of exactly 0 would vanish from the log axis; it is drawn there instead
-    for m, name in enumerate(method_names(result)):
-        nuclear = m == result.depths.size
-        color = "black" if nuclear else DEPTH_COLORS[int(result.depths[m]) % len(DEPTH_COLORS)]
+    for m in range(errors.shape[1]):
+        label, color, nuclear = _method_style(result, m)
         band = np.maximum(errors[:, m, :], floor)  # a run without an error (nan) is left out, and said in the legend
         lost = int(np.isnan(band).sum())
         why = "not solved" if nuclear else "diverged"
         ax.fill_between(result.counts, np.nanmin(band, axis=0), np.nanmax(band, axis=0), color=color, alpha=0.15,
                         linewidth=0)
-        label = "minimum nuclear norm" if nuclear else name
         ax.semilogy(result.counts, np.nanmedian(band, axis=0), "s--" if nuclear else "o-", color=color, ms=4,
                     label=label + (f" ({lost} {why} left out)" if lost else ""))
     ax.axhline(threshold, color="0.4", lw=0.8, ls=":", label=f"recovery threshold {threshold:g}")
@@ -367,17 +371,14 @@ def plot_recovered(result: CompletionSeeds, ax: Any = None, threshold: float = R
     """The fraction of draws each method recovers (:func:`recovered_counts`) against the count (Chapter 7)."""
     import matplotlib.pyplot as plt
 
-    from .plotting import DEPTH_COLORS
-
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.2))
     fraction = recovered_counts(result, threshold) / result.seeds.size
-    for m, name in enumerate(method_names(result)):
-        nuclear = m == result.depths.size
-        color = "black" if nuclear else DEPTH_COLORS[int(result.depths[m]) % len(DEPTH_COLORS)]
+    for m in range(fraction.shape[0]):
+        label, color, nuclear = _method_style(result, m)
         # markers that shrink from one method to the next: where lines coincide (at 0 or 1), each stays visible
         ax.plot(result.counts, fraction[m], "s--" if nuclear else "o-", color=color, ms=max(9 - 2 * m, 3),
-                mfc="none" if m % 2 else color, label="minimum nuclear norm" if nuclear else name)
+                mfc="none" if m % 2 else color, label=label)
     ax.set(xlabel=r"observed entries $|\Omega|$", ylabel=f"fraction of draws with error ≤ {threshold:g}",
            ylim=(-0.03, 1.03), title=f"recovered draws (of {result.seeds.size})")
     ax.legend(loc="center left", fontsize="small")  # the small counts, where every method fails or is about to

@@ -50,6 +50,7 @@ __all__ = [
     "NuclearNormResult",
     "completion_experiment",
     "completion_markdown",
+    "completion_methods",
     "completion_problem",
     "effective_rank",
     "low_rank_matrix",
@@ -981,10 +982,15 @@ def counts_table(counts: Sequence[int], columns: Sequence[str], cells: Sequence[
     return head + "\n" + "\n".join(rows)
 
 
+def completion_methods(depths: Sequence[int]) -> list[str]:
+    """The methods of Part B's tables, in order: ``"depth N"`` per depth, then ``"nuclear norm"`` (Chapter 7)."""
+    return [f"depth {int(N)}" for N in depths] + ["nuclear norm"]
+
+
 def completion_markdown(experiment: CompletionExperiment) -> str:
     """The table of :func:`completion_experiment`: per count and method, the relative error and the fit's
     :func:`effective_rank` (Chapter 7, ``ch-beyond-speed``)."""
-    names = [f"depth {int(N)}" for N in experiment.depths] + ["nuclear norm"]
+    names = completion_methods(experiment.depths)
     errors = np.vstack([experiment.errors, experiment.nuclear_errors])
     ranks = np.vstack([experiment.effective_ranks, experiment.nuclear_effective_ranks])
     cells = [[f"{e:.2g} (rank {r:.2f})" for e, r in zip(errors[m], ranks[m])] for m in range(len(names))]
