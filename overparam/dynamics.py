@@ -76,7 +76,11 @@ def psd_power(A: np.ndarray, alpha: float, rtol: float | None = None) -> np.ndar
 
     (the convention Theorem 1's formula needs; Chapter 4 explains why). Eigenvalues at most ``rtol`` × the largest |eigenvalue|
     are set to exactly 0 first: they are round-off, and a 1e−16 raised to the
-    power 1/5 would become 6e−4. Defined in Chapter 4 (ch-preconditioner).
+    power 1/5 would become 6e−4. The price: applied to a Gram matrix
+    :math:`W_e W_e^\\top` or :math:`W_e^\\top W_e`, the clamp also zeroes a genuine
+    singular value of :math:`W_e` below about :math:`\\sqrt{\\mathrm{rtol}}\\,\\sigma_{\\max}`
+    (1e−7 to 1e−6 of the largest at the default, by n), which round-off in the Gram
+    matrix could not resolve anyway. Defined in Chapter 4 (ch-preconditioner).
 
     Parameters
     ----------
