@@ -63,7 +63,7 @@ PAPER_READOFFS: Mapping[str, Mapping[int, float]] = MappingProxyType({  # read-o
     "tutorial": MappingProxyType({0: 4.5, 500: 3.0, 3000: 2.5, 5000: 2.2, 8593: 1.6}),
     "overparameterized": MappingProxyType({0: 14.0, 2000: 0.5, 3500: 0.25, 5000: 0.1, 8593: 0.05}),
 })
-#: Which of our runs each of the paper's curves is compared with. The paper does not say where its
+#: Which of our runs each of the paper's curves is compared with. We could not establish where the paper's
 #: overparameterized net's L2 penalty sits; comparing it with the penalty on the product W₂W₁ (the placement
 #: that leaves the tutorial's objective unchanged) is the book's reading, which Chapter 6 (``ch-mnist``) tests.
 PAPER_CURVE_RUNS: Mapping[str, str] = MappingProxyType({"tutorial": "baseline", "overparameterized": "product"})
