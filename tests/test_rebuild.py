@@ -38,9 +38,11 @@ def cell_outputs(nb: dict, merged: bool) -> list[tuple[str, str, str]]:
     A cell's streams are compared as its page shows them: one text per stream name, which MyST-NB makes with
     ``coalesce_streams`` (``nb_merge_streams: true``) when it renders the cell, writing the merged text into
     the first stream output of the executed notebook in place and leaving the others. ``merged`` says the
-    notebook is such a one (the build's); a fresh execution's streams are merged here the same way. (How a
-    kernel splits one cell's prints into messages varies from run to run, so the messages are not compared.)
-    An image is its SHA-256, so that a difference names its cell, not bytes.
+    notebook is such a one (the build's); a fresh execution's streams are merged here the same way. How a
+    kernel splits a cell's prints into messages varies from run to run, and the merge strips the whitespace at
+    the end of each piece and ends it with a newline, so the same prints can merge into texts that differ in
+    whitespace (a blank line where a piece began with a line's newline): a stream is compared as its words,
+    whitespace collapsed. An image is its SHA-256, so that a difference names its cell, not bytes.
     """
     found = []
     for cell in nb["cells"]:
@@ -58,17 +60,16 @@ def cell_outputs(nb: dict, merged: bool) -> list[tuple[str, str, str]]:
                                   if kind.startswith("text/") else hashlib.sha256(value.encode()).hexdigest()))
             elif out["output_type"] == "error":
                 found.append((cell.get("id", "?"), "error", f"{out['ename']}: {out['evalue']}"))
-        found += [(cell.get("id", "?"), f"stream:{name}", WALL_TIME.sub("<time>", text))
+        found += [(cell.get("id", "?"), f"stream:{name}", " ".join(WALL_TIME.sub("<time>", text).split()))
                   for name, text in sorted(streams.items())]
     return found
 
 
-def first_difference(a: str, b: str) -> str:
-    """The first line in which two texts differ, both versions (or which one is longer)."""
-    for x, y in zip(a.splitlines(), b.splitlines()):
-        if x != y:
-            return f"{x!r} then {y!r}"
-    return f"{len(a.splitlines())} lines then {len(b.splitlines())}"
+def first_difference(a: str, b: str, context: int = 50) -> str:
+    """Where two texts first differ: ``context`` characters of each from a little before that place."""
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, at - 10)
+    return f"{a[start:start + context]!r} then {b[start:start + context]!r}"
 
 
 def test_wall_time_mask_takes_durations_only():
@@ -76,6 +77,24 @@ def test_wall_time_mask_takes_durations_only():
     assert masked == "34 runs; wall time <time>, <time>, <time>; 1,000 steps at <time>"
     for text in ("ε = 0.3, 5 seeds, 10 steps, σ_2", "W_e 6.5e-03 s = 0.01", "1.00   s = 0.00352: 1.06"):
         assert WALL_TIME.sub("<time>", text) == text
+
+
+def test_first_difference_shows_where_two_texts_part():
+    assert first_difference("loss 0.0243 at step 3", "loss 0.0244 at step 3", 12) == "'loss 0.0243 ' then 'loss 0.0244 '"
+    assert first_difference("abc", "abcd") == "'abc' then 'abcd'"
+
+
+def _one_cell(*pieces: str) -> dict:
+    """A notebook of one code cell whose stdout came in these pieces."""
+    outputs = [{"output_type": "stream", "name": "stdout", "text": piece} for piece in pieces]
+    return {"cells": [{"cell_type": "code", "id": "c", "outputs": outputs}]}
+
+
+def test_streams_compare_alike_however_the_kernel_split_them():
+    whole = cell_outputs(_one_cell("η = 0.01: L − L* = 0.0243\nη = 0.02: diverged\n"), merged=False)
+    # print writes its text and its newline separately: a piece may end just before a newline
+    assert cell_outputs(_one_cell("η = 0.01: L − L* = 0.0243", "\nη = 0.02: diverged\n"), merged=False) == whole
+    assert cell_outputs(_one_cell("η = 0.01: L − L* = 0.0242\nη = 0.02: diverged\n"), merged=False) != whole
 
 
 def test_the_build_merges_each_cells_streams():
