@@ -3,8 +3,9 @@
 Every random draw in the book is seeded through an explicit argument, so a second execution of a chapter, on the
 same machine and at the same scale, must reproduce the first output for output: every printed word (the
 whitespace between them aside, :func:`cell_outputs`), every table and every figure (the PNG bytes). Only the
-wall-clock times a chapter reports (``100 s``, ``34 ms/step``) may differ; they are masked before the comparison. The first execution is the strict build's
-(``_build/jupyter_execute``, made by ``tests/test_book.py``, which runs first); without it the test skips.
+wall-clock times a chapter reports (``100 s``, ``34 ms/step``) may differ; they are masked before the comparison.
+The first execution is the strict build's (``_build/jupyter_execute``, made by ``tests/test_book.py``, which runs
+first); without it, or when it is older than a chapter or the library, the test skips.
 
 Two reader-scale builds of one commit (1743aaa), compared output by output on a 2-core CPU, differed in wall times
 only (2026-12-07).
