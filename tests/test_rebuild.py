@@ -81,7 +81,8 @@ def test_wall_time_mask_takes_durations_only():
 
 
 def test_first_difference_shows_where_two_texts_part():
-    assert first_difference("loss 0.0243 at step 3", "loss 0.0244 at step 3", 12) == "'loss 0.0243 ' then 'loss 0.0244 '"
+    shown = first_difference("loss 0.0243 at step 3", "loss 0.0244 at step 3", 12)
+    assert shown == "'loss 0.0243 ' then 'loss 0.0244 '"
     assert first_difference("abc", "abcd") == "'abc' then 'abcd'"
 
 
