@@ -21,6 +21,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
+from .deep import _as_factors, _product
 from .linear import _lp_step_functions, _problem_tensors
 from .losses import check_problem
 from .training import DeepHistory, check_run, to_numpy, train_loop
@@ -29,6 +30,7 @@ from .validation import check_int, check_real, finite_array
 __all__ = [
     "end_to_end_direction",
     "end_to_end_step",
+    "layer_preconditioner",
     "preconditioner",
     "psd_power",
     "single_output_direction",
@@ -195,6 +197,46 @@ def preconditioner(W_e: np.ndarray, depth: int) -> np.ndarray:
     depth = check_int("depth", depth, 1)
     left, right = _gram_powers(W_e, depth)
     return sum(np.kron(right[depth - j], left[j - 1]) for j in range(1, depth + 1))
+
+
+def layer_preconditioner(factors: Sequence[np.ndarray]) -> np.ndarray:
+    """The (kd × kd) matrix by which one gradient step on the layers moves :math:`W_e`, to first order.
+
+    .. math::
+
+        \\sum_{j=1}^{N} (B_j^\\top B_j) \\otimes (A_j A_j^\\top),
+        \\qquad A_j = W_N \\cdots W_{j+1},\\; B_j = W_{j-1} \\cdots W_1,
+
+        \\operatorname{vec}(W_e^{+} - W_e) = -\\eta \\Bigl[\\sum_j (B_j^\\top B_j) \\otimes (A_j A_j^\\top)\\Bigr]
+        \\operatorname{vec}(\\nabla L^1(W_e)) + O(\\eta^2),
+
+    empty products being identities and ``vec`` column-stacking, as in
+    :func:`preconditioner`. It is :math:`J J^\\top` for the Jacobian J of
+    :math:`W_e` with respect to all the layers' entries, so it holds for any
+    layers, balanced or not; for balanced layers it equals :math:`P_{W_e}` of
+    arXiv:1802.06509, Claim 1 (the step of the proof of Theorem 1). For one
+    output with scalar layers :math:`\\omega_2, \\ldots, \\omega_N` above
+    :math:`w_1` it is :math:`\\prod_j \\omega_j^2\\, I + \\sum_j \\prod_{i \\ne j}
+    \\omega_i^2\\, w_1 w_1^\\top`. Defined in Chapter 2 (``ch-deep-linear``).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, …, W_N]``, ``W_j`` of shape (n_j, n_{j−1}).
+
+    Returns
+    -------
+    ndarray, shape (kd, kd)
+        Symmetric positive semidefinite.
+    """
+    Ws = _as_factors(factors)
+    k, d = Ws[-1].shape[0], Ws[0].shape[1]
+    P = np.zeros((k * d, k * d))
+    for j in range(len(Ws)):
+        A = _product(Ws[j + 1:]) if j + 1 < len(Ws) else np.eye(k)
+        B = _product(Ws[:j]) if j else np.eye(d)
+        P += np.kron(B.T @ B, A @ A.T)
+    return (P + P.T) / 2
 
 
 def _single_output_direction(w: Any, g: Any, depth: int) -> Any:

@@ -21,7 +21,7 @@ import torch
 
 from .balance import balanced_init, max_imbalance
 from .deep import DeepHistory, _as_factors, end_to_end, train_deep_linear
-from .dynamics import preconditioner, psd_power, train_end_to_end
+from .dynamics import layer_preconditioner, preconditioner, psd_power, train_end_to_end
 from .losses import check_problem
 from .optimum import check_optimum, suboptimality
 from .plotting import DEPTH_COLORS, hollow_band, loss_axes, note_scale, plot_loss
@@ -31,6 +31,7 @@ __all__ = [
     "RuleComparison",
     "RunGap",
     "compare_network_and_rule",
+    "network_sharpness",
     "plot_comparison",
     "preconditioned_sharpness",
     "relative_imbalance",
@@ -326,7 +327,11 @@ def relative_imbalance(factors: Sequence[np.ndarray]) -> float:
     balancedness matters only relative to :math:`\\|W_j\\|^2`: the ratio is
     invariant under rescaling all layers by one factor, so a layer-wise
     Gaussian initialization is no more balanced, in this sense, at a smaller
-    standard deviation. 0 for N = 1. Defined in Chapter 2 (``ch-deep-linear``), used again in Chapter 4
+    standard deviation. 0 for N = 1. The numerator is a Frobenius norm and the
+    denominator a spectral one, so the ratio can exceed 1, and at the same
+    spectral imbalance it grows with the hidden width (about as its square
+    root): it compares runs of one architecture, not different widths.
+    Defined in Chapter 2 (``ch-deep-linear``), used again in Chapter 4
     (``ch-preconditioner``).
     """
     Ws = _as_factors(factors)
@@ -366,7 +371,41 @@ def preconditioned_sharpness(W_e: np.ndarray, depth: int, hessian: np.ndarray) -
     -------
     float
     """
-    P = preconditioner(W_e, depth)
+    return _sharpness(preconditioner(W_e, depth), hessian)
+
+
+def network_sharpness(factors: Sequence[np.ndarray], hessian: np.ndarray) -> float:
+    """Largest eigenvalue of :math:`J J^\\top H`: the curvature one gradient step on the layers sees.
+
+    .. math::
+
+        \\lambda_{\\max}\\bigl(J J^\\top H\\bigr),
+
+    with :math:`J J^\\top` from :func:`~overparam.dynamics.layer_preconditioner`
+    (any layers, balanced or not) and H the Hessian of :math:`L^1` at
+    :math:`W_e`, column-stacked. Where :math:`\\nabla L^1(W_e) = 0` these are
+    the nonzero eigenvalues of the Hessian of :math:`L^N` with respect to all
+    the layers' entries, so gradient descent on the layers is stable there, to
+    first order, only while :math:`\\eta\\,\\lambda_{\\max} < 2`. For balanced
+    layers it equals :func:`preconditioned_sharpness`. Defined in Chapter 2
+    (``ch-deep-linear``).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, …, W_N]``.
+    hessian : ndarray, shape (kd, kd)
+        Symmetric.
+
+    Returns
+    -------
+    float
+    """
+    return _sharpness(layer_preconditioner(factors), hessian)
+
+
+def _sharpness(P: np.ndarray, hessian: np.ndarray) -> float:
+    """:math:`\\lambda_{\\max}(P H)` for a positive semidefinite P, as that of :math:`P^{1/2} H P^{1/2}`."""
     H = finite_array("hessian", hessian)
     if H.shape != P.shape:
         raise ValueError(f"hessian must have shape {P.shape} (k·d squared, column-stacked), got {H.shape}")

@@ -8,6 +8,7 @@ from overparam.deep import end_to_end, layer_gradients, train_deep_linear
 from overparam.dynamics import (
     end_to_end_direction,
     end_to_end_step,
+    layer_preconditioner,
     preconditioner,
     psd_power,
     single_output_direction,
@@ -291,3 +292,60 @@ def test_bad_rule_training_input_raises(kwargs, match):
     args = {"p": 4, "W_e0": np.ones(6), "depth": 2, "lr": 0.01, "num_iters": 3} | kwargs
     with pytest.raises(ValueError, match=match):
         train_end_to_end(X, y, **args)
+
+
+# --- layer_preconditioner ------------------------------------------------------
+
+
+def _jacobian_of_product(Ws):
+    """Oracle: J = d vec(W_e) / d (all layers' entries), by torch.autograd in float64."""
+    shapes = [W.shape for W in Ws]
+    sizes = [W.size for W in Ws]
+
+    def vec_product(theta):
+        parts = torch.split(theta, sizes)
+        W_e = parts[0].reshape(shapes[0])
+        for part, shape in zip(parts[1:], shapes[1:]):
+            W_e = part.reshape(shape) @ W_e
+        return W_e.T.reshape(-1)  # column-stacked
+
+    theta = torch.tensor(np.concatenate([W.ravel() for W in Ws]), dtype=torch.float64)
+    return torch.autograd.functional.jacobian(vec_product, theta).numpy()
+
+
+@pytest.mark.parametrize("dims", [[5, 1], [5, 1, 1, 1], [4, 3, 6, 2], [3, 4, 4, 4, 1]])
+def test_layer_preconditioner_is_the_jacobian_gram_matrix_for_any_layers(dims):
+    Ws = gaussian_init(dims, 0.8, seed=len(dims))  # unbalanced
+    J = _jacobian_of_product(Ws)
+    np.testing.assert_allclose(layer_preconditioner(Ws), J @ J.T, rtol=1e-12, atol=1e-13)
+
+
+def test_layer_preconditioner_moves_W_e_like_one_gradient_step_on_the_layers():
+    Ws = gaussian_init([4, 3, 3, 2], 0.7, seed=3)
+    G = np.random.default_rng(5).normal(size=(2, 4))
+    lr = 1e-6
+    stepped = [W - lr * g for W, g in zip(Ws, layer_gradients(Ws, G))]
+    moved = (end_to_end(stepped) - end_to_end(Ws)) / lr
+    expected = -layer_preconditioner(Ws) @ _vec(G)
+    # the step's O(η) remainder, relative to the largest entry
+    np.testing.assert_allclose(_vec(moved), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+def test_layer_preconditioner_of_balanced_layers_is_claim_1s(depth):
+    W_e = np.random.default_rng(depth).normal(size=(3, 5))
+    Ws = balanced_factors(W_e, depth, widths=[4] * (depth - 1), seed=depth)
+    np.testing.assert_allclose(layer_preconditioner(Ws), preconditioner(W_e, depth), rtol=1e-10, atol=1e-12)
+
+
+def test_layer_preconditioner_of_scalar_layers_has_its_closed_form():
+    w1, omegas = np.array([0.3, -1.2, 0.5]), [0.7, 1.9]
+    Ws = [w1[None, :]] + [np.array([[o]]) for o in omegas]
+    prod = np.prod(np.square(omegas))
+    rank_one = sum(prod / o**2 for o in omegas) * np.outer(w1, w1)
+    np.testing.assert_allclose(layer_preconditioner(Ws), prod * np.eye(3) + rank_one, rtol=1e-13)
+
+
+def test_layer_preconditioner_rejects_a_broken_chain():
+    with pytest.raises(ValueError, match=r"factors\[1\]"):
+        layer_preconditioner([np.ones((3, 4)), np.ones((2, 2))])

@@ -17,6 +17,7 @@ from overparam.preconditioning import (  # noqa: E402
     RuleComparison,
     RunGap,
     compare_network_and_rule,
+    network_sharpness,
     plot_comparison,
     preconditioned_sharpness,
     relative_imbalance,
@@ -211,6 +212,42 @@ def test_preconditioned_sharpness_against_direct_eigenvalues():
         preconditioned_sharpness(w[None, :], 2, np.eye(3))
     with pytest.raises(ValueError, match="hessian must be symmetric"):
         preconditioned_sharpness(w[None, :], 2, np.triu(np.ones((len(w), len(w)))))
+
+
+def test_network_sharpness_is_the_top_eigenvalue_of_the_layers_hessian_at_an_optimum():
+    """Oracle: the Hessian of L^N over all layers' entries, by torch.autograd in float64, where ∇L^1(W_e) = 0."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 4))
+    Ws = gaussian_init([4, 3, 3, 1], 0.9, seed=2)  # unbalanced
+    y = X @ end_to_end(Ws)[0]  # W_e fits exactly: its gradient is zero
+    shapes, sizes = [W.shape for W in Ws], [W.size for W in Ws]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+
+    def loss(theta):
+        parts = torch.split(theta, sizes)
+        W_e = parts[0].reshape(shapes[0])
+        for part, shape in zip(parts[1:], shapes[1:]):
+            W_e = part.reshape(shape) @ W_e
+        return torch.mean((Xt @ W_e[0] - yt) ** 2) / 2
+
+    theta = torch.tensor(np.concatenate([W.ravel() for W in Ws]))
+    full = torch.autograd.functional.hessian(loss, theta).numpy()
+    H = lp_hessian(end_to_end(Ws)[0], X, y, 2)
+    assert network_sharpness(Ws, H) == pytest.approx(np.linalg.eigvalsh(full)[-1], rel=1e-10)
+
+
+def test_network_sharpness_of_balanced_layers_is_the_rules_and_above_it_for_unbalanced_scalar_layers():
+    X, y = _regression(3)
+    w = np.random.default_rng(3).normal(size=X.shape[1])
+    H = lp_hessian(w, X, y, 2)
+    Ws = balanced_factors(w[None, :], 3, seed=0)
+    assert network_sharpness(Ws, H) == pytest.approx(preconditioned_sharpness(w[None, :], 3, H), rel=1e-10)
+    # the same w_e with a long w_1 and short scalar layers: the first layer's rank-one term adds curvature
+    unbalanced = [4.0 * w[None, :], np.array([[0.5]]), np.array([[0.5]])]
+    prod = 0.25**2
+    assert network_sharpness(unbalanced, H) > prod * np.linalg.eigvalsh(H)[-1] * (1 + 1e-3)
+    with pytest.raises(ValueError, match="hessian must have shape"):
+        network_sharpness(Ws, np.eye(2))
 
 
 def test_rule_demo_checks_the_problem_before_any_run_and_the_optimum_before_drawing():
