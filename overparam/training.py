@@ -148,6 +148,13 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray, dtype: str = "float64") -
     :math:`\tfrac12 w^\top H w - b^\top w + c`, can even come out slightly
     negative in float32), and twice its best is then still round-off.
 
+    The rule reads the loss itself, not :math:`L - L^*` (it knows no
+    optimum): where :math:`L^*` is far above 0, a run near it must climb by
+    about :math:`L^*` before it counts as collapsed, however many times its
+    best :math:`L - L^*` that is. Where the optimum is known, compare the
+    final and the best :math:`L - L^*` as well (Chapter 2 does, for the runs it
+    chooses).
+
     Parameters
     ----------
     steps : ndarray of int, shape (n,)

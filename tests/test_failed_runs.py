@@ -79,6 +79,17 @@ def test_spikes_of_a_diverged_run_stop_at_its_divergence_and_bad_arguments_are_n
             res.spikes(**kwargs)
 
 
+def test_spikes_accept_a_run_at_the_optimum_to_round_off_and_see_no_spike_in_its_jitter():
+    """L* = 0.5; the run ends at L* and 1e-7 below it, then jitters 3e-7 above: all within round-off (5e-6)."""
+    res = _result([[1.5, 0.7, 0.5, 0.5 - 1e-7, 0.5 + 3e-7]], [1e-3])
+    assert res.spikes(0, 0.5)[0].size == 0
+    # a real rise from there is still a spike, against the round-off margin
+    res = _result([[1.5, 0.7, 0.5, 0.5 + 1e-4]], [1e-3])
+    steps, ratios = res.spikes(0, 0.5)
+    np.testing.assert_array_equal(steps, [30])
+    np.testing.assert_allclose(ratios, [1e-4 / (1e-5 * 0.5 + 1e-12)])
+
+
 def test_outcome_checks_its_index_like_history_and_spikes():
     """outcome(5) used to raise an IndexError and outcome(-1) to answer for the last run."""
     res = _result([[1.0, 0.5, 0.2]], [1e-3])

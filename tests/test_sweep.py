@@ -468,6 +468,30 @@ def test_iterations_to_target(lr_grid):
         assert (h.iterations_to(target) or np.inf) == its[i]
 
 
+def test_iterations_to_target_interpolated_between_records():
+    never = float(op.training.NEVER)
+    cfg = RunConfig("gd", 0.1, depth=1, p=2)
+    rows = [(cfg, [1.0, 0.6, 0.2, 0.1], never),     # crosses 0.3 three quarters of the way from step 1 to 2
+            (cfg, [0.25, 0.2, 0.15, 0.1], never),   # below 0.3 at its first record
+            (cfg, [1.0, 0.9, 0.8, 0.7], never),     # never
+            (cfg, [1.0, 0.5, np.nan, np.nan], 2.0)]  # read up to its divergence: never
+    res = _hand_result(rows)
+    np.testing.assert_array_equal(res.iterations_to(0.3), [2, 0, np.inf, np.inf])
+    np.testing.assert_allclose(res.iterations_to(0.3, interpolate=True), [1.75, 0, np.inf, np.inf], rtol=1e-15)
+    # at a recorded loss exactly: that record's step
+    assert res.iterations_to(0.6, interpolate=True)[0] == 1.0
+
+
+def test_iterations_to_target_interpolated_lies_within_one_record_spacing(lr_grid):
+    res = lr_grid
+    target = float(np.nanmedian(res.loss[:, -1]))
+    coarse, fine = res.iterations_to(target), res.iterations_to(target, interpolate=True)
+    np.testing.assert_array_equal(np.isfinite(coarse), np.isfinite(fine))
+    for a, b in zip(coarse[np.isfinite(coarse)], fine[np.isfinite(fine)]):
+        k = int(np.searchsorted(res.steps, a))
+        assert (res.steps[k - 1] < b <= a) if k else (b == a)
+
+
 def test_save_load_roundtrip_is_exact(lr_grid, tmp_path):
     res = lr_grid
     path = res.save(tmp_path / "sub" / "sweep.npz")
