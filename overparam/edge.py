@@ -457,7 +457,8 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
     baselines their teaser styles (:data:`~overparam.ethanol.TEASER_STYLES`).
     A dotted horizontal line in GD's colour marks its best final
     :math:`L - L^*`, so that each baseline's runs read as above or below it.
-    The legend sits outside the axes, on the right.
+    The legend, outside the axes on the right, ends with grey entries that say
+    what the marker kinds mean.
     """
     groups = list(check_sequence("groups", groups, "EdgeGroup objects"))
     if not all(isinstance(g, EdgeGroup) for g in groups):
@@ -480,6 +481,10 @@ def plot_edge(groups: Sequence[EdgeGroup], ax: Any = None) -> Any:
                         mfc=color if trained else "white")
         if c.method == "gd" and np.isfinite(g.best_of()):
             ax.axhline(g.best_of(), color=color, ls=":", lw=1.2, label=f"{g.label}: best final")
+    # what the marker kinds mean, in grey (empty proxies: legend entries only)
+    for size, fill, label in ((8, "0.45", "trained, sweep's grid (final)"), (5, "0.45", "trained, refinement (final)"),
+                              (8, "white", "failed (lowest before failing)")):
+        ax.plot([], [], ls="none", marker="o", ms=size, color="0.45", mfc=fill, label=label)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return ax
 

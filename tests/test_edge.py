@@ -253,7 +253,8 @@ def test_plot_edge_fills_the_runs_that_trained_and_leaves_the_failed_ones_open()
     ax = edge.plot_edge(edge.edge_groups(sweep, refinement, optimum=0.01))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["GD, depth 2 (one extra scalar)", "GD, depth 2 (one extra scalar): best final",
-                      "AdaDelta, ρ=0.9, ε=1e-08"]
+                      "AdaDelta, ρ=0.9, ε=1e-08", "trained, sweep's grid (final)", "trained, refinement (final)",
+                      "failed (lowest before failing)"]
     (reference,) = [line for line in ax.lines if line.get_linestyle() == ":"]
     assert list(reference.get_ydata()) == pytest.approx([0.05, 0.05]), "at depth 2's best final L − L*"
     open_markers = [line for line in ax.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
