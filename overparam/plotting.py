@@ -356,9 +356,10 @@ def floor_power_of_ten(values: Any) -> float:
     """The largest power of ten at or below every value (an array, or a list of arrays): a log axis's bottom.
 
     The imbalance figures start their log axis here, at the smallest value
-    measured after step 0, and draw a balanced start's round-off imbalance at
-    step 0 on this floor instead of decades below everything else (Chapters 3
-    and 7).
+    measured after step 0, so that a balanced start's round-off imbalance at
+    step 0 does not stretch the axis decades below everything else: Chapter 3
+    marks that value on the floor, apart from its line, and Chapter 7 draws it
+    on the floor.
 
     Raises
     ------

@@ -388,7 +388,7 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
     (dotted line, "budget"), one row per depth at budget × :data:`ROW_STEP` ** depth:
     ▽ (open) for a run that neither reached the target nor diverged within
     the budget, × for a run that diverged. A dotted vertical line marks the
-    depth-1 stability limit :math:`2/y_1^2`.
+    depth-1 stability limit :math:`2/y_1^2` (legend: "depth-1 limit").
     """
     import matplotlib.pyplot as plt
 
@@ -421,6 +421,7 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
             ax.plot([], [], "v", color="0.3", mfc="none", ms=4, label="not within the budget")
             ax.plot([], [], "x", color="0.3", ms=4, label="diverged")
             ax.plot([], [], ":", color="0.4", lw=1, label="budget")
+            ax.plot([], [], ":", color="k", lw=1, label="depth-1 limit $2/y_1^2$")
         ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
     axes[0].set_ylabel(f"iterations to $L \\leq$ {math_power(result.target)}")
     axes[0].legend(fontsize=8, loc="lower left")

@@ -319,7 +319,11 @@ def test_the_figure_draws_every_run_of_the_grid():
     budget = [line for line in ax.get_lines() if list(line.get_ydata()) == [3000, 3000]]
     assert budget and budget[0].get_linestyle() == ":"
     assert ax.get_ylabel() == "iterations to $L \\leq$ $10^{-5}$"
-    assert {"not within the budget", "diverged", "budget"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+    legend = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    assert {"not within the budget", "diverged", "budget"} <= set(legend)
+    # both dotted lines are in the legend: the budget (grey) and the depth-1 stability limit (black)
+    limit = legend["depth-1 limit $2/y_1^2$"]
+    assert limit.get_linestyle() == ":" and limit.get_color() == "k"
     plt.close("all")
 
 
