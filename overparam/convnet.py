@@ -51,12 +51,13 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -71,10 +72,12 @@ from .validation import check_callable, check_int, check_real, check_sequence, t
 __all__ = [
     "ConvNetConfig",
     "ConvNetHistory",
+    "CPUSetup",
     "TutorialConvNet",
     "VARIANTS",
     "TUTORIAL_TRAIN_SIZE",
     "accuracy",
+    "cpu_setup",
     "flatten_nhwc",
     "full_float32",
     "load_histories",
@@ -412,7 +415,8 @@ class ConvNetHistory:
         The part of ``seconds`` spent measuring accuracy.
     seed : int
     device : str
-        Where it ran, e.g. ``"cuda (NVIDIA H100 80GB HBM3)"``.
+        Where it ran, e.g. ``"cuda (NVIDIA H100 80GB HBM3)"`` or ``"cpu (x86_64, AVX512, 2 threads)"`` (the
+        architecture, torch's CPU capability and the thread count; :func:`cpu_setup` reads it).
     data : str
         Description of the training data (:attr:`MNISTData.description`).
     """
@@ -508,9 +512,41 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def _device_name(dev: torch.device) -> str:
+    """Where a run computes, as :attr:`ConvNetHistory.device` records it.
+
+    On a CPU: the architecture, the instruction set torch's kernels use
+    (``torch.backends.cpu.get_cpu_capability()``) and the thread count, e.g.
+    ``"cpu (x86_64, AVX512, 2 threads)"``. Each of the three can change the order of float32 sums, hence the
+    rounding of the losses (Chapter 6, ``ch-mnist``); :func:`cpu_setup` reads them back.
+    """
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    machine = platform.processor() or platform.machine()
+    return f"cpu ({machine}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
+
+
+class CPUSetup(NamedTuple):
+    """What a CPU device string of :func:`train_convnet` records (:func:`cpu_setup`)."""
+
+    machine: str
+    #: torch's CPU capability ("AVX512", "AVX2", "DEFAULT", ...); ``None`` for a string written before it was recorded.
+    capability: str | None
+    threads: int
+
+
+_CPU_DEVICE = re.compile(r"cpu \((?P<machine>.+?), (?:(?P<capability>[A-Z][A-Z0-9_]*), )?(?P<threads>\d+) threads\)")
+
+
+def cpu_setup(device: str) -> CPUSetup | None:
+    """Read a run's CPU device string (:attr:`ConvNetHistory.device`) into its parts; ``None`` for any other device.
+
+    ``"cpu (x86_64, AVX512, 2 threads)"`` gives ``CPUSetup("x86_64", "AVX512", 2)``. Strings written before the
+    capability was recorded, such as ``"cpu (x86_64, 2 threads)"``, give ``capability=None``.
+    """
+    found = _CPU_DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if found is None:
+        return None
+    return CPUSetup(found["machine"], found["capability"], int(found["threads"]))
 
 
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]

@@ -21,8 +21,10 @@ from overparam.convnet import (
     VARIANTS,
     ConvNetConfig,
     ConvNetHistory,
+    CPUSetup,
     TutorialConvNet,
     accuracy,
+    cpu_setup,
     flatten_nhwc,
     load_histories,
     resolve_device,
@@ -451,6 +453,30 @@ def test_trainer_names_the_bad_argument(small):
                       final_eval_data={"test": MNISTData(data.images, data.labels + 10, "test", "")})
     h = train_convnet(config, data, np.int64(2), device="cpu", seed=np.int64(1))
     assert h.num_steps == 2 and h.seed == 1 and type(h.seed) is int
+
+
+@needs_data
+def test_a_cpu_run_records_the_capability_of_its_kernels(small):
+    """Bug: a CPU run's device string was "cpu (x86_64, 2 threads)", the same on CPUs whose kernels (AVX512, AVX2)
+    round float32 sums differently, so Chapter 6 took another CPU for the setup that wrote its results file."""
+    data = MNISTData(small.images[:40], small.labels[:40], "test", "")
+    h = train_convnet(ConvNetConfig(batch_size=8), data, 1, device="cpu", seed=0)
+    setup = cpu_setup(h.device)
+    assert setup == (setup.machine, torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())
+    assert h.device == f"cpu ({setup.machine}, {setup.capability}, {setup.threads} threads)" and setup.machine
+
+
+def test_cpu_setup_reads_device_strings_old_and_new():
+    assert cpu_setup("cpu (x86_64, AVX512, 2 threads)") == CPUSetup("x86_64", "AVX512", 2)
+    assert cpu_setup("cpu (arm, DEFAULT, 8 threads)") == CPUSetup("arm", "DEFAULT", 8)
+    # written before the capability was recorded (results/mnist_full.json)
+    assert cpu_setup("cpu (x86_64, 2 threads)") == CPUSetup("x86_64", None, 2)
+    # Windows: platform.processor() holds a comma
+    assert cpu_setup("cpu (Intel64 Family 6 Model 158, GenuineIntel, AVX2, 4 threads)") == CPUSetup(
+        "Intel64 Family 6 Model 158, GenuineIntel", "AVX2", 4)
+    assert cpu_setup("cpu (Intel64 Family 6 Model 158, GenuineIntel, 4 threads)").capability is None
+    for other in ("cuda (NVIDIA H100 80GB HBM3)", "cpu", "cpu (x86_64, AVX2, two threads)", "", None):
+        assert cpu_setup(other) is None
 
 
 # ---------------------------------------------------------------------------
