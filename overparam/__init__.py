@@ -80,7 +80,8 @@ from .mnist import (
     scale_pixels,
     training_and_validation,
 )
-from .plotting import BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, floor_power_of_ten, hollow_band, loss_axes, note_scale, plain_log_ticks, plot_loss, use_book_style
+from .plotting import (BASELINE_COLORS, DEPTH_COLORS, depth_linestyle, floor_power_of_ten, hollow_band, loglog_above_floor,
+                       loss_axes, note_scale, plain_log_ticks, plot_loss, set_floor, use_book_style)
 from .sweep import (
     BEST_FINAL,
     FASTEST_TO_TARGET,
@@ -248,6 +249,8 @@ __all__ = [
     "pick",
     "plain_log_ticks",
     "floor_power_of_ten",
+    "loglog_above_floor",
+    "set_floor",
     "Plane",
     "plane_curl",
     "plot_comparison",

@@ -380,6 +380,6 @@ def plot_recovered(result: CompletionSeeds, ax: Any = None, threshold: float = R
         ax.plot(result.counts, fraction[m], "s--" if nuclear else "o-", color=color, ms=max(9 - 2 * m, 3),
                 mfc="none" if m % 2 else color, label=label)
     ax.set(xlabel=r"observed entries $|\Omega|$", ylabel=f"fraction of draws with error ≤ {threshold:g}",
-           ylim=(-0.03, 1.03), title=f"recovered draws (of {result.seeds.size})")
+           ylim=(-0.03, 1.03), title=f"fraction of the {result.seeds.size} draws recovered")
     ax.legend(loc="center left", fontsize="small")  # the small counts, where every method fails or is about to
     return ax

@@ -16,9 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .scale import scale_name
-from .validation import check_int
+from .validation import check_int, check_real
 
-__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "plain_log_ticks",
+__all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power", "floor_power_of_ten", "loglog_above_floor",
+           "set_floor", "plain_log_ticks",
            "DEPTH_COLORS", "BASELINE_COLORS", "depth_linestyle", "hollow_band"]
 
 #: One colour per depth (index = depth), shared by every chapter: 1 blue, 2 rose, 3 ochre, 4 indigo, 5 purple,
@@ -357,9 +358,9 @@ def floor_power_of_ten(values: Any) -> float:
 
     The imbalance figures start their log axis here, at the smallest value
     measured after step 0, so that a balanced start's round-off imbalance at
-    step 0 does not stretch the axis decades below everything else: Chapter 3
-    marks that value on the floor, apart from its line, and Chapter 7 draws it
-    on the floor.
+    step 0 does not stretch the axis decades below everything else;
+    :func:`loglog_above_floor` then marks that value on the floor, apart from
+    its line (Chapters 3 and 7).
 
     Raises
     ------
@@ -372,6 +373,59 @@ def floor_power_of_ten(values: Any) -> float:
     if positive.size == 0:
         raise ValueError(f"values must hold a finite positive number, got {values[:5]!r}")
     return float(10.0 ** np.floor(np.log10(positive.min())))
+
+
+def loglog_above_floor(ax: Any, x: Any, y: Any, floor: float, fmt: str = "-", **style: Any) -> np.ndarray:
+    """Draw ``y`` against ``x`` on log–log axes whose bottom is ``floor``; the values below it as open ▽ on the floor.
+
+    A value below the axis's floor (a balanced start's round-off imbalance at
+    step 0, from :func:`floor_power_of_ten`) is not a point of the line:
+    joined to it, it would draw a rise of several decades that never
+    happened. It is marked by an open triangle on the floor in the line's
+    colour, outside the axes' clipping. Once every line is drawn,
+    :func:`set_floor` puts the axis's bottom at ``floor`` and adds the
+    triangles' legend entry. Used by Chapters 3 (``ch-balancedness``) and 7
+    (``ch-beyond-speed``).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x, y : array_like, shape (n,)
+        Positive ``x``; ``y`` may hold values below ``floor`` (0 included).
+    floor : float
+        > 0, the axis's bottom (:func:`set_floor`).
+    fmt : str
+        The line's format, e.g. ``"--s"``.
+    **style
+        Passed to the line (``color``, ``label``, ``ms``, ...); the triangles
+        take its colour.
+
+    Returns
+    -------
+    ndarray of bool
+        Which values lie below the floor.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D arrays of one length, got shapes {x.shape} and {y.shape}")
+    floor = check_real("floor", floor, above=0)
+    below = y < floor
+    (line,) = ax.loglog(x[~below], y[~below], fmt, **style)
+    if below.any():  # (no empty line: it would count in the figure's extent)
+        ax.plot(x[below], np.full(int(below.sum()), floor), "v", color=line.get_color(), mfc="none", ms=6,
+                clip_on=False)
+    return below
+
+
+def set_floor(ax: Any, floor: float, label: str) -> None:
+    """Put the y axis's bottom at ``floor`` and add one grey legend entry, ``label``, for the open triangles.
+
+    Call it once, after every :func:`loglog_above_floor` of the axes: fixing
+    the bottom stops the y axis's autoscaling, so a line drawn afterwards
+    could end above the top.
+    """
+    ax.set_ylim(bottom=check_real("floor", floor, above=0))
+    ax.plot([], [], "v", color="0.3", mfc="none", ms=6, label=label)
 
 
 #: What a figure that no training budget influences says instead of the build's scale (:func:`note_scale`).

@@ -370,6 +370,30 @@ def test_floor_power_of_ten_is_the_largest_power_below_every_value():
         op.floor_power_of_ten([0.0, np.nan])
 
 
+def test_loglog_above_floor_draws_the_values_below_the_floor_as_open_triangles_apart_from_the_line():
+    fig, ax = plt.subplots()
+    below = op.loglog_above_floor(ax, [0.7, 1.0, 10.0, 100.0], [1e-17, 2e-6, 5e-5, 3e-4], 1e-6, "--s", color="C1",
+                                  label="balanced")
+    np.testing.assert_array_equal(below, [True, False, False, False])
+    line, marks = ax.lines
+    np.testing.assert_array_equal(line.get_xdata(), [1.0, 10.0, 100.0])  # step 0 is no point of the line
+    assert line.get_linestyle() == "--" and line.get_label() == "balanced"
+    assert list(marks.get_xdata()) == [0.7] and list(marks.get_ydata()) == [1e-6]  # on the floor
+    assert marks.get_marker() == "v" and marks.get_markerfacecolor() == "none" and marks.get_color() == line.get_color()
+    assert not marks.get_clip_on() and ax.get_xscale() == ax.get_yscale() == "log"
+    # nothing below: no empty line (it would count in the figure's extent); a later line still widens the axis
+    assert not op.loglog_above_floor(ax, [1.0, 2.0], [1e-5, 2e-5], 1e-6).any() and len(ax.lines) == 3
+    op.loglog_above_floor(ax, [1.0, 2.0], [0.5, 8.0], 1e-6)
+    op.set_floor(ax, 1e-6, "step 0: below the axis")
+    assert ax.get_ylim()[0] == 1e-6 and ax.get_ylim()[1] >= 8.0
+    assert [t.get_text() for t in ax.legend().get_texts()] == ["balanced", "step 0: below the axis"]
+    with pytest.raises(ValueError, match="^x and y must be 1-D arrays of one length"):
+        op.loglog_above_floor(ax, [1.0, 2.0], [1.0], 1e-6)
+    with pytest.raises(ValueError, match="^floor"):
+        op.loglog_above_floor(ax, [1.0], [1.0], 0.0)
+    plt.close(fig)
+
+
 # --- The palette, as colour-blind readers see it ---------------------------------------------------------------
 # Dichromacy simulated with the severity-1 matrices of Machado, Oliveira & Fernandes (2009), applied to linear
 # sRGB; colour differences are CIE76 ΔE in CIELAB (D65). A just-noticeable difference is about 2.3; the book asks
