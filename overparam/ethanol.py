@@ -226,10 +226,11 @@ TARGETS = {4: 0.1, 2: 0.07}
 TEASER_NAMES = {"adagrad": "AdaGrad", "adadelta": "AdaDelta", "momentum": "momentum", "adam": "Adam"}
 #: Line styles of the teaser's baselines: colours outside :data:`~overparam.plotting.DEPTH_COLORS`
 #: (:data:`~overparam.plotting.BASELINE_COLORS`, black and grey) and broken lines, so that GD keeps its depth colour
-#: (solid) and no baseline reads as a depth.
+#: (solid) and no baseline reads as a depth. AdaGrad's short dashes and AdaDelta's long ones tell apart two colours
+#: that are close in lightness.
 TEASER_STYLES = {
     "adagrad": {"color": BASELINE_COLORS[0], "ls": "--"},
-    "adadelta": {"color": BASELINE_COLORS[1], "ls": "--"},
+    "adadelta": {"color": BASELINE_COLORS[1], "ls": (0, (9, 3))},
     "momentum": {"color": "0.45", "ls": "-."},
     "adam": {"color": "0.0", "ls": ":"},
 }

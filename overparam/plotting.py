@@ -25,7 +25,7 @@ __all__ = ["use_book_style", "loss_axes", "plot_loss", "note_scale", "math_power
 #: One colour per depth (index = depth), shared by every chapter: 1 blue, 2 rose, 3 ochre, 4 indigo, 5 purple,
 #: 6 dark green, 7 pink, 8 bluish green (index 0 is black). Paul Tol's and Okabe & Ito's colour-blind-safe colours
 #: (the ochre darkens Tol's yellow, too pale on white), chosen so that the depths a figure draws together (1 to 4;
-#: 1, 2, 3 and 5; 3 and 8; 5 to 8, which :func:`depth_linestyle` dashes beside the solid 1 to 4) stay apart, and
+#: 1, 2, 3 and 5; 3 and 8; 5 to 8, which :func:`depth_linestyle` dashes or dots beside the solid 1 to 4) stay apart, and
 #: apart from black, for readers with any of the three dichromacies as well as normal colour vision, and so that
 #: each contrasts at least 3:1 with the white page (the rule of WCAG 2.1 for graphics). ``tests/test_plotting.py``
 #: measures both; the palette this replaced put depths 2 and 3 (red and green) almost on top of each other for a
@@ -42,16 +42,19 @@ BASELINE_COLORS: Sequence[str] = ("#882255", "#8c564b")
 def depth_linestyle(depth: int) -> str:
     """The line style of a depth in a figure that draws up to eight (the Ethanol depth sweeps of Chapter 2).
 
-    Solid for depths 1 to 4 and dashed beyond, so that a depth above 4 is told
-    apart from a depth below it whose colour it resembles for a colour-blind
-    reader (:data:`DEPTH_COLORS`).
+    Solid for depths 1 to 4, dashed for 5 and 6, dotted for 7 and 8, so that a
+    depth above 4 is told apart from a depth below it whose colour it
+    resembles for a colour-blind reader (:data:`DEPTH_COLORS`), and depths 7
+    and 8 from the two of similar hue among 5 and 6 (purple and pink, dark
+    and bluish green).
 
     Raises
     ------
     ValueError
         ``depth`` is not an integer >= 1.
     """
-    return "-" if check_int("depth", depth, 1) <= 4 else "--"
+    depth = check_int("depth", depth, 1)
+    return "-" if depth <= 4 else "--" if depth <= 6 else ":"
 
 
 def _check_axes(ax: Any) -> Any:

@@ -323,8 +323,9 @@ def test_summary_gives_the_final_suboptimality_beside_the_final_loss():
     assert [float(v) for v in l4_row[-3:-1]] == pytest.approx([0.07, 0.07 - L4_STAR])
 
 
-def test_depths_above_four_are_dashed_in_the_depth_sweep_and_the_speed_up_plot():
-    """At the paper scale eight depths share these axes: 1 to 4 solid, 5 to 8 dashed (op.depth_linestyle)."""
+def test_depths_above_four_are_dashed_or_dotted_in_the_depth_sweep_and_the_speed_up_plot():
+    """At the paper scale eight depths share these axes: 1 to 4 solid, 5 and 6 dashed, 7 and 8 dotted
+    (op.depth_linestyle)."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -333,12 +334,12 @@ def test_depths_above_four_are_dashed_in_the_depth_sweep_and_the_speed_up_plot()
     ax = ethanol.plot_depth_sweep(_sweep(curves), 4, optimum=L_STAR)
     style = {line.get_label().split(",")[0]: line.get_linestyle() for line in ax.get_lines()}
     plt.close(ax.figure)
-    assert style == {"N=1": "-", "N=4": "-", "N=5": "--", "N=8": "--"}
+    assert style == {"N=1": "-", "N=4": "-", "N=5": "--", "N=8": ":"}
     rows = ethanol.precision_table(_sweep(curves), L_STAR, 4, epsilons=(1.0, 0.1, 0.02))
     ax = ethanol.plot_speedup_vs_precision(rows, 50, epsilons=(1.0, 0.1, 0.02))
     style = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if line.get_label().startswith("depth")}
     plt.close(ax.figure)
-    assert style == {"depth 4": "-", "depth 5": "--", "depth 8": "--"}
+    assert style == {"depth 4": "-", "depth 5": "--", "depth 8": ":"}
 
 
 def test_summary_markdown_is_the_summary_as_tables_with_header_cells():

@@ -445,6 +445,7 @@ def _figure_groups():
         "depths 5-8, dashed (the paper-scale Ethanol sweeps)": list(depth[5:9]),
         "the teaser": [*depth[1:5], *(style["color"] for style in TEASER_STYLES.values() if style["color"] != "0.45")],
         "Chapter 5's penalty race": [depth[1], depth[3], op.BASELINE_COLORS[0], "k"],
+        "Chapter 4's Gaussian starts (two scales)": ["k", op.BASELINE_COLORS[1]],
         "Chapter 6's variants": list(op.VARIANT_COLORS.values()),
         **{f"Chapter 7's singular values: depth {n} against the rest's grey": [depth[n], _REST_GREY] for n in (2, 3, 4)},
     }
@@ -496,11 +497,20 @@ def test_book_style_cycles_through_the_safe_colours():
 
 
 def test_depth_linestyle_separates_the_depths_whose_colours_are_closest():
-    """In the paper-scale Ethanol figures, depths 1 to 8 share one axes: a solid depth (1 to 4) and a dashed one (5 to
-    8) are told apart by their style, yet no two of them may have nearly the same colour either."""
-    assert [op.depth_linestyle(n) for n in range(1, 9)] == ["-"] * 4 + ["--"] * 4
+    """In the paper-scale Ethanol figures, depths 1 to 8 share one axes: a solid depth (1 to 4) and a dashed (5, 6) or
+    dotted (7, 8) one are told apart by their style, yet no two of them may have nearly the same colour either; the
+    two closest colours above depth 4 differ in style too."""
+    assert [op.depth_linestyle(n) for n in range(1, 9)] == ["-"] * 4 + ["--"] * 2 + [":"] * 2
     cross = min(_worst_delta_e(op.DEPTH_COLORS[a], op.DEPTH_COLORS[b]) for a in range(1, 5) for b in range(5, 9))
     assert cross >= 12.5, f"a solid and a dashed depth are only ΔE {cross:.1f} apart"
+    # For normal vision, depths 5 and 7, 6 and 8 are the closest pairs above 4 (purple and pink, two greens), far
+    # closer than the rest: they differ in style
+    normal = DICHROMACY["normal"]
+    by_normal = sorted((float(np.linalg.norm(_lab(normal @ _linear_rgb(op.DEPTH_COLORS[a]))
+                                             - _lab(normal @ _linear_rgb(op.DEPTH_COLORS[b])))), a, b)
+                       for a in range(5, 9) for b in range(a + 1, 9))
+    assert {(a, b) for _, a, b in by_normal[:2]} == {(5, 7), (6, 8)} and by_normal[2][0] > 2 * by_normal[1][0]
+    assert all(op.depth_linestyle(a) != op.depth_linestyle(b) for _, a, b in by_normal[:2])
 
 
 def test_hollow_band_is_an_edge_in_the_colour_around_a_white_core():
