@@ -381,5 +381,6 @@ def plot_recovered(result: CompletionSeeds, ax: Any = None, threshold: float = R
                 mfc="none" if m % 2 else color, label=label)
     ax.set(xlabel=r"observed entries $|\Omega|$", ylabel=f"fraction of draws with error ≤ {threshold:g}",
            ylim=(-0.03, 1.03), title=f"fraction of the {result.seeds.size} draws recovered")
-    ax.legend(loc="center left", fontsize="small")  # the small counts, where every method fails or is about to
+    # beside the axes: the methods' lines rise across the whole count range, through any spot inside
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, fontsize="small")
     return ax

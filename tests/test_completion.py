@@ -257,6 +257,9 @@ def test_the_recovered_figure_draws_each_method_s_fraction_of_draws():
     np.testing.assert_allclose(lines["depth 2"], [0, 2 / 3])
     np.testing.assert_allclose(lines["minimum nuclear norm"], [0, 2 / 3])
     assert "error ≤ 0.01" in ax.get_ylabel() and ax.get_title() == "fraction of the 3 draws recovered"
+    # the legend sits beside the axes, where no line can run through it
+    renderer = ax.figure.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
     plt.close(ax.figure)
 
 
