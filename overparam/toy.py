@@ -385,7 +385,7 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
     on its depth's line, at the step it reached it (a run that reached the
     target and collapsed later is drawn there too; :func:`toy_table` does not
     choose it). The runs that did not reach it are marked above the budget
-    (dotted line, "budget"), one row per depth at budget × :data:`ROW_STEP` ** depth:
+    (dashed line, "budget"), one row per depth at budget × :data:`ROW_STEP` ** depth:
     ▽ (open) for a run that neither reached the target nor diverged within
     the budget, × for a run that diverged. A dotted vertical line marks the
     depth-1 stability limit :math:`2/y_1^2` (legend: "depth-1 limit").
@@ -415,12 +415,12 @@ def plot_iterations_vs_lr(results: dict[float, SweepResult], axes: Any = None) -
                                    ((depth == n) & ~reached & ~result.diverged, "v")):
                 ax.plot(lrs[failed], np.full(failed.sum(), row), marker, ms=4, color=color,
                         mfc="none" if marker == "v" else color)
-        ax.axhline(top, color="0.4", ls=":", lw=1)
+        ax.axhline(top, color="0.4", ls="--", lw=1)  # dashed: in the legend, apart from the dotted limit
         ax.axvline(depth1_stability_limit(y1), color="k", ls=":", lw=1)
         if ax is axes[0]:
             ax.plot([], [], "v", color="0.3", mfc="none", ms=4, label="not within the budget")
             ax.plot([], [], "x", color="0.3", ms=4, label="diverged")
-            ax.plot([], [], ":", color="0.4", lw=1, label="budget")
+            ax.plot([], [], "--", color="0.4", lw=1, label="budget")
             ax.plot([], [], ":", color="k", lw=1, label="depth-1 limit $2/y_1^2$")
         ax.set(xlabel="learning rate η", title=f"targets ({y1:g}, 1)")
     axes[0].set_ylabel(f"iterations to $L \\leq$ {math_power(result.target)}")

@@ -317,13 +317,15 @@ def test_the_figure_draws_every_run_of_the_grid():
             assert (float(result.reached_at[i]), "o") in points
     assert not result.diverged[0] and result.reached_at[0] == op.training.NEVER  # the case the old figure dropped
     budget = [line for line in ax.get_lines() if list(line.get_ydata()) == [3000, 3000]]
-    assert budget and budget[0].get_linestyle() == ":"
+    assert budget and budget[0].get_linestyle() == "--"
     assert ax.get_ylabel() == "iterations to $L \\leq$ $10^{-5}$"
     legend = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
     assert {"not within the budget", "diverged", "budget"} <= set(legend)
-    # both dotted lines are in the legend: the budget (grey) and the depth-1 stability limit (black)
+    # both lines are in the legend, told apart by their style: the budget (grey, dashed) and the depth-1 stability
+    # limit (black, dotted)
     limit = legend["depth-1 limit $2/y_1^2$"]
     assert limit.get_linestyle() == ":" and limit.get_color() == "k"
+    assert legend["budget"].get_linestyle() == "--"
     plt.close("all")
 
 
