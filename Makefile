@@ -46,7 +46,7 @@ student: $(STAMP)
 	$(BIN)/python scripts/student_edition.py
 
 # The Colab edition: every chapter with its MyST markup written as plain Markdown, for the Colab launch button.
-# A chapter change is not finished until this has run (tests/test_book.py compares colab/ with the build's).
+# A chapter change is not finished until this has run (tests/test_colab_edition.py compares colab/ with the build's).
 colab: $(STAMP)
 	$(BIN)/python scripts/colab_edition.py
 

@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     .venv/bin/python scripts/bench_sweep.py [--iters 2000] [--threads 2] [--dtype float32] [--json out.json]
-    python3 scripts/bench_sweep.py --device cuda --json out.json     # on a GPU machine
+    python3 scripts/bench_sweep.py --device cuda --iters 5000 --json out.json   # on a GPU (3,000 or more)
 
 Rows of the table, all on the standardized Ethanol problem (2565 x 128), ℓ4 loss, depth-2
 networks with a scalar hidden layer, full-batch gradient descent:

@@ -8,9 +8,10 @@ Usage (from the repository root)::
 Google Colab renders none of the book's MyST markup, so the Colab launch button opens ``colab/<chapter>.ipynb``,
 a copy of the chapter in plain Jupyter Markdown that the local Sphinx extension ``_ext/colab_edition.py``
 writes after every HTML build (into ``_build/colab/``). This script runs such a build into a temporary folder,
-with the notebooks *not* executed (the edition holds no outputs, so it does not need them; about half a minute),
+with the notebooks *not* executed (the edition holds no outputs, so it does not need them; about 20 s),
 and copies the result into ``colab/``, deleting files there that no chapter produces any more. The strict,
-executed build of ``tests/test_book.py`` generates the edition too and fails when ``colab/`` differs from it, so
+executed build of ``tests/test_book.py`` generates the edition too, and
+``tests/test_colab_edition.py`` fails when ``colab/`` differs from it, so
 a change to a chapter is not finished until this has been run and ``colab/`` committed.
 """
 from __future__ import annotations

@@ -45,6 +45,7 @@ PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda} PRESET=${PRESET:-paper} BENCH_ITERS=${BENCH_ITERS:-5000} STEPS=${STEPS:-1000}
 REFERENCE=${REFERENCE:-results/ethanol_$PRESET.npz}  # the CPU run stage 5 compares with
 GRAPH=$([ "$DEVICE" = cpu ] && echo off || echo on)
+mkdir -p "$OUT"  # a folder named by hand may not exist yet
 LOG="$OUT/log.txt"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OVERPARAM_DATA_DIR="$PWD/.data" \
     OVERPARAM_CACHE_DIR=/tmp/overparam-cache MPLBACKEND=Agg
