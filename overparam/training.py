@@ -148,6 +148,13 @@ def collapse_step(steps: np.ndarray, loss: np.ndarray, dtype: str = "float64") -
     :math:`\tfrac12 w^\top H w - b^\top w + c`, can even come out slightly
     negative in float32), and twice its best is then still round-off.
 
+    Where the best is negative (a penalized objective with a reward,
+    :class:`~overparam.regularizer.NormPowerPenalty` with μ < 0), "a factor
+    times the best" means nothing, and the rule is stricter: a run that ends
+    above its best by more than round-off counts as collapsed, however small
+    the rise. A run that keeps descending, as gradient descent on a convex
+    objective at a stable step does, is never affected.
+
     The rule reads the loss itself, not :math:`L - L^*` (it knows no
     optimum): where :math:`L^*` is far above 0, a run near it must climb by
     about :math:`L^*` before it counts as collapsed, however many times its

@@ -215,4 +215,7 @@ def test_collapse_step_compares_rises_not_sums_so_a_negative_best_keeps_its_roun
     steps = np.arange(3)
     assert op.training.collapse_step(steps, np.array([0.6, -176.45, -176.45515437852697])) is None
     assert op.training.collapse_step(steps, np.array([0.6, -176.5, -170.0])) == 2
+    # below zero no factor applies: any rise beyond round-off is a collapse, while a positive best may double
+    assert op.training.collapse_step(steps, np.array([1.0, -1.0, -0.9999])) == 2
+    assert op.training.collapse_step(steps, np.array([1.0, 0.5, 0.9])) is None
     assert "its best -176.5" in op.training.outcome_phrase(np.array([0.6, -176.5, -170.0]), None, 2)
