@@ -77,7 +77,8 @@ __all__ = [
     "FASTEST_TO_TARGET",
 ]
 
-#: Hyper-parameters of each method and their defaults (torch.optim's defaults).
+#: Hyper-parameters of each method and their defaults (torch.optim's defaults, except momentum's 0.9: torch's SGD
+#: defaults to 0, no momentum at all).
 _HYPER_DEFAULTS: dict[str, dict[str, float]] = {
     "gd": {},
     "e2e": {},
@@ -148,9 +149,10 @@ class RunConfig:
     momentum, beta1, beta2, rho, eps : float, optional
         Hyper-parameters, allowed only for the methods that use them
         (momentum: ``momentum``; adagrad: ``eps``; adadelta: ``rho``, ``eps``;
-        adam: ``beta1``, ``beta2``, ``eps``). ``None`` takes torch.optim's
-        default (0.9; 1e-10; 0.9, 1e-6; 0.9, 0.999, 1e-8), which is then
-        stored in the config.
+        adam: ``beta1``, ``beta2``, ``eps``). ``None`` takes the default
+        (0.9; 1e-10; 0.9, 1e-6; 0.9, 0.999, 1e-8), which is then stored in the
+        config: torch.optim's defaults, except momentum's 0.9 (torch.optim's
+        SGD defaults to no momentum).
 
     Raises
     ------
@@ -346,7 +348,25 @@ def start_layers(cfg: RunConfig, d: int) -> list[np.ndarray]:
     width ``cfg.width`` are then mixed by random orthogonal matrices
     (:func:`overparam.rotate_hidden`, seeded by the run's seed) so that the
     extra width is really used (Chapter 3, ``ch-balancedness``).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run; its ``init_direction``, if set, must have length ``d``.
+    d : int
+        The input dimension, >= 1.
+
+    Raises
+    ------
+    ValueError
+        ``cfg`` is not a :class:`RunConfig`, ``d`` is not an integer >= 1, or
+        ``cfg.init_direction`` does not have length ``d``.
     """
+    if not isinstance(cfg, RunConfig):
+        raise ValueError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
+    d = check_int("d", d, 1)
+    if cfg.init_direction is not None and len(cfg.init_direction) != d:
+        raise ValueError(f"cfg.init_direction must have length d = {d}, got {len(cfg.init_direction)}")
     if cfg.init == "gaussian":
         return gaussian_init([d] + [cfg.width] * (cfg.depth - 1) + [1], cfg.init_scale, cfg.seed)
     u, rng = _init_direction(cfg, d)
@@ -1087,10 +1107,11 @@ class SweepComparison:
     same_divergence_step : bool
         Every run that diverged in both did so at the same step.
     final_rel_diff : ndarray
-        ``|L_a − L_b| / |L_a|`` of the final loss, for the runs trained in
-        both (in run order; NaN where both losses are 0, inf where only
-        ``L_a`` is).
-    trained_in_both : tuple of int
+        ``|L_a − L_b| / |L_a|`` of the final loss, for the runs that diverged
+        in neither sweep (in run order; NaN where both losses are 0, inf where
+        only ``L_a`` is). A run that collapsed ran every iteration and is
+        compared too.
+    completed_in_both : tuple of int
         The runs of ``final_rel_diff``.
     """
 
@@ -1100,15 +1121,16 @@ class SweepComparison:
     diverged_only_second: tuple[int, ...]
     same_divergence_step: bool
     final_rel_diff: np.ndarray
-    trained_in_both: tuple[int, ...]
+    completed_in_both: tuple[int, ...]
 
     @property
     def max_rel_diff(self) -> float:
-        """Largest relative difference of the final losses (0 if no run trained in both)."""
+        """Largest relative difference of the final losses (0 if no run completed in both)."""
         return float(np.nanmax(self.final_rel_diff)) if self.final_rel_diff.size else 0.0
 
     @property
     def median_rel_diff(self) -> float:
+        """Median relative difference of the final losses (0 if no run completed in both)."""
         return float(np.nanmedian(self.final_rel_diff)) if self.final_rel_diff.size else 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -1116,7 +1138,7 @@ class SweepComparison:
         return {"runs": self.runs, "diverged_in_both": list(self.diverged_in_both),
                 "diverged_only_first": list(self.diverged_only_first),
                 "diverged_only_second": list(self.diverged_only_second),
-                "same_divergence_step": self.same_divergence_step, "trained_in_both": len(self.trained_in_both),
+                "same_divergence_step": self.same_divergence_step, "completed_in_both": len(self.completed_in_both),
                 "max_rel_diff": self.max_rel_diff, "median_rel_diff": self.median_rel_diff}
 
 
@@ -1156,7 +1178,7 @@ def compare_sweeps(first: SweepResult, second: SweepResult) -> SweepComparison:
         diverged_only_first=tuple(np.flatnonzero(a & ~b).tolist()),
         diverged_only_second=tuple(np.flatnonzero(~a & b).tolist()),
         same_divergence_step=bool(np.array_equal(first.diverged_at[a & b], second.diverged_at[a & b])),
-        final_rel_diff=rel, trained_in_both=tuple(both.tolist()))
+        final_rel_diff=rel, completed_in_both=tuple(both.tolist()))
 
 
 def select_runs(result: SweepResult, rule: str = LARGEST_STABLE,

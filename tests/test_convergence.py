@@ -57,6 +57,18 @@ def test_gaussian_init_runs_start_from_gaussian_init_and_train_like_the_autograd
         RunConfig("gd", 0.1, depth=3, width=4, init="orthogonal")
 
 
+def test_start_layers_names_a_bad_config_dimension_or_direction():
+    """A direction of the wrong length used to replace the length-d draw silently (layers of the wrong shape)."""
+    wide = RunConfig("gd", 1e-3, depth=2, width=3, init_direction=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"cfg.init_direction must have length d = 5, got 2"):
+        start_layers(wide, 5)
+    assert [W.shape for W in start_layers(wide, 2)] == [(3, 2), (1, 3)]
+    with pytest.raises(ValueError, match="cfg must be a RunConfig, got dict"):
+        start_layers({"depth": 2}, 5)
+    with pytest.raises(ValueError, match="d must be"):
+        start_layers(RunConfig("gd", 1e-3, depth=2, width=3), 0)
+
+
 def test_the_three_schemes_at_their_sizes_and_balancedness():
     X, y = _correlated(d=8)
     prob = cv.whitened_problem((X, y))

@@ -237,7 +237,7 @@ def test_compare_sweeps_reports_divergence_and_final_loss_agreement():
     diverging = [i for i, c in enumerate(runs) if c.lr == 5.0]
     assert cmp.runs == len(runs) and cmp.diverged_in_both == tuple(diverging) and cmp.same_divergence_step
     assert cmp.diverged_only_first == cmp.diverged_only_second == ()
-    assert len(cmp.trained_in_both) == len(runs) - 1
+    assert len(cmp.completed_in_both) == len(runs) - 1
     assert 1e-9 < cmp.max_rel_diff < 1e-4 and cmp.median_rel_diff <= cmp.max_rel_diff
     assert op.compare_sweeps(double, double).max_rel_diff == 0
     assert set(cmp.as_dict()) >= {"runs", "max_rel_diff", "diverged_only_first"}
@@ -246,7 +246,7 @@ def test_compare_sweeps_reports_divergence_and_final_loss_agreement():
     diverged_at[0], diverged_at[diverging[0]] = 7, diverged_at[diverging[0]] + 1
     other = op.compare_sweeps(double, dataclasses.replace(double, diverged_at=diverged_at))
     assert other.diverged_only_second == (0,) and other.diverged_only_first == () and not other.same_divergence_step
-    assert len(other.trained_in_both) == len(runs) - 2
+    assert len(other.completed_in_both) == len(runs) - 2
     shifted = run_sweep((X, y), [*runs[:-1], dataclasses.replace(runs[-1], lr=0.02)], 300)
     with pytest.raises(ValueError, match="first and second must be sweeps of the same runs"):
         op.compare_sweeps(double, shifted)
