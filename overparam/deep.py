@@ -82,7 +82,9 @@ def end_to_end(factors: Sequence[np.ndarray]) -> np.ndarray:
     -------
     ndarray, shape (k, d) = (n_N, n_0)
     """
-    return _product(_as_factors(factors))
+    factors = _as_factors(factors)
+    # one factor is copied, so that the caller's layer is never the result
+    return factors[0].copy() if len(factors) == 1 else _product(factors)
 
 
 def layer_gradients(factors: Sequence[np.ndarray], grad_e: np.ndarray) -> list[np.ndarray]:

@@ -276,7 +276,8 @@ def single_output_direction(w: np.ndarray, grad: np.ndarray, depth: int) -> np.n
         N >= 1.
     """
     w, grad = _check_vector_pair(w, grad)
-    return np.asarray(_single_output_direction(w, grad, check_int("depth", depth, 1)), dtype=np.float64)
+    # a copy: for N = 1 the direction is grad itself, which the caller may change later
+    return np.array(_single_output_direction(w, grad, check_int("depth", depth, 1)), dtype=np.float64)
 
 
 def train_end_to_end(

@@ -100,6 +100,15 @@ def test_rules_at_the_origin(depth):
     np.testing.assert_array_equal(end_to_end_direction(np.zeros((1, 4)), g[None, :], depth)[0], expected)
 
 
+def test_the_depth_one_direction_and_a_one_layer_product_are_copies_not_the_caller_s_arrays():
+    """Bug: for N = 1 single_output_direction returned grad itself, and end_to_end([W]) returned W: a caller who then
+    changed the result in place changed their own gradient or layer."""
+    g, W = np.arange(1.0, 5.0), np.ones((1, 4))
+    direction, product = single_output_direction(np.ones(4), g, 1), end_to_end([W])
+    direction[0], product[0, 0] = 99.0, 99.0
+    assert g[0] == 1.0 and W[0, 0] == 1.0
+
+
 def test_one_step_of_the_rule_for_one_output_is_equation_12():
     w, g, lr, lam, N = np.array([3.0, 4.0]), np.array([1.0, 0.0]), 0.1, 0.2, 3
     # ‖w‖ = 5, Pr_w g = (3/25) w; Eq. 12 by hand:
