@@ -304,6 +304,13 @@ def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
     which is exactly 1 for a penalty that is a plain sum of squares of
     parameters (baseline, factors, original) and depends on the weights for
     the penalty on the product. Computed with autograd.
+
+    Raises
+    ------
+    ValueError
+        ``net`` is not a :class:`TutorialConvNet`, ``weight_decay`` is not
+        positive, or the net's penalty is 0 (all penalized weights zero), where
+        the ratio is undefined.
     """
     if not isinstance(net, TutorialConvNet):
         raise ValueError(f"net must be a TutorialConvNet, got {type(net).__name__}")
@@ -312,6 +319,8 @@ def penalty_speedup(net: TutorialConvNet, weight_decay: float = 5e-4) -> float:
     params = [p for p in net.parameters() if p.requires_grad]
     grads = torch.autograd.grad(penalty, params, allow_unused=True)
     squared = sum(float(g.detach().square().sum()) for g in grads if g is not None)
+    if float(penalty.detach()) == 0.0:
+        raise ValueError("net's penalty is 0 (all its penalized weights are zero): the speed-up is undefined")
     return squared / (2 * weight_decay * float(penalty.detach()))
 
 

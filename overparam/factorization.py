@@ -37,7 +37,7 @@ from .balance import balanced_factors
 from .deep import _as_factors, _layer_gradients, _product, end_to_end
 from .sweep import log_steps
 from .training import NEVER, History, check_record, check_run, train_loop
-from .validation import check_int, check_real, check_sequence, finite_array, float_array, rng_from_seed
+from .validation import check_int, check_real, check_sequence, finite_array, rng_from_seed
 
 __all__ = [
     "COMPLETION_PRESETS",
@@ -177,7 +177,7 @@ class CompletionProblem:
         return int(self.mask.sum())
 
     def _check(self, W: Any) -> np.ndarray:
-        W = np.asarray(float_array(W, name="W"), dtype=np.float64)
+        W = finite_array("W", W)
         if W.shape != self.target.shape:
             raise ValueError(f"W must have the target's shape {self.target.shape}, got {W.shape}")
         return W
@@ -373,8 +373,9 @@ def train_deep_factorization(
     record : int or sequence of int, optional
         Record every ``record`` steps, or at these steps (and at 0 and the last step), e.g. a
         log-spaced grid from :func:`overparam.sweep.log_steps` merged with a
-        linear one, as :func:`overparam.run_sweep` takes it; ``record_every``
-        is then ignored. ``observe`` is called at these steps only.
+        linear one, as :func:`overparam.run_sweep` takes it. ``record_every``
+        must then keep its default, 1 (a ``ValueError`` otherwise).
+        ``observe`` is called at these steps only.
     on_divergence : {"raise", "stop"}
         Raise :class:`~overparam.training.DivergenceError` naming the step, or
         keep the history up to the step before (a diverged run also records
@@ -520,6 +521,12 @@ def singular_value_rate_error(
     float
         :math:`\max_r |\text{finite difference}_r - \dot\sigma_r| \,/\, \max_r |\dot\sigma_r|`
         over the ``top`` largest.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named), or rates that are all 0 at ``factors`` (e.g. at
+        the saddle :math:`W_e = 0`), against which no error is relative.
     """
     if not isinstance(problem, CompletionProblem):
         raise ValueError(f"problem must be a CompletionProblem, got {type(problem).__name__}")
@@ -529,6 +536,9 @@ def singular_value_rate_error(
     top = check_int("top", min(W_e.shape) if top is None else top, 1, min(W_e.shape))
     rates = singular_value_rates(W_e, problem.gradient(W_e), len(factors))[:top]
     after = train_deep_factorization(problem, factors, lr, 1).W_e
+    if not np.abs(rates).max() > 0:
+        raise ValueError("the singular-value rates at factors are all 0 (no gradient along any u_r v_r^T): "
+                         "the relative error is undefined")
     difference = (np.linalg.svd(after, compute_uv=False)[:top] - np.linalg.svd(W_e, compute_uv=False)[:top]) / lr
     return float(np.abs(difference - rates).max() / np.abs(rates).max())
 

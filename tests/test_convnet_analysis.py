@@ -96,6 +96,15 @@ def test_penalty_speedup_is_one_for_plain_sums_of_squares_and_large_for_the_prod
     assert kappa["product"] == pytest.approx(36.127, rel=1e-4)
 
 
+def test_penalty_speedup_names_a_net_without_penalty():
+    net = op.TutorialConvNet("baseline", seed=0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    with pytest.raises(ValueError, match="net's penalty is 0"):
+        op.penalty_speedup(net)
+
+
 def test_penalty_speedup_of_the_product_matches_the_hand_derived_formula():
     """Oracle: κ from the closed form of _product_kappa_parts (float64 numpy), not autograd."""
     net = op.TutorialConvNet("product", seed=0)

@@ -324,6 +324,18 @@ def test_singular_value_rate_error_is_the_finite_difference_of_the_top_singular_
         singular_value_rate_error(problem, factors, 0.0)
     with pytest.raises(ValueError, match="top"):
         singular_value_rate_error(problem, factors, 1e-3, top=6)
+    # at the saddle W_e = 0 every rate N σ^{2-2/N} <...> is 0: no error is relative to that
+    with pytest.raises(ValueError, match="rates at factors are all 0"):
+        singular_value_rate_error(problem, [np.zeros((4, 5)), np.zeros((6, 4))], 1e-3)
+
+
+def test_completion_problem_refuses_a_non_finite_matrix_by_name():
+    problem = completion_problem(4, 1, 5, seed=0)
+    W = np.zeros((4, 4))
+    W[1, 2] = np.nan
+    for method in (problem.loss, problem.gradient, problem.reconstruction_error):
+        with pytest.raises(ValueError, match="W must contain only finite values"):
+            method(W)
 
 
 def test_singular_value_rates_check_shapes_and_depth():
