@@ -673,9 +673,10 @@ def train_convnet(
     .. math::
 
         \\mathcal L_s = \\frac1B \\sum_{i \\in \\text{batch}} \\mathrm{CE}(f(x_i), y_i)
-        + \\lambda \\cdot \\text{penalty}(\\theta_s), \\qquad \\lambda = 5\\cdot 10^{-4},
+        + \\lambda \\cdot \\text{penalty}(\\theta_s),
 
-    and SGD with momentum takes ``accum = m accum + grad``, ``theta -=
+    with :math:`\\lambda` = ``config.weight_decay`` (:math:`5\\cdot 10^{-4}` by
+    default), and SGD with momentum takes ``accum = m accum + grad``, ``theta -=
     lr_at(s) accum``.
 
     Parameters

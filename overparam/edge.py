@@ -412,7 +412,8 @@ def edge_groups(sweep: SweepResult, refinement: SweepResult, optimum: float) -> 
     refinement : SweepResult
         The refinement (``python -m overparam ethanol-edge``): the same budget and recorded steps.
     optimum : float
-        :math:`L^*` of the loss, below every recorded loss.
+        :math:`L^*` of the loss, strictly below every recorded loss: the gaps are drawn on a log axis, so this
+        allows no round-off margin (unlike :func:`overparam.optimum.check_optimum`).
 
     Raises
     ------

@@ -100,6 +100,18 @@ def precision_table(result: SweepResult, optimum: float, p: int, epsilons: Seque
     :attr:`overparam.SweepResult.trained`) have no row; :func:`failed_groups`
     lists them.
 
+    Parameters
+    ----------
+    result : SweepResult
+    optimum : float
+        :math:`L^*` of the ℓp loss.
+    p : int
+        The exponent whose runs are tabulated.
+    epsilons : sequence of float
+        The precisions ε > 0; each row gives the iterations to :math:`L \\le L^* + \\varepsilon`.
+    rule : str
+        How a group's run is chosen (:func:`overparam.select_runs`), by default the best final loss.
+
     Raises
     ------
     ValueError

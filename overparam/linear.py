@@ -113,7 +113,7 @@ def gradient_descent(
         Learning rate, > 0.
     num_iters : int
         Number of GD steps, >= 0.
-    w0 : ndarray, shape (d,), optional
+    w0 : ndarray, shape (d,) or (1, d), optional
         Initial weights; zeros by default.
     record_every : int
         Keep the loss every ``record_every`` steps (and at the last one).

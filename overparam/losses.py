@@ -60,8 +60,8 @@ def check_problem(X: Any, y: Any, p: int, w: Any | None = None, *, w_name: str =
     Raises
     ------
     ValueError
-        Naming the argument: not an array of real numbers (strings, ``None``, a ragged
-        list, complex numbers), a wrong shape, or a non-finite entry.
+        Naming the argument: ``p`` not an even integer >= 2 (checked first), or an array that is not one of real
+        numbers (strings, ``None``, a ragged list, complex numbers), has a wrong shape, or a non-finite entry.
     """
     p = check_exponent(p)
     X, y = float_array(X, name="X"), float_array(y, name="y")
@@ -178,6 +178,20 @@ def lp_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.n
     """Gradient :math:`\\nabla L(w) = \\frac{1}{m} X^\\top r^{\\odot(p-1)}`, ``r = Xw - y``.
 
     Defined in Chapter 1 (``ch-lp-regression``). Returned in the layout of ``w``.
+
+    Parameters
+    ----------
+    w, X, y, p
+        As in :func:`lp_loss`.
+
+    Returns
+    -------
+    ndarray, the shape of ``w``
+
+    Raises
+    ------
+    ValueError
+        As :func:`lp_loss`.
     """
     X, y, w = _checked_lp(w, X, y, p)
     return _gradient_from_residual(_residual(w, X, y), X, p).reshape(w.shape)
@@ -188,7 +202,21 @@ def lp_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray, p: int = 2) -> np.nd
 
     Defined in Chapter 1: for p = 2 it is the constant ``X^T X / m``; for p = 4
     it is ``3 X^T diag(r^2) X / m``, huge far from the optimum and vanishing
-    as the residuals shrink. Shape (d, d), whatever the layout of ``w``.
+    as the residuals shrink.
+
+    Parameters
+    ----------
+    w, X, y, p
+        As in :func:`lp_loss`.
+
+    Returns
+    -------
+    ndarray, shape (d, d), whatever the layout of ``w``
+
+    Raises
+    ------
+    ValueError
+        As :func:`lp_loss`.
     """
     X, y, w = _checked_lp(w, X, y, p)
     r = _residual(w, X, y)

@@ -515,7 +515,7 @@ def final_evaluation_sets(
 ) -> dict[str, MNISTData]:
     """The sets measured once, after training (Chapter 6, ``ch-mnist``): the tutorial's 10,000 test images.
 
-    None when ``train`` is test images standing in for the training split
+    An empty dict when ``train`` is test images standing in for the training split
     (:func:`training_and_validation` without the training files): the test
     error of a network trained on them would mean nothing.
     """

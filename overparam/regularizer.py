@@ -495,8 +495,9 @@ def depth_two_potential(w: Any, c: Any) -> Any:
 class NormPowerPenalty:
     """The penalty :math:`R(w) = \\frac{\\mu}{q}\\,\\|w\\|^q`, gradient :math:`\\mu\\,\\|w\\|^{q-2}\\, w`.
 
-    ``power`` q = 2 is the ℓ2 penalty (ridge, weight decay on the linear
-    model). q = (3N − 2)/N makes the penalty's gradient grow like
+    ``power`` q > 1 (so that the gradient is continuous at 0; a
+    ``ValueError`` otherwise); q = 2 is the ℓ2 penalty (ridge, weight decay
+    on the linear model). q = (3N − 2)/N makes the penalty's gradient grow like
     :math:`\\|w\\|^{2-2/N}`, the adaptive rate of the depth-N rule
     (arXiv:1802.06509, Equation 12). ``strength`` μ may be negative (a reward for a
     large norm). Plain arithmetic: the methods work on numpy arrays and torch
@@ -562,7 +563,7 @@ def penalized_gradient_descent(
         η > 0.
     num_iters : int
         Number of steps, >= 0.
-    w0 : ndarray, shape (d,), optional
+    w0 : ndarray, shape (d,) or (1, d), optional
         Initial weights; zeros by default.
     record_every, record, on_divergence, dtype
         As in :func:`~overparam.linear.gradient_descent`.

@@ -114,7 +114,8 @@ def toy_runs(depths: Sequence[int] = (1, 2, 3), lrs: Sequence[float] = TOY_LR_GR
     Every run starts from :math:`w_1 = s\\,(1, 1)/\\sqrt2`, :math:`\\omega_j = s`
     (``s = init_scale``), i.e. :math:`w_e(0) = s^N (1, 1)/\\sqrt2`; ``p = 4``.
     ``depths`` and ``lrs`` are non-empty sequences (of integers >= 1 and of
-    numbers > 0).
+    numbers > 0). ``method`` is the optimizer of every run, one of
+    :data:`overparam.sweep.METHODS` (checked by :class:`~overparam.sweep.RunConfig`).
     """
     check_sequence("depths", depths, "integers >= 1")
     check_sequence("lrs", lrs, "numbers > 0")
