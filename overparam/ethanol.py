@@ -48,7 +48,7 @@ from .training import format_iterations
 from .validation import check_int, check_real, check_sequence
 
 __all__ = ["EPSILONS", "EthanolPreset", "L4_GRID_TOP", "PRESETS", "PrecisionRow", "TARGETS", "TEASER_NAMES",
-           "TEASER_STYLES", "W_E0_NORM", "failed_groups", "grid_position", "plot_depth_sweep",
+           "TEASER_STYLES", "W_E0_NORM", "failed_groups", "gap_ratio_range", "grid_position", "plot_depth_sweep",
            "plot_speedup_vs_precision", "plot_teaser", "precision_markdown", "precision_table", "speedup_vs_precision",
            "summary", "summary_markdown", "teaser_runs"]
 
@@ -399,6 +399,55 @@ def teaser_runs(result: SweepResult) -> dict[str, int]:
     picks.update({name: chosen.get((m, 1, 4)) for m, name in TEASER_NAMES.items()})
     return {k: v for k, v in picks.items() if v is not None}
 
+
+
+def gap_ratio_range(result: SweepResult, run: int, reference: int, optimum: float) -> tuple[float, float]:
+    """How close two runs' curves stay: the lowest and highest ratio of their :math:`L - L^*` (Chapter 2).
+
+    The ratio is run ``run``'s suboptimality over run ``reference``'s at every
+    recorded step after the start (at step 0 a common start gives 1). Chapter 2
+    uses it to say how closely the teaser's AdaGrad curve follows plain GD's
+    (``ch-deep-linear``): a range within a few percent of 1 means the two
+    curves lie on top of each other on a log axis.
+
+    Parameters
+    ----------
+    result : SweepResult
+    run, reference : int
+        Row indices of the two runs, e.g. from :func:`teaser_runs`.
+    optimum : float
+        :math:`L^*` of the runs' loss (both must share the loss exponent).
+
+    Returns
+    -------
+    (float, float)
+        The minimum and maximum of the ratio over the recorded steps after 0.
+
+    Raises
+    ------
+    ValueError
+        ``run`` or ``reference`` is not a row; the two runs have different loss
+        exponents; either diverged (its record holds NaN); the reference reaches
+        :math:`L^*` to round-off at a recorded step (the ratio is undefined); or
+        ``optimum`` lies above a recorded loss (:func:`check_optimum`).
+    """
+    check_sweep_result("result", result)
+    run = check_int("run", run, 0, len(result) - 1)
+    reference = check_int("reference", reference, 0, len(result) - 1)
+    if result.configs[run].p != result.configs[reference].p:
+        raise ValueError(f"run and reference: runs {run} and {reference} minimize different losses "
+                         f"(p = {result.configs[run].p} and {result.configs[reference].p}); compare runs of one loss")
+    for name, i in (("run", run), ("reference", reference)):
+        if not np.all(np.isfinite(result.loss[i])):
+            raise ValueError(f"{name}: run {i} diverged at step {result.diverged_at[i]:.0f}; "
+                             "compare runs that trained")
+    gap = suboptimality(result.loss[[run, reference], 1:], optimum)
+    if np.any(gap[1] == 0):
+        step = int(result.steps[1:][np.argmax(gap[1] == 0)])
+        raise ValueError(f"reference: run {reference} is at L* to round-off at step {step:,}, so the ratio of the "
+                         "suboptimalities is undefined there")
+    ratio = gap[0] / gap[1]
+    return float(ratio.min()), float(ratio.max())
 
 def grid_position(result: SweepResult, i: int) -> dict[str, tuple[float, str, int]]:
     """Where run ``i``'s settings lie in the grid its method was swept over (Chapter 2, ``ch-deep-linear``).

@@ -228,6 +228,31 @@ def test_teaser_runs_picks_the_best_final_l4_run_of_gd_at_depths_1_and_2_and_of_
     assert ethanol.teaser_runs(_hand_result([r for r in rows if r[0].p == 2])) == {}
 
 
+
+def test_gap_ratio_range_is_the_ratio_of_suboptimalities_after_the_start_and_refuses_what_it_cannot_compare():
+    """By hand, L* = 0.05: GD's gaps 1, 0.3, 0.1, 0.05; AdaGrad's 1, 0.33, 0.11, 0.04: ratios 1.1, 1.1, 0.8."""
+    never = op.training.NEVER
+    R = op.RunConfig
+    rows = [
+        (R("gd", 0.1, p=4), [1.05, 0.35, 0.15, 0.1], never),
+        (R("adagrad", 0.1, p=4), [1.05, 0.38, 0.16, 0.09], never),
+        (R("gd", 0.1, p=2), [1.05, 0.35, 0.15, 0.1], never),
+        (R("gd", 0.9, p=4), [1.05, 9.0, np.nan, np.nan], 2),
+        (R("gd", 0.2, p=4), [1.05, 0.3, 0.05, 0.05], never),
+    ]
+    res = _hand_result(rows)
+    low, high = ethanol.gap_ratio_range(res, 1, 0, 0.05)
+    assert (low, high) == (pytest.approx(0.8), pytest.approx(1.1))
+    assert ethanol.gap_ratio_range(res, 0, 1, 0.05) == (pytest.approx(1 / 1.1), pytest.approx(1 / 0.8))
+    with pytest.raises(ValueError, match="run and reference.*p = 4 and 2"):
+        ethanol.gap_ratio_range(res, 0, 2, 0.05)
+    with pytest.raises(ValueError, match="run: run 3 diverged at step 2"):
+        ethanol.gap_ratio_range(res, 3, 0, 0.05)
+    with pytest.raises(ValueError, match="reference: run 4 is at L. to round-off at step 2"):
+        ethanol.gap_ratio_range(res, 0, 4, 0.05)
+    with pytest.raises(ValueError, match="reference"):
+        ethanol.gap_ratio_range(res, 0, 7, 0.05)
+
 def test_speedup_is_one_where_both_depths_start_below_epsilon_and_the_figure_checks_its_ladder():
     """0 / 0 used to give NaN, which the docstring reserves for "did not reach"; a short ladder an IndexError."""
     rows = [ethanol.PrecisionRow("gd", 1, 0, 1e-3, 0.0, (0.0, 40.0, np.inf)),
