@@ -11,9 +11,7 @@ command of ``make book``) and reads each notebook's execution time from myst-nb'
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -22,6 +20,11 @@ import time
 from pathlib import Path
 
 from overparam.scale import is_fast
+
+try:
+    from scripts.bench_memory import bench_provenance, write_report
+except ImportError:  # run as `python scripts/bench_book.py`: scripts/ itself is on sys.path
+    from bench_memory import bench_provenance, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = re.compile(r"(\S+\.ipynb): Executed notebook in ([0-9.]+) seconds")
@@ -41,19 +44,18 @@ def main() -> int:
     chapters = {Path(p).name: float(s) for p, s in EXECUTED.findall(log)}
     report = {
         "scale": "fast" if is_fast() else "reader default",
-        "cores": os.cpu_count(),
-        "machine": platform.platform(),
         "build_exit_code": proc.returncode,
         "total_build_seconds": round(total, 1),
         "chapter_execution_seconds": chapters,
+        "provenance": bench_provenance(),
     }
-    print(f"scale: {report['scale']}   cores: {report['cores']}   build exit code: {proc.returncode}")
+    print(f"scale: {report['scale']}   cores: {os.cpu_count()}   build exit code: {proc.returncode}")
     print(f"{'chapter':40s} {'execution (s)':>14s}")
     for name, seconds in chapters.items():
         print(f"{name:40s} {seconds:14.1f}")
     print(f"{'whole build (wall)':40s} {total:14.1f}")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        write_report(args.json, report)
     if proc.returncode:
         print(log[-4000:], file=sys.stderr)
     return proc.returncode

@@ -15,7 +15,6 @@ and a notebook whose cell raises is reported as failed with the error's last lin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from overparam.files import atomic_write, json_text, provenance
 from overparam.scale import is_fast
 
 try:
@@ -64,6 +64,31 @@ def measure(stem: str) -> dict:
             "peak_memory_mib": round(int(text.split()[0]) / 1024)}
 
 
+def bench_provenance() -> dict:
+    """:func:`overparam.files.provenance` with what timings depend on: ``OMP_NUM_THREADS``, cores, platform.
+
+    ``OMP_NUM_THREADS`` sets the BLAS threads of each kernel the benchmark
+    starts (``make`` sets it to 1); ``None`` when it is not set.
+    """
+    return provenance(omp_num_threads=os.environ.get("OMP_NUM_THREADS"), cores=os.cpu_count(),
+                      platform=platform.platform())
+
+
+def report(scale: str, rows: list[dict]) -> dict:
+    """The JSON report: the scale, the rows of :func:`measure`, and :func:`bench_provenance`.
+
+    ``instructors.md``'s table is checked against the committed reports
+    (``scripts/measurements/``, ``tests/test_book.py``).
+    """
+    return {"scale": scale, "chapters": rows, "provenance": bench_provenance()}
+
+
+def write_report(path: Path, data: dict) -> Path:
+    """Write ``data`` to ``path`` as indented JSON, atomically (a report is replaced whole or not at all)."""
+    text = json_text(data, "report", indent=2) + "\n"
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter in _toc.yml)")
@@ -86,9 +111,7 @@ def main() -> int:
         else:
             print(f"{stem:28s} {row['execution_seconds']:14.1f} {row['peak_memory_mib']:18d}", flush=True)
     if args.json:
-        report = {"scale": scale, "cores": os.cpu_count(), "machine": platform.platform(),
-                  "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d"), "chapters": rows}
-        args.json.write_text(json.dumps(report, indent=2))
+        write_report(args.json, report(scale, rows))
     return 1 if any("failed" in r for r in rows) else 0
 
 

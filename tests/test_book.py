@@ -310,6 +310,45 @@ def test_instructors_exercise_table_lists_each_chapters_exercises_in_order():
         assert labels and listed[number] == labels, f"instructors.md's exercise table for {chapter}"
 
 
+MEASUREMENTS = ROOT / "scripts" / "measurements"
+
+
+def test_instructors_timing_table_is_the_committed_measurement():
+    """The table of execution times and peak memory, and the totals beside it, are the benchmarks' reports.
+
+    ``scripts/bench_memory.py --json`` and ``scripts/bench_book.py --json`` wrote the files of
+    ``scripts/measurements/``; a new measurement replaces them and the table in one commit.
+    """
+    text = (ROOT / "instructors.md").read_text()
+    rows = re.findall(r"^\| (\d+)\. [^|]+\| (\d+) s \| (\d+) MiB \| (\d+) s \| (\d+) MiB \|$", text, re.MULTILINE)
+    fast, reader = (json.loads((MEASUREMENTS / f"chapters_{s}.json").read_text()) for s in ("fast", "reader"))
+    book = json.loads((MEASUREMENTS / "book_fast.json").read_text())
+    assert (fast["scale"], reader["scale"], book["scale"]) == ("fast", "reader default", "fast")
+    assert book["build_exit_code"] == 0
+    chapters = [Path(c).name for c in _chapters()]
+    for report in (fast, reader):
+        assert [r["chapter"] for r in report["chapters"]] == chapters
+        assert all("failed" not in r for r in report["chapters"])
+        assert report["provenance"]["omp_num_threads"] == "1"
+    expected = [(str(n), *(str(round(r[k])) for r in (f, g) for k in ("execution_seconds", "peak_memory_mib")))
+                for n, (f, g) in enumerate(zip(fast["chapters"], reader["chapters"]), start=1)]
+    assert rows == expected, "instructors.md's timing table differs from scripts/measurements/"
+    dates = {r["provenance"]["date_utc"][:10] for r in (fast, reader, book)}
+    assert len(dates) == 1 and f"Measured on {dates.pop()}" in text
+    total = round(sum(r["execution_seconds"] for r in reader["chapters"]))
+    assert f"about {total:,} s in all" in text
+    assert f"took {round(book['total_build_seconds']):,} s" in text
+    peaks = {r["chapter"]: max(r["peak_memory_mib"], g["peak_memory_mib"])
+             for r, g in zip(fast["chapters"], reader["chapters"])}
+    heaviest = max(peaks, key=peaks.get)
+    assert heaviest.startswith("06_") and f"Its kernel peaked at {peaks.pop(heaviest)} MiB" in text
+    assert max(peaks.values()) < 500 and "Every other chapter stays under 500 MiB" in text
+    # "Chapter 2 is the longest at the reader default (...), then Chapter 6 (...), Chapter 4 (...) and Chapter 5 (...)."
+    sentence = re.search(r"Chapter \d is the longest at the reader default.*?\)\.", text, re.S)[0]
+    named = [int(n) for n in re.findall(r"\bChapter (\d)\b", sentence)]
+    slowest = sorted(reader["chapters"], key=lambda r: -r["execution_seconds"])
+    assert named == [int(r["chapter"][:2]) for r in slowest[:len(named)]] and len(named) >= 3, named
+
 def test_instructors_exercise_table_gives_the_kind_each_exercise_states():
     """Where an exercise opens with its kind (**Coding.**, **Experiment.**, ...), the table's kind starts with it."""
     kinds = dict(re.findall(r"^\| \d+ \| `(ex-[\w-]+)` \| ([^|]+?) \|", (ROOT / "instructors.md").read_text(),
