@@ -349,6 +349,34 @@ def test_instructors_timing_table_is_the_committed_measurement():
     slowest = sorted(reader["chapters"], key=lambda r: -r["execution_seconds"])
     assert named == [int(r["chapter"][:2]) for r in slowest[:len(named)]] and len(named) >= 3, named
 
+
+def test_full_scale_run_times_in_the_docs_are_the_results_files_own():
+    """The wall times README.md and instructors.md give for the committed runs are those the runs recorded."""
+    import overparam as op  # noqa: PLC0415 (the loaders of the committed files)
+
+    results = ROOT / "results"
+    loaded = {name: op.SweepResult.load(results / f"{name}.npz")
+              for name in ("ethanol_paper", "ethanol_edge", "convergence_long")}
+    sweep = {name: result.wall_time for name, result in loaded.items()}
+    runs = {name: len(result) for name, result in loaded.items()}
+    toy = sum(op.SweepResult.load(results / f"toy_paper_y{y}.npz").wall_time for y in (5, 10, 20))
+    completion = op.completion.CompletionSeeds.load(results / "completion_long.npz").wall_time
+    histories, _ = op.convnet.load_histories(results / "mnist_full.npz")
+    mnist_minutes = round(sum(h.seconds for h in histories) / 60)  # training, the evaluations excluded
+    instructors = " ".join((ROOT / "instructors.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for phrase in (f"--threads 1`) took {round(toy)} s", f"the Ethanol sweeps {round(sweep['ethanol_paper']):,} s",
+                   f"52 runs) {round(sweep['ethanol_edge']):,} s", f"MNIST convnet {mnist_minutes} minutes",
+                   f"three seeds) {round(sweep['convergence_long']):,} s", f"one core) {round(completion):,} s"):
+        assert phrase in instructors, phrase
+    for phrase in (f"# {round(sweep['ethanol_paper'] / 60)} minutes on one CPU thread",
+                   f"# {round(sweep['ethanol_edge']):,} s on one thread",
+                   f"{round(sweep['convergence_long']):,} s on one CPU thread",
+                   f"({round(completion):,} s on one CPU core", f"({mnist_minutes} minutes on two CPU cores",
+                   f"the Ethanol sweeps, {runs['ethanol_paper']} runs x 10^6", f"{runs['convergence_long']:,} runs to"):
+        assert phrase in readme, phrase
+    assert f"two rounds, {runs['ethanol_edge']} runs) " in instructors
+
 def test_instructors_exercise_table_gives_the_kind_each_exercise_states():
     """Where an exercise opens with its kind (**Coding.**, **Experiment.**, ...), the table's kind starts with it."""
     kinds = dict(re.findall(r"^\| \d+ \| `(ex-[\w-]+)` \| ([^|]+?) \|", (ROOT / "instructors.md").read_text(),
