@@ -41,6 +41,7 @@ def test_config_is_strict():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "force"
     assert config["execute"]["raise_on_error"] is True
+    assert config["sphinx"]["config"]["nb_output_stderr"] == "warn", "stderr in a cell must fail the -W build"
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -173,8 +174,13 @@ def _narrow_wide_figures(executed: dict) -> list[str]:
     return found
 
 
-def test_a_failing_cell_fails_the_build(tmp_path):
-    """Same configuration, one notebook whose cell raises: the build must exit non-zero."""
+@pytest.mark.parametrize("source, message", [
+    ("raise RuntimeError('this cell fails on purpose')", "this cell fails on purpose"),
+    # a warning, or any other line on stderr, reaches the page as noise: the configuration makes it a warning
+    ("import warnings\nwarnings.warn('this cell warns on purpose')", "stderr was found in the cell outputs"),
+], ids=["error", "stderr"])
+def test_a_failing_cell_fails_the_build(tmp_path, source, message):
+    """Same configuration, one notebook whose cell raises or writes to stderr: the build must exit non-zero."""
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
     shutil.copytree(ROOT / "_ext", tmp_path / "_ext")  # the configuration's local Sphinx extension
     (tmp_path / "references.bib").write_text((ROOT / "references.bib").read_text())
@@ -184,7 +190,7 @@ def test_a_failing_cell_fails_the_build(tmp_path):
         "cells": [
             {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# Broken\n"},
             {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": [],
-             "source": "raise RuntimeError('this cell fails on purpose')"},
+             "source": source},
         ],
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5,
@@ -192,7 +198,7 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     (tmp_path / "broken.ipynb").write_text(json.dumps(nb))
     result = _build(tmp_path)
     assert result.returncode != 0
-    assert "this cell fails on purpose" in result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
 
 
 def _code_cells(nb_path: Path) -> list[str]:
