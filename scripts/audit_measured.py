@@ -1,4 +1,4 @@
-"""Which numbers in the chapters' ``# measured`` comments no executed notebook shows any more.
+"""Which numbers in the chapters' ``measured`` comments no executed notebook shows any more.
 
 Usage (from the repository root, after a build or after executing the chapters at other scales)::
 
@@ -7,15 +7,15 @@ Usage (from the repository root, after a build or after executing the chapters a
 
 A notebook assert carries its margin; the comment beside it (``# measured 4.5 (fast), 4.3 (default)``) records what
 the run gave when the margin was chosen. Nothing executes a comment, so a change to a chapter or to the library can
-leave it stale. This script reads every comment that starts ``# measured`` (with the comment lines that continue it)
-in the stored chapters, takes each number it quotes, and looks for it among the outputs that the executed copies of
-the same chapter print: in the comment's own cell and the few code cells before it (a chapter often prints in one
-cell and asserts in the next). A number counts as shown when some printed number rounds to it at the precision the
-comment gives, or the other way round (``8.0e4`` is shown by ``8.0e+04`` and by ``80,000``; a percentage also
-matches its fraction).
+leave it stale. This script reads every comment of the stored chapters that says "measured" (``# measured 4.5``, or
+``# ... (measured 6.4 × L*)``), from that word on and with the comment lines that continue it. It looks for each
+number the comment quotes among what the executed copies of the same chapter print, in the comment's own cell and the
+few code cells before it (a chapter often prints in one cell and asserts in the next). A number counts as shown when
+some printed number rounds to it at the precision the comment gives, or the other way round (``8.0e4`` is shown by
+``8.0e+04`` and by ``80,000``; a percentage also matches its fraction).
 
-Give it executed copies at every scale the comments quote (the strict build executes the fast scale; ``jupyter
-nbconvert --execute`` without ``OVERPARAM_FAST`` the reader's default) and what is left is worth a look: a number
+Give it executed copies at every scale the comments quote (``OVERPARAM_FAST=1 make book`` executes the fast scale,
+``make book`` the reader's default, each into ``_build/jupyter_execute``). What is left is worth a look: a number
 that is quoted but never printed (a bound, a count of the widths, a step the cell does not print), or a stale one.
 It prints one line per number it could not find and exits 1 if there is any. This is a maintainer's check, not a
 test: it matches by value, so a number quoted in a comment can be "shown" by an unrelated output of the same value.
@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Code cells before a comment's own whose outputs may show its numbers.
 CELLS_BEFORE = 4
-MARK = re.compile(r"#\s*measured\b")
+#: a comment that quotes a measurement: ``# measured 4.5``, or ``# ... (measured 6.4 × L*)`` later in it
+MARK = re.compile(r"#.*?\bmeasured\b")
 # a number not glued to a word (ℓ4, σ_5, 1e-3's exponent) or to a decimal point: 8.0e4, -7.9e-5, 1,527, 33%, −0.31
 NUMBER = re.compile(r"(?<![\w.])[-−]?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[-+−]?\d+)?%?")
 
@@ -75,7 +76,8 @@ def is_shown(quoted: Quoted, printed: list[Quoted]) -> bool:
 
 
 def measured_comments(source: str) -> list[str]:
-    """The ``# measured`` comments of a cell's source, each joined with the comment lines that continue it."""
+    """A cell's comments that quote a measurement, each from the word "measured" on, joined with the comment lines
+    that continue it (up to the next line that is not a comment or quotes another measurement)."""
     lines = source.splitlines()
     comments = []
     for i, line in enumerate(lines):

@@ -53,6 +53,9 @@ def test_a_comment_runs_on_over_the_comment_lines_that_follow_it():
     source = ("x = 1\n# measured 1.0 (fast),\n# 2.0 (default)\nassert x\n# measured 3.0\n"
               "# measured 4.0\n# more 5.0\ny = 2  # measured 6.0\n")
     assert audit.measured_comments(source) == ["1.0 (fast), 2.0 (default)", "3.0", "4.0 more 5.0", "6.0"]
+    # the word may come later in a comment; the text before it is not a measurement
+    source = "# the gradient at w* (measured 3.3e-9)\nassert g < 1e-6\n# ratio 2.0, as measured 1.5 ago\n"
+    assert audit.measured_comments(source) == ["3.3e-9)", "1.5 ago"]
 
 
 def test_the_audit_names_each_quoted_number_that_no_copy_prints(tmp_path):
