@@ -1,6 +1,7 @@
 # Two commands for a newcomer (see README.md):
 #   make book   set everything up, then build the book with every notebook executed into _build/html
 #   make test   set everything up, then run the library's tests and the strict executed book build
+#   make data   download the datasets where missing and verify them (book and test run it first)
 #   make student   the student edition (solutions removed) into _student/, its HTML in _student/_build/html
 #   make colab     the Colab edition (the chapters in plain Jupyter Markdown) into colab/, after a chapter changed
 PYTHON ?= python3
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: setup book test test-lib bench student colab clean
+.PHONY: setup data book test test-lib bench student colab clean
 
 setup: $(STAMP)
 
@@ -23,13 +24,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (overparam)"
 	touch $(STAMP)
 
+# Every dataset the chapters read, downloaded where missing and verified (`python -m overparam data`). The strict
+# build fails on anything a cell writes to stderr, a loader's download notice included, so the data come first.
+data: $(STAMP)
+	$(BIN)/python -m overparam data
+
 # The strict build: clean _build, every notebook executed, any warning or cell error fails it.
-book: $(STAMP)
+book: $(STAMP) data
 	rm -rf _build
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
 # Library tests plus the strict executed book build (tests/test_book.py).
-test: $(STAMP)
+test: $(STAMP) data
 	$(BIN)/python -m pytest -ra
 
 # Library tests only (about a minute).

@@ -14,7 +14,7 @@ from .files import InvalidResultsFile, OutputPathError
 
 #: Modules that contribute sub-commands; each defines ``register(subparsers)``.
 _COMMAND_MODULES = ("overparam.cli.ethanol", "overparam.cli.edge", "overparam.cli.toy", "overparam.cli.mnist", "overparam.cli.convergence",
-                    "overparam.cli.completion")
+                    "overparam.cli.completion", "overparam.cli.data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -411,7 +411,8 @@ On Linux, PyPI's `torch` is a CUDA build of several GB; for the CPU build run
 The Ethanol data (UCI's Gas Sensor Array Drift Dataset at Different Concentrations) and MNIST are downloaded on
 first use into `~/.cache/overparam` (or the folder named by `OVERPARAM_CACHE_DIR`) and checked. Offline, put them
 in a folder and name it with `OVERPARAM_DATA_DIR`: UCI's `batch1.dat` ... `batch10.dat` in its `gas_sensor/`, and
-MNIST's four `.gz` files in its `mnist/`; the error message of a missing file says the same.
+MNIST's four `.gz` files in its `mnist/`; the error message of a missing file says the same. `make data` fetches
+and checks both at once, before you go offline (or, offline, checks the copies `OVERPARAM_DATA_DIR` names).
 """
 
 
@@ -419,7 +420,12 @@ MNIST's four `.gz` files in its `mnist/`; the error message of a missing file sa
 STUDENT_MAKEFILE_HEADER = """# The student edition (see README.md):
 #   make setup  create .venv and install requirements.txt (the library overparam included)
 #   make book   the book's pages into _build/html, not executed (the exercise stubs would raise)
+#   make data   download the datasets the chapters read, where missing, and check them
 """
+
+#: The comment on the copy's ``data`` rule (the full book's speaks of its strict, executed build).
+STUDENT_DATA_COMMENT = """# Every dataset the chapters read, downloaded where missing and checked (`python -m overparam data`): run it
+# once before working offline."""
 
 #: The full book's make targets that need what the copy leaves out (tests/, scripts/).
 _MAKE_TARGETS_LEFT_OUT = ("test", "test-lib", "bench", "student", "colab")
@@ -429,9 +435,11 @@ def student_makefile(text: str) -> str:
     """The student edition's ``Makefile``: the full book's without the targets of :data:`_MAKE_TARGETS_LEFT_OUT`.
 
     Blocks (separated by blank lines) holding one of those rules go; the full book's header comment and the
-    comment on its ``book`` rule (an executed, strict build) give way to :data:`STUDENT_MAKEFILE_HEADER`;
-    ``.PHONY`` lists the targets kept. Raises ``ValueError`` when
-    ``setup`` or ``book`` is missing or a target to leave out is not found: the full Makefile changed.
+    comment on its ``book`` rule (an executed, strict build) give way to :data:`STUDENT_MAKEFILE_HEADER`, and the
+    comment on its ``data`` rule to :data:`STUDENT_DATA_COMMENT`. The copy's ``book`` is not executed, so it needs
+    no data: ``book`` loses its ``data`` prerequisite. ``.PHONY`` lists the targets kept. Raises ``ValueError``
+    when ``setup``, ``book`` or ``data`` is missing or a target to leave out is not found: the full Makefile
+    changed.
     """
     rule = re.compile(r"^(?P<target>[A-Za-z$()._-][A-Za-z0-9$()._-]*)\s*:(?!=)", re.MULTILINE)
     blocks = text.split("\n\n")
@@ -445,16 +453,20 @@ def student_makefile(text: str) -> str:
         kept.append(block)
     missing = set(_MAKE_TARGETS_LEFT_OUT) - dropped
     found = {m["target"] for block in kept for m in rule.finditer(block)}
-    if missing or not {"setup", "book"} <= found:
-        raise ValueError(f"Makefile: expected rules for setup, book and {', '.join(_MAKE_TARGETS_LEFT_OUT)}; "
-                         f"not found: {sorted(missing | ({'setup', 'book'} - found))}. Update student_makefile "
-                         "in scripts/student_edition.py")
+    if missing or not {"setup", "book", "data"} <= found:
+        raise ValueError(f"Makefile: expected rules for setup, book, data and {', '.join(_MAKE_TARGETS_LEFT_OUT)}; "
+                         f"not found: {sorted(missing | ({'setup', 'book', 'data'} - found))}. Update "
+                         "student_makefile in scripts/student_edition.py")
     # The full book's header and the comment on its book rule describe an executed, strict build; the copy's
     # book is not executed (the stubs raise), so both give way to the copy's own header.
     kept[0] = "\n".join(line for line in kept[0].split("\n") if not line.startswith("#")).lstrip("\n")
     kept = ["\n".join(line for line in block.split("\n") if not line.startswith("#"))
             if re.search(r"^book\s*:", block, re.MULTILINE) else block for block in kept]
-    phony = " ".join(t for t in ("setup", "book", "clean") if t in found)
+    kept = [re.sub(r"^book\s*:(.*)\bdata\b", lambda m: f"book:{m[1]}".rstrip(), block, flags=re.MULTILINE)
+            for block in kept]
+    kept = [STUDENT_DATA_COMMENT + "\n" + "\n".join(line for line in block.split("\n") if not line.startswith("#"))
+            if re.search(r"^data\s*:", block, re.MULTILINE) else block for block in kept]
+    phony = " ".join(t for t in ("setup", "data", "book", "clean") if t in found)
     lines = [f".PHONY: {phony}" if line.startswith(".PHONY:") else line for line in "\n\n".join(kept).split("\n")]
     return STUDENT_MAKEFILE_HEADER + "\n".join(lines)
 

@@ -1,12 +1,14 @@
-"""``python -m overparam toy`` and ``ethanol``: no silent overwrites, output checked first, one-line usage errors.
+"""``python -m overparam``'s commands: no silent overwrites, output checked first, one-line usage errors.
 
 Every command runs a monkeypatched tiny preset in ``tmp_path`` (a few seconds in all);
-the Ethanol data are replaced by a small random problem, so no test needs the data set.
+the Ethanol data are replaced by a small random problem, so no test needs the data set, except the one that
+checks ``python -m overparam data`` on the offline copy (skipped without it).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import types
 from pathlib import Path
@@ -279,6 +281,65 @@ def test_damaged_ethanol_data_is_one_error_line_not_a_traceback(monkeypatch, cap
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.rstrip().endswith(
         "python -m overparam ethanol: error: batch1.dat, line 3: unreadable value")
+
+
+def test_data_verifies_every_dataset_the_chapters_read(data_dir, capsys):
+    assert main(["data", "--data-dir", str(data_dir), "--no-download"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["Ethanol", "MNIST training files", "MNIST test files"]
+    assert "2,565 examples x 128 features" in out[0]
+    assert "55,000 images" in out[1] and "train-images-idx3-ubyte.gz" in out[1] and "SHA-256 verified" in out[1]
+    assert "10,000 images" in out[2] and "t10k-labels-idx1-ubyte.gz" in out[2]
+
+
+def test_data_names_every_missing_dataset_in_one_run(tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("OVERPARAM_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["data", "--data-dir", str(tmp_path / "empty"), "--no-download"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("python -m overparam data: error:")]
+    assert [e.split("error: ")[1].split(":")[0] for e in errors] == [
+        "Ethanol", "MNIST training files", "MNIST test files"]
+    for name in ("gas_sensor", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", str(tmp_path / "cache")):
+        assert name in err
+
+
+def test_data_reports_a_damaged_file_and_still_checks_the_rest(monkeypatch, capsys):
+    from overparam.cli import data as cli_data
+
+    class Images:
+        def __init__(self, split):
+            self.source = f"mnist {split} files"
+
+        def __len__(self):
+            return 7
+
+    def load_mnist(split, data_dir, download):
+        if split == "test":
+            raise op.DataIntegrityError("t10k-images-idx3-ubyte.gz: content SHA-256 mismatch")
+        return Images(split)
+
+    monkeypatch.setattr(cli_data, "load_ethanol", lambda data_dir, download: types.SimpleNamespace(
+        shape=(3, 2), source="a fake table"))
+    monkeypatch.setattr(cli_data, "load_mnist", load_mnist)
+    assert main(["data"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["Ethanol: 3 examples x 2 features, from a fake table",
+                                         "MNIST training files: 7 images, from mnist train files"]
+    assert captured.err.rstrip().endswith(
+        "python -m overparam data: error: MNIST test files: t10k-images-idx3-ubyte.gz: content SHA-256 mismatch")
+
+
+def test_make_fetches_the_data_before_the_book_is_built():
+    """The strict build fails on stderr, and a chapter that downloads says so there: ``make data`` comes first."""
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    rules = dict(line.split(":", 1) for line in makefile.splitlines()
+                 if re.match(r"^[a-z-]+:", line) and not line.startswith(".PHONY"))
+    assert "python -m overparam data" in makefile.split("\ndata:", 1)[1].split("\n\n")[0]
+    for target in ("book", "test"):
+        assert rules[target].split() == ["$(STAMP)", "data"], f"make {target} must run make data first"
 
 
 def test_toy_out_with_npz_suffix_is_taken_as_the_stem(tmp_path):

@@ -219,7 +219,11 @@ def test_student_readme_and_makefile_name_only_what_the_copy_holds(tmp_path):
     for gone in ("instructors", "scripts/", "tests/", ".ci", "make test", "make student", "bench", "pytest"):
         assert gone not in readme and gone not in makefile, gone
     targets = re.findall(r"^([\w$().-]+)\s*:(?!=)", makefile, re.MULTILINE)
-    assert set(targets) == {".PHONY", "setup", "$(STAMP)", "book", "clean"}
+    assert set(targets) == {".PHONY", "setup", "$(STAMP)", "data", "book", "clean"}
+    # the copy's book is not executed: it needs no data, but make data fetches them for the student's own runs
+    assert re.search(r"^book: \$\(STAMP\)$", makefile, re.MULTILINE)
+    assert re.search(r"^data: \$\(STAMP\)\n\t\$\(BIN\)/python -m overparam data$", makefile, re.MULTILINE)
+    assert "strict" not in makefile and "`make data`" in readme
     assert "executed" not in makefile.replace("not executed", "")
     assert "Binder or Colab" in student_readme("T", published=True)
     # the README's `jupyter lab` is installed by `make setup` (the kernel it registers lives in .venv)
