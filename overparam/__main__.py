@@ -1,4 +1,4 @@
-"""Command line for the paper-scale runs: ``python -m overparam COMMAND ...``.
+"""Command line for the paper-scale runs, and for the data they and the chapters read: ``python -m overparam COMMAND``.
 
 Each experiment family registers its own sub-command from a module of :mod:`overparam.cli`;
 ``python -m overparam --help`` lists them.
